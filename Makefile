@@ -1,0 +1,50 @@
+# faceid — top-level entry points. Every target runs scripts/setup first (idempotent, quiet when
+# nothing is missing), so a fresh Debian 12 machine needs nothing but `make demo` / `make test`.
+BUILD     ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS      ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+export OMP_WAIT_POLICY ?= passive
+
+.PHONY: all setup setup-peers build test test-asan bench demo fuzz goldens clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+setup-peers:
+	@scripts/setup --peers
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: setup $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+test-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFID_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+bench: setup-peers build
+	bench/run
+
+demo: build
+	scripts/demo
+
+fuzz: setup
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFID_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Regenerate the committed golden outputs from the original JS implementations.
+goldens: setup-peers
+	NODE_PATH=.cache/peers/node_modules node tests/oracle/golden.js .cache/models tests/golden
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,73 @@
+/* faceid command-line tool. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/threads.h"
+#include "faceid.h"
+
+static int usage(FILE *f) {
+    fprintf(f,
+            "usage: faceid COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  version            print the version\n"
+            "  net-info MODEL     load a model (model.json or face-api manifest) and print its inputs/outputs\n"
+            "\n"
+            "Models installed by scripts/setup live in %s (FID_MODEL_DIR overrides).\n",
+            fid_model_dir());
+    return f == stdout ? 0 : 2;
+}
+
+static int cmd_net_info(int argc, char **argv) {
+    if (argc != 1 || !strcmp(argv[0], "--help")) {
+        fprintf(argc == 1 ? stdout : stderr, "usage: faceid net-info MODEL\n  e.g. faceid net-info %s/human/blazeface.json\n",
+                fid_model_dir());
+        return argc == 1 ? 0 : 2;
+    }
+    fid_status st;
+    fid_net *net = fid_net_load(argv[0], NULL, &st);
+    if (!net) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return 1;
+    }
+    fid_runner *r = fid_runner_create(net, NULL, &st);
+    if (!r) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_net_free(net);
+        return 1;
+    }
+    for (int i = 0; i < fid_net_input_count(net); i++) {
+        int64_t d[4];
+        int rank = fid_net_input_shape(net, i, d);
+        printf("input  %-28s [", fid_net_input_name(net, i));
+        for (int k = 0; k < rank; k++) printf("%s%lld", k ? "," : "", (long long)d[k]);
+        printf("]\n");
+    }
+    for (int i = 0; i < fid_net_output_count(net); i++) {
+        int64_t d[4];
+        int rank;
+        fid_runner_output(r, i, d, &rank);
+        printf("output %-28s [", fid_net_output_name(net, i));
+        for (int k = 0; k < rank; k++) printf("%s%lld", k ? "," : "", (long long)d[k]);
+        printf("]\n");
+    }
+    printf("%.3f GFLOP per image\n", fid_runner_flops(r) / 1e9);
+    fid_runner_free(r);
+    fid_net_free(net);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    fid_cli_passive_threads(argc, argv);
+    if (argc < 2) return usage(stderr);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("faceid %s\n", fid_version());
+        return 0;
+    }
+    if (!strcmp(cmd, "net-info")) return cmd_net_info(argc - 2, argv + 2);
+    fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
+    return 2;
+}

@@ -1,0 +1,89 @@
+#include "nn/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+fid_net_params fid_net_default_params(void) {
+    fid_net_params p = {.format = FID_NET_AUTO, .max_weight_bytes = 1ull << 30};
+    return p;
+}
+
+const fid__graph *fid__net_graph(const fid_net *net) { return net->graph; }
+
+fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *path, fid_status *status) {
+    fid_status st = fid__graph_infer_shapes(g, 1, NULL, NULL);
+    if (st == FID_OK) st = fid__graph_optimize(g);
+    fid_net *net = NULL;
+    if (st == FID_OK) {
+        net = calloc(1, sizeof *net);
+        if (net) net->path = strdup(path ? path : "");
+        if (!net || !net->path) {
+            free(net);
+            net = NULL;
+            st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a net");
+        }
+    }
+    if (st != FID_OK) {
+        if (path && !strstr(fid_last_error(), path)) fid__error_prefix(path);
+        fid__graph_free(g);
+        fid__set_status(status, st);
+        return NULL;
+    }
+    net->graph = g;
+    net->format = format;
+    fid__set_status(status, FID_OK);
+    return net;
+}
+
+fid_net *fid_net_load(const char *path, const fid_net_params *params, fid_status *status) {
+    fid_net_params p = params ? *params : fid_net_default_params();
+    if (!path) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_net_load: path is NULL"));
+        return NULL;
+    }
+    fid_net_format format = p.format == FID_NET_AUTO ? fid__detect_format(path, &p) : p.format;
+    fid__graph *g = NULL;
+    fid_status st;
+    if (format == FID_NET_AUTO) {
+        st = FID_ERR_FORMAT; /* detect_format recorded why */
+    } else if (format == FID_NET_TFJS_GRAPH) {
+        st = fid__load_tfjs_graph(path, &p, &g);
+    } else {
+        st = fid__load_faceapi(path, format, &p, &g);
+    }
+    if (st != FID_OK) {
+        fid__graph_free(g);
+        fid__set_status(status, st);
+        return NULL;
+    }
+    return fid__net_from_graph(g, format, path, status);
+}
+
+void fid_net_free(fid_net *net) {
+    if (!net) return;
+    fid__graph_free(net->graph);
+    free(net->path);
+    free(net);
+}
+
+int fid_net_input_count(const fid_net *net) { return net ? net->graph->n_inputs : 0; }
+int fid_net_output_count(const fid_net *net) { return net ? net->graph->n_outputs : 0; }
+
+const char *fid_net_input_name(const fid_net *net, int index) {
+    if (!net || index < 0 || index >= net->graph->n_inputs) return NULL;
+    return net->graph->nodes[net->graph->inputs[index]].name;
+}
+
+const char *fid_net_output_name(const fid_net *net, int index) {
+    if (!net || index < 0 || index >= net->graph->n_outputs) return NULL;
+    return net->graph->output_names[index];
+}
+
+int fid_net_input_shape(const fid_net *net, int index, int64_t dims[4]) {
+    if (!net || index < 0 || index >= net->graph->n_inputs) return -1;
+    const fid__node *n = &net->graph->nodes[net->graph->inputs[index]];
+    memcpy(dims, n->dims, sizeof n->dims);
+    return n->rank;
+}

@@ -1,0 +1,25 @@
+/* fid_net internals shared by the loaders and the runner. */
+#ifndef FID_NN_NET_H
+#define FID_NN_NET_H
+
+#include "nn/graph.h"
+
+struct fid_net {
+    fid__graph *graph;
+    fid_net_format format;
+    char *path;
+};
+
+const fid__graph *fid__net_graph(const fid_net *net);
+
+/* Takes ownership of g (freed on failure): optimises it and wraps it as a fid_net. */
+fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *path, fid_status *status);
+
+/* Loaders: build the graph from files. Errors name the file. */
+fid_status fid__load_tfjs_graph(const char *path, const fid_net_params *p, fid__graph **out);
+fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_net_params *p, fid__graph **out);
+
+/* Guesses the format of a model file from its content. */
+fid_net_format fid__detect_format(const char *path, const fid_net_params *p);
+
+#endif

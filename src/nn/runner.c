@@ -1,0 +1,705 @@
+/*
+ * fid_runner: a graph compiled for one batch size and thread count, executed with oneDNN.
+ * All activations live in one arena laid out at compile time (no allocation per run); weights
+ * are reordered once into the layout each primitive prefers.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include <dnnl.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/net.h"
+#include "nn/reference.h"
+#include "util/error.h"
+
+typedef enum step_kind { STEP_DNNL, STEP_PAD, STEP_REFERENCE } step_kind;
+
+#define MAX_ARGS (8 + FID__MAX_POST_OPS)
+
+typedef struct step {
+    int node;
+    step_kind kind;
+    dnnl_primitive_t prim;
+    int n_args;
+    dnnl_exec_arg_t args[MAX_ARGS];
+    int n_mems;
+    dnnl_memory_t mems[MAX_ARGS];
+    void *owned; /* reordered weights */
+    int copy_residual_from; /* SUM post-op whose operand is not already in the output buffer */
+} step;
+
+struct fid_runner {
+    const fid_net *net;
+    const fid__graph *g;
+    int batch, threads;
+    int64_t (*dims)[FID__MAX_RANK];
+    int *rank;
+    float **buf;
+    void *arena;
+    size_t arena_bytes;
+    step *steps;
+    int n_steps;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    double flops;
+};
+
+fid_runner_params fid_runner_default_params(void) {
+    fid_runner_params p = {.batch = 1, .threads = 1};
+    return p;
+}
+
+#define DNNL_TRY(call, what)                                                                 \
+    do {                                                                                     \
+        dnnl_status_t s_ = (call);                                                           \
+        if (s_ != dnnl_success) {                                                            \
+            st = fid__fail(FID_ERR_BACKEND, "oneDNN refused %s for node '%s' (status %d)",     \
+                           what, n->name, (int)s_);                                          \
+            goto fail;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+static dnnl_format_tag_t plain_tag(int rank) {
+    static const dnnl_format_tag_t tags[] = {dnnl_a, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd};
+    return tags[rank];
+}
+
+/* Plain row-major descriptor; rank-0 tensors become [1]. Shorter shapes are right-aligned into
+ * `as_rank` dims with leading 1s (numpy broadcasting). */
+static void plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims, int as_rank) {
+    dnnl_dims_t d;
+    if (as_rank < rank) as_rank = rank;
+    if (as_rank == 0) {
+        d[0] = 1;
+        dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a);
+        return;
+    }
+    for (int i = 0; i < as_rank; i++) d[i] = i < as_rank - rank ? 1 : dims[i - (as_rank - rank)];
+    dnnl_memory_desc_init_by_tag(md, as_rank, d, dnnl_f32, plain_tag(as_rank));
+}
+
+static void nhwc_md(dnnl_memory_desc_t *md, const int64_t *nhwc) {
+    dnnl_dims_t d = {nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
+    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nhwc);
+}
+
+static fid_status add_mem(step *s, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *ptr, int arg,
+                          const char *name) {
+    dnnl_memory_t m;
+    if (dnnl_memory_create(&m, md, eng, ptr) != dnnl_success)
+        return fid__fail(FID_ERR_BACKEND, "oneDNN cannot create memory for node '%s'", name);
+    s->mems[s->n_mems++] = m;
+    s->args[s->n_args].arg = arg;
+    s->args[s->n_args].memory = m;
+    s->n_args++;
+    return FID_OK;
+}
+
+static dnnl_alg_kind_t eltwise_alg(int alg) {
+    switch (alg) {
+    case FID__UN_RELU: return dnnl_eltwise_relu;
+    case FID__UN_CLIP: return dnnl_eltwise_clip;
+    case FID__UN_SIGMOID: return dnnl_eltwise_logistic;
+    case FID__UN_TANH: return dnnl_eltwise_tanh;
+    case FID__UN_EXP: return dnnl_eltwise_exp;
+    case FID__UN_LINEAR: return dnnl_eltwise_linear;
+    }
+    return dnnl_eltwise_relu;
+}
+
+static dnnl_alg_kind_t binary_alg(int alg) {
+    switch (alg) {
+    case FID__BIN_ADD: return dnnl_binary_add;
+    case FID__BIN_SUB: return dnnl_binary_sub;
+    case FID__BIN_MUL: return dnnl_binary_mul;
+    case FID__BIN_DIV: return dnnl_binary_div;
+    case FID__BIN_MIN: return dnnl_binary_min;
+    case FID__BIN_MAX: return dnnl_binary_max;
+    }
+    return dnnl_binary_add;
+}
+
+/* Post-ops of conv/matmul; binary operands are appended to s's args. `conv` selects the 4-D
+ * operand layout {1,C,1,1} instead of {1,N}. */
+static fid_status build_post_ops(fid_runner *r, const fid__node *n, step *s, int conv, dnnl_primitive_attr_t attr) {
+    fid_status st = FID_OK;
+    dnnl_post_ops_t po = NULL;
+    DNNL_TRY(dnnl_post_ops_create(&po), "post-ops");
+    for (int k = 0; k < n->n_post; k++) {
+        const fid__post_op *p = &n->post[k];
+        if (p->kind == FID__POST_UNARY) {
+            DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, eltwise_alg(p->alg), p->alpha, p->beta), "eltwise post-op");
+        } else if (p->kind == FID__POST_SUM) {
+            DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
+        } else {
+            const fid__node *o = &r->g->nodes[p->operand];
+            int64_t c = fid__node_numel(o);
+            dnnl_memory_desc_t md;
+            if (conv) {
+                dnnl_dims_t d = {1, c, 1, 1};
+                dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_abcd);
+            } else {
+                dnnl_dims_t d = {1, c};
+                dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab);
+            }
+            DNNL_TRY(dnnl_post_ops_append_binary(po, binary_alg(p->alg), &md), "binary post-op");
+            st = add_mem(s, &md, r->engine, o->data, DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, n->name);
+            if (st != FID_OK) goto fail;
+        }
+    }
+    DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    return st;
+}
+
+/* Reorders constant data from `user` layout into what the primitive wants; adds the arg. */
+static fid_status add_weights(fid_runner *r, step *s, const fid__node *n, const dnnl_memory_desc_t *user_md,
+                              const float *data, const dnnl_memory_desc_t *want_md, int arg) {
+    fid_status st = FID_OK;
+    if (dnnl_memory_desc_equal(user_md, want_md)) return add_mem(s, user_md, r->engine, (void *)data, arg, n->name);
+    size_t bytes = dnnl_memory_desc_get_size(want_md);
+    void *dst = NULL;
+    if (posix_memalign(&dst, 64, bytes ? bytes : 64)) return fid__fail(FID_ERR_NO_MEMORY, "weights of '%s'", n->name);
+    s->owned = dst;
+    dnnl_memory_t src_m = NULL, dst_m = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    DNNL_TRY(dnnl_memory_create(&src_m, user_md, r->engine, (void *)data), "weights memory");
+    DNNL_TRY(dnnl_memory_create(&dst_m, want_md, r->engine, dst), "weights memory");
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, user_md, r->engine, want_md, r->engine, NULL), "weights reorder");
+    DNNL_TRY(dnnl_primitive_create(&reorder, pd), "weights reorder");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_m}, {DNNL_ARG_TO, dst_m}};
+    DNNL_TRY(dnnl_primitive_execute(reorder, r->stream, 2, args), "weights reorder");
+    dnnl_stream_wait(r->stream);
+    s->mems[s->n_mems++] = dst_m;
+    s->args[s->n_args].arg = arg;
+    s->args[s->n_args].memory = dst_m;
+    s->n_args++;
+    dst_m = NULL;
+fail:
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (src_m) dnnl_memory_destroy(src_m);
+    if (dst_m) dnnl_memory_destroy(dst_m);
+    return st;
+}
+
+static fid_status finish_primitive(fid_runner *r, step *s, const fid__node *n, dnnl_primitive_desc_t pd) {
+    fid_status st = FID_OK;
+    DNNL_TRY(dnnl_primitive_create(&s->prim, pd), "the primitive");
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    (void)r;
+    return st;
+}
+
+static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id) {
+    fid_status st = FID_OK;
+    const fid__graph *g = r->g;
+    const fid__conv_attr *c = &n->a.conv;
+    int x = n->inputs[0];
+    const fid__node *w = &g->nodes[c->weights];
+    int64_t O = c->out_channels, G = c->groups, ipg = w->dims[2], opg = O / G;
+    dnnl_memory_desc_t src_md, dst_md, w_user, w_any, b_md;
+    nhwc_md(&src_md, r->dims[x]);
+    nhwc_md(&dst_md, r->dims[id]);
+    if (G == 1) {
+        dnnl_dims_t wd = {O, ipg, c->kh, c->kw};
+        dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_hwio);
+        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    } else {
+        /* HWIO with O = g*opg + o: strides of the logical (g, o, i, h, w) dims. */
+        dnnl_dims_t wd = {G, opg, ipg, c->kh, c->kw};
+        dnnl_dims_t ws = {opg, 1, O, c->kw * ipg * O, ipg * O};
+        dnnl_memory_desc_init_by_strides(&w_user, 5, wd, dnnl_f32, ws);
+        dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any);
+    }
+    dnnl_dims_t bd = {O};
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
+    dnnl_dims_t strides = {c->stride_h, c->stride_w}, dil = {c->dilation_h - 1, c->dilation_w - 1};
+    dnnl_dims_t pl = {c->pad_top, c->pad_left}, pr = {c->pad_bottom, c->pad_right};
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                        &src_md, &w_any, c->bias >= 0 ? &b_md : NULL, &dst_md,
+                                                        strides, dil, pl, pr),
+             "the convolution");
+    DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
+    if ((st = build_post_ops(r, n, s, 1, attr)) != FID_OK) goto fail;
+    DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, r->engine, NULL), "the convolution");
+    if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
+    if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
+    if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                          DNNL_ARG_WEIGHTS)) != FID_OK)
+        goto fail;
+    if (c->bias >= 0 && (st = add_mem(s, &b_md, r->engine, g->nodes[c->bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
+        goto fail;
+    st = finish_primitive(r, s, n, pd);
+    pd = NULL;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static fid_status build_matmul(fid_runner *r, step *s, const fid__node *n, int id) {
+    fid_status st = FID_OK;
+    const fid__node *w = &r->g->nodes[n->a.matmul.weights];
+    int x = n->inputs[0];
+    dnnl_memory_desc_t src_md, dst_md, w_user, w_any, b_md;
+    plain_md(&src_md, 2, r->dims[x], 2);
+    plain_md(&dst_md, 2, r->dims[id], 2);
+    plain_md(&w_user, 2, w->dims, 2);
+    dnnl_dims_t wd = {w->dims[0], w->dims[1]};
+    dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_dims_t bd = {1, w->dims[1]};
+    dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab);
+    int has_bias = n->a.matmul.bias >= 0;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    DNNL_TRY(dnnl_matmul_desc_init(&md, &src_md, &w_any, has_bias ? &b_md : NULL, &dst_md), "the matmul");
+    DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
+    if ((st = build_post_ops(r, n, s, 0, attr)) != FID_OK) goto fail;
+    DNNL_TRY(dnnl_primitive_desc_create(&pd, &md, attr, r->engine, NULL), "the matmul");
+    if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
+    if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
+    if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                          DNNL_ARG_WEIGHTS)) != FID_OK)
+        goto fail;
+    if (has_bias && (st = add_mem(s, &b_md, r->engine, r->g->nodes[n->a.matmul.bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
+        goto fail;
+    st = finish_primitive(r, s, n, pd);
+    pd = NULL;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static fid_status build_step(fid_runner *r, step *s, int id) {
+    fid_status st = FID_OK;
+    const fid__graph *g = r->g;
+    const fid__node *n = &g->nodes[id];
+    s->node = id;
+    s->kind = STEP_DNNL;
+    s->copy_residual_from = -1;
+    dnnl_primitive_desc_t pd = NULL;
+    int x = n->n_inputs ? n->inputs[0] : -1;
+    int yr = r->rank[id];
+    dnnl_memory_desc_t src_md, dst_md;
+    switch (n->op) {
+    case FID__OP_CONV:
+        st = build_conv(r, s, n, id);
+        for (int k = 0; k < n->n_post; k++)
+            if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id])
+                s->copy_residual_from = n->post[k].operand;
+        return st;
+    case FID__OP_MATMUL:
+        return build_matmul(r, s, n, id);
+    case FID__OP_POOL: {
+        const fid__pool_attr *p = &n->a.pool;
+        nhwc_md(&src_md, r->dims[x]);
+        nhwc_md(&dst_md, r->dims[id]);
+        dnnl_dims_t strides = {p->stride_h, p->stride_w}, kernel = {p->kh, p->kw};
+        dnnl_dims_t pl = {p->pad_top, p->pad_left}, pr = {p->pad_bottom, p->pad_right};
+        dnnl_pooling_desc_t pdsc;
+        DNNL_TRY(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                                p->is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                                                &src_md, &dst_md, strides, kernel, pl, pr),
+                 "the pooling");
+        DNNL_TRY(dnnl_primitive_desc_create(&pd, &pdsc, NULL, r->engine, NULL), "the pooling");
+        break;
+    }
+    case FID__OP_UNARY: {
+        plain_md(&src_md, yr, r->dims[x], yr);
+        dst_md = src_md;
+        dnnl_eltwise_desc_t ed;
+        DNNL_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, eltwise_alg(n->a.unary.alg), &src_md,
+                                                n->a.unary.alpha, n->a.unary.beta),
+                 "the eltwise op");
+        DNNL_TRY(dnnl_primitive_desc_create(&pd, &ed, NULL, r->engine, NULL), "the eltwise op");
+        break;
+    }
+    case FID__OP_BINARY: {
+        int a = n->inputs[0], b = n->inputs[1];
+        int alg = n->a.binary.alg;
+        int64_t na = fid__numel(r->rank[a], r->dims[a]), total = fid__numel(yr, r->dims[id]);
+        if (na != total) {
+            int commutes = alg == FID__BIN_ADD || alg == FID__BIN_MUL || alg == FID__BIN_MIN || alg == FID__BIN_MAX;
+            if (!commutes || fid__numel(r->rank[b], r->dims[b]) != total) {
+                s->kind = STEP_REFERENCE; /* src0 broadcasting: rare, left to the naive kernel */
+                return FID_OK;
+            }
+            int t = a;
+            a = b;
+            b = t;
+        }
+        dnnl_memory_desc_t src1_md;
+        plain_md(&src_md, r->rank[a], r->dims[a], yr);
+        plain_md(&src1_md, r->rank[b], r->dims[b], yr);
+        plain_md(&dst_md, yr, r->dims[id], yr);
+        dnnl_binary_desc_t bd;
+        DNNL_TRY(dnnl_binary_desc_init(&bd, binary_alg(alg), &src_md, &src1_md, &dst_md), "the binary op");
+        DNNL_TRY(dnnl_primitive_desc_create(&pd, &bd, NULL, r->engine, NULL), "the binary op");
+        if ((st = add_mem(s, &src_md, r->engine, r->buf[a], DNNL_ARG_SRC_0, n->name)) != FID_OK) goto fail;
+        if ((st = add_mem(s, &src1_md, r->engine, r->buf[b], DNNL_ARG_SRC_1, n->name)) != FID_OK) goto fail;
+        if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
+        return finish_primitive(r, s, n, pd);
+    }
+    case FID__OP_SOFTMAX: {
+        plain_md(&src_md, yr, r->dims[x], yr);
+        dst_md = src_md;
+        dnnl_softmax_desc_t sd;
+        DNNL_TRY(dnnl_softmax_forward_desc_init(&sd, dnnl_forward_inference, &src_md, n->a.softmax.axis), "the softmax");
+        DNNL_TRY(dnnl_primitive_desc_create(&pd, &sd, NULL, r->engine, NULL), "the softmax");
+        break;
+    }
+    case FID__OP_MEAN: {
+        int xr = r->rank[x];
+        int64_t kd[FID__MAX_RANK];
+        for (int i = 0; i < xr; i++) kd[i] = (n->a.mean.axes_mask & (1 << i)) ? 1 : r->dims[x][i];
+        plain_md(&src_md, xr, r->dims[x], xr);
+        plain_md(&dst_md, xr, kd, xr);
+        dnnl_reduction_desc_t rd;
+        DNNL_TRY(dnnl_reduction_desc_init(&rd, dnnl_reduction_mean, &src_md, &dst_md, 0.f, 0.f), "the mean");
+        DNNL_TRY(dnnl_primitive_desc_create(&pd, &rd, NULL, r->engine, NULL), "the mean");
+        break;
+    }
+    case FID__OP_CONCAT: {
+        dnnl_memory_desc_t srcs[16];
+        if (n->n_inputs > 16) {
+            s->kind = STEP_REFERENCE;
+            return FID_OK;
+        }
+        for (int k = 0; k < n->n_inputs; k++) plain_md(&srcs[k], yr, r->dims[n->inputs[k]], yr);
+        plain_md(&dst_md, yr, r->dims[id], yr);
+        DNNL_TRY(dnnl_concat_primitive_desc_create(&pd, &dst_md, n->n_inputs, n->a.concat.axis, srcs, NULL, r->engine),
+                 "the concat");
+        for (int k = 0; k < n->n_inputs; k++)
+            if ((st = add_mem(s, &srcs[k], r->engine, r->buf[n->inputs[k]], DNNL_ARG_MULTIPLE_SRC + k, n->name)) != FID_OK)
+                goto fail;
+        if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
+        return finish_primitive(r, s, n, pd);
+    }
+    case FID__OP_PAD:
+        s->kind = STEP_PAD;
+        return FID_OK;
+    default:
+        return fid__fail(FID_ERR_UNSUPPORTED, "node '%s': op %d has no kernel", n->name, (int)n->op);
+    }
+    /* Single-source ops: src -> dst. */
+    if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
+    if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
+    return finish_primitive(r, s, n, pd);
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* Constant-value padding, copying whole innermost rows. */
+static void run_pad(const fid_runner *r, const fid__node *n, int id) {
+    int x = n->inputs[0], rank = r->rank[id];
+    const int64_t *xd = r->dims[x], *yd = r->dims[id];
+    const float *src = r->buf[x];
+    float *dst = r->buf[id];
+    int64_t total = fid__numel(rank, yd);
+    for (int64_t i = 0; i < total; i++) dst[i] = n->a.pad.value;
+    if (rank == 0) return;
+    int64_t rows = fid__numel(rank - 1, xd), row_len = xd[rank - 1];
+    int64_t coord[FID__MAX_RANK] = {0};
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t rem = row;
+        for (int k = rank - 2; k >= 0; k--) {
+            coord[k] = rem % xd[k];
+            rem /= xd[k];
+        }
+        int64_t off = 0;
+        for (int k = 0; k < rank - 1; k++) off = off * yd[k] + coord[k] + n->a.pad.before[k];
+        off = off * yd[rank - 1] + n->a.pad.before[rank - 1];
+        memcpy(dst + off, src + row * row_len, (size_t)row_len * sizeof(float));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Scheduling and memory plan                                                               */
+/* ---------------------------------------------------------------------------------------- */
+
+static int topo_order(const fid__graph *g, int *order) {
+    char *state = calloc((size_t)g->n_nodes, 1);
+    int *stack = malloc((size_t)g->n_nodes * sizeof *stack);
+    int *next_in = calloc((size_t)g->n_nodes, sizeof *next_in);
+    int count = 0;
+    if (!state || !stack || !next_in) count = -1;
+    for (int k = 0; count >= 0 && k < g->n_outputs; k++) {
+        int sp = 0;
+        if (state[g->outputs[k]]) continue;
+        stack[sp++] = g->outputs[k];
+        state[g->outputs[k]] = 1;
+        while (sp > 0) {
+            int id = stack[sp - 1];
+            const fid__node *n = &g->nodes[id];
+            if (next_in[id] < n->n_inputs) {
+                int in = n->inputs[next_in[id]++];
+                if (!state[in]) {
+                    state[in] = 1;
+                    stack[sp++] = in;
+                }
+                continue;
+            }
+            sp--;
+            state[id] = 2;
+            order[count++] = id;
+        }
+    }
+    free(state);
+    free(stack);
+    free(next_in);
+    return count;
+}
+
+typedef struct storage { size_t bytes; int first, last; size_t offset; int placed; } storage;
+
+static int cmp_size_desc(const void *a, const void *b, void *ctx) {
+    const storage *s = ctx;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    return s[ia].bytes < s[ib].bytes ? 1 : (s[ia].bytes > s[ib].bytes ? -1 : ia - ib);
+}
+
+static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+/* Greedy first-fit by decreasing size among storages whose lifetimes overlap. */
+static size_t place_storages(storage *st, int n) {
+    int *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
+    if (!idx) return (size_t)-1;
+    for (int i = 0; i < n; i++) idx[i] = i;
+    qsort_r(idx, (size_t)n, sizeof *idx, cmp_size_desc, st);
+    size_t total = 0;
+    for (int a = 0; a < n; a++) {
+        storage *s = &st[idx[a]];
+        size_t off = 0;
+        int moved = 1;
+        while (moved) {
+            moved = 0;
+            for (int b = 0; b < a; b++) {
+                storage *o = &st[idx[b]];
+                if (o->last < s->first || s->last < o->first) continue;
+                if (off < o->offset + o->bytes && o->offset < off + s->bytes) {
+                    off = align64(o->offset + o->bytes);
+                    moved = 1;
+                }
+            }
+        }
+        s->offset = off;
+        if (off + s->bytes > total) total = off + s->bytes;
+    }
+    free(idx);
+    return total;
+}
+
+static fid_status plan_memory(fid_runner *r, const int *order, int n_order) {
+    const fid__graph *g = r->g;
+    int nn = g->n_nodes;
+    int *stor = malloc((size_t)nn * sizeof *stor), *pos = malloc((size_t)nn * sizeof *pos);
+    int *last_use = malloc((size_t)nn * sizeof *last_use);
+    storage *st = calloc((size_t)(nn ? nn : 1), sizeof *st);
+    fid_status status = FID_OK;
+    if (!stor || !pos || !last_use || !st) {
+        status = fid__fail(FID_ERR_NO_MEMORY, "cannot plan memory");
+        goto done;
+    }
+    for (int i = 0; i < nn; i++) stor[i] = -1, pos[i] = -1, last_use[i] = -1;
+    for (int k = 0; k < n_order; k++) pos[order[k]] = k;
+    /* Last read of each root (reads through identities count for the root). */
+    for (int k = 0; k < n_order; k++) {
+        const fid__node *n = &g->nodes[order[k]];
+        if (n->op == FID__OP_IDENTITY) continue;
+        for (int j = 0; j < n->n_inputs; j++) {
+            int root = fid__graph_root(g, n->inputs[j]);
+            if (last_use[root] < k) last_use[root] = k;
+        }
+    }
+    for (int k = 0; k < g->n_outputs; k++) last_use[fid__graph_root(g, g->outputs[k])] = n_order;
+    for (int k = 0; k < g->n_inputs; k++) last_use[g->inputs[k]] = n_order; /* callers fill inputs once */
+    int n_st = 0;
+    for (int k = 0; k < n_order; k++) {
+        int id = order[k];
+        const fid__node *n = &g->nodes[id];
+        if (n->op == FID__OP_CONST) continue;
+        if (n->op == FID__OP_IDENTITY) {
+            stor[id] = stor[n->inputs[0]];
+            continue;
+        }
+        int reuse = -1;
+        for (int p = 0; p < n->n_post; p++) {
+            if (n->post[p].kind != FID__POST_SUM) continue;
+            int res = fid__graph_root(g, n->post[p].operand);
+            /* In place only when nothing reads the residual later and the conv does not read it. */
+            if (g->nodes[res].op != FID__OP_CONST && last_use[res] == k && stor[res] >= 0 &&
+                fid__graph_root(g, n->inputs[0]) != res)
+                reuse = stor[res];
+        }
+        if (reuse >= 0) {
+            stor[id] = reuse;
+        } else {
+            stor[id] = n_st;
+            st[n_st].bytes = align64((size_t)fid__numel(r->rank[id], r->dims[id]) * sizeof(float));
+            st[n_st].first = n->op == FID__OP_INPUT ? -1 : k;
+            st[n_st].last = k;
+            n_st++;
+        }
+        int root_last = last_use[id] > k ? last_use[id] : k;
+        if (st[stor[id]].last < root_last) st[stor[id]].last = root_last;
+    }
+    size_t total = place_storages(st, n_st);
+    if (total == (size_t)-1 || posix_memalign(&r->arena, 64, total ? total : 64)) {
+        status = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate %zu bytes of activations", total);
+        goto done;
+    }
+    memset(r->arena, 0, total ? total : 64);
+    r->arena_bytes = total;
+    for (int k = 0; k < n_order; k++) {
+        int id = order[k];
+        const fid__node *n = &g->nodes[id];
+        if (n->op == FID__OP_CONST) r->buf[id] = n->data;
+        else if (n->op == FID__OP_IDENTITY) r->buf[id] = r->buf[n->inputs[0]];
+        else r->buf[id] = (float *)((char *)r->arena + st[stor[id]].offset);
+    }
+    for (int i = 0; i < nn; i++)
+        if (g->nodes[i].op == FID__OP_CONST) r->buf[i] = g->nodes[i].data;
+done:
+    free(stor);
+    free(pos);
+    free(last_use);
+    free(st);
+    return status;
+}
+
+fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params, fid_status *status) {
+    fid_runner_params p = params ? *params : fid_runner_default_params();
+    fid_status st = FID_OK;
+    fid_runner *r = NULL;
+    int *order = NULL;
+    if (!net || p.batch < 1 || p.batch > 4096 || p.threads < 1 || p.threads > 256) {
+        st = fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_create: need a net, batch 1..4096 and threads 1..256");
+        goto fail;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
+        goto fail;
+    }
+    r->net = net;
+    r->g = fid__net_graph(net);
+    r->batch = p.batch;
+    r->threads = p.threads;
+    int nn = r->g->n_nodes;
+    r->dims = calloc((size_t)nn, sizeof *r->dims);
+    r->rank = calloc((size_t)nn, sizeof *r->rank);
+    r->buf = calloc((size_t)nn, sizeof *r->buf);
+    order = malloc((size_t)nn * sizeof *order);
+    if (!r->dims || !r->rank || !r->buf || !order) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
+        goto fail;
+    }
+    st = fid__graph_infer_shapes((fid__graph *)r->g, p.batch, r->dims, r->rank);
+    if (st != FID_OK) goto fail;
+    int n_order = topo_order(r->g, order);
+    if (n_order < 0) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "cannot order graph");
+        goto fail;
+    }
+    if ((st = plan_memory(r, order, n_order)) != FID_OK) goto fail;
+    if (dnnl_engine_create(&r->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&r->stream, r->engine, dnnl_stream_default_flags) != dnnl_success) {
+        st = fid__fail(FID_ERR_BACKEND, "oneDNN cannot create a CPU engine");
+        goto fail;
+    }
+    r->steps = calloc((size_t)(n_order ? n_order : 1), sizeof *r->steps);
+    if (!r->steps) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
+        goto fail;
+    }
+    /* oneDNN sizes its kernels' blocking by the thread count in force when they are created. */
+    omp_set_num_threads(r->threads);
+    for (int k = 0; k < n_order; k++) {
+        int id = order[k];
+        fid__op op = r->g->nodes[id].op;
+        if (op == FID__OP_INPUT || op == FID__OP_CONST || op == FID__OP_IDENTITY) continue;
+        step *s = &r->steps[r->n_steps++];
+        if ((st = build_step(r, s, id)) != FID_OK) goto fail;
+        r->flops += fid__node_flops(r->g, id, r->dims);
+    }
+    free(order);
+    fid__set_status(status, FID_OK);
+    return r;
+fail:
+    free(order);
+    fid_runner_free(r);
+    fid__set_status(status, st);
+    return NULL;
+}
+
+void fid_runner_free(fid_runner *r) {
+    if (!r) return;
+    for (int k = 0; r->steps && k < r->n_steps; k++) {
+        step *s = &r->steps[k];
+        if (s->prim) dnnl_primitive_destroy(s->prim);
+        for (int m = 0; m < s->n_mems; m++) dnnl_memory_destroy(s->mems[m]);
+        free(s->owned);
+    }
+    free(r->steps);
+    if (r->stream) dnnl_stream_destroy(r->stream);
+    if (r->engine) dnnl_engine_destroy(r->engine);
+    free(r->arena);
+    free(r->dims);
+    free(r->rank);
+    free(r->buf);
+    free(r);
+}
+
+float *fid_runner_input(fid_runner *r, int index, size_t *count) {
+    if (!r || index < 0 || index >= r->g->n_inputs) return NULL;
+    int id = r->g->inputs[index];
+    if (count) *count = (size_t)fid__numel(r->rank[id], r->dims[id]);
+    return r->buf[id];
+}
+
+fid_status fid_runner_run(fid_runner *r) {
+    if (!r) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_run: runner is NULL");
+    omp_set_num_threads(r->threads);
+    for (int k = 0; k < r->n_steps; k++) {
+        step *s = &r->steps[k];
+        const fid__node *n = &r->g->nodes[s->node];
+        if (s->kind == STEP_PAD) {
+            run_pad(r, n, s->node);
+            continue;
+        }
+        if (s->kind == STEP_REFERENCE) {
+            fid_status st = fid__ref_node(r->g, s->node, r->dims, r->rank, r->buf, r->buf[s->node]);
+            if (st != FID_OK) return st;
+            continue;
+        }
+        if (s->copy_residual_from >= 0)
+            memcpy(r->buf[s->node], r->buf[s->copy_residual_from],
+                   (size_t)fid__numel(r->rank[s->node], r->dims[s->node]) * sizeof(float));
+        dnnl_status_t ds = dnnl_primitive_execute(s->prim, r->stream, s->n_args, s->args);
+        if (ds != dnnl_success)
+            return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
+    }
+    dnnl_stream_wait(r->stream);
+    return FID_OK;
+}
+
+const float *fid_runner_output(const fid_runner *r, int index, int64_t dims[4], int *rank) {
+    if (!r || index < 0 || index >= r->g->n_outputs) return NULL;
+    int id = r->g->outputs[index];
+    if (dims) memcpy(dims, r->dims[id], sizeof r->dims[id]);
+    if (rank) *rank = r->rank[id];
+    return r->buf[id];
+}
+
+double fid_runner_flops(const fid_runner *r) { return r ? r->flops * 1.0 : 0; }
