@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
-export OMP_WAIT_POLICY ?= passive
+export GOMP_SPINCOUNT ?= 10000
 
 .PHONY: all setup setup-peers build test test-asan bench demo fuzz goldens clean
 

@@ -414,9 +414,29 @@ double fid__node_flops(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_RAN
 /* Optimisation                                                                             */
 /* ---------------------------------------------------------------------------------------- */
 
-static void count_uses(const fid__graph *g, int *uses) {
+/* Marks the nodes the outputs depend on. */
+static void mark_live(const fid__graph *g, char *live) {
+    memset(live, 0, (size_t)g->n_nodes);
+    for (int k = 0; k < g->n_outputs; k++) live[g->outputs[k]] = 1;
+    /* Inputs may come later in the node list after fusion, so sweep until nothing changes. */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = g->n_nodes - 1; i >= 0; i--) {
+            if (!live[i]) continue;
+            const fid__node *n = &g->nodes[i];
+            for (int k = 0; k < n->n_inputs; k++)
+                if (!live[n->inputs[k]]) live[n->inputs[k]] = changed = 1;
+            for (int k = 0; k < n->n_post; k++)
+                if (n->post[k].kind != FID__POST_UNARY && !live[n->post[k].operand]) live[n->post[k].operand] = changed = 1;
+        }
+    }
+}
+
+static void count_uses(const fid__graph *g, int *uses, char *live) {
     memset(uses, 0, (size_t)g->n_nodes * sizeof *uses);
+    mark_live(g, live);
     for (int i = 0; i < g->n_nodes; i++) {
+        if (!live[i]) continue;
         const fid__node *n = &g->nodes[i];
         for (int k = 0; k < n->n_inputs; k++) uses[n->inputs[k]]++;
         for (int k = 0; k < n->n_post; k++)
@@ -602,12 +622,56 @@ static int depends_on(const fid__graph *g, int node, int target, char *seen) {
     return 0;
 }
 
+/* Readers of a plain identity (no reshape) read its source instead, so that fusion sees the
+ * real producer->consumer edges; folded nodes become such identities. */
+static void bypass_identities(fid__graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        fid__node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++)
+            while (g->nodes[n->inputs[k]].op == FID__OP_IDENTITY && g->nodes[n->inputs[k]].a.reshape.rank == 0)
+                n->inputs[k] = g->nodes[n->inputs[k]].inputs[0];
+        for (int k = 0; k < n->n_post; k++)
+            if (n->post[k].kind == FID__POST_SUM)
+                while (g->nodes[n->post[k].operand].op == FID__OP_IDENTITY && g->nodes[n->post[k].operand].a.reshape.rank == 0)
+                    n->post[k].operand = g->nodes[n->post[k].operand].inputs[0];
+    }
+}
+
+/* Folding leaves the original weights behind: free every constant no live node refers to. */
+static fid_status drop_dead_constants(fid__graph *g) {
+    char *live = malloc((size_t)g->n_nodes);
+    if (!live) return fid__fail(FID_ERR_NO_MEMORY, "cannot optimise graph");
+    mark_live(g, live);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fid__node *n = &g->nodes[i];
+        if (!live[i]) continue;
+        if (n->op == FID__OP_CONV) {
+            live[n->a.conv.weights] = 1;
+            if (n->a.conv.bias >= 0) live[n->a.conv.bias] = 1;
+        } else if (n->op == FID__OP_MATMUL) {
+            live[n->a.matmul.weights] = 1;
+            if (n->a.matmul.bias >= 0) live[n->a.matmul.bias] = 1;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        fid__node *n = &g->nodes[i];
+        if (live[i] || n->op != FID__OP_CONST) continue;
+        free(n->data);
+        n->data = NULL;
+        n->rank = 1;
+        n->dims[0] = 0;
+    }
+    free(live);
+    return FID_OK;
+}
+
 fid_status fid__graph_optimize(fid__graph *g) {
     fid_status st = fold_constants(g);
     if (st != FID_OK) return st;
     int changed = 1;
     while (changed) {
         changed = 0;
+        bypass_identities(g);
         int *uses = calloc((size_t)g->n_nodes, sizeof *uses);
         int *consumer = malloc((size_t)g->n_nodes * sizeof *consumer);
         char *seen = calloc((size_t)g->n_nodes, 1);
@@ -617,10 +681,11 @@ fid_status fid__graph_optimize(fid__graph *g) {
             free(seen);
             return fid__fail(FID_ERR_NO_MEMORY, "cannot optimise graph");
         }
-        count_uses(g, uses);
+        count_uses(g, uses, seen);
         for (int i = 0; i < g->n_nodes; i++) consumer[i] = -1;
         for (int i = 0; i < g->n_nodes; i++)
-            for (int k = 0; k < g->nodes[i].n_inputs; k++) consumer[g->nodes[i].inputs[k]] = i;
+            if (seen[i])
+                for (int k = 0; k < g->nodes[i].n_inputs; k++) consumer[g->nodes[i].inputs[k]] = i;
         for (int p = 0; p < g->n_nodes && !changed; p++) {
             fid__op op = g->nodes[p].op;
             if ((op != FID__OP_CONV && op != FID__OP_MATMUL) || uses[p] != 1 || consumer[p] < 0) continue;
@@ -640,5 +705,7 @@ fid_status fid__graph_optimize(fid__graph *g) {
         free(seen);
         if (st != FID_OK) return st;
     }
-    return fid__graph_infer_shapes(g, 1, NULL, NULL);
+    st = fid__graph_infer_shapes(g, 1, NULL, NULL);
+    if (st == FID_OK) st = drop_dead_constants(g);
+    return st;
 }

@@ -1,0 +1,73 @@
+/* Latency of one model: median over timed runs after warm-up, and achieved GFLOP/s.
+ *   nn_bench MODEL [--threads N] [--batch N] [--runs N] [--json]
+ * Prints one line (or one JSON object with --json). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/threads.h"
+#include "faceid.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    fid_cli_passive_threads(argc, argv);
+    if (argc < 2) {
+        fprintf(stderr, "usage: nn_bench MODEL [--threads N] [--batch N] [--runs N] [--json]\n");
+        return 2;
+    }
+    fid_runner_params rp = fid_runner_default_params();
+    int runs = 30, json = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) rp.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) rp.batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else {
+            fprintf(stderr, "nn_bench: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (runs < 1) runs = 1;
+    fid_status st;
+    fid_net *net = fid_net_load(argv[1], NULL, &st);
+    fid_runner *r = net ? fid_runner_create(net, &rp, &st) : NULL;
+    if (!r) {
+        fprintf(stderr, "nn_bench: %s\n", fid_last_error());
+        fid_net_free(net);
+        return 1;
+    }
+    size_t n;
+    float *in = fid_runner_input(r, 0, &n);
+    for (size_t i = 0; i < n; i++) in[i] = (float)((i * 2654435761u) % 256);
+    for (int i = 0; i < 3; i++) fid_runner_run(r);
+    double *t = malloc((size_t)runs * sizeof *t);
+    for (int i = 0; i < runs; i++) {
+        double t0 = now_ms();
+        fid_runner_run(r);
+        t[i] = now_ms() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, cmp_double);
+    double median = t[runs / 2], gflops = fid_runner_flops(r) / 1e9;
+    if (json)
+        printf("{\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"gflop\":%.5f}\n", argv[1],
+               rp.threads, rp.batch, median, t[0], gflops);
+    else
+        printf("%-60s threads %d batch %d: median %.3f ms (min %.3f), %.1f GFLOP/s\n", argv[1], rp.threads, rp.batch,
+               median, t[0], gflops / (median / 1e3));
+    free(t);
+    fid_runner_free(r);
+    fid_net_free(net);
+    return 0;
+}
