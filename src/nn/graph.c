@@ -656,10 +656,8 @@ static fid_status drop_dead_constants(fid__graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
         fid__node *n = &g->nodes[i];
         if (live[i] || n->op != FID__OP_CONST) continue;
-        free(n->data);
+        free(n->data); /* dims stay: dead readers must still pass shape inference */
         n->data = NULL;
-        n->rank = 1;
-        n->dims[0] = 0;
     }
     free(live);
     return FID_OK;
