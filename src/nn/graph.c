@@ -71,7 +71,7 @@ int fid__graph_const(fid__graph *g, const char *name, int rank, const int64_t *d
         return -1;
     }
     g->nodes[id].rank = rank;
-    memcpy(g->nodes[id].dims, dims, (size_t)rank * sizeof(int64_t));
+    if (rank > 0) memcpy(g->nodes[id].dims, dims, (size_t)rank * sizeof(int64_t));
     g->nodes[id].data = data;
     return id;
 }
@@ -382,6 +382,13 @@ fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)
             if (!done[id]) {
                 st = infer_node(g, id, batch, dims, rank);
                 done[id] = 1;
+                int64_t count = 1;
+                for (int i = 0; st == FID_OK && i < rank[id]; i++) {
+                    count *= dims[id][i] > 0 ? dims[id][i] : 1;
+                    if (count > FID__MAX_ELEMENTS)
+                        st = fid__fail(FID_ERR_SHAPE, "node '%s': absurd tensor size (over %lld elements)",
+                                       g->nodes[id].name, (long long)FID__MAX_ELEMENTS);
+                }
             }
         }
     }

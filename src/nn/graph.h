@@ -12,6 +12,8 @@
 
 #define FID__MAX_RANK 4
 #define FID__MAX_POST_OPS 6
+/* Largest tensor accepted (1 GiB of float32): anything larger comes from a broken file. */
+#define FID__MAX_ELEMENTS ((int64_t)1 << 28)
 
 typedef enum fid__op {
     FID__OP_INPUT,

@@ -420,17 +420,15 @@ fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_
     return FID_OK;
 }
 
-fid_net_format fid__detect_format(const char *path, const fid_net_params *p) {
+fid_status fid__detect_format(const char *path, fid_net_format *format) {
     unsigned char *text;
     size_t size;
-    if (fid__read_file(path, 64u << 20, &text, &size) != FID_OK) return FID_NET_AUTO;
+    fid_status st = fid__read_file(path, 64u << 20, &text, &size);
+    if (st != FID_OK) return st;
     json_error_t jerr;
     json_t *j = json_loadb((const char *)text, size, 0, &jerr);
     free(text);
-    if (!j) {
-        fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
-        return FID_NET_AUTO;
-    }
+    if (!j) return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     fid_net_format f = FID_NET_AUTO;
     if (json_is_object(j) && json_object_get(j, "modelTopology")) {
         f = FID_NET_TFJS_GRAPH;
@@ -455,6 +453,7 @@ fid_net_format fid__detect_format(const char *path, const fid_net_params *p) {
         }
     }
     json_decref(j);
-    if (f == FID_NET_AUTO) fid__fail(FID_ERR_FORMAT, "%s: neither a TF.js graph model nor a known face-api manifest", path);
-    return f;
+    *format = f;
+    if (f == FID_NET_AUTO) return fid__fail(FID_ERR_FORMAT, "%s: neither a TF.js graph model nor a known face-api manifest", path);
+    return FID_OK;
 }

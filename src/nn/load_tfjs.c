@@ -452,7 +452,7 @@ static int convert(tfjs *t, int index, fid_status *st) {
         *st = fid__fail(FID_ERR_FORMAT, "%s: graph has a cycle at node %d", t->path, index);
         return -1;
     }
-    if (++t->depth > 10000) {
+    if (++t->depth > 2000) {
         *st = fid__fail(FID_ERR_FORMAT, "%s: graph is too deep", t->path);
         return -1;
     }

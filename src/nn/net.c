@@ -43,11 +43,11 @@ fid_net *fid_net_load(const char *path, const fid_net_params *params, fid_status
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_net_load: path is NULL"));
         return NULL;
     }
-    fid_net_format format = p.format == FID_NET_AUTO ? fid__detect_format(path, &p) : p.format;
+    fid_net_format format = p.format;
     fid__graph *g = NULL;
-    fid_status st;
-    if (format == FID_NET_AUTO) {
-        st = FID_ERR_FORMAT; /* detect_format recorded why */
+    fid_status st = format == FID_NET_AUTO ? fid__detect_format(path, &format) : FID_OK;
+    if (st != FID_OK) {
+        /* detect_format recorded why */
     } else if (format == FID_NET_TFJS_GRAPH) {
         st = fid__load_tfjs_graph(path, &p, &g);
     } else {

@@ -19,7 +19,7 @@ fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *p
 fid_status fid__load_tfjs_graph(const char *path, const fid_net_params *p, fid__graph **out);
 fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_net_params *p, fid__graph **out);
 
-/* Guesses the format of a model file from its content. */
-fid_net_format fid__detect_format(const char *path, const fid_net_params *p);
+/* Tells the format of a model file from its content. */
+fid_status fid__detect_format(const char *path, fid_net_format *format);
 
 #endif
