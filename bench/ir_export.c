@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
         json_object_set_new(j, "post", post);
         switch (n->op) {
         case FID__OP_CONST: {
+            if (!n->data) break; /* dropped by the optimiser: nothing live reads it */
             int64_t cnt = fid__node_numel(n);
             fwrite(n->data, sizeof(float), (size_t)cnt, wf);
             json_object_set_new(j, "offset", json_integer(offset));

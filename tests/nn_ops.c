@@ -153,7 +153,18 @@ static int build_binary(fid__graph *g, int x, const int64_t *in) {
         int a = fid__graph_unary(g, "pos", other, FID__UN_LINEAR, 0.25f, 2.0f); /* keep away from 0 */
         other = a;
     }
-    return rand_int(0, 1) ? fid__graph_binary(g, "bin", x, other, alg) : fid__graph_binary(g, "bin", other, x, alg);
+    int y = rand_int(0, 1) ? fid__graph_binary(g, "bin", x, other, alg) : fid__graph_binary(g, "bin", other, x, alg);
+    /* A chain the optimiser fuses into the binary op (or the runner turns into one affine map). */
+    int steps = rand_int(0, 3);
+    int64_t cd1[1] = {in[3]}, sd[1] = {1};
+    for (int k = 0; k < steps; k++) {
+        int c = rand_const(g, 1, rand_int(0, 1) ? cd1 : sd);
+        int op = rand_int(0, 4);
+        if (op == 4) y = fid__graph_unary(g, "relu", y, FID__UN_RELU, 0, 0);
+        else if (op == FID__BIN_DIV) y = fid__graph_binary(g, "div", y, fid__graph_unary(g, "pos", c, FID__UN_LINEAR, 0.25f, 2.0f), op);
+        else y = rand_int(0, 1) ? fid__graph_binary(g, "chain", y, c, op) : fid__graph_binary(g, "chain", c, y, op);
+    }
+    return y;
 }
 
 static int build_unary(fid__graph *g, int x, const int64_t *in) {

@@ -693,7 +693,8 @@ fid_status fid__graph_optimize(fid__graph *g) {
                 for (int k = 0; k < g->nodes[i].n_inputs; k++) consumer[g->nodes[i].inputs[k]] = i;
         for (int p = 0; p < g->n_nodes && !changed; p++) {
             fid__op op = g->nodes[p].op;
-            if ((op != FID__OP_CONV && op != FID__OP_MATMUL) || uses[p] != 1 || consumer[p] < 0) continue;
+            if ((op != FID__OP_CONV && op != FID__OP_MATMUL && op != FID__OP_BINARY) || uses[p] != 1 || consumer[p] < 0)
+                continue;
             int next = consumer[p];
             const fid__node *n = &g->nodes[next];
             if (n->op == FID__OP_BINARY) {

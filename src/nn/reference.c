@@ -162,7 +162,7 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
             unravel(i, yr, yd, coord);
             float va = B(a)[broadcast_index(coord, yr, D(a), R(a))];
             float vb = B(b)[broadcast_index(coord, yr, D(b), R(b))];
-            out[i] = fid__ref_binary(n->a.binary.alg, va, vb);
+            out[i] = apply_post(g, n, fid__ref_binary(n->a.binary.alg, va, vb), i, coord[yr - 1], bufs);
         }
         return FID_OK;
     }
