@@ -167,6 +167,20 @@ static int build_binary(fid__graph *g, int x, const int64_t *in) {
     return y;
 }
 
+/* Per-channel affine chains (input normalisation): x op c0 op c1 ..., every alg, either side. */
+static int build_affine_chain(fid__graph *g, int x, const int64_t *in) {
+    int64_t cd[1] = {in[3]}, sd[1] = {1};
+    int y = x, steps = rand_int(1, 4);
+    for (int k = 0; k < steps; k++) {
+        int c = rand_const(g, 1, rand_int(0, 3) ? cd : sd);
+        int op = rand_int(0, 3);
+        if (op == FID__BIN_DIV) c = fid__graph_unary(g, "pos", c, FID__UN_LINEAR, 0.25f, 2.0f);
+        int const_first = op != FID__BIN_DIV && rand_int(0, 1);
+        y = const_first ? fid__graph_binary(g, "aff", c, y, op) : fid__graph_binary(g, "aff", y, c, op);
+    }
+    return y;
+}
+
 static int build_unary(fid__graph *g, int x, const int64_t *in) {
     int alg = rand_int(0, 5);
     float alpha = alg == FID__UN_CLIP ? -0.5f : (alg == FID__UN_EXP ? 0 : rand_float());
@@ -232,7 +246,7 @@ static int build_pad_mean(fid__graph *g, int x, const int64_t *in) {
 int main(void) {
     static const struct { const char *name; builder_fn fn; int cases; } ops[] = {
         {"conv", build_conv, 120}, {"residual", build_residual, 30}, {"pool", build_pool, 40},
-        {"binary", build_binary, 60}, {"unary", build_unary, 30}, {"matmul", build_matmul, 30},
+        {"binary", build_binary, 100}, {"affine", build_affine_chain, 60}, {"unary", build_unary, 30}, {"matmul", build_matmul, 30},
         {"concat", build_concat, 20}, {"pad_mean", build_pad_mean, 30},
     };
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
