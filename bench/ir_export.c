@@ -10,7 +10,8 @@
 
 static json_t *ints(const int64_t *v, int n) {
     json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
     return a;
 }
 
@@ -43,13 +44,14 @@ int main(int argc, char **argv) {
         json_object_set_new(j, "name", json_string(n->name));
         json_object_set_new(j, "dims", ints(n->dims, n->rank));
         json_t *in = json_array();
-        for (int k = 0; k < n->n_inputs; k++) json_array_append_new(in, json_integer(n->inputs[k]));
+        for (int k = 0; k < n->n_inputs; k++)
+            json_array_append_new(in, json_integer(n->inputs[k]));
         json_object_set_new(j, "inputs", in);
         json_t *post = json_array();
         for (int k = 0; k < n->n_post; k++)
-            json_array_append_new(post, json_pack("{s:i,s:i,s:f,s:f,s:i}", "kind", n->post[k].kind, "alg", n->post[k].alg,
-                                                  "alpha", n->post[k].alpha, "beta", n->post[k].beta, "operand",
-                                                  n->post[k].operand));
+            json_array_append_new(post, json_pack("{s:i,s:i,s:f,s:f,s:i}", "kind", n->post[k].kind, "alg",
+                                                  n->post[k].alg, "alpha", n->post[k].alpha, "beta", n->post[k].beta,
+                                                  "operand", n->post[k].operand));
         json_object_set_new(j, "post", post);
         switch (n->op) {
         case FID__OP_CONST: {
@@ -62,36 +64,44 @@ int main(int argc, char **argv) {
         }
         case FID__OP_CONV: {
             const fid__conv_attr *c = &n->a.conv;
-            json_object_set_new(j, "attr", json_pack("{s:i,s:i,s:i,s:[i,i],s:[i,i],s:[i,i,i,i]}", "weights", c->weights, "bias",
-                                                     c->bias, "groups", c->groups, "strides", c->stride_h, c->stride_w,
-                                                     "dilations", c->dilation_h, c->dilation_w, "pads", c->pad_top,
-                                                     c->pad_left, c->pad_bottom, c->pad_right));
+            json_object_set_new(j, "attr",
+                                json_pack("{s:i,s:i,s:i,s:[i,i],s:[i,i],s:[i,i,i,i]}", "weights", c->weights, "bias",
+                                          c->bias, "groups", c->groups, "strides", c->stride_h, c->stride_w,
+                                          "dilations", c->dilation_h, c->dilation_w, "pads", c->pad_top, c->pad_left,
+                                          c->pad_bottom, c->pad_right));
             break;
         }
         case FID__OP_POOL: {
             const fid__pool_attr *p = &n->a.pool;
-            json_object_set_new(j, "attr", json_pack("{s:b,s:[i,i],s:[i,i],s:[i,i,i,i]}", "is_max", p->is_max, "kernel", p->kh,
-                                                     p->kw, "strides", p->stride_h, p->stride_w, "pads", p->pad_top,
-                                                     p->pad_left, p->pad_bottom, p->pad_right));
+            json_object_set_new(j, "attr",
+                                json_pack("{s:b,s:[i,i],s:[i,i],s:[i,i,i,i]}", "is_max", p->is_max, "kernel", p->kh,
+                                          p->kw, "strides", p->stride_h, p->stride_w, "pads", p->pad_top, p->pad_left,
+                                          p->pad_bottom, p->pad_right));
             break;
         }
         case FID__OP_UNARY:
-            json_object_set_new(j, "attr", json_pack("{s:i,s:f,s:f}", "alg", n->a.unary.alg, "alpha", n->a.unary.alpha, "beta",
-                                                     n->a.unary.beta));
+            json_object_set_new(
+                j, "attr",
+                json_pack("{s:i,s:f,s:f}", "alg", n->a.unary.alg, "alpha", n->a.unary.alpha, "beta", n->a.unary.beta));
             break;
         case FID__OP_BINARY: json_object_set_new(j, "attr", json_pack("{s:i}", "alg", n->a.binary.alg)); break;
         case FID__OP_MATMUL:
-            json_object_set_new(j, "attr", json_pack("{s:i,s:i}", "weights", n->a.matmul.weights, "bias", n->a.matmul.bias));
+            json_object_set_new(j, "attr",
+                                json_pack("{s:i,s:i}", "weights", n->a.matmul.weights, "bias", n->a.matmul.bias));
             break;
         case FID__OP_CONCAT: json_object_set_new(j, "attr", json_pack("{s:i}", "axis", n->a.concat.axis)); break;
         case FID__OP_PAD: {
             int64_t b[4], a[4];
-            for (int k = 0; k < 4; k++) b[k] = n->a.pad.before[k], a[k] = n->a.pad.after[k];
-            json_object_set_new(j, "attr", json_pack("{s:o,s:o,s:f}", "before", ints(b, 4), "after", ints(a, 4), "value", n->a.pad.value));
+            for (int k = 0; k < 4; k++)
+                b[k] = n->a.pad.before[k], a[k] = n->a.pad.after[k];
+            json_object_set_new(
+                j, "attr",
+                json_pack("{s:o,s:o,s:f}", "before", ints(b, 4), "after", ints(a, 4), "value", n->a.pad.value));
             break;
         }
         case FID__OP_MEAN:
-            json_object_set_new(j, "attr", json_pack("{s:i,s:b}", "axes_mask", n->a.mean.axes_mask, "keep_dims", n->a.mean.keep_dims));
+            json_object_set_new(
+                j, "attr", json_pack("{s:i,s:b}", "axes_mask", n->a.mean.axes_mask, "keep_dims", n->a.mean.keep_dims));
             break;
         case FID__OP_SOFTMAX: json_object_set_new(j, "attr", json_pack("{s:i}", "axis", n->a.softmax.axis)); break;
         case FID__OP_IDENTITY:
@@ -105,7 +115,8 @@ int main(int argc, char **argv) {
     json_t *outs = json_array(), *ins = json_array();
     for (int k = 0; k < g->n_outputs; k++)
         json_array_append_new(outs, json_pack("{s:i,s:s}", "id", g->outputs[k], "name", g->output_names[k]));
-    for (int k = 0; k < g->n_inputs; k++) json_array_append_new(ins, json_integer(g->inputs[k]));
+    for (int k = 0; k < g->n_inputs; k++)
+        json_array_append_new(ins, json_integer(g->inputs[k]));
     json_t *root = json_pack("{s:o,s:o,s:o}", "nodes", nodes, "inputs", ins, "outputs", outs);
     snprintf(path, sizeof path, "%s.json", argv[2]);
     if (json_dump_file(root, path, JSON_COMPACT)) {

@@ -30,10 +30,14 @@ int main(int argc, char **argv) {
     fid_runner_params rp = fid_runner_default_params();
     int runs = 30, json = 0;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) rp.threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) rp.batch = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json")) json = 1;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            rp.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            rp.batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
         else {
             fprintf(stderr, "nn_bench: unknown option '%s'\n", argv[i]);
             return 2;
@@ -50,8 +54,10 @@ int main(int argc, char **argv) {
     }
     size_t n;
     float *in = fid_runner_input(r, 0, &n);
-    for (size_t i = 0; i < n; i++) in[i] = (float)((i * 2654435761u) % 256);
-    for (int i = 0; i < 3; i++) fid_runner_run(r);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (float)((i * 2654435761u) % 256);
+    for (int i = 0; i < 3; i++)
+        fid_runner_run(r);
     double *t = malloc((size_t)runs * sizeof *t);
     for (int i = 0; i < runs; i++) {
         double t0 = now_ms();
@@ -61,8 +67,8 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)runs, sizeof *t, cmp_double);
     double median = t[runs / 2], gflops = fid_runner_flops(r) / 1e9;
     if (json)
-        printf("{\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"gflop\":%.5f}\n", argv[1],
-               rp.threads, rp.batch, median, t[0], gflops);
+        printf("{\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"gflop\":%.5f}\n",
+               argv[1], rp.threads, rp.batch, median, t[0], gflops);
     else
         printf("%-60s threads %d batch %d: median %.3f ms (min %.3f), %.1f GFLOP/s\n", argv[1], rp.threads, rp.batch,
                median, t[0], gflops / (median / 1e3));

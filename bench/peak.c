@@ -4,13 +4,11 @@
 #include <stdio.h>
 #include <time.h>
 
-#define FMA12(a, m, c)                                                                             \
-    a##0 = _mm256_fmadd_ps(a##0, m, c), a##1 = _mm256_fmadd_ps(a##1, m, c),                        \
-    a##2 = _mm256_fmadd_ps(a##2, m, c), a##3 = _mm256_fmadd_ps(a##3, m, c),                        \
-    a##4 = _mm256_fmadd_ps(a##4, m, c), a##5 = _mm256_fmadd_ps(a##5, m, c),                        \
-    a##6 = _mm256_fmadd_ps(a##6, m, c), a##7 = _mm256_fmadd_ps(a##7, m, c),                        \
-    a##8 = _mm256_fmadd_ps(a##8, m, c), a##9 = _mm256_fmadd_ps(a##9, m, c),                        \
-    a##10 = _mm256_fmadd_ps(a##10, m, c), a##11 = _mm256_fmadd_ps(a##11, m, c)
+#define FMA12(a, m, c)                                                                                                 \
+    a##0 = _mm256_fmadd_ps(a##0, m, c), a##1 = _mm256_fmadd_ps(a##1, m, c), a##2 = _mm256_fmadd_ps(a##2, m, c),        \
+    a##3 = _mm256_fmadd_ps(a##3, m, c), a##4 = _mm256_fmadd_ps(a##4, m, c), a##5 = _mm256_fmadd_ps(a##5, m, c),        \
+    a##6 = _mm256_fmadd_ps(a##6, m, c), a##7 = _mm256_fmadd_ps(a##7, m, c), a##8 = _mm256_fmadd_ps(a##8, m, c),        \
+    a##9 = _mm256_fmadd_ps(a##9, m, c), a##10 = _mm256_fmadd_ps(a##10, m, c), a##11 = _mm256_fmadd_ps(a##11, m, c)
 
 int main(void) {
     __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
@@ -22,7 +20,8 @@ int main(void) {
     for (int rep = 0; rep < 3; rep++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (long n = 0; n < iters; n++) FMA12(a, mul, add);
+        for (long n = 0; n < iters; n++)
+            FMA12(a, mul, add);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
         double gflops = iters * 12.0 * 8 * 2 / s / 1e9;

@@ -33,8 +33,8 @@ typedef enum fid_status {
     FID_ERR_FORMAT = 3,           /* a file was read but its content is malformed */
     FID_ERR_UNSUPPORTED = 4,      /* well-formed but uses something faceid does not implement */
     FID_ERR_NO_MEMORY = 5,
-    FID_ERR_BACKEND = 6,          /* the compute backend (oneDNN) refused or failed */
-    FID_ERR_SHAPE = 7,            /* tensor shapes do not fit together */
+    FID_ERR_BACKEND = 6, /* the compute backend (oneDNN) refused or failed */
+    FID_ERR_SHAPE = 7,   /* tensor shapes do not fit together */
 } fid_status;
 
 /* Static English text for a status. Borrowed; never NULL. */
@@ -61,8 +61,8 @@ typedef struct fid_net fid_net;
 typedef struct fid_runner fid_runner;
 
 typedef enum fid_net_format {
-    FID_NET_AUTO = 0,         /* decide from the file name and content */
-    FID_NET_TFJS_GRAPH,       /* TF.js graph model: model.json + .bin shards */
+    FID_NET_AUTO = 0,            /* decide from the file name and content */
+    FID_NET_TFJS_GRAPH,          /* TF.js graph model: model.json + .bin shards */
     FID_NET_FACEAPI_RECOGNITION, /* face-api weight manifests, architecture written in C */
     FID_NET_FACEAPI_LANDMARK68,
     FID_NET_FACEAPI_LANDMARK68_TINY,
@@ -95,15 +95,17 @@ int fid_net_input_shape(const fid_net *net, int index, int64_t dims[4]);
 
 typedef struct fid_runner_params {
     int batch;   /* images per call; default 1 */
-    int threads; /* compute threads for this runner; default 1. See README "Threads". */
+    int threads; /* most compute threads for this runner; default 1. See README "Threads". */
+    /* With threads > 1: measure each run and fall back to one thread while that is faster
+     * (another busy process on the cores); probe again now and then. Default 1 (on). */
+    int adaptive_threads;
 } fid_runner_params;
 
 fid_runner_params fid_runner_default_params(void);
 
 /* Compiles net for the given batch and thread count. The net must outlive the runner.
  * Caller frees with fid_runner_free. NULL on failure. */
-fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params,
-                              fid_status *status);
+fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params, fid_status *status);
 void fid_runner_free(fid_runner *runner);
 
 /* Pointer to input `index` (NHWC float32, batch × dims as declared). Borrowed; the caller fills

@@ -22,7 +22,8 @@ static void write_text(const char *name, const char *text) { write_file(name, te
 
 static void write_floats(const char *name, size_t count, float value) {
     float *d = malloc(count * sizeof *d);
-    for (size_t i = 0; i < count; i++) d[i] = value;
+    for (size_t i = 0; i < count; i++)
+        d[i] = value;
     write_file(name, d, count * sizeof *d);
     free(d);
 }
@@ -45,16 +46,19 @@ static void expect_fail(const char *name, fid_status status, const char *cause) 
 /* A valid tiny TF.js graph: x[1,4,4,2] -> Conv2D(3x3, 2->3, SAME) + BiasAdd -> Relu. */
 static const char *tfjs_model(const char *conv_op, const char *filter_shape, const char *paths, const char *extra) {
     static char buf[4096];
-    snprintf(buf, sizeof buf,
-             "{\"format\":\"graph-model\",\"modelTopology\":{\"node\":["
-             "{\"name\":\"x\",\"op\":\"Placeholder\",\"attr\":{\"shape\":{\"shape\":{\"dim\":[{\"size\":\"-1\"},{\"size\":\"4\"},{\"size\":\"4\"},{\"size\":\"2\"}]}}}},"
-             "{\"name\":\"w\",\"op\":\"Const\"},{\"name\":\"b\",\"op\":\"Const\"},"
-             "{\"name\":\"conv\",\"op\":\"%s\",\"input\":[\"x\",\"w\",\"b\"],\"attr\":{\"padding\":{\"s\":\"U0FNRQ==\"},"
-             "\"strides\":{\"list\":{\"i\":[\"1\",\"1\",\"1\",\"1\"]}},\"fused_ops\":{\"list\":{\"s\":[\"Qmlhc0FkZA==\"]}}}},"
-             "{\"name\":\"y\",\"op\":\"Relu\",\"input\":[\"conv\"]}%s]},"
-             "\"weightsManifest\":[{\"paths\":[%s],\"weights\":["
-             "{\"name\":\"w\",\"shape\":%s,\"dtype\":\"float32\"},{\"name\":\"b\",\"shape\":[3],\"dtype\":\"float32\"}]}]}",
-             conv_op, extra, paths, filter_shape);
+    snprintf(
+        buf, sizeof buf,
+        "{\"format\":\"graph-model\",\"modelTopology\":{\"node\":["
+        "{\"name\":\"x\",\"op\":\"Placeholder\",\"attr\":{\"shape\":{\"shape\":{\"dim\":[{\"size\":\"-1\"},{\"size\":"
+        "\"4\"},{\"size\":\"4\"},{\"size\":\"2\"}]}}}},"
+        "{\"name\":\"w\",\"op\":\"Const\"},{\"name\":\"b\",\"op\":\"Const\"},"
+        "{\"name\":\"conv\",\"op\":\"%s\",\"input\":[\"x\",\"w\",\"b\"],\"attr\":{\"padding\":{\"s\":\"U0FNRQ==\"},"
+        "\"strides\":{\"list\":{\"i\":[\"1\",\"1\",\"1\",\"1\"]}},\"fused_ops\":{\"list\":{\"s\":[\"Qmlhc0FkZA==\"]}}}}"
+        ","
+        "{\"name\":\"y\",\"op\":\"Relu\",\"input\":[\"conv\"]}%s]},"
+        "\"weightsManifest\":[{\"paths\":[%s],\"weights\":["
+        "{\"name\":\"w\",\"shape\":%s,\"dtype\":\"float32\"},{\"name\":\"b\",\"shape\":[3],\"dtype\":\"float32\"}]}]}",
+        conv_op, extra, paths, filter_shape);
     return buf;
 }
 
@@ -109,8 +113,8 @@ int main(void) {
 
     write_text("unknown_op.json", tfjs_model("FancyConv", "[3,3,2,3]", "\"ok.bin\"", ""));
     expect_fail("unknown_op.json", FID_ERR_UNSUPPORTED, "FancyConv");
-    write_text("unknown_op2.json",
-               tfjs_model("_FusedConv2D", "[3,3,2,3]", "\"ok.bin\"", ",{\"name\":\"z\",\"op\":\"Erf\",\"input\":[\"y\"]}"));
+    write_text("unknown_op2.json", tfjs_model("_FusedConv2D", "[3,3,2,3]", "\"ok.bin\"",
+                                              ",{\"name\":\"z\",\"op\":\"Erf\",\"input\":[\"y\"]}"));
     expect_fail("unknown_op2.json", FID_ERR_UNSUPPORTED, "'Erf' (node 'z')");
 
     /* face-api manifest: right names, wrong byte count / missing entry. */
@@ -118,7 +122,9 @@ int main(void) {
                           "\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.1,\"min\":-1}}]}]");
     write_floats("fa.bin", 26, 0.5f); /* 104 bytes for 100 uint8 values */
     expect_fail("fa.json", FID_ERR_FORMAT, "describes");
-    write_file("fa2.bin", "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789", 100);
+    write_file("fa2.bin",
+               "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789",
+               100);
     write_text("fa2.json", "[{\"paths\":[\"fa2.bin\"],\"weights\":[{\"name\":\"conv8/filters\",\"shape\":[1,1,4,25],"
                            "\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.1,\"min\":-1}}]}]");
     expect_fail("fa2.json", FID_ERR_FORMAT, "conv0/filters");
@@ -131,7 +137,8 @@ int main(void) {
     p.max_weight_bytes = 16;
     snprintf(path, sizeof path, "%s/ok.json", dir);
     net = fid_net_load(path, &p, &st);
-    CHECK(net == NULL && st == FID_ERR_FORMAT && strstr(fid_last_error(), "limit"), "size limit not applied: %s", fid_last_error());
+    CHECK(net == NULL && st == FID_ERR_FORMAT && strstr(fid_last_error(), "limit"), "size limit not applied: %s",
+          fid_last_error());
 
     CHECK(fid_net_load(NULL, NULL, &st) == NULL && st == FID_ERR_INVALID_ARGUMENT, "NULL path accepted");
     fid_runner_params bad = {.batch = 0, .threads = 1};

@@ -23,7 +23,8 @@ static float rand_float(void) { return (float)((next_u32() % 20001) / 10000.0 - 
 static int rand_const(fid__graph *g, int rank, const int64_t *dims) {
     int64_t n = fid__numel(rank, dims);
     float *d = malloc((size_t)(n ? n : 1) * sizeof *d);
-    for (int64_t i = 0; i < n; i++) d[i] = rand_float();
+    for (int64_t i = 0; i < n; i++)
+        d[i] = rand_float();
     return fid__graph_const(g, "c", rank, dims, d);
 }
 
@@ -45,7 +46,8 @@ static void run_case(const char *what, int seed, int rank, const int64_t *in_dim
     int64_t n = fid__numel(rank, in_dims);
     float *input = malloc((size_t)n * sizeof *input);
     rng = (uint32_t)seed;
-    for (int64_t i = 0; i < n; i++) input[i] = rand_float() * 3;
+    for (int64_t i = 0; i < n; i++)
+        input[i] = rand_float() * 3;
     float *want = NULL;
     fid_status st = fid__graph_infer_shapes(graphs[1], batch, NULL, NULL);
     if (st == FID_OK) st = fid__ref_run(graphs[1], batch, &input, &want);
@@ -66,8 +68,10 @@ static void run_case(const char *what, int seed, int rank, const int64_t *in_dim
         const float *got = fid_runner_output(r, 0, dims, &out_rank);
         int64_t m = fid__numel(out_rank, dims);
         double worst = 0, scale = 1;
-        for (int64_t i = 0; i < m; i++) scale = fmax(scale, fabs(want[i]));
-        for (int64_t i = 0; i < m; i++) worst = fmax(worst, fabs((double)got[i] - want[i]) / scale);
+        for (int64_t i = 0; i < m; i++)
+            scale = fmax(scale, fabs(want[i]));
+        for (int64_t i = 0; i < m; i++)
+            worst = fmax(worst, fabs((double)got[i] - want[i]) / scale);
         CHECK(worst <= 1e-4 && !isnan(worst), "%s seed %d: relative error %.3g", what, seed, worst);
     }
     fid_runner_free(r);
@@ -84,8 +88,8 @@ static int build_conv(fid__graph *g, int x, const int64_t *in) {
     int C = (int)in[3];
     int groups = 1;
     int kind = rand_int(0, 2);
-    if (kind == 1) groups = C;                    /* depthwise */
-    if (kind == 2 && C % 2 == 0) groups = C / 2;  /* grouped */
+    if (kind == 1) groups = C;                   /* depthwise */
+    if (kind == 2 && C % 2 == 0) groups = C / 2; /* grouped */
     int mult = kind == 1 ? rand_int(1, 2) : 1;
     int O = kind == 1 ? C * mult : groups * rand_int(1, 6);
     int k = rand_int(1, 3) * 2 - 1 + rand_int(0, 1) * (kind == 0);
@@ -144,10 +148,14 @@ static int build_binary(fid__graph *g, int x, const int64_t *in) {
     int shape = rand_int(0, 3);
     int64_t cd[4] = {1, 1, 1, in[3]};
     int other;
-    if (shape == 0) other = rand_const(g, 4, (d[0] = 1, d));             /* full (batch-broadcast) */
-    else if (shape == 1) other = rand_const(g, 1, cd + 3);                /* per channel */
-    else if (shape == 2) other = rand_const(g, 4, (cd[2] = in[2], cd));   /* per (w, c) */
-    else other = fid__graph_unary(g, "exp", x, FID__UN_TANH, 0, 0);      /* tensor, same shape */
+    if (shape == 0)
+        other = rand_const(g, 4, (d[0] = 1, d)); /* full (batch-broadcast) */
+    else if (shape == 1)
+        other = rand_const(g, 1, cd + 3); /* per channel */
+    else if (shape == 2)
+        other = rand_const(g, 4, (cd[2] = in[2], cd)); /* per (w, c) */
+    else
+        other = fid__graph_unary(g, "exp", x, FID__UN_TANH, 0, 0); /* tensor, same shape */
     int alg = rand_int(0, 5);
     if (alg == FID__BIN_DIV) {
         int a = fid__graph_unary(g, "pos", other, FID__UN_LINEAR, 0.25f, 2.0f); /* keep away from 0 */
@@ -160,9 +168,12 @@ static int build_binary(fid__graph *g, int x, const int64_t *in) {
     for (int k = 0; k < steps; k++) {
         int c = rand_const(g, 1, rand_int(0, 1) ? cd1 : sd);
         int op = rand_int(0, 4);
-        if (op == 4) y = fid__graph_unary(g, "relu", y, FID__UN_RELU, 0, 0);
-        else if (op == FID__BIN_DIV) y = fid__graph_binary(g, "div", y, fid__graph_unary(g, "pos", c, FID__UN_LINEAR, 0.25f, 2.0f), op);
-        else y = rand_int(0, 1) ? fid__graph_binary(g, "chain", y, c, op) : fid__graph_binary(g, "chain", c, y, op);
+        if (op == 4)
+            y = fid__graph_unary(g, "relu", y, FID__UN_RELU, 0, 0);
+        else if (op == FID__BIN_DIV)
+            y = fid__graph_binary(g, "div", y, fid__graph_unary(g, "pos", c, FID__UN_LINEAR, 0.25f, 2.0f), op);
+        else
+            y = rand_int(0, 1) ? fid__graph_binary(g, "chain", y, c, op) : fid__graph_binary(g, "chain", c, y, op);
     }
     return y;
 }
@@ -244,10 +255,14 @@ static int build_pad_mean(fid__graph *g, int x, const int64_t *in) {
 }
 
 int main(void) {
-    static const struct { const char *name; builder_fn fn; int cases; } ops[] = {
-        {"conv", build_conv, 120}, {"residual", build_residual, 30}, {"pool", build_pool, 40},
-        {"binary", build_binary, 100}, {"affine", build_affine_chain, 60}, {"unary", build_unary, 30}, {"matmul", build_matmul, 30},
-        {"concat", build_concat, 20}, {"pad_mean", build_pad_mean, 30},
+    static const struct {
+        const char *name;
+        builder_fn fn;
+        int cases;
+    } ops[] = {
+        {"conv", build_conv, 120},     {"residual", build_residual, 30},   {"pool", build_pool, 40},
+        {"binary", build_binary, 100}, {"affine", build_affine_chain, 60}, {"unary", build_unary, 30},
+        {"matmul", build_matmul, 30},  {"concat", build_concat, 20},       {"pad_mean", build_pad_mean, 30},
     };
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
         int before = check_failed;

@@ -21,8 +21,8 @@ static int usage(FILE *f) {
 
 static int cmd_net_info(int argc, char **argv) {
     if (argc != 1 || !strcmp(argv[0], "--help")) {
-        fprintf(argc == 1 ? stdout : stderr, "usage: faceid net-info MODEL\n  e.g. faceid net-info %s/human/blazeface.json\n",
-                fid_model_dir());
+        fprintf(argc == 1 ? stdout : stderr,
+                "usage: faceid net-info MODEL\n  e.g. faceid net-info %s/human/blazeface.json\n", fid_model_dir());
         return argc == 1 ? 0 : 2;
     }
     fid_status st;
@@ -41,7 +41,8 @@ static int cmd_net_info(int argc, char **argv) {
         int64_t d[4];
         int rank = fid_net_input_shape(net, i, d);
         printf("input  %-28s [", fid_net_input_name(net, i));
-        for (int k = 0; k < rank; k++) printf("%s%lld", k ? "," : "", (long long)d[k]);
+        for (int k = 0; k < rank; k++)
+            printf("%s%lld", k ? "," : "", (long long)d[k]);
         printf("]\n");
     }
     for (int i = 0; i < fid_net_output_count(net); i++) {
@@ -49,7 +50,8 @@ static int cmd_net_info(int argc, char **argv) {
         int rank;
         fid_runner_output(r, i, d, &rank);
         printf("output %-28s [", fid_net_output_name(net, i));
-        for (int k = 0; k < rank; k++) printf("%s%lld", k ? "," : "", (long long)d[k]);
+        for (int k = 0; k < rank; k++)
+            printf("%s%lld", k ? "," : "", (long long)d[k]);
         printf("]\n");
     }
     printf("%.3f GFLOP per image\n", fid_runner_flops(r) / 1e9);

@@ -20,14 +20,16 @@ void fid__graph_free(fid__graph *g) {
         free(g->nodes[i].inputs);
         free(g->nodes[i].data);
     }
-    for (int i = 0; i < g->n_outputs; i++) free(g->output_names[i]);
+    for (int i = 0; i < g->n_outputs; i++)
+        free(g->output_names[i]);
     free(g->nodes);
     free(g);
 }
 
 int64_t fid__numel(int rank, const int64_t *dims) {
     int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
     return n;
 }
 
@@ -105,8 +107,8 @@ int fid__graph_mark_output(fid__graph *g, int node, const char *name) {
     return 0;
 }
 
-int fid__graph_conv(fid__graph *g, const char *name, int x, int weights, int bias, int groups,
-                    int stride, fid__padding padding) {
+int fid__graph_conv(fid__graph *g, const char *name, int x, int weights, int bias, int groups, int stride,
+                    fid__padding padding) {
     const fid__node *w = &g->nodes[weights];
     if (w->op != FID__OP_CONST || w->rank != 4) {
         fid__fail(FID_ERR_FORMAT, "conv '%s': weights must be a 4-D constant", name);
@@ -145,8 +147,7 @@ int fid__graph_binary(fid__graph *g, const char *name, int a, int b, fid__binary
     return id;
 }
 
-int fid__graph_pool(fid__graph *g, const char *name, int x, int is_max, int k, int stride,
-                    fid__padding padding) {
+int fid__graph_pool(fid__graph *g, const char *name, int x, int is_max, int k, int stride, fid__padding padding) {
     int id = fid__graph_add(g, FID__OP_POOL, name, 1, &x);
     if (id < 0) return -1;
     fid__pool_attr *p = &g->nodes[id].a.pool;
@@ -158,13 +159,14 @@ int fid__graph_pool(fid__graph *g, const char *name, int x, int is_max, int k, i
 }
 
 int fid__graph_root(const fid__graph *g, int node) {
-    while (g->nodes[node].op == FID__OP_IDENTITY) node = g->nodes[node].inputs[0];
+    while (g->nodes[node].op == FID__OP_IDENTITY)
+        node = g->nodes[node].inputs[0];
     return node;
 }
 
 /* Output size and padding of one spatial dimension for conv/pool, TF semantics. */
-static int spatial_out(int64_t in, int k, int stride, int dilation, fid__padding mode, int *pad_lo,
-                       int *pad_hi, int64_t *out) {
+static int spatial_out(int64_t in, int k, int stride, int dilation, fid__padding mode, int *pad_lo, int *pad_hi,
+                       int64_t *out) {
     int64_t eff = (int64_t)(k - 1) * dilation + 1;
     if (stride <= 0 || k <= 0) return -1;
     if (mode == FID__PAD_SAME) {
@@ -228,7 +230,8 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
             known *= batch;
         }
         if (free_axis >= 0) {
-            if (known == 0 || total % known) return SHAPE_FAIL("reshape '%s': %lld elements do not fit", n->name, (long long)total);
+            if (known == 0 || total % known)
+                return SHAPE_FAIL("reshape '%s': %lld elements do not fit", n->name, (long long)total);
             d[free_axis] = total / known;
         } else if (known != total) {
             return SHAPE_FAIL("reshape '%s': %lld elements into %lld", n->name, (long long)total, (long long)known);
@@ -240,7 +243,8 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
         int x = IN(0);
         const fid__node *w = &g->nodes[c->weights];
         if (rank[x] != 4) return SHAPE_FAIL("conv '%s': input has rank %d, expected 4", n->name, rank[x]);
-        if (c->groups <= 0 || dims[x][3] % c->groups || w->dims[2] * c->groups != dims[x][3] || c->out_channels % c->groups)
+        if (c->groups <= 0 || dims[x][3] % c->groups || w->dims[2] * c->groups != dims[x][3] ||
+            c->out_channels % c->groups)
             return SHAPE_FAIL("conv '%s': %lld input channels do not fit weights [%lld,%lld,%lld,%lld] with %d groups",
                               n->name, (long long)dims[x][3], (long long)w->dims[0], (long long)w->dims[1],
                               (long long)w->dims[2], (long long)w->dims[3], c->groups);
@@ -249,7 +253,8 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
                               (long long)fid__node_numel(&g->nodes[c->bias]), c->out_channels);
         rank[id] = 4;
         d[0] = dims[x][0];
-        if (spatial_out(dims[x][1], c->kh, c->stride_h, c->dilation_h, c->padding, &c->pad_top, &c->pad_bottom, &d[1]) ||
+        if (spatial_out(dims[x][1], c->kh, c->stride_h, c->dilation_h, c->padding, &c->pad_top, &c->pad_bottom,
+                        &d[1]) ||
             spatial_out(dims[x][2], c->kw, c->stride_w, c->dilation_w, c->padding, &c->pad_left, &c->pad_right, &d[2]))
             return SHAPE_FAIL("conv '%s': kernel %dx%d larger than input %lldx%lld", n->name, c->kh, c->kw,
                               (long long)dims[x][1], (long long)dims[x][2]);
@@ -276,7 +281,8 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
             int ia = i - (r - rank[a]), ib = i - (r - rank[b]);
             int64_t da = ia >= 0 ? dims[a][ia] : 1, db = ib >= 0 ? dims[b][ib] : 1;
             if (da != db && da != 1 && db != 1)
-                return SHAPE_FAIL("'%s': shapes do not broadcast (axis %d: %lld vs %lld)", n->name, i, (long long)da, (long long)db);
+                return SHAPE_FAIL("'%s': shapes do not broadcast (axis %d: %lld vs %lld)", n->name, i, (long long)da,
+                                  (long long)db);
             d[i] = da == 1 ? db : da;
         }
         return FID_OK;
@@ -310,7 +316,8 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
             int xi = IN(k);
             if (rank[xi] != rank[x0]) return SHAPE_FAIL("concat '%s': inputs differ in rank", n->name);
             for (int i = 0; i < rank[x0]; i++)
-                if (i != axis && dims[xi][i] != dims[x0][i]) return SHAPE_FAIL("concat '%s': input %d differs on axis %d", n->name, k, i);
+                if (i != axis && dims[xi][i] != dims[x0][i])
+                    return SHAPE_FAIL("concat '%s': input %d differs on axis %d", n->name, k, i);
             d[axis] += dims[xi][axis];
         }
         return FID_OK;
@@ -319,7 +326,8 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
         int x = IN(0);
         rank[id] = rank[x];
         for (int i = 0; i < rank[x]; i++) {
-            if (n->a.pad.before[i] < 0 || n->a.pad.after[i] < 0) return SHAPE_FAIL("pad '%s': negative padding", n->name);
+            if (n->a.pad.before[i] < 0 || n->a.pad.after[i] < 0)
+                return SHAPE_FAIL("pad '%s': negative padding", n->name);
             d[i] = dims[x][i] + n->a.pad.before[i] + n->a.pad.after[i];
         }
         return FID_OK;
@@ -343,7 +351,7 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
 }
 
 fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)[FID__MAX_RANK], int *rank_out) {
-    int64_t (*dims)[FID__MAX_RANK] = dims_out;
+    int64_t(*dims)[FID__MAX_RANK] = dims_out;
     int *rank = rank_out;
     if (!dims_out) {
         dims = calloc((size_t)g->n_nodes, sizeof *dims);
@@ -413,7 +421,8 @@ double fid__node_flops(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_RAN
         int64_t in_per_group = g->nodes[c->weights].dims[2];
         return 2.0 * (double)fid__numel(4, dims[id]) * c->kh * c->kw * (double)in_per_group;
     }
-    if (n->op == FID__OP_MATMUL) return 2.0 * (double)dims[id][0] * dims[id][1] * (double)g->nodes[n->a.matmul.weights].dims[0];
+    if (n->op == FID__OP_MATMUL)
+        return 2.0 * (double)dims[id][0] * dims[id][1] * (double)g->nodes[n->a.matmul.weights].dims[0];
     return 0;
 }
 
@@ -424,7 +433,8 @@ double fid__node_flops(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_RAN
 /* Marks the nodes the outputs depend on. */
 static void mark_live(const fid__graph *g, char *live) {
     memset(live, 0, (size_t)g->n_nodes);
-    for (int k = 0; k < g->n_outputs; k++) live[g->outputs[k]] = 1;
+    for (int k = 0; k < g->n_outputs; k++)
+        live[g->outputs[k]] = 1;
     /* Inputs may come later in the node list after fusion, so sweep until nothing changes. */
     for (int changed = 1; changed;) {
         changed = 0;
@@ -434,7 +444,8 @@ static void mark_live(const fid__graph *g, char *live) {
             for (int k = 0; k < n->n_inputs; k++)
                 if (!live[n->inputs[k]]) live[n->inputs[k]] = changed = 1;
             for (int k = 0; k < n->n_post; k++)
-                if (n->post[k].kind != FID__POST_UNARY && !live[n->post[k].operand]) live[n->post[k].operand] = changed = 1;
+                if (n->post[k].kind != FID__POST_UNARY && !live[n->post[k].operand])
+                    live[n->post[k].operand] = changed = 1;
         }
     }
 }
@@ -445,11 +456,13 @@ static void count_uses(const fid__graph *g, int *uses, char *live) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (!live[i]) continue;
         const fid__node *n = &g->nodes[i];
-        for (int k = 0; k < n->n_inputs; k++) uses[n->inputs[k]]++;
+        for (int k = 0; k < n->n_inputs; k++)
+            uses[n->inputs[k]]++;
         for (int k = 0; k < n->n_post; k++)
             if (n->post[k].kind != FID__POST_UNARY) uses[n->post[k].operand]++;
     }
-    for (int i = 0; i < g->n_outputs; i++) uses[g->outputs[i]] += 1000; /* never fuse away */
+    for (int i = 0; i < g->n_outputs; i++)
+        uses[g->outputs[i]] += 1000; /* never fuse away */
 }
 
 static void make_identity(fid__node *n, int src) {
@@ -639,7 +652,8 @@ static void bypass_identities(fid__graph *g) {
                 n->inputs[k] = g->nodes[n->inputs[k]].inputs[0];
         for (int k = 0; k < n->n_post; k++)
             if (n->post[k].kind == FID__POST_SUM)
-                while (g->nodes[n->post[k].operand].op == FID__OP_IDENTITY && g->nodes[n->post[k].operand].a.reshape.rank == 0)
+                while (g->nodes[n->post[k].operand].op == FID__OP_IDENTITY &&
+                       g->nodes[n->post[k].operand].a.reshape.rank == 0)
                     n->post[k].operand = g->nodes[n->post[k].operand].inputs[0];
     }
 }
@@ -687,10 +701,12 @@ fid_status fid__graph_optimize(fid__graph *g) {
             return fid__fail(FID_ERR_NO_MEMORY, "cannot optimise graph");
         }
         count_uses(g, uses, seen);
-        for (int i = 0; i < g->n_nodes; i++) consumer[i] = -1;
+        for (int i = 0; i < g->n_nodes; i++)
+            consumer[i] = -1;
         for (int i = 0; i < g->n_nodes; i++)
             if (seen[i])
-                for (int k = 0; k < g->nodes[i].n_inputs; k++) consumer[g->nodes[i].inputs[k]] = i;
+                for (int k = 0; k < g->nodes[i].n_inputs; k++)
+                    consumer[g->nodes[i].inputs[k]] = i;
         for (int p = 0; p < g->n_nodes && !changed; p++) {
             fid__op op = g->nodes[p].op;
             if ((op != FID__OP_CONV && op != FID__OP_MATMUL && op != FID__OP_BINARY) || uses[p] != 1 || consumer[p] < 0)

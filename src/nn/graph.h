@@ -31,8 +31,8 @@ typedef enum fid__op {
 } fid__op;
 
 typedef enum fid__unary {
-    FID__UN_RELU,  /* alpha = negative slope (leaky relu), 0 for plain relu */
-    FID__UN_CLIP,  /* min(max(x, alpha), beta) */
+    FID__UN_RELU, /* alpha = negative slope (leaky relu), 0 for plain relu */
+    FID__UN_CLIP, /* min(max(x, alpha), beta) */
     FID__UN_SIGMOID,
     FID__UN_TANH,
     FID__UN_EXP,
@@ -91,15 +91,35 @@ typedef struct fid__node {
     union {
         fid__conv_attr conv;
         fid__pool_attr pool;
-        struct { int alg; float alpha, beta; } unary;
-        struct { int alg; } binary;
-        struct { int weights, bias; } matmul;
-        struct { int axis; } concat;
-        struct { int before[FID__MAX_RANK], after[FID__MAX_RANK]; float value; } pad;
-        struct { int axes_mask; int keep_dims; } mean;
-        struct { int axis; } softmax;
+        struct {
+            int alg;
+            float alpha, beta;
+        } unary;
+        struct {
+            int alg;
+        } binary;
+        struct {
+            int weights, bias;
+        } matmul;
+        struct {
+            int axis;
+        } concat;
+        struct {
+            int before[FID__MAX_RANK], after[FID__MAX_RANK];
+            float value;
+        } pad;
+        struct {
+            int axes_mask;
+            int keep_dims;
+        } mean;
+        struct {
+            int axis;
+        } softmax;
         /* IDENTITY with a new shape: -1 is inferred, 0 keeps the input's dimension */
-        struct { int rank; int64_t dims[FID__MAX_RANK]; } reshape;
+        struct {
+            int rank;
+            int64_t dims[FID__MAX_RANK];
+        } reshape;
     } a;
 } fid__node;
 
@@ -126,17 +146,15 @@ int64_t fid__numel(int rank, const int64_t *dims);
 static inline int64_t fid__node_numel(const fid__node *n) { return fid__numel(n->rank, n->dims); }
 
 /* Convenience builders used by the loaders (return node id or -1). */
-int fid__graph_conv(fid__graph *g, const char *name, int x, int weights, int bias, int groups,
-                    int stride, fid__padding padding);
+int fid__graph_conv(fid__graph *g, const char *name, int x, int weights, int bias, int groups, int stride,
+                    fid__padding padding);
 int fid__graph_unary(fid__graph *g, const char *name, int x, fid__unary alg, float alpha, float beta);
 int fid__graph_binary(fid__graph *g, const char *name, int a, int b, fid__binary alg);
-int fid__graph_pool(fid__graph *g, const char *name, int x, int is_max, int k, int stride,
-                    fid__padding padding);
+int fid__graph_pool(fid__graph *g, const char *name, int x, int is_max, int k, int stride, fid__padding padding);
 
 /* Infers every node's dims for the given batch size (dims[0] of rank >= 2 inputs) into
  * dims_out[n_nodes][4] / rank_out (or into the nodes themselves when NULL). */
-fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)[FID__MAX_RANK],
-                                   int *rank_out);
+fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)[FID__MAX_RANK], int *rank_out);
 
 /* Load-time rewrites that keep results identical up to float rounding: constant folding,
  * per-channel scale/shift folded into conv weights, activations/constants/residuals fused

@@ -23,7 +23,8 @@ typedef struct builder {
 } builder;
 
 static int fail_missing(builder *b, const char *name) {
-    if (b->st == FID_OK) b->st = fid__fail(FID_ERR_FORMAT, "%s: weight '%s' is missing or has the wrong shape", b->path, name);
+    if (b->st == FID_OK)
+        b->st = fid__fail(FID_ERR_FORMAT, "%s: weight '%s' is missing or has the wrong shape", b->path, name);
     return -1;
 }
 
@@ -331,7 +332,8 @@ static int ssd_depthwise(builder *b, int idx, int x, int stride) {
     fid__node *vn = &b->g->nodes[var], *gn = &b->g->nodes[gamma];
     int64_t c = fid__node_numel(vn);
     if (fid__node_numel(gn) != c) return fail_missing(b, "BatchNorm/gamma");
-    for (int64_t i = 0; i < c; i++) vn->data[i] = gn->data[i] / sqrtf(vn->data[i] + eps);
+    for (int64_t i = 0; i < c; i++)
+        vn->data[i] = gn->data[i] / sqrtf(vn->data[i] + eps);
     int out = depthwise(b, x, w, stride, FID__PAD_SAME);
     out = binary(b, binary(b, binary(b, out, mean, FID__BIN_SUB), var, FID__BIN_MUL), beta, FID__BIN_ADD);
     return unary(b, out, FID__UN_CLIP, 0, 6);
@@ -375,7 +377,8 @@ static void build_ssd(builder *b) {
     int c6 = ssd_pointwise(b, "Prediction", 6, c5, 1);
     int c7 = ssd_pointwise(b, "Prediction", 7, c6, 2);
     int src[6] = {conv11, out, c1, c3, c5, c7}, boxes[6], classes[6];
-    for (int i = 0; i < 6; i++) ssd_box_predictor(b, i, src[i], &boxes[i], &classes[i]);
+    for (int i = 0; i < 6; i++)
+        ssd_box_predictor(b, i, src[i], &boxes[i], &classes[i]);
     int box = concat(b, boxes, 6, 1), cls = concat(b, classes, 6, 1);
     int anchors = weight(b, "Output/extra_dim", 3);
     output(b, box, "box_encodings");
@@ -434,7 +437,10 @@ fid_status fid__detect_format(const char *path, fid_net_format *format) {
         f = FID_NET_TFJS_GRAPH;
     } else if (json_is_array(j)) {
         /* face-api manifests: tell the architecture by a weight name only it has. */
-        static const struct { const char *name; fid_net_format format; } marks[] = {
+        static const struct {
+            const char *name;
+            fid_net_format format;
+        } marks[] = {
             {"conv32_down/conv/filters", FID_NET_FACEAPI_RECOGNITION},
             {"dense3/conv0/depthwise_filter", FID_NET_FACEAPI_LANDMARK68},
             {"dense2/conv0/depthwise_filter", FID_NET_FACEAPI_LANDMARK68_TINY},
@@ -454,6 +460,7 @@ fid_status fid__detect_format(const char *path, fid_net_format *format) {
     }
     json_decref(j);
     *format = f;
-    if (f == FID_NET_AUTO) return fid__fail(FID_ERR_FORMAT, "%s: neither a TF.js graph model nor a known face-api manifest", path);
+    if (f == FID_NET_AUTO)
+        return fid__fail(FID_ERR_FORMAT, "%s: neither a TF.js graph model nor a known face-api manifest", path);
     return FID_OK;
 }

@@ -18,7 +18,7 @@ typedef struct tfjs {
     json_t *nodes; /* modelTopology.node */
     fid__graph *g;
     fid__weights ws;
-    int *ids;      /* node index -> graph id, -2 = in progress, -1 = not yet */
+    int *ids; /* node index -> graph id, -2 = in progress, -1 = not yet */
     int depth;
 } tfjs;
 
@@ -105,7 +105,8 @@ static int input_id(tfjs *t, json_t *node, int k, fid_status *st) {
         }
         return convert(t, idx, st);
     }
-    *st = fid__fail(FID_ERR_FORMAT, "%s: node '%s' lacks input %d", t->path, json_string_value(json_object_get(node, "name")), k);
+    *st = fid__fail(FID_ERR_FORMAT, "%s: node '%s' lacks input %d", t->path,
+                    json_string_value(json_object_get(node, "name")), k);
     return -1;
 }
 
@@ -127,7 +128,8 @@ static int const_ints(tfjs *t, int id, int64_t *out, int max, const char *node_n
         *st = fid__fail(FID_ERR_UNSUPPORTED, "%s: node '%s' needs a small constant input", t->path, node_name);
         return -1;
     }
-    for (int64_t i = 0; i < n; i++) out[i] = (int64_t)c->data[i];
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (int64_t)c->data[i];
     return (int)n;
 }
 
@@ -233,7 +235,8 @@ static int convert_matmul(tfjs *t, json_t *node, const char *name, fid_status *s
         float *tr = malloc((size_t)(r * c + 1) * sizeof(float));
         if (!tr) return *st = FID_ERR_NO_MEMORY, -1;
         for (int64_t i = 0; i < r; i++)
-            for (int64_t j = 0; j < c; j++) tr[j * r + i] = wn->data[i * c + j];
+            for (int64_t j = 0; j < c; j++)
+                tr[j * r + i] = wn->data[i * c + j];
         free(wn->data);
         wn->data = tr;
         wn->dims[0] = c;
@@ -330,12 +333,18 @@ static int convert_node(tfjs *t, json_t *node, fid_status *st) {
                !strcmp(op, "Exp") || !strcmp(op, "LeakyRelu")) {
         int x = input_id(t, node, 0, st);
         if (x < 0) return -1;
-        if (!strcmp(op, "Relu")) id = fid__graph_unary(g, name, x, FID__UN_RELU, 0, 0);
-        else if (!strcmp(op, "Relu6")) id = fid__graph_unary(g, name, x, FID__UN_CLIP, 0, 6);
-        else if (!strcmp(op, "Sigmoid")) id = fid__graph_unary(g, name, x, FID__UN_SIGMOID, 0, 0);
-        else if (!strcmp(op, "Tanh")) id = fid__graph_unary(g, name, x, FID__UN_TANH, 0, 0);
-        else if (!strcmp(op, "Exp")) id = fid__graph_unary(g, name, x, FID__UN_EXP, 0, 0);
-        else id = fid__graph_unary(g, name, x, FID__UN_RELU, attr_float(node, "alpha", 0.2f), 0);
+        if (!strcmp(op, "Relu"))
+            id = fid__graph_unary(g, name, x, FID__UN_RELU, 0, 0);
+        else if (!strcmp(op, "Relu6"))
+            id = fid__graph_unary(g, name, x, FID__UN_CLIP, 0, 6);
+        else if (!strcmp(op, "Sigmoid"))
+            id = fid__graph_unary(g, name, x, FID__UN_SIGMOID, 0, 0);
+        else if (!strcmp(op, "Tanh"))
+            id = fid__graph_unary(g, name, x, FID__UN_TANH, 0, 0);
+        else if (!strcmp(op, "Exp"))
+            id = fid__graph_unary(g, name, x, FID__UN_EXP, 0, 0);
+        else
+            id = fid__graph_unary(g, name, x, FID__UN_RELU, attr_float(node, "alpha", 0.2f), 0);
     } else if (!strcmp(op, "Identity") || !strcmp(op, "Reshape") || !strcmp(op, "Squeeze")) {
         int x = input_id(t, node, 0, st);
         if (x < 0) return -1;
@@ -467,7 +476,8 @@ static int convert(tfjs *t, int index, fid_status *st) {
 static fid_status mark_outputs(tfjs *t, json_t *root) {
     fid_status st = FID_OK;
     json_t *sig = json_object_get(json_object_get(root, "signature"), "outputs");
-    if (!sig) sig = json_object_get(json_object_get(json_object_get(root, "userDefinedMetadata"), "signature"), "outputs");
+    if (!sig)
+        sig = json_object_get(json_object_get(json_object_get(root, "userDefinedMetadata"), "signature"), "outputs");
     if (json_is_object(sig) && json_object_size(sig) > 0) {
         const char *key;
         json_t *v;
@@ -494,7 +504,8 @@ static fid_status mark_outputs(tfjs *t, json_t *root) {
             int id = convert(t, idx, &st);
             if (id < 0) return st;
             /* Named like TF.js's model.outputs: the node name without ":0". */
-            if (fid__graph_mark_output(t->g, id, json_string_value(json_object_get(json_array_get(t->nodes, (size_t)idx), "name"))) < 0)
+            if (fid__graph_mark_output(
+                    t->g, id, json_string_value(json_object_get(json_array_get(t->nodes, (size_t)idx), "name"))) < 0)
                 return FID_ERR_NO_MEMORY;
         }
         return FID_OK;
@@ -548,7 +559,8 @@ fid_status fid__load_tfjs_graph(const char *path, const fid_net_params *p, fid__
         size_t n = json_array_size(t.nodes);
         t.ids = malloc((n ? n : 1) * sizeof *t.ids);
         if (!t.g || !t.ids) st = fid__fail(FID_ERR_NO_MEMORY, "%s", path);
-        for (size_t i = 0; t.ids && i < n; i++) t.ids[i] = -1;
+        for (size_t i = 0; t.ids && i < n; i++)
+            t.ids[i] = -1;
         if (st == FID_OK) st = mark_outputs(&t, root);
         if (st == FID_OK && t.g->n_inputs == 0) st = fid__fail(FID_ERR_FORMAT, "%s: graph has no input", path);
     }

@@ -36,8 +36,7 @@ float fid__ref_binary(int alg, float a, float b) {
 }
 
 /* Applies post-ops to out[i] whose channel (last axis) is c. */
-static float apply_post(const fid__graph *g, const fid__node *n, float v, int64_t i, int64_t c,
-                        float *const *bufs) {
+static float apply_post(const fid__graph *g, const fid__node *n, float v, int64_t i, int64_t c, float *const *bufs) {
     for (int k = 0; k < n->n_post; k++) {
         const fid__post_op *po = &n->post[k];
         switch (po->kind) {
@@ -54,8 +53,8 @@ static float apply_post(const fid__graph *g, const fid__node *n, float v, int64_
     return v;
 }
 
-static void ref_conv(const fid__graph *g, const fid__node *n, const int64_t *xd, const float *x,
-                     const int64_t *yd, float *y, float *const *bufs) {
+static void ref_conv(const fid__graph *g, const fid__node *n, const int64_t *xd, const float *x, const int64_t *yd,
+                     float *y, float *const *bufs) {
     const fid__conv_attr *c = &n->a.conv;
     const float *w = g->nodes[c->weights].data;
     const float *bias = c->bias >= 0 ? g->nodes[c->bias].data : NULL;
@@ -76,7 +75,8 @@ static void ref_conv(const fid__graph *g, const fid__node *n, const int64_t *xd,
                             if (ix < 0 || ix >= W) continue;
                             const float *xp = x + ((b * H + iy) * W + ix) * C + grp * ipg;
                             const float *wp = w + ((int64_t)ky * c->kw + kx) * ipg * O + o;
-                            for (int64_t i = 0; i < ipg; i++) acc += (double)xp[i] * wp[i * O];
+                            for (int64_t i = 0; i < ipg; i++)
+                                acc += (double)xp[i] * wp[i * O];
                         }
                     }
                     int64_t idx = ((b * OH + oy) * OW + ox) * O + o;
@@ -100,8 +100,10 @@ static void ref_pool(const fid__node *n, const int64_t *xd, const float *x, cons
                             int64_t ix = ox * p->stride_w - p->pad_left + kx;
                             if (ix < 0 || ix >= W) continue;
                             float v = x[((b * H + iy) * W + ix) * C + ch];
-                            if (p->is_max) acc = v > acc ? v : acc;
-                            else acc += v;
+                            if (p->is_max)
+                                acc = v > acc ? v : acc;
+                            else
+                                acc += v;
                             count++;
                         }
                     }
@@ -138,22 +140,14 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
     int64_t total = fid__numel(yr, yd);
     int in0 = n->n_inputs ? n->inputs[0] : -1;
     switch (n->op) {
-    case FID__OP_INPUT:
-        return fid__fail(FID_ERR_INVALID_ARGUMENT, "reference: input '%s' has no value", n->name);
-    case FID__OP_CONST:
-        memcpy(out, n->data, (size_t)total * sizeof(float));
-        return FID_OK;
-    case FID__OP_IDENTITY:
-        memcpy(out, B(in0), (size_t)total * sizeof(float));
-        return FID_OK;
-    case FID__OP_CONV:
-        ref_conv(g, n, D(in0), B(in0), yd, out, bufs);
-        return FID_OK;
-    case FID__OP_POOL:
-        ref_pool(n, D(in0), B(in0), yd, out);
-        return FID_OK;
+    case FID__OP_INPUT: return fid__fail(FID_ERR_INVALID_ARGUMENT, "reference: input '%s' has no value", n->name);
+    case FID__OP_CONST: memcpy(out, n->data, (size_t)total * sizeof(float)); return FID_OK;
+    case FID__OP_IDENTITY: memcpy(out, B(in0), (size_t)total * sizeof(float)); return FID_OK;
+    case FID__OP_CONV: ref_conv(g, n, D(in0), B(in0), yd, out, bufs); return FID_OK;
+    case FID__OP_POOL: ref_pool(n, D(in0), B(in0), yd, out); return FID_OK;
     case FID__OP_UNARY:
-        for (int64_t i = 0; i < total; i++) out[i] = fid__ref_unary(n->a.unary.alg, n->a.unary.alpha, n->a.unary.beta, B(in0)[i]);
+        for (int64_t i = 0; i < total; i++)
+            out[i] = fid__ref_unary(n->a.unary.alg, n->a.unary.alpha, n->a.unary.beta, B(in0)[i]);
         return FID_OK;
     case FID__OP_BINARY: {
         int a = n->inputs[0], b = n->inputs[1];
@@ -174,7 +168,8 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
         for (int64_t m = 0; m < M; m++)
             for (int64_t j = 0; j < N; j++) {
                 double acc = bias ? bias[j] : 0;
-                for (int64_t k = 0; k < K; k++) acc += (double)x[m * K + k] * w->data[k * N + j];
+                for (int64_t k = 0; k < K; k++)
+                    acc += (double)x[m * K + k] * w->data[k * N + j];
                 out[m * N + j] = apply_post(g, n, (float)acc, m * N + j, j, bufs);
             }
         return FID_OK;
@@ -226,7 +221,8 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
             }
             acc[o] += B(in0)[i];
         }
-        for (int64_t i = 0; i < total; i++) out[i] = (float)(acc[i] / (double)count);
+        for (int64_t i = 0; i < total; i++)
+            out[i] = (float)(acc[i] / (double)count);
         free(acc);
         return FID_OK;
     }
@@ -240,9 +236,12 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
                 const float *xp = x + o * len * inner + in;
                 float *yp = out + o * len * inner + in;
                 double mx = -INFINITY, sum = 0;
-                for (int64_t k = 0; k < len; k++) mx = xp[k * inner] > mx ? xp[k * inner] : mx;
-                for (int64_t k = 0; k < len; k++) sum += exp(xp[k * inner] - mx);
-                for (int64_t k = 0; k < len; k++) yp[k * inner] = (float)(exp(xp[k * inner] - mx) / sum);
+                for (int64_t k = 0; k < len; k++)
+                    mx = xp[k * inner] > mx ? xp[k * inner] : mx;
+                for (int64_t k = 0; k < len; k++)
+                    sum += exp(xp[k * inner] - mx);
+                for (int64_t k = 0; k < len; k++)
+                    yp[k * inner] = (float)(exp(xp[k * inner] - mx) / sum);
             }
         return FID_OK;
     }
@@ -255,7 +254,7 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
 
 fid_status fid__ref_run(fid__graph *g, int batch, float *const *inputs, float **outputs) {
     int nn = g->n_nodes;
-    int64_t (*dims)[FID__MAX_RANK] = calloc((size_t)nn, sizeof *dims);
+    int64_t(*dims)[FID__MAX_RANK] = calloc((size_t)nn, sizeof *dims);
     int *rank = calloc((size_t)nn, sizeof *rank);
     float **bufs = calloc((size_t)nn, sizeof *bufs);
     fid_status st = (dims && rank && bufs) ? FID_OK : fid__fail(FID_ERR_NO_MEMORY, "reference run");
@@ -293,11 +292,14 @@ fid_status fid__ref_run(fid__graph *g, int batch, float *const *inputs, float **
         int o = g->outputs[k];
         int64_t cnt = fid__numel(rank[o], dims[o]);
         outputs[k] = malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
-        if (!outputs[k]) st = fid__fail(FID_ERR_NO_MEMORY, "reference run");
-        else memcpy(outputs[k], bufs[o], (size_t)cnt * sizeof(float));
+        if (!outputs[k])
+            st = fid__fail(FID_ERR_NO_MEMORY, "reference run");
+        else
+            memcpy(outputs[k], bufs[o], (size_t)cnt * sizeof(float));
     }
     if (bufs)
-        for (int i = 0; i < nn; i++) free(bufs[i]);
+        for (int i = 0; i < nn; i++)
+            free(bufs[i]);
     free(bufs);
     free(dims);
     free(rank);

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <omp.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,7 @@ typedef struct step {
     dnnl_memory_desc_t pending_user, pending_want;
     const float *pending_data;
     int pending_arg;
+    void *packed;           /* where pack_weights put them */
     int copy_residual_from; /* SUM post-op whose operand is not already in the output buffer */
     dnnl_memory_desc_t scratch_md;
     /* STEP_AFFINE: y = x * scale[c] + shift[c] over the last axis of `channels` */
@@ -42,39 +45,52 @@ typedef struct step {
     int affine_src;
 } step;
 
+/* The steps compiled for one thread count. oneDNN fixes a primitive's thread count when it is
+ * created (a 2-thread primitive used 2 cores even under omp_set_num_threads(1)), so the
+ * adaptive runner keeps a 1-thread plan beside the full one; both share arena and weights. */
+typedef struct plan {
+    step *steps;
+    int n_steps;
+    int threads;
+    void *weights; /* reordered weights of this plan's steps, one block (NULL if all shared) */
+} plan;
+
 struct fid_runner {
     const fid_net *net;
     const fid__graph *g;
     int batch, threads;
+    /* Adaptive thread count (threads > 1): the latency of each mode is tracked and the faster
+     * one used; the other is probed now and then, less often each time it loses. A busy
+     * neighbour on one of our cores makes a 2-thread run wait for its descheduled half. */
+    int adaptive, use_all, runs_to_probe, probe_interval;
+    double ms_all, ms_one;
     int64_t (*dims)[FID__MAX_RANK];
     int *rank;
     float **buf;
     void *arena;
     size_t arena_bytes;
-    void *weights; /* reordered weights of all steps, one block */
     void *scratch; /* one scratchpad shared by all steps (they run one after another) */
     size_t scratch_bytes;
     dnnl_primitive_attr_t plain_attr; /* user-managed scratchpad, no post-ops */
-    step *steps;
-    int n_steps;
+    plan plans[2];                    /* [0]: all threads; [1]: one thread, when adaptive */
+    int n_plans;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     double flops;
 };
 
 fid_runner_params fid_runner_default_params(void) {
-    fid_runner_params p = {.batch = 1, .threads = 1};
+    fid_runner_params p = {.batch = 1, .threads = 1, .adaptive_threads = 1};
     return p;
 }
 
-#define DNNL_TRY(call, what)                                                                 \
-    do {                                                                                     \
-        dnnl_status_t s_ = (call);                                                           \
-        if (s_ != dnnl_success) {                                                            \
-            st = fid__fail(FID_ERR_BACKEND, "oneDNN refused %s for node '%s' (status %d)",     \
-                           what, n->name, (int)s_);                                          \
-            goto fail;                                                                       \
-        }                                                                                    \
+#define DNNL_TRY(call, what)                                                                                           \
+    do {                                                                                                               \
+        dnnl_status_t s_ = (call);                                                                                     \
+        if (s_ != dnnl_success) {                                                                                      \
+            st = fid__fail(FID_ERR_BACKEND, "oneDNN refused %s for node '%s' (status %d)", what, n->name, (int)s_);    \
+            goto fail;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 
 static dnnl_format_tag_t plain_tag(int rank) {
@@ -92,7 +108,8 @@ static void plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims, int 
         dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a);
         return;
     }
-    for (int i = 0; i < as_rank; i++) d[i] = i < as_rank - rank ? 1 : dims[i - (as_rank - rank)];
+    for (int i = 0; i < as_rank; i++)
+        d[i] = i < as_rank - rank ? 1 : dims[i - (as_rank - rank)];
     dnnl_memory_desc_init_by_tag(md, as_rank, d, dnnl_f32, plain_tag(as_rank));
 }
 
@@ -105,7 +122,8 @@ static void activation_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims,
         return;
     }
     int64_t d[4];
-    for (int i = 0; i < 4; i++) d[i] = i < 4 - rank ? 1 : dims[i - (4 - rank)];
+    for (int i = 0; i < 4; i++)
+        d[i] = i < 4 - rank ? 1 : dims[i - (4 - rank)];
     dnnl_dims_t logical = {d[0], d[3], d[1], d[2]};
     dnnl_memory_desc_init_by_tag(md, 4, logical, dnnl_f32, dnnl_nhwc);
 }
@@ -207,32 +225,50 @@ static void *alloc_big(size_t bytes) {
     return p;
 }
 
-static fid_status pack_weights(fid_runner *r) {
+/* Reorders pending weights into one block per plan; weights another plan already holds in the
+ * same layout are shared instead of copied. */
+static fid_status pack_weights(fid_runner *r, plan *p, const plan *share) {
     fid_status st = FID_OK;
     size_t total = 0;
-    for (int k = 0; k < r->n_steps; k++)
-        if (r->steps[k].has_pending) total += align64(dnnl_memory_desc_get_size(&r->steps[k].pending_want));
-    if (total == 0) return FID_OK;
-    r->weights = alloc_big(total);
-    if (!r->weights) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate %zu bytes of weights", total);
+    for (int k = 0; k < p->n_steps; k++) {
+        step *s = &p->steps[k];
+        if (!s->has_pending) continue;
+        for (int j = 0; share && j < share->n_steps; j++) {
+            const step *o = &share->steps[j];
+            if (o->node == s->node && o->has_pending && dnnl_memory_desc_equal(&o->pending_want, &s->pending_want))
+                s->packed = o->packed;
+        }
+        if (!s->packed) total += align64(dnnl_memory_desc_get_size(&s->pending_want));
+    }
+    if (total) {
+        p->weights = alloc_big(total);
+        if (!p->weights) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate %zu bytes of weights", total);
+    }
     size_t offset = 0;
-    for (int k = 0; k < r->n_steps && st == FID_OK; k++) {
-        step *s = &r->steps[k];
+    for (int k = 0; k < p->n_steps && st == FID_OK; k++) {
+        step *s = &p->steps[k];
         const fid__node *n = &r->g->nodes[s->node];
         if (!s->has_pending) continue;
-        void *dst = (char *)r->weights + offset;
-        offset += align64(dnnl_memory_desc_get_size(&s->pending_want));
+        int shared = s->packed != NULL;
+        if (!shared) {
+            s->packed = (char *)p->weights + offset;
+            offset += align64(dnnl_memory_desc_get_size(&s->pending_want));
+        }
         dnnl_memory_t src_m = NULL, dst_m = NULL;
         dnnl_primitive_desc_t pd = NULL;
         dnnl_primitive_t reorder = NULL;
-        DNNL_TRY(dnnl_memory_create(&src_m, &s->pending_user, r->engine, (void *)s->pending_data), "weights memory");
-        DNNL_TRY(dnnl_memory_create(&dst_m, &s->pending_want, r->engine, dst), "weights memory");
-        DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &s->pending_user, r->engine, &s->pending_want, r->engine, NULL),
-                 "weights reorder");
-        DNNL_TRY(dnnl_primitive_create(&reorder, pd), "weights reorder");
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_m}, {DNNL_ARG_TO, dst_m}};
-        DNNL_TRY(dnnl_primitive_execute(reorder, r->stream, 2, args), "weights reorder");
-        dnnl_stream_wait(r->stream);
+        DNNL_TRY(dnnl_memory_create(&dst_m, &s->pending_want, r->engine, s->packed), "weights memory");
+        if (!shared) {
+            DNNL_TRY(dnnl_memory_create(&src_m, &s->pending_user, r->engine, (void *)s->pending_data),
+                     "weights memory");
+            DNNL_TRY(
+                dnnl_reorder_primitive_desc_create(&pd, &s->pending_user, r->engine, &s->pending_want, r->engine, NULL),
+                "weights reorder");
+            DNNL_TRY(dnnl_primitive_create(&reorder, pd), "weights reorder");
+            dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_m}, {DNNL_ARG_TO, dst_m}};
+            DNNL_TRY(dnnl_primitive_execute(reorder, r->stream, 2, args), "weights reorder");
+            dnnl_stream_wait(r->stream);
+        }
         s->mems[s->n_mems++] = dst_m;
         s->args[s->n_args].arg = s->pending_arg;
         s->args[s->n_args].memory = dst_m;
@@ -245,6 +281,27 @@ static fid_status pack_weights(fid_runner *r) {
         if (dst_m) dnnl_memory_destroy(dst_m);
     }
     return st;
+}
+
+static fid_status build_step(fid_runner *r, step *s, int id);
+
+static fid_status build_plan(fid_runner *r, plan *p, int threads, const int *order, int n_order) {
+    p->threads = threads;
+    p->steps = calloc((size_t)(n_order ? n_order : 1), sizeof *p->steps);
+    if (!p->steps) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
+    /* oneDNN sizes (and fixes) its kernels' threading by the count in force at creation. */
+    omp_set_num_threads(threads);
+    int first = p == &r->plans[0];
+    for (int k = 0; k < n_order; k++) {
+        int id = order[k];
+        fid__op op = r->g->nodes[id].op;
+        if (op == FID__OP_INPUT || op == FID__OP_CONST || op == FID__OP_IDENTITY) continue;
+        step *s = &p->steps[p->n_steps++];
+        fid_status st = build_step(r, s, id);
+        if (st != FID_OK) return st;
+        if (first) r->flops += fid__node_flops(r->g, id, r->dims);
+    }
+    return pack_weights(r, p, first ? NULL : &r->plans[0]);
 }
 
 static fid_status finish_primitive(fid_runner *r, step *s, const fid__node *n, dnnl_primitive_desc_t pd) {
@@ -290,9 +347,9 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     dnnl_convolution_desc_t cd;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                        &src_md, &w_any, c->bias >= 0 ? &b_md : NULL, &dst_md,
-                                                        strides, dil, pl, pr),
+    DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
+                                                        &w_any, c->bias >= 0 ? &b_md : NULL, &dst_md, strides, dil, pl,
+                                                        pr),
              "the convolution");
     DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
@@ -339,7 +396,8 @@ static fid_status build_matmul(fid_runner *r, step *s, const fid__node *n, int i
     if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
                           DNNL_ARG_WEIGHTS)) != FID_OK)
         goto fail;
-    if (has_bias && (st = add_mem(s, &b_md, r->engine, r->g->nodes[n->a.matmul.bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
+    if (has_bias &&
+        (st = add_mem(s, &b_md, r->engine, r->g->nodes[n->a.matmul.bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
         goto fail;
     st = finish_primitive(r, s, n, pd);
     pd = NULL;
@@ -369,8 +427,7 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
             if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id])
                 s->copy_residual_from = n->post[k].operand;
         return st;
-    case FID__OP_MATMUL:
-        return build_matmul(r, s, n, id);
+    case FID__OP_MATMUL: return build_matmul(r, s, n, id);
     case FID__OP_POOL: {
         const fid__pool_attr *p = &n->a.pool;
         nhwc_md(&src_md, r->dims[x]);
@@ -435,14 +492,16 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
         plain_md(&src_md, yr, r->dims[x], yr);
         dst_md = src_md;
         dnnl_softmax_desc_t sd;
-        DNNL_TRY(dnnl_softmax_forward_desc_init(&sd, dnnl_forward_inference, &src_md, n->a.softmax.axis), "the softmax");
+        DNNL_TRY(dnnl_softmax_forward_desc_init(&sd, dnnl_forward_inference, &src_md, n->a.softmax.axis),
+                 "the softmax");
         DNNL_TRY(dnnl_primitive_desc_create(&pd, &sd, r->plain_attr, r->engine, NULL), "the softmax");
         break;
     }
     case FID__OP_MEAN: {
         int xr = r->rank[x];
         int64_t kd[FID__MAX_RANK];
-        for (int i = 0; i < xr; i++) kd[i] = (n->a.mean.axes_mask & (1 << i)) ? 1 : r->dims[x][i];
+        for (int i = 0; i < xr; i++)
+            kd[i] = (n->a.mean.axes_mask & (1 << i)) ? 1 : r->dims[x][i];
         plain_md(&src_md, xr, r->dims[x], xr);
         plain_md(&dst_md, xr, kd, xr);
         dnnl_reduction_desc_t rd;
@@ -456,21 +515,21 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
             s->kind = STEP_REFERENCE;
             return FID_OK;
         }
-        for (int k = 0; k < n->n_inputs; k++) plain_md(&srcs[k], yr, r->dims[n->inputs[k]], yr);
+        for (int k = 0; k < n->n_inputs; k++)
+            plain_md(&srcs[k], yr, r->dims[n->inputs[k]], yr);
         plain_md(&dst_md, yr, r->dims[id], yr);
-        DNNL_TRY(dnnl_concat_primitive_desc_create(&pd, &dst_md, n->n_inputs, n->a.concat.axis, srcs, r->plain_attr, r->engine),
+        DNNL_TRY(dnnl_concat_primitive_desc_create(&pd, &dst_md, n->n_inputs, n->a.concat.axis, srcs, r->plain_attr,
+                                                   r->engine),
                  "the concat");
         for (int k = 0; k < n->n_inputs; k++)
-            if ((st = add_mem(s, &srcs[k], r->engine, r->buf[n->inputs[k]], DNNL_ARG_MULTIPLE_SRC + k, n->name)) != FID_OK)
+            if ((st = add_mem(s, &srcs[k], r->engine, r->buf[n->inputs[k]], DNNL_ARG_MULTIPLE_SRC + k, n->name)) !=
+                FID_OK)
                 goto fail;
         if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
         return finish_primitive(r, s, n, pd);
     }
-    case FID__OP_PAD:
-        s->kind = STEP_PAD;
-        return FID_OK;
-    default:
-        return fid__fail(FID_ERR_UNSUPPORTED, "node '%s': op %d has no kernel", n->name, (int)n->op);
+    case FID__OP_PAD: s->kind = STEP_PAD; return FID_OK;
+    default: return fid__fail(FID_ERR_UNSUPPORTED, "node '%s': op %d has no kernel", n->name, (int)n->op);
     }
     /* Single-source ops: src -> dst. */
     if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
@@ -485,7 +544,8 @@ fail:
 static float channel_value(const fid__graph *g, int id, int64_t channels, int64_t c) {
     const fid__node *k = &g->nodes[id];
     int64_t n = fid__node_numel(k);
-    if (k->op != FID__OP_CONST || !k->data || (n != 1 && (n != channels || k->dims[k->rank - 1] != channels))) return NAN;
+    if (k->op != FID__OP_CONST || !k->data || (n != 1 && (n != channels || k->dims[k->rank - 1] != channels)))
+        return NAN;
     return k->data[n == 1 ? 0 : c];
 }
 
@@ -499,8 +559,10 @@ static int build_affine(fid_runner *r, step *s, const fid__node *n, int id) {
     int x = -1, k = -1;
     for (int i = 0; i < 2; i++) {
         int in = n->inputs[i];
-        if (g->nodes[in].op == FID__OP_CONST && !isnan(channel_value(g, in, C, 0))) k = in;
-        else if (fid__numel(r->rank[in], r->dims[in]) == fid__numel(yr, r->dims[id])) x = in;
+        if (g->nodes[in].op == FID__OP_CONST && !isnan(channel_value(g, in, C, 0)))
+            k = in;
+        else if (fid__numel(r->rank[in], r->dims[in]) == fid__numel(yr, r->dims[id]))
+            x = in;
     }
     if (x < 0 || k < 0) return 0;
     int alg = n->a.binary.alg, const_first = n->inputs[0] == k;
@@ -548,7 +610,8 @@ static void run_affine(const fid_runner *r, const step *s) {
     float *y = r->buf[s->node];
     int64_t C = s->channels, rows = fid__numel(r->rank[s->node], r->dims[s->node]) / C;
     for (int64_t i = 0; i < rows; i++, x += C, y += C)
-        for (int64_t c = 0; c < C; c++) y[c] = x[c] * s->scale[c] + s->shift[c];
+        for (int64_t c = 0; c < C; c++)
+            y[c] = x[c] * s->scale[c] + s->shift[c];
 }
 
 /* Constant-value padding, copying whole innermost rows. */
@@ -558,7 +621,8 @@ static void run_pad(const fid_runner *r, const fid__node *n, int id) {
     const float *src = r->buf[x];
     float *dst = r->buf[id];
     int64_t total = fid__numel(rank, yd);
-    for (int64_t i = 0; i < total; i++) dst[i] = n->a.pad.value;
+    for (int64_t i = 0; i < total; i++)
+        dst[i] = n->a.pad.value;
     if (rank == 0) return;
     int64_t rows = fid__numel(rank - 1, xd), row_len = xd[rank - 1];
     int64_t coord[FID__MAX_RANK] = {0};
@@ -569,7 +633,8 @@ static void run_pad(const fid_runner *r, const fid__node *n, int id) {
             rem /= xd[k];
         }
         int64_t off = 0;
-        for (int k = 0; k < rank - 1; k++) off = off * yd[k] + coord[k] + n->a.pad.before[k];
+        for (int k = 0; k < rank - 1; k++)
+            off = off * yd[k] + coord[k] + n->a.pad.before[k];
         off = off * yd[rank - 1] + n->a.pad.before[rank - 1];
         memcpy(dst + off, src + row * row_len, (size_t)row_len * sizeof(float));
     }
@@ -612,7 +677,12 @@ static int topo_order(const fid__graph *g, int *order) {
     return count;
 }
 
-typedef struct storage { size_t bytes; int first, last; size_t offset; int placed; } storage;
+typedef struct storage {
+    size_t bytes;
+    int first, last;
+    size_t offset;
+    int placed;
+} storage;
 
 static int cmp_size_desc(const void *a, const void *b, void *ctx) {
     const storage *s = ctx;
@@ -626,7 +696,8 @@ static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
 static size_t place_storages(storage *st, int n) {
     int *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
     if (!idx) return (size_t)-1;
-    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
     qsort_r(idx, (size_t)n, sizeof *idx, cmp_size_desc, st);
     size_t total = 0;
     for (int a = 0; a < n; a++) {
@@ -662,8 +733,10 @@ static fid_status plan_memory(fid_runner *r, const int *order, int n_order) {
         status = fid__fail(FID_ERR_NO_MEMORY, "cannot plan memory");
         goto done;
     }
-    for (int i = 0; i < nn; i++) stor[i] = -1, pos[i] = -1, last_use[i] = -1;
-    for (int k = 0; k < n_order; k++) pos[order[k]] = k;
+    for (int i = 0; i < nn; i++)
+        stor[i] = -1, pos[i] = -1, last_use[i] = -1;
+    for (int k = 0; k < n_order; k++)
+        pos[order[k]] = k;
     /* Last read of each root (reads through identities count for the root). */
     for (int k = 0; k < n_order; k++) {
         const fid__node *n = &g->nodes[order[k]];
@@ -673,8 +746,10 @@ static fid_status plan_memory(fid_runner *r, const int *order, int n_order) {
             if (last_use[root] < k) last_use[root] = k;
         }
     }
-    for (int k = 0; k < g->n_outputs; k++) last_use[fid__graph_root(g, g->outputs[k])] = n_order;
-    for (int k = 0; k < g->n_inputs; k++) last_use[g->inputs[k]] = n_order; /* callers fill inputs once */
+    for (int k = 0; k < g->n_outputs; k++)
+        last_use[fid__graph_root(g, g->outputs[k])] = n_order;
+    for (int k = 0; k < g->n_inputs; k++)
+        last_use[g->inputs[k]] = n_order; /* callers fill inputs once */
     int n_st = 0;
     for (int k = 0; k < n_order; k++) {
         int id = order[k];
@@ -715,9 +790,12 @@ static fid_status plan_memory(fid_runner *r, const int *order, int n_order) {
     for (int k = 0; k < n_order; k++) {
         int id = order[k];
         const fid__node *n = &g->nodes[id];
-        if (n->op == FID__OP_CONST) r->buf[id] = n->data;
-        else if (n->op == FID__OP_IDENTITY) r->buf[id] = r->buf[n->inputs[0]];
-        else r->buf[id] = (float *)((char *)r->arena + st[stor[id]].offset);
+        if (n->op == FID__OP_CONST)
+            r->buf[id] = n->data;
+        else if (n->op == FID__OP_IDENTITY)
+            r->buf[id] = r->buf[n->inputs[0]];
+        else
+            r->buf[id] = (float *)((char *)r->arena + st[stor[id]].offset);
     }
     for (int i = 0; i < nn; i++)
         if (g->nodes[i].op == FID__OP_CONST) r->buf[i] = g->nodes[i].data;
@@ -747,6 +825,9 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
     r->g = fid__net_graph(net);
     r->batch = p.batch;
     r->threads = p.threads;
+    r->adaptive = p.threads > 1 && p.adaptive_threads;
+    r->use_all = 1;
+    r->probe_interval = 8;
     int nn = r->g->n_nodes;
     r->dims = calloc((size_t)nn, sizeof *r->dims);
     r->rank = calloc((size_t)nn, sizeof *r->rank);
@@ -774,34 +855,23 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         st = fid__fail(FID_ERR_BACKEND, "oneDNN cannot create attributes");
         goto fail;
     }
-    r->steps = calloc((size_t)(n_order ? n_order : 1), sizeof *r->steps);
-    if (!r->steps) {
-        st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
-        goto fail;
-    }
-    /* oneDNN sizes its kernels' blocking by the thread count in force when they are created. */
-    omp_set_num_threads(r->threads);
-    for (int k = 0; k < n_order; k++) {
-        int id = order[k];
-        fid__op op = r->g->nodes[id].op;
-        if (op == FID__OP_INPUT || op == FID__OP_CONST || op == FID__OP_IDENTITY) continue;
-        step *s = &r->steps[r->n_steps++];
-        if ((st = build_step(r, s, id)) != FID_OK) goto fail;
-        r->flops += fid__node_flops(r->g, id, r->dims);
-    }
-    if ((st = pack_weights(r)) != FID_OK) goto fail;
+    r->n_plans = r->adaptive ? 2 : 1;
+    for (int i = 0; i < r->n_plans; i++)
+        if ((st = build_plan(r, &r->plans[i], i == 0 ? r->threads : 1, order, n_order)) != FID_OK) goto fail;
     if (r->scratch_bytes) {
         r->scratch = alloc_big(r->scratch_bytes);
         if (!r->scratch) {
             st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate %zu bytes of scratchpad", r->scratch_bytes);
             goto fail;
         }
-        for (int k = 0; k < r->n_steps; k++) {
-            step *s = &r->steps[k];
-            if (s->kind == STEP_DNNL && dnnl_memory_desc_get_size(&s->scratch_md) > 0 &&
-                (st = add_mem(s, &s->scratch_md, r->engine, r->scratch, DNNL_ARG_SCRATCHPAD, r->g->nodes[s->node].name)) != FID_OK)
-                goto fail;
-        }
+        for (int i = 0; i < r->n_plans; i++)
+            for (int k = 0; k < r->plans[i].n_steps; k++) {
+                step *s = &r->plans[i].steps[k];
+                if (s->kind == STEP_DNNL && dnnl_memory_desc_get_size(&s->scratch_md) > 0 &&
+                    (st = add_mem(s, &s->scratch_md, r->engine, r->scratch, DNNL_ARG_SCRATCHPAD,
+                                  r->g->nodes[s->node].name)) != FID_OK)
+                    goto fail;
+            }
     }
     free(order);
     fid__set_status(status, FID_OK);
@@ -815,18 +885,22 @@ fail:
 
 void fid_runner_free(fid_runner *r) {
     if (!r) return;
-    for (int k = 0; r->steps && k < r->n_steps; k++) {
-        step *s = &r->steps[k];
-        if (s->prim) dnnl_primitive_destroy(s->prim);
-        free(s->scale);
-        free(s->shift);
-        for (int m = 0; m < s->n_mems; m++) dnnl_memory_destroy(s->mems[m]);
+    for (int i = 0; i < 2; i++) {
+        plan *p = &r->plans[i];
+        for (int k = 0; p->steps && k < p->n_steps; k++) {
+            step *s = &p->steps[k];
+            if (s->prim) dnnl_primitive_destroy(s->prim);
+            free(s->scale);
+            free(s->shift);
+            for (int m = 0; m < s->n_mems; m++)
+                dnnl_memory_destroy(s->mems[m]);
+        }
+        free(p->steps);
+        free(p->weights);
     }
-    free(r->steps);
     if (r->stream) dnnl_stream_destroy(r->stream);
     if (r->engine) dnnl_engine_destroy(r->engine);
     free(r->arena);
-    free(r->weights);
     free(r->scratch);
     if (r->plain_attr) dnnl_primitive_attr_destroy(r->plain_attr);
     free(r->dims);
@@ -842,11 +916,44 @@ float *fid_runner_input(fid_runner *r, int index, size_t *count) {
     return r->buf[id];
 }
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Which thread count this run uses; probing flips to the other mode for one run. */
+static int choose_threads(fid_runner *r, int *probing) {
+    *probing = 0;
+    if (!r->adaptive) return r->threads;
+    if (r->ms_all == 0) return r->threads; /* first measurements: all threads, then one */
+    if (r->ms_one == 0) return *probing = 1, 1;
+    if (--r->runs_to_probe <= 0) {
+        *probing = 1;
+        return r->use_all ? 1 : r->threads;
+    }
+    return r->use_all ? r->threads : 1;
+}
+
+static void record_latency(fid_runner *r, int threads, int probing, double ms) {
+    double *ewma = threads == 1 ? &r->ms_one : &r->ms_all;
+    *ewma = *ewma == 0 || probing ? ms : 0.8 * *ewma + 0.2 * ms;
+    if (!probing && !(r->ms_one == 0 || r->ms_all == 0)) return;
+    int was_all = r->use_all;
+    r->use_all = r->ms_one == 0 || r->ms_all <= r->ms_one;
+    /* A probe that changed nothing comes back later; one that won resets the interval. */
+    r->probe_interval = r->use_all == was_all ? (r->probe_interval < 256 ? r->probe_interval * 2 : 256) : 8;
+    r->runs_to_probe = r->probe_interval;
+}
+
 fid_status fid_runner_run(fid_runner *r) {
     if (!r) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_run: runner is NULL");
-    omp_set_num_threads(r->threads);
-    for (int k = 0; k < r->n_steps; k++) {
-        step *s = &r->steps[k];
+    int probing, threads = choose_threads(r, &probing);
+    double t0 = r->adaptive ? now_ms() : 0;
+    const plan *p = &r->plans[threads == r->threads ? 0 : 1];
+    omp_set_num_threads(threads);
+    for (int k = 0; k < p->n_steps; k++) {
+        const step *s = &p->steps[k];
         const fid__node *n = &r->g->nodes[s->node];
         if (s->kind == STEP_PAD) {
             run_pad(r, n, s->node);
@@ -869,6 +976,7 @@ fid_status fid_runner_run(fid_runner *r) {
             return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
     }
     dnnl_stream_wait(r->stream);
+    if (r->adaptive) record_latency(r, threads, probing, now_ms() - t0);
     return FID_OK;
 }
 

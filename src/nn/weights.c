@@ -111,7 +111,8 @@ static fid_status decode_entry(json_t *e, const char *mpath, const unsigned char
             return fid__fail(FID_ERR_FORMAT, "%s: weight '%s' has an absurd dimension", mpath, name);
         w->dims[i] = json_integer_value(d);
         count *= w->dims[i];
-        if (count > (int64_t)1 << 31) return fid__fail(FID_ERR_FORMAT, "%s: weight '%s' is absurdly large", mpath, name);
+        if (count > (int64_t)1 << 31)
+            return fid__fail(FID_ERR_FORMAT, "%s: weight '%s' is absurdly large", mpath, name);
     }
     int is_int = !strcmp(dtype, "int32");
     if (!is_int && strcmp(dtype, "float32"))
@@ -123,10 +124,14 @@ static fid_status decode_entry(json_t *e, const char *mpath, const unsigned char
     if (qj) {
         const char *qd = json_string_value(json_object_get(qj, "dtype"));
         if (!qd) return fid__fail(FID_ERR_FORMAT, "%s: weight '%s': quantization without dtype", mpath, name);
-        if (!strcmp(qd, "uint8")) q = Q_UINT8;
-        else if (!strcmp(qd, "uint16")) q = Q_UINT16;
-        else if (!strcmp(qd, "float16")) q = Q_FLOAT16;
-        else return fid__fail(FID_ERR_UNSUPPORTED, "%s: weight '%s': quantization dtype '%s'", mpath, name, qd);
+        if (!strcmp(qd, "uint8"))
+            q = Q_UINT8;
+        else if (!strcmp(qd, "uint16"))
+            q = Q_UINT16;
+        else if (!strcmp(qd, "float16"))
+            q = Q_FLOAT16;
+        else
+            return fid__fail(FID_ERR_UNSUPPORTED, "%s: weight '%s': quantization dtype '%s'", mpath, name, qd);
         if (q != Q_FLOAT16) {
             json_t *js = json_object_get(qj, "scale"), *jm = json_object_get(qj, "min");
             if (!json_is_number(js) || !json_is_number(jm))
@@ -168,7 +173,8 @@ static fid_status decode_entry(json_t *e, const char *mpath, const unsigned char
                 memcpy(&v, p + 4 * i, 4);
             }
         }
-        if (!isfinite(v)) return fid__fail(FID_ERR_FORMAT, "%s: weight '%s' holds NaN or Inf at %lld", mpath, name, (long long)i);
+        if (!isfinite(v))
+            return fid__fail(FID_ERR_FORMAT, "%s: weight '%s' holds NaN or Inf at %lld", mpath, name, (long long)i);
         w->data[i] = v;
     }
     *offset += bytes;
@@ -208,7 +214,8 @@ fid_status fid__weights_load(json_t *manifest, const char *mpath, uint64_t max_b
             if (st != FID_OK) break;
         }
         if (st == FID_OK && offset != size)
-            st = fid__fail(FID_ERR_FORMAT, "%s: shards hold %zu bytes but the manifest describes %zu", mpath, size, offset);
+            st = fid__fail(FID_ERR_FORMAT, "%s: shards hold %zu bytes but the manifest describes %zu", mpath, size,
+                           offset);
         free(buf);
         if (st != FID_OK) {
             fid__weights_free(out);

@@ -20,8 +20,8 @@ fid_status fid__read_file(const char *path, uint64_t max_bytes, unsigned char **
     }
     if ((uint64_t)st.st_size > max_bytes) {
         fclose(f);
-        return fid__fail(FID_ERR_FORMAT, "%s: %lld bytes, more than the limit of %llu", path,
-                         (long long)st.st_size, (unsigned long long)max_bytes);
+        return fid__fail(FID_ERR_FORMAT, "%s: %lld bytes, more than the limit of %llu", path, (long long)st.st_size,
+                         (unsigned long long)max_bytes);
     }
     size_t n = (size_t)st.st_size;
     unsigned char *buf = malloc(n + 1);

@@ -26,7 +26,8 @@ static void write_all(const char *name, const uint8_t *data, size_t size) {
 static int small_enough(const fid_net *net) {
     const fid__graph *g = fid__net_graph(net);
     int64_t total = 0;
-    for (int i = 0; i < g->n_nodes; i++) total += fid__node_numel(&g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++)
+        total += fid__node_numel(&g->nodes[i]);
     return total < (8 << 20);
 }
 
@@ -53,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r) {
             size_t n;
             float *in = fid_runner_input(r, 0, &n);
-            for (size_t i = 0; in && i < n; i++) in[i] = (float)(i % 7);
+            for (size_t i = 0; in && i < n; i++)
+                in[i] = (float)(i % 7);
             fid_runner_run(r);
         }
         fid_runner_free(r);
