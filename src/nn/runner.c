@@ -13,13 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/kernels.h"
 #include "nn/net.h"
 #include "nn/reference.h"
 #include "util/error.h"
 
 static size_t align64(size_t x);
 
-typedef enum step_kind { STEP_DNNL, STEP_PAD, STEP_REFERENCE, STEP_AFFINE } step_kind;
+typedef enum step_kind { STEP_DNNL, STEP_PAD, STEP_REFERENCE, STEP_AFFINE, STEP_POOL } step_kind;
 
 #define MAX_ARGS (8 + FID__MAX_POST_OPS)
 
@@ -428,20 +429,9 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
                 s->copy_residual_from = n->post[k].operand;
         return st;
     case FID__OP_MATMUL: return build_matmul(r, s, n, id);
-    case FID__OP_POOL: {
-        const fid__pool_attr *p = &n->a.pool;
-        nhwc_md(&src_md, r->dims[x]);
-        nhwc_md(&dst_md, r->dims[id]);
-        dnnl_dims_t strides = {p->stride_h, p->stride_w}, kernel = {p->kh, p->kw};
-        dnnl_dims_t pl = {p->pad_top, p->pad_left}, pr = {p->pad_bottom, p->pad_right};
-        dnnl_pooling_desc_t pdsc;
-        DNNL_TRY(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference,
-                                                p->is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                                                &src_md, &dst_md, strides, kernel, pl, pr),
-                 "the pooling");
-        DNNL_TRY(dnnl_primitive_desc_create(&pd, &pdsc, r->plain_attr, r->engine, NULL), "the pooling");
-        break;
-    }
+    case FID__OP_POOL:
+        s->kind = STEP_POOL;
+        return FID_OK;
     case FID__OP_UNARY: {
         plain_md(&src_md, yr, r->dims[x], yr);
         dst_md = src_md;
@@ -957,6 +947,11 @@ fid_status fid_runner_run(fid_runner *r) {
         const fid__node *n = &r->g->nodes[s->node];
         if (s->kind == STEP_PAD) {
             run_pad(r, n, s->node);
+            continue;
+        }
+        if (s->kind == STEP_POOL) {
+            fid__pool_nhwc(&n->a.pool, r->dims[n->inputs[0]], r->buf[n->inputs[0]], r->dims[s->node], r->buf[s->node],
+                           threads);
             continue;
         }
         if (s->kind == STEP_AFFINE) {
