@@ -226,6 +226,28 @@ static void *alloc_big(size_t bytes) {
     return p;
 }
 
+/* Copies constant data from the user layout into `dst` in the layout a primitive wants. */
+static fid_status reorder_weights(fid_runner *r, const fid__node *n, const dnnl_memory_desc_t *user_md, const float *data,
+                                  const dnnl_memory_desc_t *want_md, void *dst) {
+    fid_status st = FID_OK;
+    dnnl_memory_t src_m = NULL, dst_m = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    DNNL_TRY(dnnl_memory_create(&dst_m, want_md, r->engine, dst), "weights memory");
+    DNNL_TRY(dnnl_memory_create(&src_m, user_md, r->engine, (void *)data), "weights memory");
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, user_md, r->engine, want_md, r->engine, NULL), "weights reorder");
+    DNNL_TRY(dnnl_primitive_create(&reorder, pd), "weights reorder");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_m}, {DNNL_ARG_TO, dst_m}};
+    DNNL_TRY(dnnl_primitive_execute(reorder, r->stream, 2, args), "weights reorder");
+    dnnl_stream_wait(r->stream);
+fail:
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (src_m) dnnl_memory_destroy(src_m);
+    if (dst_m) dnnl_memory_destroy(dst_m);
+    return st;
+}
+
 /* Reorders pending weights into one block per plan; weights another plan already holds in the
  * same layout are shared instead of copied. */
 static fid_status pack_weights(fid_runner *r, plan *p, const plan *share) {
@@ -255,31 +277,9 @@ static fid_status pack_weights(fid_runner *r, plan *p, const plan *share) {
             s->packed = (char *)p->weights + offset;
             offset += align64(dnnl_memory_desc_get_size(&s->pending_want));
         }
-        dnnl_memory_t src_m = NULL, dst_m = NULL;
-        dnnl_primitive_desc_t pd = NULL;
-        dnnl_primitive_t reorder = NULL;
-        DNNL_TRY(dnnl_memory_create(&dst_m, &s->pending_want, r->engine, s->packed), "weights memory");
-        if (!shared) {
-            DNNL_TRY(dnnl_memory_create(&src_m, &s->pending_user, r->engine, (void *)s->pending_data),
-                     "weights memory");
-            DNNL_TRY(
-                dnnl_reorder_primitive_desc_create(&pd, &s->pending_user, r->engine, &s->pending_want, r->engine, NULL),
-                "weights reorder");
-            DNNL_TRY(dnnl_primitive_create(&reorder, pd), "weights reorder");
-            dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_m}, {DNNL_ARG_TO, dst_m}};
-            DNNL_TRY(dnnl_primitive_execute(reorder, r->stream, 2, args), "weights reorder");
-            dnnl_stream_wait(r->stream);
-        }
-        s->mems[s->n_mems++] = dst_m;
-        s->args[s->n_args].arg = s->pending_arg;
-        s->args[s->n_args].memory = dst_m;
-        s->n_args++;
-        dst_m = NULL;
-    fail:
-        if (reorder) dnnl_primitive_destroy(reorder);
-        if (pd) dnnl_primitive_desc_destroy(pd);
-        if (src_m) dnnl_memory_destroy(src_m);
-        if (dst_m) dnnl_memory_destroy(dst_m);
+        if (!shared && (st = reorder_weights(r, n, &s->pending_user, s->pending_data, &s->pending_want, s->packed)) != FID_OK)
+            break;
+        st = add_mem(s, &s->pending_want, r->engine, s->packed, s->pending_arg, n->name);
     }
     return st;
 }
@@ -355,13 +355,13 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
     if ((st = build_post_ops(r, n, s, 4, attr)) != FID_OK) goto fail;
-    DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, r->engine, NULL), "the convolution");
     if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
     if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
+    if (c->bias >= 0 && (st = add_mem(s, &b_md, r->engine, g->nodes[c->bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
+        goto fail;
+    DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, r->engine, NULL), "the convolution");
     if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
                           DNNL_ARG_WEIGHTS)) != FID_OK)
-        goto fail;
-    if (c->bias >= 0 && (st = add_mem(s, &b_md, r->engine, g->nodes[c->bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
         goto fail;
     st = finish_primitive(r, s, n, pd);
     pd = NULL;
