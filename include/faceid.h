@@ -122,6 +122,29 @@ const float *fid_runner_output(const fid_runner *runner, int index, int64_t dims
 /* Floating-point operations of one run (multiply-add = 2), for throughput reporting. */
 double fid_runner_flops(const fid_runner *runner);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Images                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* 8-bit RGB image. */
+typedef struct fid_image fid_image;
+
+/* Decodes a JPEG, PNG or WebP file (by content, not name) and applies its EXIF orientation.
+ * Caller frees with fid_image_free. NULL on failure. */
+fid_image *fid_image_load(const char *path, fid_status *status);
+
+/* Copies `height` rows of `width` RGB pixels, `stride` bytes apart. Caller frees. */
+fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t stride, fid_status *status);
+
+void fid_image_free(fid_image *image);
+int fid_image_width(const fid_image *image);
+int fid_image_height(const fid_image *image);
+/* Packed RGB rows (width * 3 bytes each). Borrowed. */
+const uint8_t *fid_image_rgb(const fid_image *image);
+
+/* Writes PNG or JPEG by the path's extension; the file appears whole or not at all. */
+fid_status fid_image_save(const fid_image *image, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,314 @@
+/*
+ * Images: 8-bit RGB, decoded with libjpeg-turbo, libpng and libwebp (chosen by content, since
+ * many ".jpg" files are WebP), EXIF orientation applied with libexif; saved as PNG or JPEG.
+ */
+#include "image/image.h"
+
+#include <errno.h>
+#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <jpeglib.h>
+#include <libexif/exif-data.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <webp/decode.h>
+
+#include "util/error.h"
+#include "util/file.h"
+
+#define MAX_SIDE 16384
+#define MAX_PIXELS (100u * 1000u * 1000u)
+
+fid_image *fid__image_new(int width, int height) {
+    if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE ||
+        (uint64_t)width * (uint64_t)height > MAX_PIXELS) {
+        fid__fail(FID_ERR_UNSUPPORTED, "image of %dx%d pixels is outside 1..%d per side, %u pixels", width, height,
+                  MAX_SIDE, MAX_PIXELS);
+        return NULL;
+    }
+    fid_image *im = calloc(1, sizeof *im);
+    if (im) im->rgb = malloc((size_t)width * (size_t)height * 3);
+    if (!im || !im->rgb) {
+        free(im);
+        fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a %dx%d image", width, height);
+        return NULL;
+    }
+    im->width = width;
+    im->height = height;
+    return im;
+}
+
+void fid_image_free(fid_image *im) {
+    if (!im) return;
+    free(im->rgb);
+    free(im);
+}
+
+int fid_image_width(const fid_image *im) { return im ? im->width : 0; }
+int fid_image_height(const fid_image *im) { return im ? im->height : 0; }
+const uint8_t *fid_image_rgb(const fid_image *im) { return im ? im->rgb : NULL; }
+
+fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t stride, fid_status *status) {
+    if (!rgb || stride < (size_t)width * 3) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_from_rgb: no pixels or stride too small"));
+        return NULL;
+    }
+    fid_image *im = fid__image_new(width, height);
+    if (!im) {
+        fid__set_status(status, width > 0 && height > 0 ? FID_ERR_UNSUPPORTED : FID_ERR_INVALID_ARGUMENT);
+        return NULL;
+    }
+    for (int y = 0; y < height; y++) memcpy(im->rgb + (size_t)y * width * 3, rgb + (size_t)y * stride, (size_t)width * 3);
+    fid__set_status(status, FID_OK);
+    return im;
+}
+
+/* ---- JPEG ---------------------------------------------------------------------------------- */
+
+typedef struct jpeg_error {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+} jpeg_error;
+
+static void jpeg_fail(j_common_ptr cinfo) {
+    jpeg_error *e = (jpeg_error *)cinfo->err;
+    cinfo->err->format_message(cinfo, e->message);
+    longjmp(e->jump, 1);
+}
+
+static void jpeg_quiet(j_common_ptr cinfo, int level) {
+    (void)cinfo;
+    (void)level; /* corrupt-data warnings: the data decodes anyway, as every viewer shows it */
+}
+
+static fid_image *decode_jpeg(const unsigned char *data, size_t size, const char *path, fid_status *st) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_error err;
+    fid_image *volatile im = NULL;
+    cinfo.err = jpeg_std_error(&err.mgr);
+    err.mgr.error_exit = jpeg_fail;
+    err.mgr.emit_message = jpeg_quiet;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        fid_image_free(im);
+        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt JPEG: %s", path, err.message);
+        return NULL;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    im = fid__image_new((int)cinfo.output_width, (int)cinfo.output_height);
+    if (!im) {
+        *st = FID_ERR_UNSUPPORTED;
+        fid__error_prefix(path);
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = im->rgb + (size_t)cinfo.output_scanline * im->width * 3;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    *st = FID_OK;
+    return im;
+}
+
+/* ---- PNG ----------------------------------------------------------------------------------- */
+
+static fid_image *decode_png(const unsigned char *data, size_t size, const char *path, fid_status *st) {
+    png_image png;
+    memset(&png, 0, sizeof png);
+    png.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&png, data, size)) {
+        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt PNG: %s", path, png.message);
+        return NULL;
+    }
+    png.format = PNG_FORMAT_RGB; /* alpha is composed onto black, grey expanded */
+    fid_image *im = fid__image_new((int)png.width, (int)png.height);
+    if (!im) {
+        png_image_free(&png);
+        *st = FID_ERR_UNSUPPORTED;
+        fid__error_prefix(path);
+        return NULL;
+    }
+    if (!png_image_finish_read(&png, NULL, im->rgb, 0, NULL)) {
+        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt PNG: %s", path, png.message);
+        png_image_free(&png);
+        fid_image_free(im);
+        return NULL;
+    }
+    *st = FID_OK;
+    return im;
+}
+
+/* ---- WebP ---------------------------------------------------------------------------------- */
+
+static fid_image *decode_webp(const unsigned char *data, size_t size, const char *path, fid_status *st) {
+    int w, h;
+    if (!WebPGetInfo(data, size, &w, &h)) {
+        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt WebP header", path);
+        return NULL;
+    }
+    fid_image *im = fid__image_new(w, h);
+    if (!im) {
+        *st = FID_ERR_UNSUPPORTED;
+        fid__error_prefix(path);
+        return NULL;
+    }
+    if (!WebPDecodeRGBInto(data, size, im->rgb, (size_t)w * h * 3, w * 3)) {
+        fid_image_free(im);
+        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt WebP data", path);
+        return NULL;
+    }
+    *st = FID_OK;
+    return im;
+}
+
+/* ---- EXIF orientation ---------------------------------------------------------------------- */
+
+static int exif_orientation(const unsigned char *data, size_t size) {
+    ExifData *ed = exif_data_new_from_data(data, (unsigned int)(size > 0xffffffffu ? 0xffffffffu : size));
+    if (!ed) return 1;
+    int orientation = 1;
+    ExifEntry *e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
+    if (e && e->format == EXIF_FORMAT_SHORT && e->components == 1 && e->size >= 2)
+        orientation = exif_get_short(e->data, exif_data_get_byte_order(ed));
+    exif_data_unref(ed);
+    return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+fid_image *fid__image_orient(fid_image *im, int orientation) {
+    if (orientation <= 1 || orientation > 8) return im;
+    int transpose = orientation >= 5;
+    int w = im->width, h = im->height;
+    fid_image *out = fid__image_new(transpose ? h : w, transpose ? w : h);
+    if (!out) return NULL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int ox, oy; /* EXIF 2.3, orientation tag: where the stored pixel (x, y) is shown */
+            switch (orientation) {
+            case 2: ox = w - 1 - x, oy = y; break;
+            case 3: ox = w - 1 - x, oy = h - 1 - y; break;
+            case 4: ox = x, oy = h - 1 - y; break;
+            case 5: ox = y, oy = x; break;
+            case 6: ox = h - 1 - y, oy = x; break;
+            case 7: ox = h - 1 - y, oy = w - 1 - x; break;
+            default: ox = y, oy = w - 1 - x; break; /* 8 */
+            }
+            memcpy(out->rgb + ((size_t)oy * out->width + ox) * 3, im->rgb + ((size_t)y * w + x) * 3, 3);
+        }
+    fid_image_free(im);
+    return out;
+}
+
+fid_image *fid__image_decode(const unsigned char *data, size_t size, const char *path, fid_status *status) {
+    fid_status st = FID_ERR_FORMAT;
+    fid_image *im = NULL;
+    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
+        im = decode_jpeg(data, size, path, &st);
+        if (im) {
+            fid_image *oriented = fid__image_orient(im, exif_orientation(data, size));
+            if (!oriented) {
+                fid_image_free(im);
+                st = FID_ERR_NO_MEMORY;
+            }
+            im = oriented;
+        }
+    } else if (size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) {
+        im = decode_png(data, size, path, &st);
+    } else if (size >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4)) {
+        im = decode_webp(data, size, path, &st);
+    } else {
+        st = fid__fail(FID_ERR_UNSUPPORTED, "%s: not a JPEG, PNG or WebP image", path);
+    }
+    fid__set_status(status, st);
+    return im;
+}
+
+fid_image *fid_image_load(const char *path, fid_status *status) {
+    if (!path) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_load: path is NULL"));
+        return NULL;
+    }
+    unsigned char *data;
+    size_t size;
+    fid_status st = fid__read_file(path, 512u << 20, &data, &size);
+    if (st != FID_OK) {
+        fid__set_status(status, st);
+        return NULL;
+    }
+    fid_image *im = fid__image_decode(data, size, path, status);
+    free(data);
+    return im;
+}
+
+/* ---- Saving -------------------------------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
+static fid_status save_jpeg(const fid_image *im, FILE *f, const char *path) {
+    struct jpeg_compress_struct cinfo;
+    jpeg_error err;
+    cinfo.err = jpeg_std_error(&err.mgr);
+    err.mgr.error_exit = jpeg_fail;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        return fid__fail(FID_ERR_IO, "%s: cannot write JPEG: %s", path, err.message);
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = (JDIMENSION)im->width;
+    cinfo.image_height = (JDIMENSION)im->height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, 92, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = im->rgb + (size_t)cinfo.next_scanline * im->width * 3;
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    return FID_OK;
+}
+
+fid_status fid_image_save(const fid_image *im, const char *path) {
+    if (!im || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_save: image or path is NULL");
+    int jpeg = ends_with(path, ".jpg") || ends_with(path, ".jpeg");
+    if (!jpeg && !ends_with(path, ".png"))
+        return fid__fail(FID_ERR_UNSUPPORTED, "%s: can only write .png, .jpg or .jpeg", path);
+    /* Written next to the target and renamed over it: a failure never leaves half a file. */
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+    fid_status st = FID_OK;
+    if (jpeg) {
+        st = save_jpeg(im, f, path);
+    } else {
+        png_image png;
+        memset(&png, 0, sizeof png);
+        png.version = PNG_IMAGE_VERSION;
+        png.width = (png_uint_32)im->width;
+        png.height = (png_uint_32)im->height;
+        png.format = PNG_FORMAT_RGB;
+        if (!png_image_write_to_stdio(&png, f, 0, im->rgb, 0, NULL))
+            st = fid__fail(FID_ERR_IO, "%s: cannot write PNG: %s", path, png.message);
+    }
+    if (fclose(f) != 0 && st == FID_OK) st = fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+    if (st == FID_OK && rename(tmp, path) != 0) st = fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+    if (st != FID_OK) remove(tmp);
+    return st;
+}
