@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo fuzz goldens clean
+.PHONY: all setup setup-peers build test test-asan bench demo fuzz goldens goldens-faces clean
 
 all: build
 
@@ -48,3 +48,9 @@ goldens: setup-peers
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# Regenerate tests/golden/faces/ from face-api on the sample photos (decoded by Pillow).
+goldens-faces: setup-peers
+	rm -rf build/oracle-raw
+	/usr/bin/python3 tests/oracle/decode.py build/oracle-raw .cache/models/samples/*.jpg
+	NODE_PATH=.cache/peers/node_modules node tests/oracle/faces.js .cache/models build/oracle-raw tests/golden/faces

@@ -145,6 +145,86 @@ const uint8_t *fid_image_rgb(const fid_image *image);
 /* Writes PNG or JPEG by the path's extension; the file appears whole or not at all. */
 fid_status fid_image_save(const fid_image *image, const char *path);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Faces                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct fid_box {
+    float x, y, width, height; /* pixels, top-left corner */
+} fid_box;
+
+typedef struct fid_point {
+    float x, y;
+} fid_point;
+
+typedef enum fid_detector_kind {
+    FID_DETECTOR_SSD_MOBILENETV1 = 0, /* face-api's SSD: the most accurate */
+    FID_DETECTOR_TINY_FACE = 1,       /* face-api's Tiny Face Detector: fast */
+} fid_detector_kind;
+
+typedef struct fid_detector_params {
+    fid_detector_kind kind;
+    float score_threshold; /* default 0.5 (face-api's) */
+    float iou_threshold;   /* non-maximum suppression; default 0.5 (SSD) / 0.4 (tiny), as face-api */
+    int max_faces;         /* default 100 */
+    int min_face_size;     /* smaller boxes (shorter side, pixels) are dropped; default 0 */
+    int input_size;        /* tiny: network input side, multiple of 32; default 416 */
+    int threads;           /* default 1 */
+} fid_detector_params;
+
+/* Defaults for a detector kind. */
+fid_detector_params fid_detector_default_params(fid_detector_kind kind);
+
+typedef struct fid_detection {
+    fid_box box;
+    float score;
+} fid_detection;
+
+/* Loads the detector's model from fid_model_dir(). Shared state is read-only; one detector per
+ * thread (it holds the runner). Caller frees with fid_detector_free. */
+typedef struct fid_detector fid_detector;
+fid_detector *fid_detector_create(const fid_detector_params *params, fid_status *status);
+void fid_detector_free(fid_detector *detector);
+
+/* Finds faces, best score first. Writes up to `capacity` detections to `out` and returns how
+ * many were found (which may exceed capacity), or -1 on failure (status set). */
+int fid_detector_run(fid_detector *detector, const fid_image *image, fid_detection *out, int capacity,
+                     fid_status *status);
+
+/* 68-point landmarks (face-api FaceLandmark68Net) and descriptors (face-api FaceRecognitionNet,
+ * the default profile "faceapi-128"). One embedder per thread. Caller frees. */
+typedef struct fid_embedder fid_embedder;
+
+typedef struct fid_embedder_params {
+    const char *profile; /* model profile id; default "faceapi-128" */
+    int threads;         /* default 1 */
+} fid_embedder_params;
+
+fid_embedder_params fid_embedder_default_params(void);
+fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status *status);
+void fid_embedder_free(fid_embedder *embedder);
+
+/* Descriptor length, e.g. 128. */
+int fid_embedder_dim(const fid_embedder *embedder);
+
+typedef struct fid_face {
+    fid_box box; /* the detection */
+    float score;
+    fid_point landmarks[68]; /* image pixels */
+    fid_box aligned;         /* face-api's alignedRect: landmark bounds padded by 20% */
+    fid_box crop;            /* the region the descriptor was computed from */
+} fid_face;
+
+/* Landmarks and descriptor for a detected face. `descriptor` receives fid_embedder_dim() floats.
+ * face->box and face->score are copied from `detection`. */
+fid_status fid_embedder_describe(fid_embedder *embedder, const fid_image *image, const fid_detection *detection,
+                                 fid_face *face, float *descriptor);
+
+/* Distance between two descriptors in the embedder's metric (Euclidean for faceapi-128), and the
+ * profile's default threshold below which two faces are the same person. */
+float fid_embedder_distance(const fid_embedder *embedder, const float *a, const float *b);
+float fid_embedder_threshold(const fid_embedder *embedder);
+
 #ifdef __cplusplus
 }
 #endif

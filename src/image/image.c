@@ -53,7 +53,8 @@ const uint8_t *fid_image_rgb(const fid_image *im) { return im ? im->rgb : NULL; 
 
 fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t stride, fid_status *status) {
     if (!rgb || stride < (size_t)width * 3) {
-        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_from_rgb: no pixels or stride too small"));
+        fid__set_status(status,
+                        fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_from_rgb: no pixels or stride too small"));
         return NULL;
     }
     fid_image *im = fid__image_new(width, height);
@@ -61,7 +62,8 @@ fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t 
         fid__set_status(status, width > 0 && height > 0 ? FID_ERR_UNSUPPORTED : FID_ERR_INVALID_ARGUMENT);
         return NULL;
     }
-    for (int y = 0; y < height; y++) memcpy(im->rgb + (size_t)y * width * 3, rgb + (size_t)y * stride, (size_t)width * 3);
+    for (int y = 0; y < height; y++)
+        memcpy(im->rgb + (size_t)y * width * 3, rgb + (size_t)y * stride, (size_t)width * 3);
     fid__set_status(status, FID_OK);
     return im;
 }

@@ -22,3 +22,16 @@ fid_image *fid__image_decode(const unsigned char *data, size_t size, const char 
 fid_image *fid__image_orient(fid_image *im, int orientation);
 
 #endif
+
+/* ---- float tensors (HWC, 3 channels) as TF.js builds them ------------------------------------ */
+
+/* Pixels of the rectangle (x, y, w, h), which must lie inside the image, as floats. Caller frees. */
+float *fid__image_crop_float(const fid_image *im, int x, int y, int w, int h);
+
+/* face-api's padToSquare: zeros appended below/right, or split around the image when centred
+ * (the appended side gets round(diff / 2)). Returns a new (side x side) tensor; caller frees. */
+float *fid__pad_to_square(const float *src, int h, int w, int centered, int *side);
+
+/* tf.image.resizeBilinear(alignCorners=false, halfPixelCenters=false) as tfjs computes it:
+ * double arithmetic, float32 results. */
+void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);

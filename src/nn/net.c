@@ -87,3 +87,8 @@ int fid_net_input_shape(const fid_net *net, int index, int64_t dims[4]) {
     memcpy(dims, n->dims, sizeof n->dims);
     return n->rank;
 }
+
+void fid__net_set_input_side(fid_net *net, int side) {
+    fid__node *in = &net->graph->nodes[net->graph->inputs[0]];
+    if (in->rank == 4) in->dims[1] = in->dims[2] = side;
+}

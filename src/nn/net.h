@@ -22,4 +22,9 @@ fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_
 /* Tells the format of a model file from its content. */
 fid_status fid__detect_format(const char *path, fid_net_format *format);
 
+
+
+/* Sets the spatial size of a fully convolutional net's image input (load time only, before the
+ * net is shared): e.g. the Tiny Face Detector at 320 or 608 instead of 416. */
+void fid__net_set_input_side(fid_net *net, int side);
 #endif

@@ -1,0 +1,261 @@
+/*
+ * Face detectors behind one interface. SSD-MobileNet-v1 and the Tiny Face Detector follow
+ * face-api's pre- and post-processing step for step (ssdMobilenetv1/SsdMobilenetv1.ts,
+ * tinyYolov2/TinyYolov2Base.ts), so boxes match face-api's on the same pixels.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "face/ssd.h"
+#include "nn/net.h"
+#include "image/image.h"
+#include "util/error.h"
+
+struct fid_detector {
+    fid_detector_params p;
+    fid_net *net;
+    fid_runner *runner;
+    int input_size;
+};
+
+typedef struct candidate {
+    double left, top, right, bottom; /* relative to the network input */
+    double score;
+    int index;
+} candidate;
+
+fid_detector_params fid_detector_default_params(fid_detector_kind kind) {
+    fid_detector_params p = {.kind = kind,
+                             .score_threshold = 0.5f,
+                             .iou_threshold = kind == FID_DETECTOR_TINY_FACE ? 0.4f : 0.5f,
+                             .max_faces = 100,
+                             .min_face_size = 0,
+                             .input_size = 416,
+                             .threads = 1};
+    return p;
+}
+
+fid_detector *fid_detector_create(const fid_detector_params *params, fid_status *status) {
+    fid_detector_params p = params ? *params : fid_detector_default_params(FID_DETECTOR_SSD_MOBILENETV1);
+    const char *file;
+    switch (p.kind) {
+    case FID_DETECTOR_SSD_MOBILENETV1: file = "face-api/ssd_mobilenetv1_model-weights_manifest.json"; break;
+    case FID_DETECTOR_TINY_FACE: file = "face-api/tiny_face_detector_model-weights_manifest.json"; break;
+    default:
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "unknown detector kind %d", (int)p.kind));
+        return NULL;
+    }
+    if (p.kind == FID_DETECTOR_TINY_FACE && (p.input_size < 32 || p.input_size > 1024 || p.input_size % 32)) {
+        fid__set_status(status,
+                        fid__fail(FID_ERR_INVALID_ARGUMENT,
+                                  "tiny face detector input size %d: need a multiple of 32 in 32..1024", p.input_size));
+        return NULL;
+    }
+    if (p.max_faces < 1 || p.threads < 1 || !(p.score_threshold >= 0 && p.score_threshold <= 1) ||
+        !(p.iou_threshold >= 0 && p.iou_threshold <= 1)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "detector parameters out of range"));
+        return NULL;
+    }
+    fid_detector *d = calloc(1, sizeof *d);
+    if (!d) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a detector"));
+        return NULL;
+    }
+    d->p = p;
+    d->input_size = p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? 512 : p.input_size;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
+    fid_status st;
+    d->net = fid_net_load(path, NULL, &st);
+    if (d->net && p.kind == FID_DETECTOR_TINY_FACE) {
+        /* The tiny detector is fully convolutional: its input size is a free choice. */
+        fid__net_set_input_side(d->net, d->input_size);
+    }
+    fid_runner_params rp = fid_runner_default_params();
+    rp.threads = p.threads;
+    if (d->net) d->runner = fid_runner_create(d->net, &rp, &st);
+    if (!d->runner) {
+        fid_detector_free(d);
+        fid__set_status(status, st);
+        return NULL;
+    }
+    fid__set_status(status, FID_OK);
+    return d;
+}
+
+void fid_detector_free(fid_detector *d) {
+    if (!d) return;
+    fid_runner_free(d->runner);
+    fid_net_free(d->net);
+    free(d);
+}
+
+/* toBatchTensor(inputSize, false): pad below/right to a square, resize to the input size. */
+static fid_status fill_input(fid_detector *d, const fid_image *im) {
+    float *pixels = fid__image_crop_float(im, 0, 0, im->width, im->height);
+    int side;
+    float *square = pixels ? fid__pad_to_square(pixels, im->height, im->width, 0, &side) : NULL;
+    free(pixels);
+    if (!square) return FID_ERR_NO_MEMORY;
+    size_t count;
+    float *in = fid_runner_input(d->runner, 0, &count);
+    fid__resize_bilinear(square, side, side, in, d->input_size, d->input_size);
+    free(square);
+    return FID_OK;
+}
+
+static double iou_relative(const candidate *a, const candidate *b) {
+    double ai = (a->bottom - a->top) * (a->right - a->left), bi = (b->bottom - b->top) * (b->right - b->left);
+    if (ai <= 0 || bi <= 0) return 0;
+    double w = fmin(a->right, b->right) - fmax(a->left, b->left), h = fmin(a->bottom, b->bottom) - fmax(a->top, b->top);
+    double inter = fmax(w, 0) * fmax(h, 0);
+    return inter / (ai + bi - inter);
+}
+
+static int by_score_desc(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->index - y->index;
+}
+
+/* Greedy non-maximum suppression over candidates sorted by score; keeps at most max_keep. */
+static int suppress(candidate *c, int n, double iou_threshold, int max_keep) {
+    qsort(c, (size_t)n, sizeof *c, by_score_desc);
+    int kept = 0;
+    for (int i = 0; i < n && kept < max_keep; i++) {
+        int ok = 1;
+        for (int j = 0; j < kept && ok; j++)
+            if (iou_relative(&c[i], &c[j]) > iou_threshold) ok = 0;
+        if (ok) c[kept++] = c[i];
+    }
+    return kept;
+}
+
+static int ssd_candidates(fid_detector *d, candidate **out) {
+    int64_t dims[4];
+    int rank;
+    const float *enc = NULL, *cls = NULL, *anchors = NULL;
+    int64_t n = 0;
+    for (int i = 0; i < fid_net_output_count(d->net); i++) {
+        const float *p = fid_runner_output(d->runner, i, dims, &rank);
+        const char *name = fid_net_output_name(d->net, i);
+        if (!strcmp(name, "box_encodings"))
+            enc = p, n = dims[1];
+        else if (!strcmp(name, "class_predictions"))
+            cls = p;
+        else if (!strcmp(name, "anchors"))
+            anchors = p;
+    }
+    float *boxes = malloc((size_t)n * 4 * sizeof *boxes), *scores = malloc((size_t)n * sizeof *scores);
+    candidate *c = malloc((size_t)(n ? n : 1) * sizeof *c);
+    if (!boxes || !scores || !c || !enc || !cls || !anchors) {
+        free(boxes), free(scores), free(c);
+        return -1;
+    }
+    fid__ssd_decode(enc, cls, anchors, n, boxes, scores);
+    int count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(scores[i] > d->p.score_threshold)) continue;
+        const float *b = boxes + 4 * i; /* top, left, bottom, right; ssd's IoU takes min/max */
+        c[count++] = (candidate){.top = fmin(b[0], b[2]),
+                                 .left = fmin(b[1], b[3]),
+                                 .bottom = fmax(b[0], b[2]),
+                                 .right = fmax(b[1], b[3]),
+                                 .score = scores[i],
+                                 .index = (int)i};
+        /* the box itself, clipped as face-api does after NMS */
+        c[count - 1].index = (int)i;
+    }
+    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
+    /* face-api clips with the raw (unsorted) corners: keep those for the output. */
+    for (int i = 0; i < count; i++) {
+        const float *b = boxes + 4 * c[i].index;
+        c[i].top = fmax(0, b[0]), c[i].bottom = fmin(1.0, b[2]);
+        c[i].left = fmax(0, b[1]), c[i].right = fmin(1.0, b[3]);
+    }
+    free(boxes);
+    free(scores);
+    *out = c;
+    return count;
+}
+
+static const double tiny_anchors[5][2] = {
+    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061}, {4.266906, 5.178857}, {9.041765, 10.66308}};
+
+static double sigmoid(double x) { return 1 / (1 + exp(-x)); }
+
+/* extractBoxes: a 13x13 (for 416) grid of 5 anchors x (x, y, w, h, score). Boxes are relative
+ * to the padded input square. */
+static int tiny_candidates(fid_detector *d, const fid_image *im, candidate **out) {
+    int64_t dims[4];
+    int rank;
+    const float *grid = fid_runner_output(d->runner, 0, dims, &rank);
+    int m = (int)dims[1];
+    candidate *c = malloc((size_t)m * m * 5 * sizeof *c);
+    if (!c) return -1;
+    double scale = (double)d->input_size / (im->width > im->height ? im->width : im->height);
+    double rw = floor(im->width * scale + 0.5), rh = floor(im->height * scale + 0.5);
+    double side = rw > rh ? rw : rh, sx = side / rw, sy = side / rh;
+    int count = 0;
+    for (int row = 0; row < m; row++)
+        for (int col = 0; col < m; col++)
+            for (int a = 0; a < 5; a++) {
+                const float *v = grid + ((size_t)(row * m + col) * 5 + a) * 5;
+                double score = sigmoid(v[4]);
+                if (!(score > d->p.score_threshold)) continue;
+                double cx = (col + sigmoid(v[0])) / m * sx, cy = (row + sigmoid(v[1])) / m * sy;
+                double w = exp(v[2]) * tiny_anchors[a][0] / m * sx, h = exp(v[3]) * tiny_anchors[a][1] / m * sy;
+                double left = cx - w / 2, top = cy - h / 2;
+                c[count++] = (candidate){
+                    .left = left, .top = top, .right = left + w, .bottom = top + h, .score = score, .index = count};
+            }
+    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
+    *out = c;
+    return count;
+}
+
+int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, int capacity, fid_status *status) {
+    if (!d || !im || (capacity > 0 && !out)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_detector_run: NULL argument"));
+        return -1;
+    }
+    fid_status st = fill_input(d, im);
+    if (st == FID_OK) st = fid_runner_run(d->runner);
+    if (st != FID_OK) {
+        fid__set_status(status, st);
+        return -1;
+    }
+    candidate *c = NULL;
+    int n = d->p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? ssd_candidates(d, &c) : tiny_candidates(d, im, &c);
+    if (n < 0) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "detector: cannot decode outputs"));
+        return -1;
+    }
+    /* Back to image pixels through face-api's own arithmetic: the network saw the image padded
+     * to a square of side max(w, h) and resized to the input size. */
+    double W = im->width, H = im->height, big = W > H ? W : H;
+    double scale = d->input_size / big;
+    double rw = floor(W * scale + 0.5), rh = floor(H * scale + 0.5);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        double left, top, right, bottom;
+        if (d->p.kind == FID_DETECTOR_SSD_MOBILENETV1) {
+            double px = d->input_size / rw, py = d->input_size / rh;
+            left = c[i].left * px, right = c[i].right * px, top = c[i].top * py, bottom = c[i].bottom * py;
+        } else {
+            left = c[i].left, right = c[i].right, top = c[i].top, bottom = c[i].bottom;
+        }
+        fid_detection det = {
+            .box = {(float)(left * W), (float)(top * H), (float)((right - left) * W), (float)((bottom - top) * H)},
+            .score = (float)c[i].score};
+        float shorter = det.box.width < det.box.height ? det.box.width : det.box.height;
+        if (shorter < d->p.min_face_size || det.box.width <= 0 || det.box.height <= 0) continue;
+        if (found < capacity) out[found] = det;
+        found++;
+    }
+    free(c);
+    fid__set_status(status, FID_OK);
+    return found;
+}

@@ -1,0 +1,176 @@
+/*
+ * Landmarks, alignment and descriptors for the default profile, following face-api's
+ * detectAllFaces().withFaceLandmarks().withFaceDescriptors() step for step:
+ * extractFaceTensors (clip + floor), FaceLandmark68NetBase.postProcess, FaceLandmarks.alignDlib,
+ * FaceRecognitionNet on the dlib-aligned crop. Its quirks are kept on purpose (see comments),
+ * so that descriptors are interchangeable with face-api's.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "face/profiles.h"
+#include "image/image.h"
+#include "util/error.h"
+
+struct fid_embedder {
+    const fid__profile *profile;
+    fid_net *landmark_net, *descriptor_net;
+    fid_runner *landmarks, *descriptor;
+};
+
+fid_embedder_params fid_embedder_default_params(void) {
+    fid_embedder_params p = {.profile = "faceapi-128", .threads = 1};
+    return p;
+}
+
+static fid_runner *load(const char *file, int threads, fid_net **net, fid_status *st) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
+    *net = fid_net_load(path, NULL, st);
+    if (!*net) return NULL;
+    fid_runner_params rp = fid_runner_default_params();
+    rp.threads = threads;
+    return fid_runner_create(*net, &rp, st);
+}
+
+fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status *status) {
+    fid_embedder_params p = params ? *params : fid_embedder_default_params();
+    const fid__profile *profile = fid__profile_find(p.profile ? p.profile : "faceapi-128");
+    if (!profile) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "unknown model profile '%s'", p.profile));
+        return NULL;
+    }
+    if (p.threads < 1) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "embedder threads must be >= 1"));
+        return NULL;
+    }
+    fid_embedder *e = calloc(1, sizeof *e);
+    if (!e) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate an embedder"));
+        return NULL;
+    }
+    e->profile = profile;
+    fid_status st = FID_OK;
+    e->landmarks = load(profile->landmark_model, p.threads, &e->landmark_net, &st);
+    if (e->landmarks) e->descriptor = load(profile->descriptor_model, p.threads, &e->descriptor_net, &st);
+    if (!e->descriptor) {
+        fid_embedder_free(e);
+        fid__set_status(status, st);
+        return NULL;
+    }
+    fid__set_status(status, FID_OK);
+    return e;
+}
+
+void fid_embedder_free(fid_embedder *e) {
+    if (!e) return;
+    fid_runner_free(e->landmarks);
+    fid_runner_free(e->descriptor);
+    fid_net_free(e->landmark_net);
+    fid_net_free(e->descriptor_net);
+    free(e);
+}
+
+int fid_embedder_dim(const fid_embedder *e) { return e ? e->profile->dim : 0; }
+float fid_embedder_threshold(const fid_embedder *e) { return e ? e->profile->threshold : 0; }
+
+float fid_embedder_distance(const fid_embedder *e, const float *a, const float *b) {
+    double sum = 0;
+    for (int i = 0; i < e->profile->dim; i++)
+        sum += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return (float)sqrt(sum);
+}
+
+/* Box.clipAtImageBorders(w, h) then .floor(): the region extractFaceTensors slices. */
+static int clip_floor(double x, double y, double w, double h, int W, int H, int r[4]) {
+    double x0 = fmax(x, 0), y0 = fmax(y, 0);
+    double cw = fmin(x + w - x0, W - x0), ch = fmin(y + h - y0, H - y0);
+    r[0] = (int)floor(x0), r[1] = (int)floor(y0), r[2] = (int)floor(cw), r[3] = (int)floor(ch);
+    if (r[0] + r[2] > W) r[2] = W - r[0];
+    if (r[1] + r[3] > H) r[3] = H - r[1];
+    return r[2] > 0 && r[3] > 0;
+}
+
+/* toBatchTensor(size, true) of an image region into a runner's input. */
+static fid_status region_input(fid_runner *runner, const fid_image *im, const int r[4], int size) {
+    float *crop = fid__image_crop_float(im, r[0], r[1], r[2], r[3]);
+    int side;
+    float *square = crop ? fid__pad_to_square(crop, r[3], r[2], 1, &side) : NULL;
+    free(crop);
+    if (!square) return FID_ERR_NO_MEMORY;
+    size_t count;
+    fid__resize_bilinear(square, side, side, fid_runner_input(runner, 0, &count), size, size);
+    free(square);
+    return FID_OK;
+}
+
+typedef struct dpoint {
+    double x, y;
+} dpoint;
+
+static dpoint center(const dpoint *p, int n) {
+    dpoint c = {0, 0};
+    for (int i = 0; i < n; i++)
+        c.x += p[i].x, c.y += p[i].y;
+    return (dpoint){c.x / n, c.y / n};
+}
+
+fid_status fid_embedder_describe(fid_embedder *e, const fid_image *im, const fid_detection *det, fid_face *face,
+                                 float *descriptor) {
+    if (!e || !im || !det || !face || !descriptor)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_embedder_describe: NULL argument");
+    memset(face, 0, sizeof *face);
+    face->box = det->box;
+    face->score = det->score;
+    int W = im->width, H = im->height, r[4];
+    /* FaceDetection.forSize() round-trips the box through relative coordinates. */
+    double bx = det->box.x * (1.0 / W) * W, by = det->box.y * (1.0 / H) * H;
+    double bw = det->box.width * (1.0 / W) * W, bh = det->box.height * (1.0 / H) * H;
+    if (!clip_floor(bx, by, bw, bh, W, H, r))
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "face box %gx%g+%g+%g lies outside the %dx%d image", bw, bh, bx, by,
+                         W, H);
+    fid_status st = region_input(e->landmarks, im, r, 112);
+    if (st == FID_OK) st = fid_runner_run(e->landmarks);
+    if (st != FID_OK) return st;
+    const float *out = fid_runner_output(e->landmarks, 0, NULL, NULL);
+    /* postProcess, in float32 tensor arithmetic: undo the centred padding of the crop. */
+    double scale = 112.0 / (r[2] > r[3] ? r[2] : r[3]);
+    float iw = (float)(r[2] * scale), ih = (float)(r[3] * scale);
+    float pad_x = iw < ih ? (float)(fabs((double)r[2] * scale - (double)r[3] * scale) / 2) : 0;
+    float pad_y = ih < iw ? (float)(fabs((double)r[2] * scale - (double)r[3] * scale) / 2) : 0;
+    dpoint pts[68]; /* face-api keeps landmark positions in doubles */
+    for (int i = 0; i < 68; i++) {
+        float rx = (out[2 * i] * 112.0f - pad_x) / iw, ry = (out[2 * i + 1] * 112.0f - pad_y) / ih;
+        /* relative to the crop, placed at the unclipped detection corner (face-api's shift) */
+        pts[i] = (dpoint){rx * (double)r[2] + det->box.x, ry * (double)r[3] + det->box.y};
+        face->landmarks[i] = (fid_point){(float)pts[i].x, (float)pts[i].y};
+    }
+    /* alignedRect: landmark bounds padded by 20% (FaceLandmarks.alignMinBbox). */
+    double minx = INFINITY, miny = INFINITY, maxx = 0, maxy = 0;
+    for (int i = 0; i < 68; i++) {
+        minx = fmin(minx, pts[i].x), maxx = fmax(maxx, pts[i].x);
+        miny = fmin(miny, pts[i].y), maxy = fmax(maxy, pts[i].y);
+    }
+    double pw = (maxx - minx) * 0.2, ph = (maxy - miny) * 0.2;
+    face->aligned =
+        (fid_box){(float)(minx - pw / 2), (float)(miny - ph / 2), (float)(maxx - minx + pw), (float)(maxy - miny + ph)};
+    /* alignDlib: a square from the eyes and mouth. Its size limit uses the crop's width and
+     * height where the image's were meant (face-api's "imageWidth" is the crop's); kept. */
+    dpoint ref[3] = {center(pts + 36, 6), center(pts + 42, 6), center(pts + 48, 20)};
+    double d0 = hypot(ref[2].x - ref[0].x, ref[2].y - ref[0].y), d1 = hypot(ref[2].x - ref[1].x, ref[2].y - ref[1].y);
+    double size = floor((d0 + d1) / 2 / 0.45);
+    dpoint c = center(ref, 3);
+    double ax = floor(fmax(0, c.x - 0.5 * size)), ay = floor(fmax(0, c.y - 0.43 * size));
+    double aw = fmin(size, r[2] + ax), ah = fmin(size, r[3] + ay);
+    int cr[4];
+    if (!clip_floor(ax, ay, aw, ah, W, H, cr))
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "aligned face lies outside the %dx%d image", W, H);
+    face->crop = (fid_box){(float)cr[0], (float)cr[1], (float)cr[2], (float)cr[3]};
+    st = region_input(e->descriptor, im, cr, e->profile->input_size);
+    if (st == FID_OK) st = fid_runner_run(e->descriptor);
+    if (st != FID_OK) return st;
+    memcpy(descriptor, fid_runner_output(e->descriptor, 0, NULL, NULL), (size_t)e->profile->dim * sizeof *descriptor);
+    return FID_OK;
+}

@@ -1,0 +1,69 @@
+/* Cropping, padding and resizing exactly as face-api and TF.js do them, so that the networks
+ * see the same input tensors as in the original implementation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image.h"
+#include "util/error.h"
+
+float *fid__image_crop_float(const fid_image *im, int x, int y, int w, int h) {
+    if (x < 0 || y < 0 || w <= 0 || h <= 0 || x + w > im->width || y + h > im->height) {
+        fid__fail(FID_ERR_INVALID_ARGUMENT, "crop %dx%d+%d+%d outside a %dx%d image", w, h, x, y, im->width,
+                  im->height);
+        return NULL;
+    }
+    float *out = malloc((size_t)w * h * 3 * sizeof *out);
+    if (!out) {
+        fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a %dx%d crop", w, h);
+        return NULL;
+    }
+    for (int r = 0; r < h; r++) {
+        const uint8_t *src = im->rgb + ((size_t)(y + r) * im->width + x) * 3;
+        float *dst = out + (size_t)r * w * 3;
+        for (int i = 0; i < w * 3; i++)
+            dst[i] = src[i];
+    }
+    return out;
+}
+
+float *fid__pad_to_square(const float *src, int h, int w, int centered, int *side) {
+    int s = h > w ? h : w, diff = abs(h - w);
+    /* JS Math.round: halves round up */
+    int append = (int)floor(diff * (centered ? 0.5 : 1.0) + 0.5), prepend = centered ? diff - append : 0;
+    float *out = calloc((size_t)s * s * 3, sizeof *out);
+    if (!out) {
+        fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a %dx%d tensor", s, s);
+        return NULL;
+    }
+    int oy = h < w ? prepend : 0, ox = w < h ? prepend : 0;
+    for (int r = 0; r < h; r++)
+        memcpy(out + ((size_t)(oy + r) * s + ox) * 3, src + (size_t)r * w * 3, (size_t)w * 3 * sizeof *out);
+    *side = s;
+    return out;
+}
+
+void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw) {
+    double ry = (double)sh / dh, rx = (double)sw / dw;
+    for (int y = 0; y < dh; y++) {
+        double fy = ry * y;
+        int y0 = (int)floor(fy), y1 = (int)ceil(fy);
+        if (y0 < 0) y0 = 0;
+        if (y1 > sh - 1) y1 = sh - 1;
+        double wy = fy - y0;
+        for (int x = 0; x < dw; x++) {
+            double fx = rx * x;
+            int x0 = (int)floor(fx), x1 = (int)ceil(fx);
+            if (x0 < 0) x0 = 0;
+            if (x1 > sw - 1) x1 = sw - 1;
+            double wx = fx - x0;
+            const float *tl = src + ((size_t)y0 * sw + x0) * 3, *tr = src + ((size_t)y0 * sw + x1) * 3;
+            const float *bl = src + ((size_t)y1 * sw + x0) * 3, *br = src + ((size_t)y1 * sw + x1) * 3;
+            float *o = dst + ((size_t)y * dw + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                double top = tl[c] + (tr[c] - tl[c]) * wx, bottom = bl[c] + (br[c] - bl[c]) * wx;
+                o[c] = (float)(top + (bottom - top) * wy);
+            }
+        }
+    }
+}
