@@ -145,6 +145,11 @@ const uint8_t *fid_image_rgb(const fid_image *image);
 /* Writes PNG or JPEG by the path's extension; the file appears whole or not at all. */
 fid_status fid_image_save(const fid_image *image, const char *path);
 
+/* Draws a box outline in `color` (0xRRGGBB) and, when label is non-empty, the UTF-8 label on a
+ * bar above it, in a font fontconfig finds for its characters. */
+typedef struct fid_box fid_box;
+fid_status fid_image_draw_label(fid_image *image, const fid_box *box, const char *label, uint32_t color);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Faces                                                                                      */
 /* ------------------------------------------------------------------------------------------ */

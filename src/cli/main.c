@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "cli/threads.h"
 #include "faceid.h"
 
@@ -11,8 +12,13 @@ static int usage(FILE *f) {
             "usage: faceid COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  version            print the version\n"
+            "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
+            "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
+            "  verify A B         same person or not (exit 0 same, 1 different, 2 error)\n"
             "  net-info MODEL     load a model (model.json or face-api manifest) and print its inputs/outputs\n"
+            "  version            print the version\n"
+            "\n"
+            "'faceid COMMAND --help' explains each command, with examples.\n"
             "\n"
             "Models installed by scripts/setup live in %s (FID_MODEL_DIR overrides).\n",
             fid_model_dir());
@@ -70,6 +76,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "net-info")) return cmd_net_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "detect")) return fid_cli_detect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "embed")) return fid_cli_embed(argc - 2, argv + 2);
+    if (!strcmp(cmd, "verify")) return fid_cli_verify(argc - 2, argv + 2);
     fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;
 }

@@ -35,3 +35,6 @@ float *fid__pad_to_square(const float *src, int h, int w, int centered, int *sid
 /* tf.image.resizeBilinear(alignCorners=false, halfPixelCenters=false) as tfjs computes it:
  * double arithmetic, float32 results. */
 void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
+
+/* 1 when the font fontconfig picks for `text` has a glyph for every character of it. */
+int fid__font_covers(const char *text);

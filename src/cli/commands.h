@@ -1,0 +1,9 @@
+/* The faceid commands; each takes the arguments after its name and returns the exit status. */
+#ifndef FID_CLI_COMMANDS_H
+#define FID_CLI_COMMANDS_H
+
+int fid_cli_detect(int argc, char **argv);
+int fid_cli_embed(int argc, char **argv);
+int fid_cli_verify(int argc, char **argv);
+
+#endif

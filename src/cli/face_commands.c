@@ -1,0 +1,344 @@
+/* faceid detect | embed | verify */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "faceid.h"
+
+typedef struct options {
+    const char *detector, *annotate;
+    int json, all, threads, min_face;
+    float threshold, score;
+    const char **files;
+    int n_files;
+} options;
+
+/* Parses the options shared by the face commands; returns 0, or the exit code to leave with. */
+static int parse(int argc, char **argv, options *o, const char *usage, int allow_annotate, int allow_threshold) {
+    memset(o, 0, sizeof *o);
+    o->detector = "ssd";
+    o->threads = 1;
+    o->threshold = NAN;
+    o->score = NAN;
+    o->files = calloc((size_t)argc + 1, sizeof *o->files);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if (!strcmp(a, "--all")) {
+            o->all = 1;
+        } else if (!strcmp(a, "--detector") && next) {
+            o->detector = argv[++i];
+        } else if (!strcmp(a, "--threads") && next) {
+            o->threads = atoi(argv[++i]);
+        } else if (!strcmp(a, "--min-face") && next) {
+            o->min_face = atoi(argv[++i]);
+        } else if (!strcmp(a, "--score") && next) {
+            o->score = strtof(argv[++i], NULL);
+        } else if (allow_annotate && !strcmp(a, "--annotate") && next) {
+            o->annotate = argv[++i];
+        } else if (allow_threshold && !strcmp(a, "--threshold") && next) {
+            o->threshold = strtof(argv[++i], NULL);
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "faceid: unknown or incomplete option '%s' (try --help)\n", a);
+            return 2;
+        } else {
+            o->files[o->n_files++] = a;
+        }
+    }
+    if (strcmp(o->detector, "ssd") && strcmp(o->detector, "tiny")) {
+        fprintf(stderr, "faceid: unknown detector '%s' (ssd or tiny)\n", o->detector);
+        return 2;
+    }
+    if (o->threads < 1 || o->threads > 64) {
+        fprintf(stderr, "faceid: --threads must be 1..64\n");
+        return 2;
+    }
+    return 0;
+}
+
+static fid_detector *make_detector(const options *o) {
+    fid_detector_kind kind = strcmp(o->detector, "tiny") ? FID_DETECTOR_SSD_MOBILENETV1 : FID_DETECTOR_TINY_FACE;
+    fid_detector_params p = fid_detector_default_params(kind);
+    p.threads = o->threads;
+    p.min_face_size = o->min_face;
+    if (!isnan(o->score)) p.score_threshold = o->score;
+    fid_status st;
+    fid_detector *d = fid_detector_create(&p, &st);
+    if (!d) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    return d;
+}
+
+static json_t *box_json(fid_box b) {
+    return json_pack("[f,f,f,f]", round(b.x * 10) / 10, round(b.y * 10) / 10, round(b.width * 10) / 10,
+                     round(b.height * 10) / 10);
+}
+
+static json_t *floats_json(const float *v, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+static void print_json(json_t *doc) {
+    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_REAL_PRECISION(7));
+    if (text) puts(text);
+    free(text);
+    json_decref(doc);
+}
+
+static const char *detect_usage =
+    "usage: faceid detect IMAGE... [--detector ssd|tiny] [--json] [--annotate OUT.jpg] [--min-face PX]\n"
+    "                              [--score S] [--threads N]\n"
+    "Finds the faces in each image (JPEG, PNG or WebP; EXIF orientation applied).\n"
+    "  --detector   ssd (default; face-api SSD-MobileNet-v1) or tiny (face-api Tiny Face Detector)\n"
+    "  --json       one JSON document: "
+    "{\"images\":[{\"file\",\"width\",\"height\",\"faces\":[{\"box\":[x,y,w,h],\"score\"}]}]}\n"
+    "  --annotate   write the (single) image with boxes and scores drawn, as PNG or JPEG\n"
+    "  --min-face   drop faces whose shorter side is below PX pixels\n"
+    "  --score      minimum detector score (default 0.5)\n"
+    "examples:\n"
+    "  faceid detect group.jpg\n"
+    "  faceid detect --detector tiny --json *.jpg > faces.json\n"
+    "  faceid detect photo.jpg --annotate out.jpg\n";
+
+int fid_cli_detect(int argc, char **argv) {
+    options o;
+    int rc = parse(argc, argv, &o, detect_usage, 1, 0);
+    if (rc) {
+        free(o.files);
+        return rc < 0 ? 0 : rc;
+    }
+    if (o.n_files == 0 || (o.annotate && o.n_files != 1)) {
+        fputs(o.n_files ? "faceid: --annotate takes exactly one image\n" : detect_usage, stderr);
+        free(o.files);
+        return 2;
+    }
+    fid_detector *det = make_detector(&o);
+    if (!det) {
+        free(o.files);
+        return 2;
+    }
+    json_t *images = json_array();
+    rc = 0;
+    for (int i = 0; i < o.n_files; i++) {
+        fid_status st;
+        fid_image *im = fid_image_load(o.files[i], &st);
+        if (!im) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = 2;
+            continue;
+        }
+        fid_detection dets[256];
+        int n = fid_detector_run(det, im, dets, 256, &st);
+        if (n < 0) {
+            fprintf(stderr, "faceid: %s: %s\n", o.files[i], fid_last_error());
+            rc = 2;
+            fid_image_free(im);
+            continue;
+        }
+        if (n > 256) n = 256;
+        json_t *faces = json_array();
+        for (int k = 0; k < n; k++) {
+            json_array_append_new(
+                faces, json_pack("{s:o,s:f}", "box", box_json(dets[k].box), "score", round(dets[k].score * 1e4) / 1e4));
+            if (!o.json)
+                printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\tscore %.3f\n", o.files[i], k + 1, dets[k].box.x,
+                       dets[k].box.y, dets[k].box.width, dets[k].box.height, dets[k].score);
+            if (o.annotate) {
+                char label[32];
+                snprintf(label, sizeof label, "%.2f", dets[k].score);
+                fid_image_draw_label(im, &dets[k].box, label, 0x00c853);
+            }
+        }
+        if (!o.json && n == 0) printf("%s\tno face\n", o.files[i]);
+        json_array_append_new(images, json_pack("{s:s,s:i,s:i,s:o}", "file", o.files[i], "width", fid_image_width(im),
+                                                "height", fid_image_height(im), "faces", faces));
+        if (o.annotate && fid_image_save(im, o.annotate) != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = 2;
+        }
+        fid_image_free(im);
+    }
+    if (o.json)
+        print_json(json_pack("{s:o}", "images", images));
+    else
+        json_decref(images);
+    fid_detector_free(det);
+    free(o.files);
+    return rc;
+}
+
+/* Detects, picks the largest face (or all), describes. Returns the number of faces described
+ * (descriptors in *out, faces in *faces; caller frees), or -1 after printing the error. */
+static int describe_image(const char *file, fid_detector *det, fid_embedder *emb, int all, fid_face **faces,
+                          float **out, int *found) {
+    fid_status st;
+    fid_image *im = fid_image_load(file, &st);
+    if (!im) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return -1;
+    }
+    fid_detection dets[256];
+    int n = fid_detector_run(det, im, dets, 256, &st);
+    if (n < 0) {
+        fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+        fid_image_free(im);
+        return -1;
+    }
+    if (n > 256) n = 256;
+    *found = n;
+    int largest = 0;
+    for (int k = 1; k < n; k++)
+        if (dets[k].box.width * dets[k].box.height > dets[largest].box.width * dets[largest].box.height) largest = k;
+    int count = all ? n : (n > 0);
+    int dim = fid_embedder_dim(emb);
+    *faces = calloc((size_t)(count ? count : 1), sizeof **faces);
+    *out = calloc((size_t)(count ? count : 1) * dim, sizeof **out);
+    for (int k = 0; k < count; k++) {
+        st = fid_embedder_describe(emb, im, &dets[all ? k : largest], &(*faces)[k], *out + (size_t)k * dim);
+        if (st != FID_OK) {
+            fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+            fid_image_free(im);
+            free(*faces);
+            free(*out);
+            return -1;
+        }
+    }
+    fid_image_free(im);
+    return count;
+}
+
+static const char *embed_usage =
+    "usage: faceid embed IMAGE [--all] [--json] [--detector ssd|tiny] [--threads N]\n"
+    "Prints the descriptor (face-api's 128-d, profile faceapi-128) of the largest face, or of every\n"
+    "face with --all, with its box and 68 landmarks in --json.\n"
+    "examples:\n"
+    "  faceid embed me.jpg\n"
+    "  faceid embed --all --json group.jpg\n";
+
+int fid_cli_embed(int argc, char **argv) {
+    options o;
+    int rc = parse(argc, argv, &o, embed_usage, 0, 0);
+    if (rc) {
+        free(o.files);
+        return rc < 0 ? 0 : rc;
+    }
+    if (o.n_files != 1) {
+        fputs(embed_usage, stderr);
+        free(o.files);
+        return 2;
+    }
+    fid_status st;
+    fid_detector *det = make_detector(&o);
+    fid_embedder_params ep = fid_embedder_default_params();
+    ep.threads = o.threads;
+    fid_embedder *emb = det ? fid_embedder_create(&ep, &st) : NULL;
+    if (det && !emb) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_face *faces = NULL;
+    float *desc = NULL;
+    int found = 0, n = emb ? describe_image(o.files[0], det, emb, o.all, &faces, &desc, &found) : -1;
+    if (n == 0) {
+        fprintf(stderr, "faceid: %s: no face found\n", o.files[0]);
+        rc = 1;
+    } else if (n < 0) {
+        rc = 2;
+    } else {
+        int dim = fid_embedder_dim(emb);
+        if (!o.all && found > 1)
+            fprintf(stderr, "faceid: %s: %d faces, using the largest (--all for every face)\n", o.files[0], found);
+        if (o.json) {
+            json_t *arr = json_array();
+            for (int k = 0; k < n; k++) {
+                json_t *lm = json_array();
+                for (int p = 0; p < 68; p++)
+                    json_array_append_new(lm, json_pack("[f,f]", round(faces[k].landmarks[p].x * 10) / 10,
+                                                        round(faces[k].landmarks[p].y * 10) / 10));
+                json_array_append_new(arr, json_pack("{s:o,s:f,s:o,s:o,s:o}", "box", box_json(faces[k].box), "score",
+                                                     round(faces[k].score * 1e4) / 1e4, "landmarks", lm, "crop",
+                                                     box_json(faces[k].crop), "descriptor",
+                                                     floats_json(desc + (size_t)k * dim, dim)));
+            }
+            print_json(
+                json_pack("{s:s,s:s,s:i,s:o}", "file", o.files[0], "profile", "faceapi-128", "dim", dim, "faces", arr));
+        } else {
+            for (int k = 0; k < n; k++) {
+                for (int d = 0; d < dim; d++)
+                    printf("%s%.7g", d ? " " : "", desc[(size_t)k * dim + d]);
+                printf("\n");
+            }
+        }
+    }
+    free(faces);
+    free(desc);
+    fid_embedder_free(emb);
+    fid_detector_free(det);
+    free(o.files);
+    return rc;
+}
+
+static const char *verify_usage =
+    "usage: faceid verify IMAGE_A IMAGE_B [--threshold T] [--json] [--detector ssd|tiny] [--threads N]\n"
+    "Compares the largest face of each image. Exit status: 0 same person, 1 different, 2 error\n"
+    "(including an image without a face). Distance: Euclidean on face-api's 128-d descriptors;\n"
+    "same when below the threshold (default 0.6, face-api's).\n"
+    "examples:\n"
+    "  faceid verify passport.jpg selfie.jpg && echo same\n"
+    "  faceid verify a.png b.png --json\n";
+
+int fid_cli_verify(int argc, char **argv) {
+    options o;
+    int rc = parse(argc, argv, &o, verify_usage, 0, 1);
+    if (rc) {
+        free(o.files);
+        return rc < 0 ? 0 : rc;
+    }
+    if (o.n_files != 2) {
+        fputs(verify_usage, stderr);
+        free(o.files);
+        return 2;
+    }
+    fid_status st;
+    fid_detector *det = make_detector(&o);
+    fid_embedder_params ep = fid_embedder_default_params();
+    ep.threads = o.threads;
+    fid_embedder *emb = det ? fid_embedder_create(&ep, &st) : NULL;
+    if (det && !emb) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_face *faces[2] = {NULL, NULL};
+    float *desc[2] = {NULL, NULL};
+    rc = emb ? 0 : 2;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        int found, n = describe_image(o.files[i], det, emb, 0, &faces[i], &desc[i], &found);
+        if (n == 0) fprintf(stderr, "faceid: %s: no face found\n", o.files[i]);
+        if (n <= 0)
+            rc = 2;
+        else if (found > 1)
+            fprintf(stderr, "faceid: %s: %d faces, using the largest\n", o.files[i], found);
+    }
+    if (rc == 0) {
+        float threshold = isnan(o.threshold) ? fid_embedder_threshold(emb) : o.threshold;
+        float dist = fid_embedder_distance(emb, desc[0], desc[1]);
+        int same = dist < threshold;
+        if (o.json)
+            print_json(json_pack("{s:[s,s],s:f,s:f,s:b,s:[o,o]}", "files", o.files[0], o.files[1], "distance", dist,
+                                 "threshold", threshold, "same", same, "boxes", box_json(faces[0][0].box),
+                                 box_json(faces[1][0].box)));
+        else
+            printf("%s (distance %.4f, threshold %.2f)\n", same ? "same person" : "different people", dist, threshold);
+        rc = same ? 0 : 1;
+    }
+    for (int i = 0; i < 2; i++)
+        free(faces[i]), free(desc[i]);
+    fid_embedder_free(emb);
+    fid_detector_free(det);
+    free(o.files);
+    return rc;
+}

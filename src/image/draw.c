@@ -1,0 +1,152 @@
+/*
+ * Boxes and UTF-8 labels on images. Glyphs come from FreeType; fontconfig picks, per label, a
+ * font that covers all its characters (so a name like 程维 renders wherever a CJK font is
+ * installed). Fonts are cached per process.
+ */
+#include <fontconfig/fontconfig.h>
+#include <ft2build.h>
+#include FT_FREETYPE_H
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image.h"
+#include "util/error.h"
+
+typedef struct font_entry {
+    char *file;
+    int index;
+    FT_Face face;
+} font_entry;
+
+static pthread_mutex_t font_lock = PTHREAD_MUTEX_INITIALIZER;
+static FT_Library ft;
+static font_entry fonts[8];
+static int n_fonts;
+
+/* Decodes one UTF-8 character; returns its length (1 for an invalid byte, decoded as U+FFFD). */
+static int utf8_next(const unsigned char *s, uint32_t *cp) {
+    if (s[0] < 0x80) return *cp = s[0], 1;
+    int len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t v = len == 2 ? s[0] & 0x1f : len == 3 ? s[0] & 0x0f : s[0] & 0x07;
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            len = 0;
+        else
+            v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (!len) return *cp = 0xfffd, 1;
+    return *cp = v, len;
+}
+
+/* A FreeType face that covers every character of `text` (or the best fontconfig has). */
+static FT_Face face_for(const char *text) {
+    FcCharSet *cs = FcCharSetCreate();
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        uint32_t cp;
+        p += utf8_next(p, &cp);
+        FcCharSetAddChar(cs, cp);
+    }
+    FcPattern *pat = FcPatternCreate();
+    FcPatternAddString(pat, FC_FAMILY, (const FcChar8 *)"sans-serif");
+    FcPatternAddCharSet(pat, FC_CHARSET, cs);
+    FcConfigSubstitute(NULL, pat, FcMatchPattern);
+    FcDefaultSubstitute(pat);
+    FcResult res;
+    FcPattern *match = FcFontMatch(NULL, pat, &res);
+    FT_Face face = NULL;
+    FcChar8 *file = NULL;
+    int index = 0;
+    if (match && FcPatternGetString(match, FC_FILE, 0, &file) == FcResultMatch) {
+        FcPatternGetInteger(match, FC_INDEX, 0, &index);
+        for (int i = 0; i < n_fonts && !face; i++)
+            if (!strcmp(fonts[i].file, (const char *)file) && fonts[i].index == index) face = fonts[i].face;
+        if (!face && n_fonts < (int)(sizeof fonts / sizeof fonts[0]) &&
+            FT_New_Face(ft, (const char *)file, index, &face) == 0) {
+            fonts[n_fonts].file = strdup((const char *)file);
+            fonts[n_fonts].index = index;
+            fonts[n_fonts].face = face;
+            n_fonts++;
+        }
+    }
+    if (match) FcPatternDestroy(match);
+    FcPatternDestroy(pat);
+    FcCharSetDestroy(cs);
+    return face;
+}
+
+static void blend(fid_image *im, int x, int y, uint32_t color, unsigned alpha) {
+    if (x < 0 || y < 0 || x >= im->width || y >= im->height || !alpha) return;
+    uint8_t *p = im->rgb + ((size_t)y * im->width + x) * 3;
+    uint8_t c[3] = {(uint8_t)(color >> 16), (uint8_t)(color >> 8), (uint8_t)color};
+    for (int k = 0; k < 3; k++)
+        p[k] = (uint8_t)((p[k] * (255 - alpha) + c[k] * alpha + 127) / 255);
+}
+
+static void fill_rect(fid_image *im, int x0, int y0, int x1, int y1, uint32_t color) {
+    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < im->height; y++)
+        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < im->width; x++)
+            blend(im, x, y, color, 255);
+}
+
+/* Renders text with its top-left corner at (x, y); returns the advance width, or -1. */
+static int draw_text(fid_image *im, int x, int y, const char *text, int px, uint32_t color, int measure_only) {
+    FT_Face face = face_for(text);
+    if (!face || FT_Set_Pixel_Sizes(face, 0, (FT_UInt)px)) return -1;
+    int pen = 0, ascender = (int)(face->size->metrics.ascender >> 6);
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        uint32_t cp;
+        p += utf8_next(p, &cp);
+        if (FT_Load_Char(face, cp, FT_LOAD_RENDER)) continue;
+        FT_GlyphSlot g = face->glyph;
+        if (!measure_only)
+            for (unsigned r = 0; r < g->bitmap.rows; r++)
+                for (unsigned c = 0; c < g->bitmap.width; c++)
+                    blend(im, x + pen + g->bitmap_left + (int)c, y + ascender - g->bitmap_top + (int)r, color,
+                          g->bitmap.buffer[r * g->bitmap.pitch + c]);
+        pen += (int)(g->advance.x >> 6);
+    }
+    return pen;
+}
+
+fid_status fid_image_draw_label(fid_image *im, const fid_box *box, const char *label, uint32_t color) {
+    if (!im || !box) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_draw_label: NULL argument");
+    int x0 = (int)box->x, y0 = (int)box->y, x1 = (int)(box->x + box->width), y1 = (int)(box->y + box->height);
+    int t = im->width > 1200 ? 3 : 2; /* line thickness */
+    fill_rect(im, x0, y0, x1, y0 + t, color);
+    fill_rect(im, x0, y1 - t, x1, y1, color);
+    fill_rect(im, x0, y0, x0 + t, y1, color);
+    fill_rect(im, x1 - t, y0, x1, y1, color);
+    if (!label || !*label) return FID_OK;
+    pthread_mutex_lock(&font_lock);
+    fid_status st = FID_OK;
+    if (!ft && (FT_Init_FreeType(&ft) || !FcInit()))
+        st = fid__fail(FID_ERR_BACKEND, "cannot start FreeType/fontconfig");
+    int px = im->height / 40 < 14 ? 14 : im->height / 40;
+    int w = st == FID_OK ? draw_text(im, 0, 0, label, px, 0, 1) : -1;
+    if (st == FID_OK && w < 0) st = fid__fail(FID_ERR_UNSUPPORTED, "no font can render the label '%s'", label);
+    if (st == FID_OK) {
+        /* label on a filled bar above the box (inside it when the box touches the top) */
+        int bar = px + px / 2, by = y0 - bar >= 0 ? y0 - bar : y0;
+        fill_rect(im, x0, by, x0 + w + px / 2, by + bar, color);
+        uint32_t ink =
+            ((color >> 16 & 0xff) * 3 + (color >> 8 & 0xff) * 6 + (color & 0xff)) / 10 > 140 ? 0x000000 : 0xffffff;
+        draw_text(im, x0 + px / 4, by + px / 8, label, px, ink, 0);
+    }
+    pthread_mutex_unlock(&font_lock);
+    return st;
+}
+
+int fid__font_covers(const char *text) {
+    pthread_mutex_lock(&font_lock);
+    int ok = ft || (!FT_Init_FreeType(&ft) && FcInit());
+    FT_Face face = ok ? face_for(text) : NULL;
+    ok = face != NULL;
+    for (const unsigned char *p = (const unsigned char *)text; ok && *p;) {
+        uint32_t cp;
+        p += utf8_next(p, &cp);
+        ok = FT_Get_Char_Index(face, cp) != 0;
+    }
+    pthread_mutex_unlock(&font_lock);
+    return ok;
+}
