@@ -165,14 +165,17 @@ typedef struct fid_point {
 typedef enum fid_detector_kind {
     FID_DETECTOR_SSD_MOBILENETV1 = 0, /* face-api's SSD: the most accurate */
     FID_DETECTOR_TINY_FACE = 1,       /* face-api's Tiny Face Detector: fast */
+    FID_DETECTOR_BLAZEFACE = 2,       /* human's BlazeFace (256x256, 896 anchors): fast, 6 keypoints */
+    FID_DETECTOR_HAAR = 3, /* OpenCV's haarcascade_frontalface_alt.xml as the original demo used it (scale 1.2,
+                              10 neighbours, 64 px minimum); score is always 1 */
 } fid_detector_kind;
 
 typedef struct fid_detector_params {
     fid_detector_kind kind;
     float score_threshold; /* default 0.5 (face-api's) */
-    float iou_threshold;   /* non-maximum suppression; default 0.5 (SSD) / 0.4 (tiny), as face-api */
+    float iou_threshold;   /* non-maximum suppression; default 0.5 (SSD) / 0.4 (tiny), as face-api; 0.3 (BlazeFace) */
     int max_faces;         /* default 100 */
-    int min_face_size;     /* smaller boxes (shorter side, pixels) are dropped; default 0 */
+    int min_face_size;     /* smaller boxes (shorter side, pixels) are dropped; default 0 (Haar: 64) */
     int input_size;        /* tiny: network input side, multiple of 32; default 416 */
     int threads;           /* default 1 */
 } fid_detector_params;
@@ -183,6 +186,10 @@ fid_detector_params fid_detector_default_params(fid_detector_kind kind);
 typedef struct fid_detection {
     fid_box box;
     float score;
+    /* BlazeFace only (else 0): right eye, left eye, nose tip, mouth, right ear, left ear (the
+     * subject's right and left), image pixels */
+    int n_keypoints;
+    fid_point keypoints[6];
 } fid_detection;
 
 /* Loads the detector's model from fid_model_dir(). Shared state is read-only; one detector per

@@ -111,6 +111,45 @@ static void check_image(const char *golden_path, fid_detector *ssd, fid_detector
     json_decref(g);
 }
 
+/* Haar cascade against OpenCV's detectMultiScale with the same settings (tests/oracle/haar.py). */
+static void check_haar(const char *golden_path) {
+    json_error_t err;
+    json_t *g = json_load_file(golden_path, 0, &err);
+    CHECK(g != NULL, "%s: %s", golden_path, err.text);
+    if (!g) return;
+    fid_status st;
+    fid_detector_params hp = fid_detector_default_params(FID_DETECTOR_HAAR);
+    fid_detector *haar = fid_detector_create(&hp, &st);
+    CHECK(haar != NULL, "Haar detector: %s", fid_last_error());
+    const char *name;
+    json_t *want;
+    double worst = 1;
+    int total = 0;
+    json_object_foreach(json_object_get(g, "faces"), name, want) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/samples/%s", fid_model_dir(), name);
+        fid_image *im = fid_image_load(path, &st);
+        fid_detection dets[64];
+        int n = haar && im ? fid_detector_run(haar, im, dets, 64, &st) : -1;
+        CHECK(n == (int)json_array_size(want), "%s: Haar found %d faces, OpenCV %zu", name, n, json_array_size(want));
+        for (int i = 0; i < n && i < 64; i++) {
+            double best = 0;
+            for (size_t k = 0; k < json_array_size(want); k++) {
+                double b[4];
+                read_box(json_array_get(want, k), b);
+                best = fmax(best, iou(dets[i].box, b));
+            }
+            CHECK(best >= 0.85, "%s: Haar face %d has IoU %.3f with OpenCV's", name, i, best);
+            worst = fmin(worst, best);
+            total++;
+        }
+        fid_image_free(im);
+    }
+    printf("haar: %d faces, worst IoU with OpenCV %.4f\n", total, worst);
+    fid_detector_free(haar);
+    json_decref(g);
+}
+
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int main(int argc, char **argv) {
@@ -138,6 +177,7 @@ int main(int argc, char **argv) {
         free(names[i]);
     }
     CHECK(faces_checked == 22, "checked %d faces, the samples hold 22", faces_checked);
+    if (argc > 2) check_haar(argv[2]);
     printf("faces %d: worst detection IoU %.4f, worst landmark error %.3f px, worst descriptor cosine %.6f\n",
            faces_checked, worst_iou, worst_landmark, worst_cosine);
     fid_detector_free(ssd);

@@ -53,8 +53,9 @@ static int parse(int argc, char **argv, options *o, const char *usage, int allow
             o->files[o->n_files++] = a;
         }
     }
-    if (strcmp(o->detector, "ssd") && strcmp(o->detector, "tiny")) {
-        fprintf(stderr, "faceid: unknown detector '%s' (ssd or tiny)\n", o->detector);
+    if (strcmp(o->detector, "ssd") && strcmp(o->detector, "tiny") && strcmp(o->detector, "blazeface") &&
+        strcmp(o->detector, "haar")) {
+        fprintf(stderr, "faceid: unknown detector '%s' (ssd, tiny, blazeface or haar)\n", o->detector);
         return 2;
     }
     if (o->threads < 1 || o->threads > 64) {
@@ -65,10 +66,13 @@ static int parse(int argc, char **argv, options *o, const char *usage, int allow
 }
 
 static fid_detector *make_detector(const options *o) {
-    fid_detector_kind kind = strcmp(o->detector, "tiny") ? FID_DETECTOR_SSD_MOBILENETV1 : FID_DETECTOR_TINY_FACE;
+    fid_detector_kind kind = !strcmp(o->detector, "tiny")        ? FID_DETECTOR_TINY_FACE
+                             : !strcmp(o->detector, "blazeface") ? FID_DETECTOR_BLAZEFACE
+                             : !strcmp(o->detector, "haar")      ? FID_DETECTOR_HAAR
+                                                                 : FID_DETECTOR_SSD_MOBILENETV1;
     fid_detector_params p = fid_detector_default_params(kind);
     p.threads = o->threads;
-    p.min_face_size = o->min_face;
+    if (o->min_face) p.min_face_size = o->min_face;
     if (!isnan(o->score)) p.score_threshold = o->score;
     fid_status st;
     fid_detector *d = fid_detector_create(&p, &st);
@@ -96,10 +100,11 @@ static void print_json(json_t *doc) {
 }
 
 static const char *detect_usage =
-    "usage: faceid detect IMAGE... [--detector ssd|tiny] [--json] [--annotate OUT.jpg] [--min-face PX]\n"
+    "usage: faceid detect IMAGE... [--detector ssd|tiny|blazeface|haar] [--json] [--annotate OUT.jpg] [--min-face PX]\n"
     "                              [--score S] [--threads N]\n"
     "Finds the faces in each image (JPEG, PNG or WebP; EXIF orientation applied).\n"
-    "  --detector   ssd (default; face-api SSD-MobileNet-v1) or tiny (face-api Tiny Face Detector)\n"
+    "  --detector   ssd (default; face-api SSD-MobileNet-v1), tiny (face-api Tiny Face Detector) or\n"
+    "               blazeface (human's BlazeFace) or haar (OpenCV's cascade, the original demo's)\n"
     "  --json       one JSON document: "
     "{\"images\":[{\"file\",\"width\",\"height\",\"faces\":[{\"box\":[x,y,w,h],\"score\"}]}]}\n"
     "  --annotate   write the (single) image with boxes and scores drawn, as PNG or JPEG\n"
@@ -218,7 +223,7 @@ static int describe_image(const char *file, fid_detector *det, fid_embedder *emb
 }
 
 static const char *embed_usage =
-    "usage: faceid embed IMAGE [--all] [--json] [--detector ssd|tiny] [--threads N]\n"
+    "usage: faceid embed IMAGE [--all] [--json] [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
     "Prints the descriptor (face-api's 128-d, profile faceapi-128) of the largest face, or of every\n"
     "face with --all, with its box and 68 landmarks in --json.\n"
     "examples:\n"
@@ -286,7 +291,7 @@ int fid_cli_embed(int argc, char **argv) {
 }
 
 static const char *verify_usage =
-    "usage: faceid verify IMAGE_A IMAGE_B [--threshold T] [--json] [--detector ssd|tiny] [--threads N]\n"
+    "usage: faceid verify IMAGE_A IMAGE_B [--threshold T] [--json] [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
     "Compares the largest face of each image. Exit status: 0 same person, 1 different, 2 error\n"
     "(including an image without a face). Distance: Euclidean on face-api's 128-d descriptors;\n"
     "same when below the threshold (default 0.6, face-api's).\n"

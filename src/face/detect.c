@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/haar.h"
 #include "face/ssd.h"
 #include "nn/net.h"
 #include "image/image.h"
@@ -15,6 +16,7 @@
 
 struct fid_detector {
     fid_detector_params p;
+    fid__haar *haar;
     fid_net *net;
     fid_runner *runner;
     int input_size;
@@ -29,9 +31,11 @@ typedef struct candidate {
 fid_detector_params fid_detector_default_params(fid_detector_kind kind) {
     fid_detector_params p = {.kind = kind,
                              .score_threshold = 0.5f,
-                             .iou_threshold = kind == FID_DETECTOR_TINY_FACE ? 0.4f : 0.5f,
+                             .iou_threshold = kind == FID_DETECTOR_TINY_FACE   ? 0.4f
+                                              : kind == FID_DETECTOR_BLAZEFACE ? 0.3f
+                                                                               : 0.5f,
                              .max_faces = 100,
-                             .min_face_size = 0,
+                             .min_face_size = kind == FID_DETECTOR_HAAR ? 64 : 0,
                              .input_size = 416,
                              .threads = 1};
     return p;
@@ -43,6 +47,8 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
     switch (p.kind) {
     case FID_DETECTOR_SSD_MOBILENETV1: file = "face-api/ssd_mobilenetv1_model-weights_manifest.json"; break;
     case FID_DETECTOR_TINY_FACE: file = "face-api/tiny_face_detector_model-weights_manifest.json"; break;
+    case FID_DETECTOR_BLAZEFACE: file = "human/blazeface.json"; break;
+    case FID_DETECTOR_HAAR: file = NULL; break;
     default:
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "unknown detector kind %d", (int)p.kind));
         return NULL;
@@ -64,10 +70,24 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
         return NULL;
     }
     d->p = p;
-    d->input_size = p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? 512 : p.input_size;
+    d->input_size = p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? 512
+                    : p.kind == FID_DETECTOR_BLAZEFACE     ? 256
+                                                           : p.input_size;
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
     fid_status st;
+    if (!file) { /* Haar: Debian's opencv-data, or $FID_HAAR_CASCADE */
+        const char *env = getenv("FID_HAAR_CASCADE");
+        snprintf(path, sizeof path, "%s", env && *env ? env : FID_HAAR_DIR "/haarcascade_frontalface_alt.xml");
+        d->haar = fid__haar_load(path, &st);
+        if (!d->haar) {
+            fid_detector_free(d);
+            fid__set_status(status, st);
+            return NULL;
+        }
+        fid__set_status(status, FID_OK);
+        return d;
+    }
+    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
     d->net = fid_net_load(path, NULL, &st);
     if (d->net && p.kind == FID_DETECTOR_TINY_FACE) {
         /* The tiny detector is fully convolutional: its input size is a free choice. */
@@ -89,6 +109,7 @@ void fid_detector_free(fid_detector *d) {
     if (!d) return;
     fid_runner_free(d->runner);
     fid_net_free(d->net);
+    fid__haar_free(d->haar);
     free(d);
 }
 
@@ -103,6 +124,9 @@ static fid_status fill_input(fid_detector *d, const fid_image *im) {
     float *in = fid_runner_input(d->runner, 0, &count);
     fid__resize_bilinear(square, side, side, in, d->input_size, d->input_size);
     free(square);
+    if (d->p.kind == FID_DETECTOR_BLAZEFACE) /* human scales to -1..1 outside the graph */
+        for (size_t i = 0; i < count; i++)
+            in[i] = in[i] / 127.5f - 1.0f;
     return FID_OK;
 }
 
@@ -216,10 +240,77 @@ static int tiny_candidates(fid_detector *d, const fid_image *im, candidate **out
     return count;
 }
 
+/* BlazeFace (human's face/blazeface.ts): 16x16x2 anchors at stride 16, then 8x8x6 at stride 32;
+ * per anchor a logit, a box (dx, dy, w, h) and 6 keypoints (dx, dy), in input pixels. */
+static int blaze_candidates(fid_detector *d, candidate **out, float **keypoints) {
+    const float *logits[2] = {NULL, NULL}, *regs[2] = {NULL, NULL};
+    int64_t dims[4];
+    int rank;
+    for (int i = 0; i < fid_net_output_count(d->net); i++) {
+        const float *p = fid_runner_output(d->runner, i, dims, &rank);
+        if (rank != 3) return -1;
+        int which = dims[1] == 512 ? 0 : dims[1] == 384 ? 1 : -1;
+        if (which < 0) return -1;
+        if (dims[2] == 1)
+            logits[which] = p;
+        else if (dims[2] == 16)
+            regs[which] = p;
+    }
+    if (!logits[0] || !logits[1] || !regs[0] || !regs[1]) return -1;
+    candidate *c = malloc(896 * sizeof *c);
+    float *kp = malloc(896 * 12 * sizeof *kp);
+    if (!c || !kp) {
+        free(c), free(kp);
+        return -1;
+    }
+    double S = d->input_size;
+    int count = 0;
+    for (int level = 0; level < 2; level++) {
+        int stride = level ? 32 : 16, per = level ? 6 : 2, grid = (int)S / stride;
+        for (int gy = 0; gy < grid; gy++)
+            for (int gx = 0; gx < grid; gx++)
+                for (int a = 0; a < per; a++) {
+                    int row = (gy * grid + gx) * per + a;
+                    double score = sigmoid(logits[level][row]);
+                    if (!(score > d->p.score_threshold)) continue;
+                    const float *r = regs[level] + (size_t)row * 16;
+                    double ax = stride * (gx + 0.5), ay = stride * (gy + 0.5);
+                    double cx = r[0] + ax, cy = r[1] + ay, w = r[2], h = r[3];
+                    c[count] = (candidate){.left = (cx - w / 2) / S,
+                                           .top = (cy - h / 2) / S,
+                                           .right = (cx + w / 2) / S,
+                                           .bottom = (cy + h / 2) / S,
+                                           .score = score,
+                                           .index = count};
+                    for (int k = 0; k < 6; k++) {
+                        kp[count * 12 + 2 * k] = (float)((r[4 + 2 * k] + ax) / S);
+                        kp[count * 12 + 2 * k + 1] = (float)((r[5 + 2 * k] + ay) / S);
+                    }
+                    count++;
+                }
+    }
+    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
+    *out = c;
+    *keypoints = kp;
+    return count;
+}
+
 int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, int capacity, fid_status *status) {
     if (!d || !im || (capacity > 0 && !out)) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_detector_run: NULL argument"));
         return -1;
+    }
+    if (d->haar) {
+        fid_box boxes[1024];
+        int n = fid__haar_detect(d->haar, im, 1.2, 10, d->p.min_face_size, boxes, 1024), found = 0;
+        if (n < 0) {
+            fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "Haar detector: out of memory"));
+            return -1;
+        }
+        for (int i = 0; i < n && i < 1024 && found < d->p.max_faces; i++, found++)
+            if (found < capacity) out[found] = (fid_detection){.box = boxes[i], .score = 1};
+        fid__set_status(status, FID_OK);
+        return found;
     }
     fid_status st = fill_input(d, im);
     if (st == FID_OK) st = fid_runner_run(d->runner);
@@ -228,7 +319,10 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
         return -1;
     }
     candidate *c = NULL;
-    int n = d->p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? ssd_candidates(d, &c) : tiny_candidates(d, im, &c);
+    float *keypoints = NULL;
+    int n = d->p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? ssd_candidates(d, &c)
+            : d->p.kind == FID_DETECTOR_TINY_FACE     ? tiny_candidates(d, im, &c)
+                                                      : blaze_candidates(d, &c, &keypoints);
     if (n < 0) {
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "detector: cannot decode outputs"));
         return -1;
@@ -244,18 +338,28 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
         if (d->p.kind == FID_DETECTOR_SSD_MOBILENETV1) {
             double px = d->input_size / rw, py = d->input_size / rh;
             left = c[i].left * px, right = c[i].right * px, top = c[i].top * py, bottom = c[i].bottom * py;
+        } else if (d->p.kind == FID_DETECTOR_BLAZEFACE) { /* relative to the padded square */
+            left = c[i].left * big / W, right = c[i].right * big / W, top = c[i].top * big / H,
+            bottom = c[i].bottom * big / H;
         } else {
             left = c[i].left, right = c[i].right, top = c[i].top, bottom = c[i].bottom;
         }
         fid_detection det = {
             .box = {(float)(left * W), (float)(top * H), (float)((right - left) * W), (float)((bottom - top) * H)},
             .score = (float)c[i].score};
+        if (keypoints) {
+            det.n_keypoints = 6;
+            for (int k = 0; k < 6; k++)
+                det.keypoints[k] = (fid_point){(float)(keypoints[c[i].index * 12 + 2 * k] * big),
+                                               (float)(keypoints[c[i].index * 12 + 2 * k + 1] * big)};
+        }
         float shorter = det.box.width < det.box.height ? det.box.width : det.box.height;
         if (shorter < d->p.min_face_size || det.box.width <= 0 || det.box.height <= 0) continue;
         if (found < capacity) out[found] = det;
         found++;
     }
     free(c);
+    free(keypoints);
     fid__set_status(status, FID_OK);
     return found;
 }
