@@ -54,4 +54,4 @@ goldens-faces: setup-peers
 	rm -rf build/oracle-raw
 	/usr/bin/python3 tests/oracle/decode.py build/oracle-raw .cache/models/samples/*.jpg
 	NODE_PATH=.cache/peers/node_modules node tests/oracle/faces.js .cache/models build/oracle-raw tests/golden/faces
-	/usr/bin/python3 tests/oracle/haar.py /usr/share/opencv4/haarcascades/haarcascade_frontalface_alt.xml tests/golden/haar.json .cache/models/samples/*.jpg
+	/usr/bin/python3 tests/oracle/haar.py /usr/share/opencv4/haarcascades/haarcascade_frontalface_alt.xml tests/golden/haar/opencv.json .cache/models/samples/*.jpg
