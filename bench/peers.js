@@ -2,6 +2,7 @@
 //   node bench/peers.js ort MODEL.onnx THREADS RUNS [INPUT.f32 OUTPUT_PREFIX]
 //   node bench/peers.js faceapi NET MODEL_DIR THREADS RUNS      (face-api on tfjs-wasm)
 //   node bench/peers.js tfjs-graph MODEL.json THREADS RUNS      (human's graph on tfjs-wasm)
+//   node bench/peers.js faceapi-pipeline RAW640x480.rgb MODEL_DIR ssd|tiny THREADS RUNS
 // Prints one JSON line: {"peer":…, "median_ms":…, "min_ms":…}.
 // Run with NODE_PATH=.cache/peers/node_modules.
 'use strict';
@@ -102,12 +103,28 @@ async function tfjsGraph(jsonPath, threads, runs) {
   return { peer: `tfjs-wasm (${faceapiThreads(threads)})`, ...(await timeIt(runs, run)) };
 }
 
+// face-api's full pipeline on a raw 640x480 RGB file: SSD (or tiny) + 68 landmarks + descriptors.
+async function faceapiPipeline(rawFile, modelDir, detector, threads, runs) {
+  const tf = await tfjsBackend(threads);
+  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  const dir = path.join(modelDir, 'face-api');
+  await faceapi.nets.ssdMobilenetv1.loadFromDisk(dir);
+  await faceapi.nets.tinyFaceDetector.loadFromDisk(dir);
+  await faceapi.nets.faceLandmark68Net.loadFromDisk(dir);
+  await faceapi.nets.faceRecognitionNet.loadFromDisk(dir);
+  const x = tf.tensor3d(Float32Array.from(fs.readFileSync(rawFile)), [480, 640, 3]);
+  const options = detector === 'tiny' ? new faceapi.TinyFaceDetectorOptions() : new faceapi.SsdMobilenetv1Options();
+  const run = async () => faceapi.detectSingleFace(x, options).withFaceLandmarks().withFaceDescriptor();
+  return { peer: `face-api ${detector} pipeline tfjs-wasm`, ...(await timeIt(runs, run)) };
+}
+
 async function main() {
   const [mode, ...a] = process.argv.slice(2);
   let r;
   if (mode === 'ort') r = await ort(a[0], +a[1], +a[2], a[3], a[4]);
   else if (mode === 'faceapi') r = await faceapiNet(a[0], a[1], +a[2], +a[3]);
   else if (mode === 'tfjs-graph') r = await tfjsGraph(a[0], +a[1], +a[2]);
+  else if (mode === 'faceapi-pipeline') r = await faceapiPipeline(a[0], a[1], a[2], +a[3], +a[4]);
   else throw new Error(`unknown mode ${mode}`);
   console.log(JSON.stringify(r));
 }

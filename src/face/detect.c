@@ -115,18 +115,12 @@ void fid_detector_free(fid_detector *d) {
 
 /* toBatchTensor(inputSize, false): pad below/right to a square, resize to the input size. */
 static fid_status fill_input(fid_detector *d, const fid_image *im) {
-    float *pixels = fid__image_crop_float(im, 0, 0, im->width, im->height);
-    int side;
-    float *square = pixels ? fid__pad_to_square(pixels, im->height, im->width, 0, &side) : NULL;
-    free(pixels);
-    if (!square) return FID_ERR_NO_MEMORY;
     size_t count;
     float *in = fid_runner_input(d->runner, 0, &count);
-    fid__resize_bilinear(square, side, side, in, d->input_size, d->input_size);
-    free(square);
-    if (d->p.kind == FID_DETECTOR_BLAZEFACE) /* human scales to -1..1 outside the graph */
-        for (size_t i = 0; i < count; i++)
-            in[i] = in[i] / 127.5f - 1.0f;
+    /* human scales BlazeFace's input to -1..1 outside the graph */
+    int blaze = d->p.kind == FID_DETECTOR_BLAZEFACE;
+    fid__square_resize(im, in, d->input_size, blaze ? 1 / 127.5f : 1, blaze ? -1 : 0, d->p.threads);
+    (void)count;
     return FID_OK;
 }
 
@@ -302,7 +296,7 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
     }
     if (d->haar) {
         fid_box boxes[1024];
-        int n = fid__haar_detect(d->haar, im, 1.2, 10, d->p.min_face_size, boxes, 1024), found = 0;
+        int n = fid__haar_detect(d->haar, im, 1.2, 10, d->p.min_face_size, boxes, 1024, d->p.threads), found = 0;
         if (n < 0) {
             fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "Haar detector: out of memory"));
             return -1;

@@ -279,77 +279,98 @@ static int group(fid_box *raw, int n, int min_neighbors, double eps, fid_box *ou
     return k;
 }
 
+/* One pyramid level: windows of the image scaled down by `factor`; hits appended to raw. */
+static void detect_level(const fid__haar *h, const uint8_t *grey, int W, int H, double factor, fid_box *raw, int cap,
+                         int *n_raw) {
+    int win = cv_round(h->win_w * factor), winh = cv_round(h->win_h * factor);
+    int sw = cv_round(W / factor), sh = cv_round(H / factor);
+    uint8_t *scaled = malloc((size_t)sw * sh);
+    int32_t *ii = malloc((size_t)(sw + 1) * (sh + 1) * sizeof *ii);
+    double *sq = malloc((size_t)(sw + 1) * (sh + 1) * sizeof *sq);
+    if (!scaled || !ii || !sq) {
+        free(scaled), free(ii), free(sq);
+        return;
+    }
+    resize_grey(grey, W, H, scaled, sw, sh);
+    int stride = sw + 1;
+    memset(ii, 0, (size_t)stride * sizeof *ii);
+    for (int i = 0; i <= sw; i++)
+        sq[i] = 0;
+    for (int y = 1; y <= sh; y++) {
+        int32_t row = 0;
+        double rowsq = 0;
+        ii[y * stride] = 0, sq[y * stride] = 0;
+        for (int x = 1; x <= sw; x++) {
+            int v = scaled[(y - 1) * sw + x - 1];
+            row += v, rowsq += (double)v * v;
+            ii[y * stride + x] = ii[(y - 1) * stride + x] + row;
+            sq[y * stride + x] = sq[(y - 1) * stride + x] + rowsq;
+        }
+    }
+    int step = factor > 2 ? 1 : 2;
+    double area = (double)(h->win_w - 2) * (h->win_h - 2);
+    for (int y = 0; y + h->win_h < sh; y += step)
+        for (int x = 0; x + h->win_w < sw; x += step) {
+            /* variance normalisation over the window less a 1-pixel border */
+            double s = rect_sum(ii, stride, x + 1, y + 1, h->win_w - 2, h->win_h - 2);
+            double s2 = sq[(y + 1) * stride + x + 1] - sq[(y + 1) * stride + x + h->win_w - 1] -
+                        sq[(y + h->win_h - 1) * stride + x + 1] + sq[(y + h->win_h - 1) * stride + x + h->win_w - 1];
+            double nf = area * s2 - s * s;
+            nf = nf > 0 ? sqrt(nf) : 1;
+            double inv = 1 / nf;
+            int pass = 1;
+            for (int si = 0; si < h->n_stages && pass; si++) {
+                const haar_stage *stage = &h->stages[si];
+                double sum = 0;
+                for (int k = 0; k < stage->count; k++) {
+                    const haar_stump *st = &h->stumps[stage->first + k];
+                    const haar_feature *f = &h->features[st->feature];
+                    double v = 0;
+                    for (int r = 0; r < f->n; r++)
+                        v += f->r[r].weight * rect_sum(ii, stride, x + f->r[r].x, y + f->r[r].y, f->r[r].w, f->r[r].h);
+                    sum += v * inv < st->threshold ? st->left : st->right;
+                }
+                if (sum < stage->threshold) pass = 0;
+            }
+            if (pass && *n_raw < cap)
+                raw[(*n_raw)++] =
+                    (fid_box){(float)cv_round(x * factor), (float)cv_round(y * factor), (float)win, (float)winh};
+        }
+    free(scaled), free(ii), free(sq);
+}
+
 int fid__haar_detect(const fid__haar *h, const fid_image *im, double scale_factor, int min_neighbors, int min_size,
-                     fid_box *out, int capacity) {
+                     fid_box *out, int capacity, int threads) {
     int W = im->width, H = im->height;
-    uint8_t *grey = malloc((size_t)W * H), *scaled = malloc((size_t)W * H);
-    int32_t *ii = malloc((size_t)(W + 1) * (H + 1) * sizeof *ii);
-    double *sq = malloc((size_t)(W + 1) * (H + 1) * sizeof *sq);
-    int cap_raw = 1 << 16, n_raw = 0;
-    fid_box *raw = malloc((size_t)cap_raw * sizeof *raw);
-    if (!grey || !scaled || !ii || !sq || !raw) {
-        free(grey), free(scaled), free(ii), free(sq), free(raw);
+    double factors[256];
+    int levels = 0;
+    for (double factor = 1; levels < 256; factor *= scale_factor) {
+        int win = cv_round(h->win_w * factor), winh = cv_round(h->win_h * factor);
+        if (win > W || winh > H || cv_round(W / factor) <= h->win_w || cv_round(H / factor) <= h->win_h) break;
+        if (win >= min_size && winh >= min_size) factors[levels++] = factor;
+    }
+    enum { per_level = 1 << 14 };
+    uint8_t *grey = malloc((size_t)W * H);
+    fid_box *raw = malloc((size_t)(levels ? levels : 1) * per_level * sizeof *raw);
+    int *counts = calloc((size_t)(levels ? levels : 1), sizeof *counts);
+    if (!grey || !raw || !counts) {
+        free(grey), free(raw), free(counts);
         return -1;
     }
     for (int i = 0; i < W * H; i++) {
         const uint8_t *p = im->rgb + (size_t)i * 3;
         grey[i] = (uint8_t)((p[0] * 4899 + p[1] * 9617 + p[2] * 1868 + 8192) >> 14); /* cvtColor's fixed point */
     }
-    for (double factor = 1;; factor *= scale_factor) {
-        int win = cv_round(h->win_w * factor), winh = cv_round(h->win_h * factor);
-        if (win > W || winh > H) break;
-        if (win < min_size || winh < min_size) continue;
-        int sw = cv_round(W / factor), sh = cv_round(H / factor);
-        if (sw <= h->win_w || sh <= h->win_h) break;
-        resize_grey(grey, W, H, scaled, sw, sh);
-        int stride = sw + 1;
-        memset(ii, 0, (size_t)stride * sizeof *ii);
-        for (int i = 0; i <= sw; i++)
-            sq[i] = 0;
-        for (int y = 1; y <= sh; y++) {
-            int32_t row = 0;
-            double rowsq = 0;
-            ii[y * stride] = 0, sq[y * stride] = 0;
-            for (int x = 1; x <= sw; x++) {
-                int v = scaled[(y - 1) * sw + x - 1];
-                row += v, rowsq += (double)v * v;
-                ii[y * stride + x] = ii[(y - 1) * stride + x] + row;
-                sq[y * stride + x] = sq[(y - 1) * stride + x] + rowsq;
-            }
-        }
-        int step = factor > 2 ? 1 : 2;
-        double area = (double)(h->win_w - 2) * (h->win_h - 2);
-        for (int y = 0; y + h->win_h < sh; y += step)
-            for (int x = 0; x + h->win_w < sw; x += step) {
-                /* variance normalisation over the window less a 1-pixel border */
-                double s = rect_sum(ii, stride, x + 1, y + 1, h->win_w - 2, h->win_h - 2);
-                double s2 = sq[(y + 1) * stride + x + 1] - sq[(y + 1) * stride + x + h->win_w - 1] -
-                            sq[(y + h->win_h - 1) * stride + x + 1] +
-                            sq[(y + h->win_h - 1) * stride + x + h->win_w - 1];
-                double nf = area * s2 - s * s;
-                nf = nf > 0 ? sqrt(nf) : 1;
-                double inv = 1 / nf;
-                int pass = 1;
-                for (int si = 0; si < h->n_stages && pass; si++) {
-                    const haar_stage *stage = &h->stages[si];
-                    double sum = 0;
-                    for (int k = 0; k < stage->count; k++) {
-                        const haar_stump *st = &h->stumps[stage->first + k];
-                        const haar_feature *f = &h->features[st->feature];
-                        double v = 0;
-                        for (int r = 0; r < f->n; r++)
-                            v += f->r[r].weight *
-                                 rect_sum(ii, stride, x + f->r[r].x, y + f->r[r].y, f->r[r].w, f->r[r].h);
-                        sum += v * inv < st->threshold ? st->left : st->right;
-                    }
-                    if (sum < stage->threshold) pass = 0;
-                }
-                if (pass && n_raw < cap_raw)
-                    raw[n_raw++] =
-                        (fid_box){(float)cv_round(x * factor), (float)cv_round(y * factor), (float)win, (float)winh};
-            }
+    /* Levels are independent; the small ones are cheap, so hand them out one by one. */
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
+    for (int l = 0; l < levels; l++)
+        detect_level(h, grey, W, H, factors[l], raw + (size_t)l * per_level, per_level, &counts[l]);
+    int n_raw = 0;
+    for (int l = 0; l < levels; l++) {
+        memmove(raw + n_raw, raw + (size_t)l * per_level, (size_t)counts[l] * sizeof *raw);
+        n_raw += counts[l];
     }
     int n = group(raw, n_raw, min_neighbors, 0.2, out, capacity);
-    free(grey), free(scaled), free(ii), free(sq), free(raw);
+    free(grey), free(raw), free(counts);
     return n;
 }

@@ -38,3 +38,8 @@ void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, 
 
 /* 1 when the font fontconfig picks for `text` has a glyph for every character of it. */
 int fid__font_covers(const char *text);
+
+/* The whole image, zero-padded below/right to a square (face-api's padToSquare(false)) and
+ * resized to size x size with fid__resize_bilinear's arithmetic, straight from the 8-bit pixels,
+ * then mapped v * scale + offset (1, 0: unchanged). Rows split over `threads`. */
+void fid__square_resize(const fid_image *im, float *dst, int size, float scale, float offset, int threads);

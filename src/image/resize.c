@@ -67,3 +67,59 @@ void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, 
         }
     }
 }
+
+/* Source taps of one output coordinate; a tap past the image (in the zero padding) is -1. */
+typedef struct tap {
+    int i0, i1;
+    double w;
+} tap;
+
+static void taps(tap *t, int size, int side, int extent) {
+    double r = (double)side / size;
+    for (int i = 0; i < size; i++) {
+        double f = r * i;
+        int i0 = (int)floor(f), i1 = (int)ceil(f);
+        if (i1 > side - 1) i1 = side - 1;
+        t[i] = (tap){i0 < extent ? i0 : -1, i1 < extent ? i1 : -1, f - i0};
+    }
+}
+
+void fid__square_resize(const fid_image *im, float *dst, int size, float scale, float offset, int threads) {
+    int side = im->width > im->height ? im->width : im->height;
+    tap *tx = malloc((size_t)size * 2 * sizeof *tx), *ty = tx + size;
+    if (!tx) { /* keep the arithmetic, lose the precomputation */
+        float *all = fid__image_crop_float(im, 0, 0, im->width, im->height);
+        int s2;
+        float *sq = all ? fid__pad_to_square(all, im->height, im->width, 0, &s2) : NULL;
+        if (sq) fid__resize_bilinear(sq, s2, s2, dst, size, size);
+        for (size_t i = 0; sq && i < (size_t)size * size * 3; i++)
+            dst[i] = dst[i] * scale + offset;
+        free(all);
+        free(sq);
+        return;
+    }
+    taps(tx, size, side, im->width);
+    taps(ty, size, side, im->height);
+    static const uint8_t zero[3] = {0, 0, 0};
+    int affine = scale != 1.0f || offset != 0.0f;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int y = 0; y < size; y++) {
+        const uint8_t *row0 = ty[y].i0 >= 0 ? im->rgb + (size_t)ty[y].i0 * im->width * 3 : NULL;
+        const uint8_t *row1 = ty[y].i1 >= 0 ? im->rgb + (size_t)ty[y].i1 * im->width * 3 : NULL;
+        double wy = ty[y].w;
+        float *o = dst + (size_t)y * size * 3;
+        for (int x = 0; x < size; x++, o += 3) {
+            const tap *t = &tx[x];
+            const uint8_t *a = row0 && t->i0 >= 0 ? row0 + t->i0 * 3 : zero,
+                          *b = row0 && t->i1 >= 0 ? row0 + t->i1 * 3 : zero;
+            const uint8_t *c = row1 && t->i0 >= 0 ? row1 + t->i0 * 3 : zero,
+                          *d = row1 && t->i1 >= 0 ? row1 + t->i1 * 3 : zero;
+            for (int k = 0; k < 3; k++) {
+                double top = a[k] + (double)(b[k] - a[k]) * t->w, bottom = c[k] + (double)(d[k] - c[k]) * t->w;
+                o[k] = (float)(top + (bottom - top) * wy);
+                if (affine) o[k] = o[k] * scale + offset;
+            }
+        }
+    }
+    free(tx);
+}
