@@ -232,6 +232,12 @@ typedef struct fid_face {
 fid_status fid_embedder_describe(fid_embedder *embedder, const fid_image *image, const fid_detection *detection,
                                  fid_face *face, float *descriptor);
 
+/* Model profiles known to this build: id, descriptor length, metric ("euclidean" or "cosine"),
+ * default threshold and a one-line description. Returns 0, or -1 past the last index. All
+ * strings are static. */
+int fid_profile_info(int index, const char **id, int *dim, const char **metric, float *threshold,
+                     const char **description);
+
 /* Distance between two descriptors in the embedder's metric (Euclidean for faceapi-128), and the
  * profile's default threshold below which two faces are the same person. */
 float fid_embedder_distance(const fid_embedder *embedder, const float *a, const float *b);

@@ -43,7 +43,8 @@ int main(void) {
     fid_image *im = fid__image_new(200, 160);
     memset(im->rgb, 0, 200 * 160 * 3);
     for (int y = 60; y < 64; y++)
-        for (int x = 120; x < 124; x++) memset(im->rgb + ((size_t)y * 200 + x) * 3, 255, 3);
+        for (int x = 120; x < 124; x++)
+            memset(im->rgb + ((size_t)y * 200 + x) * 3, 255, 3);
     fid_point from[2] = {{100, 50}, {140, 50}}, to[2] = {{30, 40}, {80, 40}}; /* scale 1.25, shift */
     CHECK(fid__similarity(from, to, 2, m) == 0, "two-point similarity");
     float *crop = malloc(112 * 112 * 3 * sizeof *crop);
@@ -55,7 +56,8 @@ int main(void) {
     fid_image_free(im);
 
     fid_point lm[68];
-    for (int i = 0; i < 68; i++) lm[i] = (fid_point){(float)i, (float)(2 * i)};
+    for (int i = 0; i < 68; i++)
+        lm[i] = (fid_point){(float)i, (float)(2 * i)};
     fid_point five[5];
     fid__five_points(lm, five);
     CHECK(fabsf(five[0].x - 38.5f) < 1e-4 && fabsf(five[1].x - 44.5f) < 1e-4 && five[2].x == 30 && five[3].x == 48 &&

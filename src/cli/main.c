@@ -15,6 +15,7 @@ static int usage(FILE *f) {
             "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
             "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
             "  verify A B         same person or not (exit 0 same, 1 different, 2 error)\n"
+            "  profiles           list the embedding model profiles\n"
             "  net-info MODEL     load a model (model.json or face-api manifest) and print its inputs/outputs\n"
             "  version            print the version\n"
             "\n"
@@ -76,6 +77,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "net-info")) return cmd_net_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "profiles")) {
+        const char *id, *metric, *note;
+        int dim;
+        float thr;
+        for (int i = 0; fid_profile_info(i, &id, &dim, &metric, &thr, &note) == 0; i++)
+            printf("%-16s %5d-d  %-9s threshold %.3g  %s\n", id, dim, metric, thr, note);
+        return 0;
+    }
     if (!strcmp(cmd, "detect")) return fid_cli_detect(argc - 2, argv + 2);
     if (!strcmp(cmd, "embed")) return fid_cli_embed(argc - 2, argv + 2);
     if (!strcmp(cmd, "verify")) return fid_cli_verify(argc - 2, argv + 2);

@@ -10,7 +10,8 @@ const fid_point fid__arcface_template[5] = {
 int fid__similarity(const fid_point *src, const fid_point *dst, int n, double m[6]) {
     if (n < 2) return -1;
     double sx = 0, sy = 0, dx = 0, dy = 0;
-    for (int i = 0; i < n; i++) sx += src[i].x, sy += src[i].y, dx += dst[i].x, dy += dst[i].y;
+    for (int i = 0; i < n; i++)
+        sx += src[i].x, sy += src[i].y, dx += dst[i].x, dy += dst[i].y;
     sx /= n, sy /= n, dx /= n, dy /= n;
     /* For a similarity the optimum has closed form: a = sum(p.q)/|p|^2, b = sum(p x q)/|p|^2
      * over centred points p (source) and q (target). */

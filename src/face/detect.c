@@ -183,8 +183,6 @@ static int ssd_candidates(fid_detector *d, candidate **out) {
                                  .right = fmax(b[1], b[3]),
                                  .score = scores[i],
                                  .index = (int)i};
-        /* the box itself, clipped as face-api does after NMS */
-        c[count - 1].index = (int)i;
     }
     count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
     /* face-api clips with the raw (unsorted) corners: keep those for the output. */
@@ -226,8 +224,9 @@ static int tiny_candidates(fid_detector *d, const fid_image *im, candidate **out
                 double cx = (col + sigmoid(v[0])) / m * sx, cy = (row + sigmoid(v[1])) / m * sy;
                 double w = exp(v[2]) * tiny_anchors[a][0] / m * sx, h = exp(v[3]) * tiny_anchors[a][1] / m * sy;
                 double left = cx - w / 2, top = cy - h / 2;
-                c[count++] = (candidate){
+                c[count] = (candidate){
                     .left = left, .top = top, .right = left + w, .bottom = top + h, .score = score, .index = count};
+                count++;
             }
     count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
     *out = c;

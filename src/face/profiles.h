@@ -4,16 +4,28 @@
 
 typedef enum fid__metric { FID__METRIC_EUCLIDEAN, FID__METRIC_COSINE } fid__metric;
 
+typedef enum fid__aligner {
+    FID__ALIGN_FACEAPI_DLIB, /* face-api: 68 landmarks -> dlib-style square, padded to square, resized */
+    FID__ALIGN_SIMILARITY5,  /* 5 points -> ArcFace 112x112 template by similarity warp */
+} fid__aligner;
+
 typedef struct fid__profile {
     const char *id;
     const char *descriptor_model; /* relative to fid_model_dir() */
     const char *landmark_model;
     int input_size; /* square crop fed to the descriptor net */
+    fid__aligner aligner;
+    float mean[3]; /* input = (pixel - mean) * scale, in the channel order below */
+    float scale;
+    int bgr; /* channels reversed before the net */
     int dim;
     fid__metric metric;
     float threshold; /* default: same person below this distance */
+    const char *note;
 } fid__profile;
 
 const fid__profile *fid__profile_find(const char *id);
+/* The i-th profile, or NULL past the end. */
+const fid__profile *fid__profile_at(int i);
 
 #endif
