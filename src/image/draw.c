@@ -150,3 +150,17 @@ int fid__font_covers(const char *text) {
     pthread_mutex_unlock(&font_lock);
     return ok;
 }
+
+/* The font cache lives for the process; release it at exit so leak checkers stay quiet. */
+__attribute__((destructor)) static void release_fonts(void) {
+    for (int i = 0; i < n_fonts; i++) {
+        FT_Done_Face(fonts[i].face);
+        free(fonts[i].file);
+    }
+    n_fonts = 0;
+    if (ft) {
+        FT_Done_FreeType(ft);
+        ft = NULL;
+        FcFini();
+    }
+}
