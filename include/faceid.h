@@ -243,6 +243,32 @@ int fid_profile_info(int index, const char **id, int *dim, const char **metric, 
 float fid_embedder_distance(const fid_embedder *embedder, const float *a, const float *b);
 float fid_embedder_threshold(const fid_embedder *embedder);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Video                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A video file or stream decoded by FFmpeg (anything libavformat opens). One reader per thread. */
+typedef struct fid_video fid_video;
+
+typedef struct fid_video_params {
+    int threads; /* decoder threads; default 1 */
+} fid_video_params;
+
+fid_video_params fid_video_default_params(void);
+
+/* Opens a file path or URL. Caller closes with fid_video_close. NULL on failure. */
+fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status);
+void fid_video_close(fid_video *video);
+
+/* Decodes the next frame: returns 1 and sets *frame (borrowed, upright RGB, valid until the next
+ * read or close) and *seconds (presentation time, NAN if unknown); 0 at the end; -1 on error. */
+int fid_video_read(fid_video *video, const fid_image **frame, double *seconds, fid_status *status);
+
+/* Nominal frame rate, duration in seconds and frame count (estimates; 0 when unknown). */
+double fid_video_fps(const fid_video *video);
+double fid_video_duration(const fid_video *video);
+int64_t fid_video_frame_count(const fid_video *video);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,208 @@
+/*
+ * Video input through FFmpeg's libavformat/libavcodec: files (mp4, mov, avi, mkv, webm...),
+ * and any URL libavformat opens. Frames come out as RGB fid_images, rotated upright when the
+ * container carries a display matrix (phone clips).
+ */
+#include "video/video.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image.h"
+#include "util/error.h"
+
+struct fid_video {
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVPacket *pkt;
+    AVFrame *frame;
+    struct SwsContext *sws;
+    int stream, rotation, eof, flushed;
+    fid_image *image;
+    char *url;
+    double fps, duration;
+    int64_t frames;
+};
+
+static fid_status av_fail(fid_status st, const char *url, const char *what, int err) {
+    char msg[AV_ERROR_MAX_STRING_SIZE] = "";
+    av_strerror(err, msg, sizeof msg);
+    return fid__fail(st, "%s: %s: %s", url, what, msg);
+}
+
+fid_video_params fid_video_default_params(void) {
+    fid_video_params p = {.threads = 1};
+    return p;
+}
+
+fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status) {
+    fid_video_params p = params ? *params : fid_video_default_params();
+    fid_status st = FID_OK;
+    if (!url) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_video_open: url is NULL"));
+        return NULL;
+    }
+    av_log_set_level(AV_LOG_QUIET); /* errors are reported through fid_last_error */
+    fid_video *v = calloc(1, sizeof *v);
+    if (!v || !(v->url = strdup(url))) {
+        free(v);
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a video", url));
+        return NULL;
+    }
+    int err = avformat_open_input(&v->fmt, url, NULL, NULL);
+    if (err < 0) {
+        st = av_fail(err == AVERROR(ENOENT) || err == AVERROR(EACCES) ? FID_ERR_IO : FID_ERR_FORMAT, url, "cannot open",
+                     err);
+        goto fail;
+    }
+    if ((err = avformat_find_stream_info(v->fmt, NULL)) < 0) {
+        st = av_fail(FID_ERR_FORMAT, url, "no stream information", err);
+        goto fail;
+    }
+    const AVCodec *codec = NULL;
+    v->stream = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (v->stream < 0 || !codec) {
+        st = fid__fail(FID_ERR_FORMAT, "%s: no decodable video stream", url);
+        goto fail;
+    }
+    AVStream *s = v->fmt->streams[v->stream];
+    v->dec = avcodec_alloc_context3(codec);
+    if (!v->dec || avcodec_parameters_to_context(v->dec, s->codecpar) < 0) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot set up the decoder", url);
+        goto fail;
+    }
+    v->dec->thread_count = p.threads > 0 ? p.threads : 1;
+    if ((err = avcodec_open2(v->dec, codec, NULL)) < 0) {
+        st = av_fail(FID_ERR_UNSUPPORTED, url, "cannot open the decoder", err);
+        goto fail;
+    }
+    v->pkt = av_packet_alloc();
+    v->frame = av_frame_alloc();
+    if (!v->pkt || !v->frame) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate frames", url);
+        goto fail;
+    }
+    const int32_t *matrix = (const int32_t *)av_stream_get_side_data(s, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (matrix) {
+        double r = -av_display_rotation_get(matrix); /* degrees clockwise to show upright */
+        int q = (int)lround(r / 90.0) % 4;
+        v->rotation = (q + 4) % 4 * 90;
+    }
+    AVRational rate = av_guess_frame_rate(v->fmt, s, NULL);
+    v->fps = rate.num && rate.den ? av_q2d(rate) : 0;
+    v->duration = v->fmt->duration > 0 ? v->fmt->duration / (double)AV_TIME_BASE : 0;
+    v->frames = s->nb_frames > 0 ? s->nb_frames : (int64_t)(v->duration * v->fps + 0.5);
+    fid__set_status(status, FID_OK);
+    return v;
+fail:
+    fid_video_close(v);
+    fid__set_status(status, st);
+    return NULL;
+}
+
+void fid_video_close(fid_video *v) {
+    if (!v) return;
+    sws_freeContext(v->sws);
+    av_frame_free(&v->frame);
+    av_packet_free(&v->pkt);
+    avcodec_free_context(&v->dec);
+    avformat_close_input(&v->fmt);
+    fid_image_free(v->image);
+    free(v->url);
+    free(v);
+}
+
+double fid_video_fps(const fid_video *v) { return v ? v->fps : 0; }
+double fid_video_duration(const fid_video *v) { return v ? v->duration : 0; }
+int64_t fid_video_frame_count(const fid_video *v) { return v ? v->frames : 0; }
+
+/* The decoded frame as RGB, rotated upright. */
+static fid_status convert(fid_video *v) {
+    AVFrame *f = v->frame;
+    int w = f->width, h = f->height;
+    v->sws = sws_getCachedContext(v->sws, w, h, f->format, w, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    if (!v->sws) return fid__fail(FID_ERR_UNSUPPORTED, "%s: cannot convert pixel format %d", v->url, f->format);
+    fid_image *rgb = fid__image_new(w, h);
+    if (!rgb) return FID_ERR_NO_MEMORY;
+    uint8_t *dst[4] = {rgb->rgb, NULL, NULL, NULL};
+    int stride[4] = {w * 3, 0, 0, 0};
+    sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dst, stride);
+    /* EXIF-style orientation codes: 6 = 90 cw, 3 = 180, 8 = 270 cw */
+    int orientation = v->rotation == 90 ? 6 : v->rotation == 180 ? 3 : v->rotation == 270 ? 8 : 1;
+    fid_image *upright = fid__image_orient(rgb, orientation);
+    if (!upright) {
+        fid_image_free(rgb);
+        return FID_ERR_NO_MEMORY;
+    }
+    fid_image_free(v->image);
+    v->image = upright;
+    return FID_OK;
+}
+
+int fid_video_read(fid_video *v, const fid_image **frame, double *seconds, fid_status *status) {
+    if (!v || !frame) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_video_read: NULL argument"));
+        return -1;
+    }
+    for (;;) {
+        int err = avcodec_receive_frame(v->dec, v->frame);
+        if (err == 0) {
+            fid_status st = convert(v);
+            if (st != FID_OK) {
+                fid__set_status(status, st);
+                return -1;
+            }
+            AVStream *s = v->fmt->streams[v->stream];
+            int64_t pts = v->frame->best_effort_timestamp;
+            if (seconds)
+                *seconds = pts == AV_NOPTS_VALUE
+                               ? NAN
+                               : (pts - (s->start_time == AV_NOPTS_VALUE ? 0 : s->start_time)) * av_q2d(s->time_base);
+            *frame = v->image;
+            fid__set_status(status, FID_OK);
+            return 1;
+        }
+        if (err == AVERROR_EOF) {
+            fid__set_status(status, FID_OK);
+            return 0;
+        }
+        if (err != AVERROR(EAGAIN)) {
+            fid__set_status(status, av_fail(FID_ERR_FORMAT, v->url, "corrupt video", err));
+            return -1;
+        }
+        if (v->eof) {
+            if (!v->flushed) {
+                avcodec_send_packet(v->dec, NULL); /* drain the decoder's delayed frames */
+                v->flushed = 1;
+                continue;
+            }
+            fid__set_status(status, FID_OK);
+            return 0;
+        }
+        err = av_read_frame(v->fmt, v->pkt);
+        if (err == AVERROR_EOF) {
+            v->eof = 1;
+            continue;
+        }
+        if (err < 0) {
+            fid__set_status(status, av_fail(FID_ERR_IO, v->url, "read error", err));
+            return -1;
+        }
+        if (v->pkt->stream_index == v->stream) {
+            err = avcodec_send_packet(v->dec, v->pkt);
+            /* A damaged packet is skipped, as players do; the next keyframe recovers. */
+            if (err < 0 && err != AVERROR(EAGAIN) && err != AVERROR_INVALIDDATA) {
+                av_packet_unref(v->pkt);
+                fid__set_status(status, av_fail(FID_ERR_FORMAT, v->url, "cannot decode", err));
+                return -1;
+            }
+        }
+        av_packet_unref(v->pkt);
+    }
+}
