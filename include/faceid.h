@@ -244,6 +244,47 @@ float fid_embedder_distance(const fid_embedder *embedder, const float *a, const 
 float fid_embedder_threshold(const fid_embedder *embedder);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Gallery                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Known people and their descriptor samples, in an SQLite file (WAL, mode 0600, versioned
+ * schema). One handle per thread; several processes may use one file (writers wait up to 10 s
+ * for each other). Every change is one transaction: a crash leaves the gallery as before. */
+typedef struct fid_gallery fid_gallery;
+
+typedef struct fid_gallery_params {
+    const char *model; /* profile id of the descriptors; default "faceapi-128" */
+    int dim;           /* descriptor length; default 128 */
+    int readonly;      /* default 0: created when missing */
+} fid_gallery_params;
+
+fid_gallery_params fid_gallery_default_params(void);
+
+/* Opens or creates the gallery at path. A gallery made with another model or dimension, a
+ * foreign or corrupt file, or a newer schema is refused. Caller closes. NULL on failure. */
+fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params, fid_status *status);
+void fid_gallery_close(fid_gallery *gallery);
+int fid_gallery_dim(const fid_gallery *gallery);
+
+/* Adds n samples (n * dim floats) to person `name`, creating the person when new. quality
+ * (n floats) and source (a file name) may be NULL. All or nothing. */
+fid_status fid_gallery_add(fid_gallery *gallery, const char *name, const float *descriptors, int n,
+                           const float *quality, const char *source);
+fid_status fid_gallery_remove(fid_gallery *gallery, const char *name);
+fid_status fid_gallery_rename(fid_gallery *gallery, const char *from, const char *to);
+
+typedef struct fid_person_info {
+    char name[208];
+    int samples;
+} fid_person_info;
+
+/* People sorted by name: writes up to capacity, returns the count (-1 on error). */
+int fid_gallery_people(fid_gallery *gallery, fid_person_info *out, int capacity, fid_status *status);
+
+/* The samples of one person (capacity * dim floats at most); returns the count (-1 on error). */
+int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int capacity, fid_status *status);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Video                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -1,0 +1,332 @@
+/*
+ * The gallery: people, their descriptor samples and one template each, in SQLite (WAL, mode
+ * 0600, schema version in PRAGMA user_version). It records the embedding model and descriptor
+ * length; opening it with another model is refused. Every change is one transaction, so a crash
+ * or kill -9 leaves the gallery as it was before the change.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gallery/gallery.h"
+#include "util/error.h"
+
+#define SCHEMA_VERSION 1
+
+struct fid_gallery {
+    sqlite3 *db;
+    char *path;
+    char *model;
+    int dim;
+    int readonly;
+};
+
+static fid_status db_fail(fid_gallery *g, const char *what) {
+    int code = sqlite3_errcode(g->db);
+    fid_status st = code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_IOERR || code == SQLITE_FULL ||
+                            code == SQLITE_PERM || code == SQLITE_BUSY || code == SQLITE_LOCKED
+                        ? FID_ERR_IO
+                        : FID_ERR_FORMAT;
+    return fid__fail(st, "%s: %s: %s", g->path, what, sqlite3_errmsg(g->db));
+}
+
+static int exec(fid_gallery *g, const char *sql) { return sqlite3_exec(g->db, sql, NULL, NULL, NULL); }
+
+fid_gallery_params fid_gallery_default_params(void) {
+    fid_gallery_params p = {.model = "faceapi-128", .dim = 128, .readonly = 0};
+    return p;
+}
+
+static const char *schema =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);"
+    "CREATE TABLE sample(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
+    " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL);"
+    "CREATE INDEX sample_person ON sample(person);";
+
+static fid_status get_meta(fid_gallery *g, const char *key, char *out, size_t size) {
+    sqlite3_stmt *q;
+    out[0] = 0;
+    if (sqlite3_prepare_v2(g->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "not a faceid gallery");
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) snprintf(out, size, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return FID_OK;
+}
+
+static fid_status set_meta(fid_gallery *g, const char *key, const char *value) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(g->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot write settings");
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot write settings");
+}
+
+fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params, fid_status *status) {
+    fid_gallery_params p = params ? *params : fid_gallery_default_params();
+    if (!path || !p.model || p.dim < 1 || p.dim > 65536) {
+        fid__set_status(status,
+                        fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_open: need a path, a model and a dimension"));
+        return NULL;
+    }
+    fid_gallery *g = calloc(1, sizeof *g);
+    if (!g || !(g->path = strdup(path)) || !(g->model = strdup(p.model))) {
+        if (g) free(g->path);
+        free(g);
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a gallery", path));
+        return NULL;
+    }
+    g->dim = p.dim;
+    g->readonly = p.readonly;
+    fid_status st = FID_OK;
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    if (!exists && p.readonly) {
+        st = fid__fail(FID_ERR_IO, "%s: no such gallery", path);
+        goto fail;
+    }
+    if (!exists) { /* create it private: descriptors are biometric data */
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            st = fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (fd >= 0) close(fd);
+    }
+    int flags = p.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (sqlite3_open_v2(path, &g->db, flags | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+        st = g->db ? db_fail(g, "cannot open") : fid__fail(FID_ERR_NO_MEMORY, "%s: cannot open", path);
+        goto fail;
+    }
+    sqlite3_busy_timeout(g->db, 10000); /* a concurrent enrollment waits for the other to commit */
+    exec(g, "PRAGMA foreign_keys = ON");
+    int version = -1;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(g->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK) {
+        st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(g->db));
+        goto fail;
+    }
+    if (sqlite3_step(q) == SQLITE_ROW) version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (version == 0) {
+        /* empty file or another SQLite database */
+        if (sqlite3_prepare_v2(g->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(g->db));
+            goto fail;
+        }
+        int tables = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+        sqlite3_finalize(q);
+        if (tables != 0) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: an SQLite database, but not a faceid gallery", path);
+            goto fail;
+        }
+        if (p.readonly) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: empty, not a faceid gallery", path);
+            goto fail;
+        }
+        char dim[16], sql[128];
+        snprintf(dim, sizeof dim, "%d", p.dim);
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+        if (exec(g, "PRAGMA journal_mode = WAL") != SQLITE_OK || exec(g, "BEGIN IMMEDIATE") != SQLITE_OK ||
+            exec(g, schema) != SQLITE_OK || set_meta(g, "model", p.model) != FID_OK ||
+            set_meta(g, "dim", dim) != FID_OK || exec(g, sql) != SQLITE_OK || exec(g, "COMMIT") != SQLITE_OK) {
+            st = db_fail(g, "cannot create the gallery");
+            exec(g, "ROLLBACK");
+            goto fail;
+        }
+    } else if (version != SCHEMA_VERSION) {
+        st = fid__fail(FID_ERR_UNSUPPORTED, "%s: gallery schema version %d, this faceid reads version %d", path,
+                       version, SCHEMA_VERSION);
+        goto fail;
+    } else {
+        char model[256], dim[32];
+        if ((st = get_meta(g, "model", model, sizeof model)) != FID_OK ||
+            (st = get_meta(g, "dim", dim, sizeof dim)) != FID_OK)
+            goto fail;
+        if (strcmp(model, p.model) || atoi(dim) != p.dim) {
+            st = fid__fail(
+                FID_ERR_UNSUPPORTED,
+                "%s: gallery holds descriptors of model '%s' (%s-d), not '%s' (%d-d); mixing models is refused", path,
+                model, dim, p.model, p.dim);
+            goto fail;
+        }
+    }
+    fid__set_status(status, FID_OK);
+    return g;
+fail:
+    fid_gallery_close(g);
+    fid__set_status(status, st);
+    return NULL;
+}
+
+void fid_gallery_close(fid_gallery *g) {
+    if (!g) return;
+    sqlite3_close(g->db);
+    free(g->path);
+    free(g->model);
+    free(g);
+}
+
+int fid_gallery_dim(const fid_gallery *g) { return g ? g->dim : 0; }
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+fid_status fid_gallery_add(fid_gallery *g, const char *name, const float *descriptors, int n, const float *quality,
+                           const char *source) {
+    if (!g || !name || !*name || (n > 0 && !descriptors) || n < 0)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_add: need a gallery, a name and descriptors");
+    if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
+    if (strlen(name) > 200 || strchr(name, '\n'))
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "name '%.40s' is not usable", name);
+    for (int64_t i = 0; i < (int64_t)n * g->dim; i++)
+        if (!isfinite(descriptors[i]))
+            return fid__fail(FID_ERR_INVALID_ARGUMENT, "descriptor %lld of '%s' is not finite", (long long)(i / g->dim),
+                             name);
+    fid_status st = FID_OK;
+    sqlite3_stmt *q = NULL;
+    if (exec(g, "BEGIN IMMEDIATE") != SQLITE_OK) return db_fail(g, "cannot start a change");
+    double now = now_seconds();
+    if (sqlite3_prepare_v2(g->db, "INSERT OR IGNORE INTO person(name, created) VALUES(?, ?)", -1, &q, NULL) !=
+        SQLITE_OK)
+        goto db_error;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 2, now);
+    if (sqlite3_step(q) != SQLITE_DONE) goto db_error;
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(g->db,
+                           "INSERT INTO sample(person, descriptor, quality, source, created)"
+                           " SELECT id, ?, ?, ?, ? FROM person WHERE name = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto db_error;
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_blob(q, 1, descriptors + (size_t)i * g->dim, g->dim * (int)sizeof(float), SQLITE_STATIC);
+        if (quality)
+            sqlite3_bind_double(q, 2, quality[i]);
+        else
+            sqlite3_bind_null(q, 2);
+        if (source)
+            sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 3);
+        sqlite3_bind_double(q, 4, now);
+        sqlite3_bind_text(q, 5, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE) goto db_error;
+    }
+    sqlite3_finalize(q);
+    if (exec(g, "COMMIT") != SQLITE_OK) {
+        st = db_fail(g, "cannot commit");
+        exec(g, "ROLLBACK");
+        return st;
+    }
+    return FID_OK;
+db_error:
+    st = db_fail(g, "cannot add samples");
+    sqlite3_finalize(q);
+    exec(g, "ROLLBACK");
+    return st;
+}
+
+static fid_status change_one(fid_gallery *g, const char *sql, const char *a, const char *b, const char *what) {
+    if (!g || !a || (strstr(sql, "?2") && !b)) return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: NULL argument", what);
+    if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(g->db, sql, -1, &q, NULL) != SQLITE_OK) return db_fail(g, what);
+    sqlite3_bind_text(q, 1, a, -1, SQLITE_STATIC);
+    if (b) sqlite3_bind_text(q, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_CONSTRAINT) return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: '%s' already exists", g->path, b);
+    if (rc != SQLITE_DONE) return db_fail(g, what);
+    if (sqlite3_changes(g->db) == 0) return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: no person named '%s'", g->path, a);
+    return FID_OK;
+}
+
+fid_status fid_gallery_remove(fid_gallery *g, const char *name) {
+    return change_one(g, "DELETE FROM person WHERE name = ?1", name, NULL, "remove");
+}
+
+fid_status fid_gallery_rename(fid_gallery *g, const char *from, const char *to) {
+    if (to && (!*to || strlen(to) > 200 || strchr(to, '\n')))
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "name '%.40s' is not usable", to);
+    return change_one(g, "UPDATE person SET name = ?2 WHERE name = ?1", from, to, "rename");
+}
+
+int fid_gallery_people(fid_gallery *g, fid_person_info *out, int capacity, fid_status *status) {
+    sqlite3_stmt *q;
+    if (!g || (capacity > 0 && !out)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_people: NULL argument"));
+        return -1;
+    }
+    if (sqlite3_prepare_v2(g->db,
+                           "SELECT p.name, count(s.id) FROM person p LEFT JOIN sample s ON s.person = p.id"
+                           " GROUP BY p.id ORDER BY p.name",
+                           -1, &q, NULL) != SQLITE_OK) {
+        fid__set_status(status, db_fail(g, "cannot list people"));
+        return -1;
+    }
+    int n = 0, rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n < capacity) {
+            snprintf(out[n].name, sizeof out[n].name, "%s", (const char *)sqlite3_column_text(q, 0));
+            out[n].samples = sqlite3_column_int(q, 1);
+        }
+        n++;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        fid__set_status(status, db_fail(g, "cannot list people"));
+        return -1;
+    }
+    fid__set_status(status, FID_OK);
+    return n;
+}
+
+int fid_gallery_samples(fid_gallery *g, const char *name, float *out, int capacity, fid_status *status) {
+    sqlite3_stmt *q;
+    if (!g || !name || (capacity > 0 && !out)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_samples: NULL argument"));
+        return -1;
+    }
+    if (sqlite3_prepare_v2(
+            g->db, "SELECT s.descriptor FROM sample s JOIN person p ON s.person = p.id WHERE p.name = ? ORDER BY s.id",
+            -1, &q, NULL) != SQLITE_OK) {
+        fid__set_status(status, db_fail(g, "cannot read samples"));
+        return -1;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(q, 0) != g->dim * (int)sizeof(float)) {
+            sqlite3_finalize(q);
+            fid__set_status(status,
+                            fid__fail(FID_ERR_FORMAT, "%s: a sample of '%s' has the wrong size", g->path, name));
+            return -1;
+        }
+        if (n < capacity) memcpy(out + (size_t)n * g->dim, sqlite3_column_blob(q, 0), (size_t)g->dim * sizeof(float));
+        n++;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        fid__set_status(status, db_fail(g, "cannot read samples"));
+        return -1;
+    }
+    fid__set_status(status, FID_OK);
+    return n;
+}
