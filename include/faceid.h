@@ -284,6 +284,81 @@ int fid_gallery_people(fid_gallery *gallery, fid_person_info *out, int capacity,
 /* The samples of one person (capacity * dim floats at most); returns the count (-1 on error). */
 int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int capacity, fid_status *status);
 
+/* In-memory snapshot of a gallery for identification (read-only once made: share it between
+ * threads). Caller frees. */
+typedef struct fid_matcher fid_matcher;
+
+typedef struct fid_matcher_params {
+    float threshold; /* named only below this distance; default 0.6 (faceapi-128) */
+    float margin;    /* ... and when the runner-up person is at least this much further; default 0 */
+} fid_matcher_params;
+
+typedef struct fid_match {
+    char name[208]; /* the person, or "?" when unknown */
+    int known;
+    float distance;      /* to the closest person's nearest sample (INFINITY: empty gallery) */
+    char candidate[208]; /* the closest person even when unknown */
+    char second[208];    /* runner-up person ("" if none) */
+    float second_distance;
+    float margin; /* second_distance - distance */
+} fid_match;
+
+fid_matcher_params fid_matcher_default_params(void);
+fid_matcher *fid_matcher_create(fid_gallery *gallery, const fid_matcher_params *params, fid_status *status);
+void fid_matcher_free(fid_matcher *matcher);
+int fid_matcher_people(const fid_matcher *matcher);
+fid_status fid_matcher_match(const fid_matcher *matcher, const float *descriptor, fid_match *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Enrollment                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Collects a person's best samples from images and video frames: the largest face of each,
+ * through quality gates. Uses (does not own) a detector and an embedder. One per thread. */
+typedef struct fid_enrollment fid_enrollment;
+
+typedef struct fid_enroll_params {
+    int max_samples;          /* best samples kept; default 20 */
+    int min_face_size;        /* pixels, shorter box side; default 64 */
+    float min_score;          /* detector score; default 0.7 */
+    float min_sharpness;      /* variance of the Laplacian of the face at 112 px; default 12 */
+    float max_yaw;            /* nose offset from the eyes' midpoint / eye distance; default 0.45 */
+    float duplicate_distance; /* closer samples count as one (the better is kept); default 0.08 */
+} fid_enroll_params;
+
+typedef enum fid_enroll_verdict {
+    FID_ENROLL_KEPT,
+    FID_ENROLL_NO_FACE,
+    FID_ENROLL_TOO_SMALL,
+    FID_ENROLL_LOW_SCORE,
+    FID_ENROLL_BLURRY,
+    FID_ENROLL_POSE,
+    FID_ENROLL_DUPLICATE,
+    FID_ENROLL_NOT_BEST, /* good, but max_samples better ones are kept */
+} fid_enroll_verdict;
+
+typedef struct fid_enroll_stats {
+    int frames, accepted, no_face, too_small, low_score, blurry, pose, duplicates, not_best, multi_face_frames;
+} fid_enroll_stats;
+
+fid_enroll_params fid_enroll_default_params(void);
+fid_enrollment *fid_enrollment_begin(fid_detector *detector, fid_embedder *embedder, const fid_enroll_params *params,
+                                     fid_status *status);
+void fid_enrollment_free(fid_enrollment *enrollment);
+
+/* Considers the largest face of an image or frame; *verdict (may be NULL) says what happened.
+ * `source` names the file for the record. */
+fid_status fid_enrollment_add(fid_enrollment *enrollment, const fid_image *image, const char *source,
+                              fid_enroll_verdict *verdict);
+
+int fid_enrollment_count(const fid_enrollment *enrollment);
+fid_enroll_stats fid_enrollment_stats(const fid_enrollment *enrollment);
+
+/* Sample i: descriptor (dim floats), quality, face, source and the face crop; any output may be
+ * NULL. source and crop are borrowed from the enrollment. */
+fid_status fid_enrollment_sample(const fid_enrollment *enrollment, int i, float *descriptor, float *quality,
+                                 fid_face *face, const char **source, const fid_image **crop);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Video                                                                                      */
 /* ------------------------------------------------------------------------------------------ */

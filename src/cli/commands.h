@@ -5,5 +5,10 @@
 int fid_cli_detect(int argc, char **argv);
 int fid_cli_embed(int argc, char **argv);
 int fid_cli_verify(int argc, char **argv);
+int fid_cli_enroll(int argc, char **argv);
+int fid_cli_enroll_dir(int argc, char **argv);
+int fid_cli_identify(int argc, char **argv);
+/* list | show | remove | rename */
+int fid_cli_manage(const char *command, int argc, char **argv);
 
 #endif

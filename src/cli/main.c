@@ -12,6 +12,10 @@ static int usage(FILE *f) {
             "usage: faceid COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
+            "  enroll --name NAME FILE...   learn a person from clips and photos\n"
+            "  enroll-dir DIR     learn everyone in DIR/<name>/<clips and photos>\n"
+            "  identify FILE...   name the faces in images and videos (\"?\" for strangers)\n"
+            "  list | show NAME | remove NAME | rename OLD NEW   manage the gallery\n"
             "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
             "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
             "  verify A B         same person or not (exit 0 same, 1 different, 2 error)\n"
@@ -88,6 +92,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "detect")) return fid_cli_detect(argc - 2, argv + 2);
     if (!strcmp(cmd, "embed")) return fid_cli_embed(argc - 2, argv + 2);
     if (!strcmp(cmd, "verify")) return fid_cli_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "enroll")) return fid_cli_enroll(argc - 2, argv + 2);
+    if (!strcmp(cmd, "enroll-dir")) return fid_cli_enroll_dir(argc - 2, argv + 2);
+    if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename"))
+        return fid_cli_manage(cmd, argc - 2, argv + 2);
     fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;
 }

@@ -1,0 +1,565 @@
+/* faceid enroll | enroll-dir | identify | list | show | remove | rename */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "faceid.h"
+
+typedef struct gopts {
+    const char *gallery, *name, *save_crops, *detector;
+    int json, threads, max_samples, step;
+    float threshold, margin;
+    const char **files;
+    int n_files;
+} gopts;
+
+static int parse(int argc, char **argv, gopts *o, const char *usage) {
+    memset(o, 0, sizeof *o);
+    o->threads = 2;
+    o->detector = "ssd";
+    o->step = 1;
+    o->threshold = NAN;
+    o->margin = NAN;
+    o->files = calloc((size_t)argc + 1, sizeof *o->files);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--json"))
+            o->json = 1;
+        else if (!strcmp(a, "--gallery") && next)
+            o->gallery = argv[++i];
+        else if (!strcmp(a, "--name") && next)
+            o->name = argv[++i];
+        else if (!strcmp(a, "--save-crops") && next)
+            o->save_crops = argv[++i];
+        else if (!strcmp(a, "--detector") && next)
+            o->detector = argv[++i];
+        else if (!strcmp(a, "--threads") && next)
+            o->threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--max-samples") && next)
+            o->max_samples = atoi(argv[++i]);
+        else if (!strcmp(a, "--step") && next)
+            o->step = atoi(argv[++i]);
+        else if (!strcmp(a, "--threshold") && next)
+            o->threshold = strtof(argv[++i], NULL);
+        else if (!strcmp(a, "--margin") && next)
+            o->margin = strtof(argv[++i], NULL);
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "faceid: unknown or incomplete option '%s' (try --help)\n", a);
+            return 2;
+        } else
+            o->files[o->n_files++] = a;
+    }
+    if (o->threads < 1 || o->threads > 64 || o->step < 1) {
+        fprintf(stderr, "faceid: --threads must be 1..64 and --step >= 1\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* --gallery, $FID_GALLERY, else $XDG_DATA_HOME/faceid/gallery.db (~/.local/share/...). */
+static const char *gallery_path(const gopts *o, char *buf, size_t size) {
+    if (o->gallery) return o->gallery;
+    const char *env = getenv("FID_GALLERY");
+    if (env && *env) return env;
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    char base[3072];
+    if (xdg && *xdg)
+        snprintf(base, sizeof base, "%s/faceid", xdg);
+    else
+        snprintf(base, sizeof base, "%s/.local/share/faceid", home ? home : ".");
+    /* create the directories, private */
+    for (char *p = base + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(base, 0700);
+            *p = '/';
+        }
+    mkdir(base, 0700);
+    snprintf(buf, size, "%s/gallery.db", base);
+    return buf;
+}
+
+static fid_gallery *open_gallery(const gopts *o, int readonly) {
+    char buf[4096];
+    const char *path = gallery_path(o, buf, sizeof buf);
+    fid_gallery_params p = fid_gallery_default_params();
+    p.readonly = readonly;
+    fid_status st;
+    fid_gallery *g = fid_gallery_open(path, &p, &st);
+    if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    return g;
+}
+
+static fid_detector *make_detector(const gopts *o) {
+    fid_detector_kind kind = !strcmp(o->detector, "tiny")        ? FID_DETECTOR_TINY_FACE
+                             : !strcmp(o->detector, "blazeface") ? FID_DETECTOR_BLAZEFACE
+                             : !strcmp(o->detector, "haar")      ? FID_DETECTOR_HAAR
+                                                                 : FID_DETECTOR_SSD_MOBILENETV1;
+    if (kind == FID_DETECTOR_SSD_MOBILENETV1 && strcmp(o->detector, "ssd")) {
+        fprintf(stderr, "faceid: unknown detector '%s' (ssd, tiny, blazeface or haar)\n", o->detector);
+        return NULL;
+    }
+    fid_detector_params p = fid_detector_default_params(kind);
+    p.threads = o->threads;
+    fid_status st;
+    fid_detector *d = fid_detector_create(&p, &st);
+    if (!d) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    return d;
+}
+
+static fid_embedder *make_embedder(const gopts *o) {
+    fid_embedder_params p = fid_embedder_default_params();
+    p.threads = o->threads;
+    fid_status st;
+    fid_embedder *e = fid_embedder_create(&p, &st);
+    if (!e) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    return e;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Feeds one file (photo or video) to the enrollment; prints progress on a TTY. */
+static int enroll_file(fid_enrollment *e, const char *file, int step, int *frames_out) {
+    fid_status st;
+    fid_image *im = fid_image_load(file, &st);
+    if (im) {
+        fid_enroll_stats before = fid_enrollment_stats(e);
+        fid_enroll_verdict v;
+        st = fid_enrollment_add(e, im, file, &v);
+        fid_image_free(im);
+        if (st != FID_OK) {
+            fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+            return 2;
+        }
+        if (fid_enrollment_stats(e).multi_face_frames > before.multi_face_frames)
+            fprintf(stderr, "faceid: %s: several faces, enrolled the largest\n", file);
+        if (v == FID_ENROLL_NO_FACE) fprintf(stderr, "faceid: %s: no face found\n", file);
+        (*frames_out)++;
+        return 0;
+    }
+    if (st != FID_ERR_UNSUPPORTED) { /* an image, but broken; or no file at all */
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return 2;
+    }
+    fid_video *v = fid_video_open(file, NULL, &st);
+    if (!v) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return 2;
+    }
+    int tty = isatty(2);
+    int64_t total = fid_video_frame_count(v);
+    const fid_image *frame;
+    double t0 = now_s(), last_print = 0;
+    int r, index = 0, used = 0;
+    while ((r = fid_video_read(v, &frame, NULL, &st)) == 1) {
+        if (index++ % step) continue;
+        if (fid_enrollment_add(e, frame, file, NULL) != FID_OK) {
+            fprintf(stderr, "%sfaceid: %s: frame %d: %s\n", tty ? "\n" : "", file, index, fid_last_error());
+            fid_video_close(v);
+            return 2;
+        }
+        used++;
+        double now = now_s();
+        if (tty && now - last_print > 0.2) {
+            double rate = index / (now - t0);
+            double eta = total > index && rate > 0 ? (total - index) / rate : 0;
+            fprintf(stderr, "\r%s: frame %d/%lld, %d faces kept, %.0f frames/s, ETA %.0f s   ", file, index,
+                    (long long)total, fid_enrollment_count(e), rate, eta);
+            last_print = now;
+        }
+    }
+    if (tty) fprintf(stderr, "\r%*s\r", 100, "");
+    fid_video_close(v);
+    *frames_out += used;
+    if (r < 0) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return 2;
+    }
+    if (index == 0) {
+        fprintf(stderr, "faceid: %s: the video has no frames\n", file);
+        return 2;
+    }
+    return 0;
+}
+
+static int save_crops(const fid_enrollment *e, const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    mkdir(dir, 0755);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "faceid: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    for (int i = 0; i < fid_enrollment_count(e); i++) {
+        const fid_image *crop;
+        fid_enrollment_sample(e, i, NULL, NULL, NULL, NULL, &crop);
+        if (!crop) continue;
+        snprintf(path, sizeof path, "%s/%s/%s_%03d.jpg", dir, name, name, i + 1);
+        if (fid_image_save(crop, path) != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* Enrolls `name` from files into the gallery; adds a summary object to `summary`. */
+static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, const gopts *o, const char *name,
+                         const char **files, int n_files, json_t *summary) {
+    fid_enroll_params ep = fid_enroll_default_params();
+    if (o->max_samples > 0) ep.max_samples = o->max_samples;
+    fid_status st;
+    fid_enrollment *e = fid_enrollment_begin(det, emb, &ep, &st);
+    if (!e) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return 2;
+    }
+    int rc = 0, frames = 0;
+    for (int i = 0; i < n_files && rc == 0; i++)
+        rc = enroll_file(e, files[i], o->step, &frames);
+    int n = fid_enrollment_count(e), dim = fid_embedder_dim(emb);
+    if (rc == 0 && n == 0) {
+        fprintf(stderr, "faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
+                frames == 1 ? "" : "s");
+        rc = 1;
+    }
+    if (rc == 0) {
+        float *desc = malloc((size_t)n * dim * sizeof *desc), *quality = malloc((size_t)n * sizeof *quality);
+        for (int i = 0; i < n; i++)
+            fid_enrollment_sample(e, i, desc + (size_t)i * dim, quality + i, NULL, NULL, NULL);
+        const char *source = n_files == 1 ? files[0] : NULL;
+        if (fid_gallery_add(g, name, desc, n, quality, source) != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = 2;
+        }
+        free(desc);
+        free(quality);
+        if (rc == 0 && o->save_crops) rc = save_crops(e, o->save_crops, name);
+    }
+    fid_enroll_stats s = fid_enrollment_stats(e);
+    json_array_append_new(summary,
+                          json_pack("{s:s,s:i,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:b}", "name", name, "frames",
+                                    s.frames, "samples", n, "rejected", "no_face", s.no_face, "too_small", s.too_small,
+                                    "low_score", s.low_score, "blurry", s.blurry, "pose", s.pose, "duplicate",
+                                    s.duplicates, "not_best", s.not_best, "enrolled", rc == 0));
+    if (!o->json && rc == 0)
+        printf("%s: %d samples from %d frames (rejected: %d no face, %d small, %d low score, %d blurry, %d turned, %d "
+               "duplicates)\n",
+               name, n, s.frames, s.no_face, s.too_small, s.low_score, s.blurry, s.pose, s.duplicates);
+    fid_enrollment_free(e);
+    return rc;
+}
+
+static void print_json(json_t *doc) {
+    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
+    if (text) puts(text);
+    free(text);
+    json_decref(doc);
+}
+
+static const char *enroll_usage =
+    "usage: faceid enroll --name NAME FILE... [--gallery DB] [--max-samples N] [--save-crops DIR] [--json]\n"
+    "                     [--step N] [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
+    "Learns a person from video clips (anything FFmpeg decodes) and photos: the largest face of every\n"
+    "frame, through quality gates (size, score, sharpness, pose, near-duplicates); the best samples\n"
+    "(default 20) are added to the gallery in one transaction. Enrolling a name again adds samples.\n"
+    "The gallery is --gallery, else $FID_GALLERY, else ~/.local/share/faceid/gallery.db.\n"
+    "examples:\n"
+    "  faceid enroll --name michelle michelle1.avi holiday.jpg\n"
+    "  faceid enroll --name 程维 chengwei1.MOV --save-crops crops/\n";
+
+int fid_cli_enroll(int argc, char **argv) {
+    gopts o;
+    int rc = parse(argc, argv, &o, enroll_usage);
+    if (rc || !o.name || !o.n_files) {
+        if (!rc) fputs(enroll_usage, stderr);
+        free(o.files);
+        return rc < 0 ? 0 : 2;
+    }
+    fid_gallery *g = open_gallery(&o, 0);
+    fid_detector *det = g ? make_detector(&o) : NULL;
+    fid_embedder *emb = det ? make_embedder(&o) : NULL;
+    json_t *summary = json_array();
+    rc = emb ? enroll_person(g, det, emb, &o, o.name, o.files, o.n_files, summary) : 2;
+    if (o.json)
+        print_json(json_pack("{s:o}", "people", summary));
+    else
+        json_decref(summary);
+    fid_embedder_free(emb);
+    fid_detector_free(det);
+    fid_gallery_close(g);
+    free(o.files);
+    return rc;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static const char *enroll_dir_usage =
+    "usage: faceid enroll-dir DIR [--gallery DB] [--max-samples N] [--save-crops DIR] [--json] [--step N] [...]\n"
+    "Enrolls every person of the original demo's layout DIR/<name>/<clips and photos>.\n"
+    "examples:\n"
+    "  faceid enroll-dir people/\n"
+    "  faceid enroll-dir people/ --save-crops crops/ --json\n";
+
+int fid_cli_enroll_dir(int argc, char **argv) {
+    gopts o;
+    int rc = parse(argc, argv, &o, enroll_dir_usage);
+    if (rc || o.n_files != 1) {
+        if (!rc) fputs(enroll_dir_usage, stderr);
+        free(o.files);
+        return rc < 0 ? 0 : 2;
+    }
+    DIR *d = opendir(o.files[0]);
+    if (!d) {
+        fprintf(stderr, "faceid: %s: %s\n", o.files[0], strerror(errno));
+        free(o.files);
+        return 2;
+    }
+    char *people[1024];
+    int n_people = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) && n_people < 1024) {
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", o.files[0], ent->d_name);
+        if (ent->d_name[0] != '.' && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            people[n_people++] = strdup(ent->d_name);
+    }
+    closedir(d);
+    qsort(people, (size_t)n_people, sizeof *people, by_name);
+    if (n_people == 0) fprintf(stderr, "faceid: %s: no person folders (DIR/<name>/<files>)\n", o.files[0]);
+    fid_gallery *g = n_people ? open_gallery(&o, 0) : NULL;
+    fid_detector *det = g ? make_detector(&o) : NULL;
+    fid_embedder *emb = det ? make_embedder(&o) : NULL;
+    json_t *summary = json_array();
+    rc = emb ? 0 : 2;
+    for (int i = 0; i < n_people && emb; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", o.files[0], people[i]);
+        DIR *pd = opendir(dir);
+        char *files[4096];
+        int n = 0;
+        while (pd && (ent = readdir(pd)) && n < 4096) {
+            char path[8192];
+            struct stat sb;
+            snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+            if (ent->d_name[0] != '.' && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) files[n++] = strdup(path);
+        }
+        if (pd) closedir(pd);
+        qsort(files, (size_t)n, sizeof *files, by_name);
+        int r = n ? enroll_person(g, det, emb, &o, people[i], (const char **)files, n, summary) : 1;
+        if (!n) fprintf(stderr, "faceid: %s: no files\n", dir);
+        if (r > rc) rc = r;
+        for (int k = 0; k < n; k++)
+            free(files[k]);
+    }
+    if (o.json)
+        print_json(json_pack("{s:o}", "people", summary));
+    else
+        json_decref(summary);
+    for (int i = 0; i < n_people; i++)
+        free(people[i]);
+    fid_embedder_free(emb);
+    fid_detector_free(det);
+    fid_gallery_close(g);
+    free(o.files);
+    return n_people ? rc : 2;
+}
+
+/* Identifies every face of one image; appends {"box","name","distance","margin"} to faces. */
+static int identify_image(const fid_image *im, fid_detector *det, fid_embedder *emb, const fid_matcher *m,
+                          json_t *faces, const char *label) {
+    fid_detection dets[64];
+    fid_status st;
+    int n = fid_detector_run(det, im, dets, 64, &st);
+    if (n < 0) return -1;
+    if (n > 64) n = 64;
+    float *desc = malloc((size_t)fid_embedder_dim(emb) * sizeof *desc);
+    for (int i = 0; i < n; i++) {
+        fid_face face;
+        fid_match match;
+        if (fid_embedder_describe(emb, im, &dets[i], &face, desc) != FID_OK ||
+            fid_matcher_match(m, desc, &match) != FID_OK) {
+            free(desc);
+            return -1;
+        }
+        json_t *box = json_pack("[f,f,f,f]", round(dets[i].box.x), round(dets[i].box.y), round(dets[i].box.width),
+                                round(dets[i].box.height));
+        json_t *f = json_pack("{s:o,s:s}", "box", box, "name", match.name);
+        json_object_set_new(f, "distance",
+                            isfinite(match.distance) ? json_real(round(match.distance * 1e4) / 1e4) : json_null());
+        json_object_set_new(f, "margin",
+                            isfinite(match.margin) ? json_real(round(match.margin * 1e4) / 1e4) : json_null());
+        if (!match.known && match.candidate[0]) json_object_set_new(f, "closest", json_string(match.candidate));
+        json_array_append_new(faces, f);
+        if (label)
+            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t%s\tdistance %.3f\tmargin %.3f\n", label, i + 1,
+                   dets[i].box.x, dets[i].box.y, dets[i].box.width, dets[i].box.height, match.name, match.distance,
+                   match.margin);
+    }
+    free(desc);
+    return n;
+}
+
+static const char *identify_usage =
+    "usage: faceid identify IMAGE|VIDEO... [--gallery DB] [--json] [--threshold T] [--margin M] [--step N]\n"
+    "                       [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
+    "Names every face, or \"?\" when nobody in the gallery is close enough: distance to the closest\n"
+    "person's nearest sample under the threshold (default 0.6), and the runner-up person at least\n"
+    "the margin (default 0) further. Videos: every --step-th frame.\n"
+    "--json: {\"files\":[{\"file\",\"faces\":[{\"box\":[x,y,w,h],\"name\",\"distance\",\"margin\"}]}]}, videos\n"
+    "with \"frames\":[{\"index\",\"time\",\"faces\":[...]}].\n"
+    "examples:\n"
+    "  faceid identify party.jpg\n"
+    "  faceid identify --json clip.mp4 --step 5 > names.json\n";
+
+int fid_cli_identify(int argc, char **argv) {
+    gopts o;
+    int rc = parse(argc, argv, &o, identify_usage);
+    if (rc || !o.n_files) {
+        if (!rc) fputs(identify_usage, stderr);
+        free(o.files);
+        return rc < 0 ? 0 : 2;
+    }
+    fid_gallery *g = open_gallery(&o, 1);
+    fid_matcher_params mp = fid_matcher_default_params();
+    if (!isnan(o.threshold)) mp.threshold = o.threshold;
+    if (!isnan(o.margin)) mp.margin = o.margin;
+    fid_status st;
+    fid_matcher *m = g ? fid_matcher_create(g, &mp, &st) : NULL;
+    if (g && !m) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_detector *det = m ? make_detector(&o) : NULL;
+    fid_embedder *emb = det ? make_embedder(&o) : NULL;
+    json_t *files = json_array();
+    rc = emb ? 0 : 2;
+    for (int i = 0; i < o.n_files && emb; i++) {
+        const char *file = o.files[i];
+        fid_image *im = fid_image_load(file, &st);
+        json_t *entry = json_pack("{s:s}", "file", file);
+        if (im) {
+            json_t *faces = json_array();
+            if (identify_image(im, det, emb, m, faces, o.json ? NULL : file) < 0) {
+                fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+                rc = 2;
+            }
+            json_object_set_new(entry, "faces", faces);
+            fid_image_free(im);
+        } else if (st == FID_ERR_UNSUPPORTED) {
+            fid_video *v = fid_video_open(file, NULL, &st);
+            if (!v) {
+                fprintf(stderr, "faceid: %s\n", fid_last_error());
+                rc = 2;
+            } else {
+                json_t *frames = json_array();
+                const fid_image *frame;
+                double t;
+                int r, index = 0;
+                while ((r = fid_video_read(v, &frame, &t, &st)) == 1) {
+                    if (index++ % o.step) continue;
+                    json_t *faces = json_array();
+                    char label[4200];
+                    snprintf(label, sizeof label, "%s@%d", file, index - 1);
+                    if (identify_image(frame, det, emb, m, faces, o.json ? NULL : label) < 0) {
+                        fprintf(stderr, "faceid: %s: %s\n", label, fid_last_error());
+                        rc = 2;
+                        json_decref(faces);
+                        break;
+                    }
+                    json_array_append_new(frames, json_pack("{s:i,s:f,s:o}", "index", index - 1, "time",
+                                                            isnan(t) ? -1.0 : t, "faces", faces));
+                }
+                if (r < 0) {
+                    fprintf(stderr, "faceid: %s\n", fid_last_error());
+                    rc = 2;
+                }
+                json_object_set_new(entry, "frames", frames);
+                fid_video_close(v);
+            }
+        } else {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = 2;
+        }
+        json_array_append_new(files, entry);
+    }
+    if (o.json && emb)
+        print_json(json_pack("{s:i,s:o}", "people", fid_matcher_people(m), "files", files));
+    else
+        json_decref(files);
+    fid_embedder_free(emb);
+    fid_detector_free(det);
+    fid_matcher_free(m);
+    fid_gallery_close(g);
+    free(o.files);
+    return rc;
+}
+
+static const char *manage_usage =
+    "usage: faceid list [--json] | show NAME [--json] | remove NAME | rename OLD NEW   [--gallery DB]\n"
+    "Lists the gallery's people with their sample counts, shows one, removes or renames one.\n"
+    "examples:\n"
+    "  faceid list\n"
+    "  faceid rename chengwei 程维\n";
+
+int fid_cli_manage(const char *cmd, int argc, char **argv) {
+    gopts o;
+    int rc = parse(argc, argv, &o, manage_usage);
+    int need = !strcmp(cmd, "list") ? 0 : !strcmp(cmd, "rename") ? 2 : 1;
+    if (rc || o.n_files != need) {
+        if (!rc) fputs(manage_usage, stderr);
+        free(o.files);
+        return rc < 0 ? 0 : 2;
+    }
+    int readonly = !strcmp(cmd, "list") || !strcmp(cmd, "show");
+    fid_gallery *g = open_gallery(&o, readonly);
+    rc = g ? 0 : 2;
+    fid_status st;
+    if (g && readonly) {
+        int n = fid_gallery_people(g, NULL, 0, &st);
+        fid_person_info *people = calloc((size_t)(n > 0 ? n : 1), sizeof *people);
+        n = n < 0 ? -1 : fid_gallery_people(g, people, n, &st);
+        json_t *arr = json_array();
+        int found = 0;
+        for (int i = 0; i < n; i++) {
+            if (need && strcmp(people[i].name, o.files[0])) continue;
+            found++;
+            json_array_append_new(arr, json_pack("{s:s,s:i}", "name", people[i].name, "samples", people[i].samples));
+            if (!o.json) printf("%s\t%d samples\n", people[i].name, people[i].samples);
+        }
+        if (n < 0) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = 2;
+        } else if (need && !found) {
+            fprintf(stderr, "faceid: no person named '%s'\n", o.files[0]);
+            rc = 1;
+        }
+        if (o.json && rc == 0)
+            print_json(json_pack("{s:o}", "people", arr));
+        else
+            json_decref(arr);
+        free(people);
+    } else if (g) {
+        st = !strcmp(cmd, "remove") ? fid_gallery_remove(g, o.files[0]) : fid_gallery_rename(g, o.files[0], o.files[1]);
+        if (st != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = st == FID_ERR_INVALID_ARGUMENT ? 1 : 2;
+        }
+    }
+    fid_gallery_close(g);
+    free(o.files);
+    return rc;
+}

@@ -1,0 +1,239 @@
+/*
+ * Enrollment: the largest face of every image or video frame passes quality gates (size,
+ * detector score, sharpness, pose, near-duplicates); the best samples are kept for the person.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image.h"
+#include "util/error.h"
+
+typedef struct kept {
+    float quality;
+    float *descriptor;
+    fid_face face;
+    char *source;
+    fid_image *crop; /* the region the descriptor came from, for --save-crops */
+} kept;
+
+struct fid_enrollment {
+    fid_detector *detector;
+    fid_embedder *embedder;
+    fid_enroll_params p;
+    fid_enroll_stats stats;
+    int dim;
+    kept *samples;
+    int n, cap;
+    float *scratch;
+};
+
+fid_enroll_params fid_enroll_default_params(void) {
+    fid_enroll_params p = {.max_samples = 20,
+                           .min_face_size = 64,
+                           .min_score = 0.7f,
+                           .min_sharpness = 12.0f,
+                           .max_yaw = 0.45f,
+                           .duplicate_distance = 0.08f};
+    return p;
+}
+
+fid_enrollment *fid_enrollment_begin(fid_detector *detector, fid_embedder *embedder, const fid_enroll_params *params,
+                                     fid_status *status) {
+    if (!detector || !embedder) {
+        fid__set_status(status,
+                        fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_begin: need a detector and an embedder"));
+        return NULL;
+    }
+    fid_enrollment *e = calloc(1, sizeof *e);
+    if (!e) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate an enrollment"));
+        return NULL;
+    }
+    e->detector = detector;
+    e->embedder = embedder;
+    e->p = params ? *params : fid_enroll_default_params();
+    if (e->p.max_samples < 1) e->p.max_samples = 1;
+    e->dim = fid_embedder_dim(embedder);
+    e->scratch = malloc((size_t)e->dim * sizeof *e->scratch);
+    if (!e->scratch) {
+        free(e);
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate an enrollment"));
+        return NULL;
+    }
+    fid__set_status(status, FID_OK);
+    return e;
+}
+
+void fid_enrollment_free(fid_enrollment *e) {
+    if (!e) return;
+    for (int i = 0; i < e->n; i++) {
+        free(e->samples[i].descriptor);
+        free(e->samples[i].source);
+        fid_image_free(e->samples[i].crop);
+    }
+    free(e->samples);
+    free(e->scratch);
+    free(e);
+}
+
+fid_enroll_stats fid_enrollment_stats(const fid_enrollment *e) {
+    fid_enroll_stats s = {0};
+    return e ? e->stats : s;
+}
+
+/* Variance of the 4-neighbour Laplacian over the face crop in grey, scaled to 112 px: focus. */
+static float sharpness(const fid_image *im, fid_box crop) {
+    const int S = 112;
+    int x0 = (int)crop.x, y0 = (int)crop.y, w = (int)crop.width, h = (int)crop.height;
+    if (w < 4 || h < 4) return 0;
+    float *g = malloc((size_t)S * S * sizeof *g);
+    if (!g) return 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            int sx = x0 + x * w / S, sy = y0 + y * h / S;
+            if (sx >= im->width) sx = im->width - 1;
+            if (sy >= im->height) sy = im->height - 1;
+            const uint8_t *p = im->rgb + ((size_t)sy * im->width + sx) * 3;
+            g[y * S + x] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+        }
+    double sum = 0, sum2 = 0;
+    int n = 0;
+    for (int y = 1; y < S - 1; y++)
+        for (int x = 1; x < S - 1; x++) {
+            double l = g[(y - 1) * S + x] + g[(y + 1) * S + x] + g[y * S + x - 1] + g[y * S + x + 1] - 4 * g[y * S + x];
+            sum += l, sum2 += l * l, n++;
+        }
+    free(g);
+    double mean = sum / n;
+    return (float)(sum2 / n - mean * mean);
+}
+
+/* Yaw proxy from landmarks: the nose tip's offset from the eyes' midpoint, in inter-eye units
+ * (0 frontal, about 0.5 at a three-quarter view). */
+static float yaw(const fid_face *f) {
+    double lx = 0, rx = 0, ly = 0, ry = 0;
+    for (int i = 0; i < 6; i++)
+        lx += f->landmarks[36 + i].x, ly += f->landmarks[36 + i].y;
+    for (int i = 0; i < 6; i++)
+        rx += f->landmarks[42 + i].x, ry += f->landmarks[42 + i].y;
+    lx /= 6, rx /= 6, ly /= 6, ry /= 6;
+    double eye = hypot(rx - lx, ry - ly);
+    if (eye < 1) return 1;
+    return (float)fabs((f->landmarks[30].x - (lx + rx) / 2) / eye);
+}
+
+static fid_image *crop_of(const fid_image *im, fid_box b) {
+    int x = (int)b.x, y = (int)b.y, w = (int)b.width, h = (int)b.height;
+    if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > im->width || y + h > im->height) return NULL;
+    fid_image *c = fid__image_new(w, h);
+    if (c)
+        for (int r = 0; r < h; r++)
+            memcpy(c->rgb + (size_t)r * w * 3, im->rgb + ((size_t)(y + r) * im->width + x) * 3, (size_t)w * 3);
+    return c;
+}
+
+static void keep(kept *k, const float *descriptor, int dim, float q, const fid_face *face, const fid_image *im) {
+    memcpy(k->descriptor, descriptor, (size_t)dim * sizeof(float));
+    k->quality = q;
+    k->face = *face;
+    fid_image_free(k->crop);
+    k->crop = crop_of(im, face->crop);
+}
+
+static float distance(const float *a, const float *b, int dim) {
+    double s = 0;
+    for (int i = 0; i < dim; i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return (float)sqrt(s);
+}
+
+fid_status fid_enrollment_add(fid_enrollment *e, const fid_image *im, const char *source, fid_enroll_verdict *verdict) {
+    fid_enroll_verdict v = FID_ENROLL_NO_FACE;
+    if (!e || !im) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_add: NULL argument");
+    e->stats.frames++;
+    fid_detection dets[64];
+    fid_status st;
+    int n = fid_detector_run(e->detector, im, dets, 64, &st);
+    if (n < 0) return st;
+    if (n > 64) n = 64;
+    if (n > 1) e->stats.multi_face_frames++;
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (best < 0 || dets[i].box.width * dets[i].box.height > dets[best].box.width * dets[best].box.height) best = i;
+    fid_face face;
+    float q = 0;
+    if (best < 0) {
+        e->stats.no_face++;
+    } else if (fminf(dets[best].box.width, dets[best].box.height) < e->p.min_face_size) {
+        v = FID_ENROLL_TOO_SMALL, e->stats.too_small++;
+    } else if (dets[best].score < e->p.min_score) {
+        v = FID_ENROLL_LOW_SCORE, e->stats.low_score++;
+    } else if ((st = fid_embedder_describe(e->embedder, im, &dets[best], &face, e->scratch)) != FID_OK) {
+        return st;
+    } else {
+        float sharp = sharpness(im, face.crop), turn = yaw(&face);
+        if (sharp < e->p.min_sharpness) {
+            v = FID_ENROLL_BLURRY, e->stats.blurry++;
+        } else if (turn > e->p.max_yaw) {
+            v = FID_ENROLL_POSE, e->stats.pose++;
+        } else {
+            /* quality: detector confidence, focus (saturating), frontal-ness */
+            q = dets[best].score * fminf(1.0f, sharp / (4 * e->p.min_sharpness)) * (1 - turn);
+            int dup = -1;
+            for (int i = 0; i < e->n && dup < 0; i++)
+                if (distance(e->samples[i].descriptor, e->scratch, e->dim) < e->p.duplicate_distance) dup = i;
+            if (dup >= 0) {
+                v = FID_ENROLL_DUPLICATE, e->stats.duplicates++;
+                if (q > e->samples[dup].quality) /* the sharper twin replaces the other */
+                    keep(&e->samples[dup], e->scratch, e->dim, q, &face, im);
+            } else {
+                int slot = e->n;
+                if (e->n == e->p.max_samples) { /* full: replace the worst if this one is better */
+                    slot = 0;
+                    for (int i = 1; i < e->n; i++)
+                        if (e->samples[i].quality < e->samples[slot].quality) slot = i;
+                    if (e->samples[slot].quality >= q) slot = -1;
+                } else if (e->n == e->cap) {
+                    int cap = e->cap ? e->cap * 2 : 16;
+                    kept *grown = realloc(e->samples, (size_t)cap * sizeof *grown);
+                    if (!grown) return fid__fail(FID_ERR_NO_MEMORY, "enrollment: out of memory");
+                    e->samples = grown;
+                    e->cap = cap;
+                }
+                if (slot == e->n) {
+                    memset(&e->samples[slot], 0, sizeof e->samples[slot]);
+                    e->samples[slot].descriptor = malloc((size_t)e->dim * sizeof(float));
+                    if (!e->samples[slot].descriptor) return fid__fail(FID_ERR_NO_MEMORY, "enrollment: out of memory");
+                    e->n++;
+                }
+                if (slot >= 0) {
+                    keep(&e->samples[slot], e->scratch, e->dim, q, &face, im);
+                    free(e->samples[slot].source);
+                    e->samples[slot].source = source ? strdup(source) : NULL;
+                    v = FID_ENROLL_KEPT;
+                    e->stats.accepted++;
+                } else {
+                    v = FID_ENROLL_NOT_BEST;
+                    e->stats.not_best++;
+                }
+            }
+        }
+    }
+    if (verdict) *verdict = v;
+    return FID_OK;
+}
+
+int fid_enrollment_count(const fid_enrollment *e) { return e ? e->n : 0; }
+
+fid_status fid_enrollment_sample(const fid_enrollment *e, int i, float *descriptor, float *quality, fid_face *face,
+                                 const char **source, const fid_image **crop) {
+    if (!e || i < 0 || i >= e->n) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_sample: no sample %d", i);
+    if (descriptor) memcpy(descriptor, e->samples[i].descriptor, (size_t)e->dim * sizeof(float));
+    if (quality) *quality = e->samples[i].quality;
+    if (face) *face = e->samples[i].face;
+    if (source) *source = e->samples[i].source;
+    if (crop) *crop = e->samples[i].crop;
+    return FID_OK;
+}
