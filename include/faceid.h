@@ -289,7 +289,7 @@ int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int 
 typedef struct fid_matcher fid_matcher;
 
 typedef struct fid_matcher_params {
-    float threshold; /* named only below this distance; default 0.6 (faceapi-128) */
+    float threshold; /* named only below this distance; default NAN: the model profile's (0.5 for faceapi-128) */
     float margin;    /* ... and when the runner-up person is at least this much further; default 0 */
 } fid_matcher_params;
 

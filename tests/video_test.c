@@ -10,12 +10,14 @@
 
 static char dir[64];
 
-static int make_clip(const char *name, const char *args) {
+static int make_sized_clip(const char *name, const char *size, const char *args) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -f lavfi -i testsrc2=size=160x120:rate=10:duration=2 %s %s/%s", args,
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -f lavfi -i testsrc2=size=%s:rate=10:duration=2 %s %s/%s", size, args,
              dir, name);
     return system(cmd);
 }
+
+static int make_clip(const char *name, const char *args) { return make_sized_clip(name, "160x120", args); }
 
 /* Sets the track header's display matrix of an mp4 to a 90-degree rotation, as phones write it
  * (ffmpeg 5.1's CLI cannot). tkhd v0: the matrix starts 44 bytes after the "tkhd" tag. */
@@ -77,6 +79,9 @@ int main(void) {
     check_clip("c.avi", 160, 120);
     check_clip("d.webm", 160, 120);
     check_clip("rot.mp4", 120, 160); /* a phone clip recorded sideways plays upright */
+    /* rows of 3 * 150 bytes: libswscale must not write past them (it did, corrupting the heap) */
+    CHECK(make_sized_clip("odd.mp4", "150x100", "-c:v libx264 -pix_fmt yuv420p") == 0, "ffmpeg odd size");
+    check_clip("odd.mp4", 150, 100);
 
     char path[256];
     fid_status st;

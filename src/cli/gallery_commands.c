@@ -146,9 +146,19 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int *frame
             fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
             return 2;
         }
-        if (fid_enrollment_stats(e).multi_face_frames > before.multi_face_frames)
+        static const char *why[] = {"kept",
+                                    "no face found",
+                                    "face too small",
+                                    "detector score too low",
+                                    "face too blurry",
+                                    "face turned too far",
+                                    "same as an earlier sample",
+                                    "better samples already kept"};
+        int several = fid_enrollment_stats(e).multi_face_frames > before.multi_face_frames;
+        if (v != FID_ENROLL_KEPT)
+            fprintf(stderr, "faceid: %s: %s%s\n", file, several ? "several faces, the largest: " : "", why[v]);
+        else if (several)
             fprintf(stderr, "faceid: %s: several faces, enrolled the largest\n", file);
-        if (v == FID_ENROLL_NO_FACE) fprintf(stderr, "faceid: %s: no face found\n", file);
         (*frames_out)++;
         return 0;
     }
@@ -420,7 +430,7 @@ static const char *identify_usage =
     "usage: faceid identify IMAGE|VIDEO... [--gallery DB] [--json] [--threshold T] [--margin M] [--step N]\n"
     "                       [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
     "Names every face, or \"?\" when nobody in the gallery is close enough: distance to the closest\n"
-    "person's nearest sample under the threshold (default 0.6), and the runner-up person at least\n"
+    "person's nearest sample under the threshold (default 0.5 for faceapi-128), and the runner-up at least\n"
     "the margin (default 0) further. Videos: every --step-th frame.\n"
     "--json: {\"files\":[{\"file\",\"faces\":[{\"box\":[x,y,w,h],\"name\",\"distance\",\"margin\"}]}]}, videos\n"
     "with \"frames\":[{\"index\",\"time\",\"faces\":[...]}].\n"

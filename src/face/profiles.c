@@ -16,6 +16,9 @@ static const fid__profile profiles[] = {
      .metric = FID__METRIC_EUCLIDEAN,
      /* face-api's FaceMatcher default on raw (unnormalised) descriptors */
      .threshold = 0.6f,
+     /* Nearest of up to 20 samples per person lowers impostor distances: on the seed clips,
+      * genuine frames stay <= 0.25 while the closest of the 22 sample-photo strangers is 0.577. */
+     .identify_threshold = 0.5f,
      .note = "face-api FaceRecognitionNet (dlib ResNet-34 port), MIT, shipped"},
 };
 

@@ -20,7 +20,8 @@ typedef struct fid__profile {
     int bgr; /* channels reversed before the net */
     int dim;
     fid__metric metric;
-    float threshold; /* default: same person below this distance */
+    float threshold;          /* 1:1 verification: same person below this distance */
+    float identify_threshold; /* 1:N: named below this distance to a person's nearest sample */
     const char *note;
 } fid__profile;
 

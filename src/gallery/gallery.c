@@ -330,3 +330,5 @@ int fid_gallery_samples(fid_gallery *g, const char *name, float *out, int capaci
     fid__set_status(status, FID_OK);
     return n;
 }
+
+const char *fid__gallery_model(const fid_gallery *g) { return g ? g->model : ""; }

@@ -4,4 +4,7 @@
 
 #include "faceid.h"
 
+/* The model profile id the gallery's descriptors come from. Borrowed. */
+const char *fid__gallery_model(const fid_gallery *gallery);
+
 #endif

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/profiles.h"
 #include "faceid.h"
+#include "gallery/gallery.h"
 #include "util/error.h"
 
 struct fid_matcher {
@@ -21,7 +23,7 @@ struct fid_matcher {
 };
 
 fid_matcher_params fid_matcher_default_params(void) {
-    fid_matcher_params p = {.threshold = 0.6f, .margin = 0.0f};
+    fid_matcher_params p = {.threshold = NAN, .margin = 0.0f};
     return p;
 }
 
@@ -36,6 +38,10 @@ fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params
     }
     m->p = params ? *params : fid_matcher_default_params();
     m->dim = fid_gallery_dim(g);
+    if (isnan(m->p.threshold)) { /* the model profile's 1:N default */
+        const fid__profile *prof = fid__profile_find(fid__gallery_model(g));
+        m->p.threshold = prof ? prof->identify_threshold : 0.5f;
+    }
     int n = fid_gallery_people(g, NULL, 0, &st);
     if (n < 0) goto fail;
     m->people = calloc((size_t)(n ? n : 1), sizeof *m->people);

@@ -25,6 +25,8 @@ struct fid_video {
     struct SwsContext *sws;
     int stream, rotation, eof, flushed;
     fid_image *image;
+    uint8_t *rgb_data[4];
+    int rgb_linesize[4], rgb_w, rgb_h;
     char *url;
     double fps, duration;
     int64_t frames;
@@ -109,6 +111,7 @@ fail:
 void fid_video_close(fid_video *v) {
     if (!v) return;
     sws_freeContext(v->sws);
+    av_freep(&v->rgb_data[0]);
     av_frame_free(&v->frame);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->dec);
@@ -130,9 +133,19 @@ static fid_status convert(fid_video *v) {
     if (!v->sws) return fid__fail(FID_ERR_UNSUPPORTED, "%s: cannot convert pixel format %d", v->url, f->format);
     fid_image *rgb = fid__image_new(w, h);
     if (!rgb) return FID_ERR_NO_MEMORY;
-    uint8_t *dst[4] = {rgb->rgb, NULL, NULL, NULL};
-    int stride[4] = {w * 3, 0, 0, 0};
-    sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dst, stride);
+    /* libswscale's SIMD writes whole aligned blocks, past the end of a packed w*3 row: convert
+     * into a padded, aligned frame, then copy the rows out. */
+    if (!v->rgb_data[0] || v->rgb_w != w || v->rgb_h != h) {
+        av_freep(&v->rgb_data[0]);
+        if (av_image_alloc(v->rgb_data, v->rgb_linesize, w, h, AV_PIX_FMT_RGB24, 64) < 0) {
+            fid_image_free(rgb);
+            return fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a %dx%d frame", v->url, w, h);
+        }
+        v->rgb_w = w, v->rgb_h = h;
+    }
+    sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, v->rgb_data, v->rgb_linesize);
+    for (int y = 0; y < h; y++)
+        memcpy(rgb->rgb + (size_t)y * w * 3, v->rgb_data[0] + (size_t)y * v->rgb_linesize[0], (size_t)w * 3);
     /* EXIF-style orientation codes: 6 = 90 cw, 3 = 180, 8 = 270 cw */
     int orientation = v->rotation == 90 ? 6 : v->rotation == 180 ? 3 : v->rotation == 270 ? 8 : 1;
     fid_image *upright = fid__image_orient(rgb, orientation);
