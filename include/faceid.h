@@ -284,6 +284,29 @@ int fid_gallery_people(fid_gallery *gallery, fid_person_info *out, int capacity,
 /* The samples of one person (capacity * dim floats at most); returns the count (-1 on error). */
 int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int capacity, fid_status *status);
 
+typedef struct fid_calibration {
+    int genuine, impostor;       /* leave-one-out distances measured */
+    double target_far, far, tar; /* at the chosen threshold */
+    float threshold;
+    int resolution_limited; /* fewer impostor distances than 1/target_far: FAR is coarser */
+    int capped; /* fewer than FID_CALIBRATION_MIN_PEOPLE people: kept at the model's default, not loosened */
+    float closest_impostor, farthest_genuine;
+    struct {
+        double far, measured_far, tar;
+        float threshold;
+    } table[4]; /* FAR 1e-1, 1e-2, 1e-3, 1e-4 */
+} fid_calibration;
+
+#define FID_CALIBRATION_MIN_PEOPLE 20
+
+/* Leave-one-out genuine and impostor distances from the gallery's own samples; the threshold for
+ * target_far (e.g. 1e-3). With store, it is saved in the gallery and used by identification
+ * from then on (a matcher whose threshold is NAN). Needs 2 people, one with 2+ samples. */
+fid_status fid_gallery_calibrate(fid_gallery *gallery, double target_far, int store, fid_calibration *out);
+
+/* The stored calibrated 1:N threshold, or NAN if the gallery was never calibrated. */
+float fid_gallery_threshold(fid_gallery *gallery);
+
 /* In-memory snapshot of a gallery for identification (read-only once made: share it between
  * threads). Caller frees. */
 typedef struct fid_matcher fid_matcher;

@@ -64,6 +64,12 @@ import json; d = json.load(open('$tmp/strangers.json'))
 faces = [f for x in d['files'] for f in x['faces']]
 assert len(faces) >= 10 and all(f['name'] == '?' for f in faces), [(f['name'], f['distance']) for f in faces]"
 
+# Calibration with two people: reported, stored, never looser than the model's default.
+"$faceid" calibrate --json > "$tmp/cal.json"
+check "calibrate exits 0" test $? = 0
+check "two-person calibration is capped at the default" py "
+import json; c = json.load(open('$tmp/cal.json')); assert c['capped'] and c['threshold'] <= 0.5 and c['stored'], c"
+
 # Bad inputs: one line, right exit code, gallery unchanged.
 before=$("$faceid" list --json)
 : > "$tmp/empty.mp4"

@@ -142,6 +142,48 @@ int main(void) {
           samples_of(g, "left"), samples_of(g, "right"));
     fid_gallery_close(g);
     free(big);
+
+    /* Calibration: 25 people, 3 samples each, clustered (genuine ~0.05) and apart (impostors ~1). */
+    snprintf(path, sizeof path, "%s/cal.db", dir);
+    g = fid_gallery_open(path, NULL, &st);
+    unsigned seed = 3;
+    float cal[3 * 128];
+    for (int p = 0; p < 25; p++) {
+        float center[128];
+        for (int k = 0; k < 128; k++)
+            center[k] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0f * 0.25f;
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 128; k++)
+                cal[i * 128 + k] =
+                    center[k] + (float)(((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0 - 0.5) * 0.01f;
+        char name[16];
+        snprintf(name, sizeof name, "p%02d", p);
+        fid_gallery_add(g, name, cal, 3, NULL, NULL);
+    }
+    CHECK(isnan(fid_gallery_threshold(g)), "a fresh gallery reports a calibrated threshold");
+    fid_calibration c;
+    CHECK(fid_gallery_calibrate(g, 0.01, 1, &c) == FID_OK, "calibrate: %s", fid_last_error());
+    CHECK(c.genuine == 75 && c.impostor == 75 * 24, "distance counts %d %d", c.genuine, c.impostor);
+    CHECK(!c.capped && c.far <= 0.01 && c.tar == 1.0, "calibration: far %.4f tar %.3f capped %d", c.far, c.tar,
+          c.capped);
+    CHECK(c.threshold > c.farthest_genuine && c.threshold <= c.closest_impostor * 10, "threshold %.3f", c.threshold);
+    CHECK(fabsf(fid_gallery_threshold(g) - c.threshold) < 1e-4, "stored threshold %.4f", fid_gallery_threshold(g));
+    fid_matcher *m = fid_matcher_create(g, NULL, &st);
+    fid_match match;
+    CHECK(m && fid_matcher_match(m, cal, &match) == FID_OK && match.known && !strcmp(match.name, "p24"),
+          "calibrated match");
+    fid_matcher_free(m);
+    fid_gallery_close(g);
+    /* Two people: calibration may tighten, never loosen, the model's default. */
+    snprintf(path, sizeof path, "%s/cal2.db", dir);
+    g = fid_gallery_open(path, NULL, &st);
+    fill(d, 10, 128, 0.0f);
+    fid_gallery_add(g, "a", d, 2, NULL, NULL);
+    fill(d, 10, 128, 0.3f);
+    fid_gallery_add(g, "b", d, 2, NULL, NULL);
+    CHECK(fid_gallery_calibrate(g, 0.001, 1, &c) == FID_OK && c.capped && c.threshold <= 0.5f,
+          "small gallery loosened: %.3f", c.threshold);
+    fid_gallery_close(g);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");

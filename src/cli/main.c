@@ -15,6 +15,7 @@ static int usage(FILE *f) {
             "  enroll --name NAME FILE...   learn a person from clips and photos\n"
             "  enroll-dir DIR     learn everyone in DIR/<name>/<clips and photos>\n"
             "  identify FILE...   name the faces in images and videos (\"?\" for strangers)\n"
+            "  calibrate          threshold for a target false-accept rate from the gallery's own samples\n"
             "  list | show NAME | remove NAME | rename OLD NEW   manage the gallery\n"
             "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
             "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
@@ -95,6 +96,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "enroll")) return fid_cli_enroll(argc - 2, argv + 2);
     if (!strcmp(cmd, "enroll-dir")) return fid_cli_enroll_dir(argc - 2, argv + 2);
     if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "calibrate")) return fid_cli_calibrate(argc - 2, argv + 2);
     if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename"))
         return fid_cli_manage(cmd, argc - 2, argv + 2);
     fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);

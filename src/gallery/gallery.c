@@ -332,3 +332,22 @@ int fid_gallery_samples(fid_gallery *g, const char *name, float *out, int capaci
 }
 
 const char *fid__gallery_model(const fid_gallery *g) { return g ? g->model : ""; }
+
+fid_status fid__gallery_set_threshold(fid_gallery *g, float threshold, double far) {
+    if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
+    char t[32], f[32];
+    snprintf(t, sizeof t, "%.6g", threshold);
+    snprintf(f, sizeof f, "%.6g", far);
+    if (exec(g, "BEGIN IMMEDIATE") != SQLITE_OK) return db_fail(g, "cannot start a change");
+    fid_status st = set_meta(g, "identify_threshold", t);
+    if (st == FID_OK) st = set_meta(g, "calibrated_far", f);
+    if (st == FID_OK && exec(g, "COMMIT") != SQLITE_OK) st = db_fail(g, "cannot commit");
+    if (st != FID_OK) exec(g, "ROLLBACK");
+    return st;
+}
+
+float fid_gallery_threshold(fid_gallery *g) {
+    char v[64];
+    if (!g || get_meta(g, "identify_threshold", v, sizeof v) != FID_OK || !v[0]) return NAN;
+    return strtof(v, NULL);
+}

@@ -7,4 +7,7 @@
 /* The model profile id the gallery's descriptors come from. Borrowed. */
 const char *fid__gallery_model(const fid_gallery *gallery);
 
+/* Stores the calibrated threshold and the FAR it was chosen for. */
+fid_status fid__gallery_set_threshold(fid_gallery *gallery, float threshold, double far);
+
 #endif

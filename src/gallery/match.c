@@ -38,7 +38,8 @@ fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params
     }
     m->p = params ? *params : fid_matcher_default_params();
     m->dim = fid_gallery_dim(g);
-    if (isnan(m->p.threshold)) { /* the model profile's 1:N default */
+    if (isnan(m->p.threshold)) m->p.threshold = fid_gallery_threshold(g); /* calibrated */
+    if (isnan(m->p.threshold)) {                                          /* else the model profile's */
         const fid__profile *prof = fid__profile_find(fid__gallery_model(g));
         m->p.threshold = prof ? prof->identify_threshold : 0.5f;
     }
