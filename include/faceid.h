@@ -284,6 +284,11 @@ int fid_gallery_people(fid_gallery *gallery, fid_person_info *out, int capacity,
 /* The samples of one person (capacity * dim floats at most); returns the count (-1 on error). */
 int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int capacity, fid_status *status);
 
+/* JSON export of every person and sample (written whole or not at all), and import of such a file
+ * into this gallery in one transaction (same model and dimension required; names merge). */
+fid_status fid_gallery_export(fid_gallery *gallery, const char *path);
+fid_status fid_gallery_import(fid_gallery *gallery, const char *path, int *people, int *samples);
+
 typedef struct fid_calibration {
     int genuine, impostor;       /* leave-one-out distances measured */
     double target_far, far, tar; /* at the chosen threshold */

@@ -70,6 +70,16 @@ check "calibrate exits 0" test $? = 0
 check "two-person calibration is capped at the default" py "
 import json; c = json.load(open('$tmp/cal.json')); assert c['capped'] and c['threshold'] <= 0.5 and c['stored'], c"
 
+# Export and import round trip into a fresh gallery; a broken export is refused whole.
+"$faceid" export "$tmp/export.json"
+check "export exits 0" test $? = 0
+FID_GALLERY=$tmp/copy.db "$faceid" import "$tmp/export.json" > /dev/null
+check "import exits 0" test $? = 0
+check "imported gallery lists the same people" test "$(FID_GALLERY=$tmp/copy.db "$faceid" list)" = "$("$faceid" list)"
+py "import json; d = json.load(open('$tmp/export.json')); d['people'][-1]['samples'][-1]['descriptor'][3] = 'x'; json.dump(d, open('$tmp/bad.json', 'w'))"
+FID_GALLERY=$tmp/copy2.db "$faceid" import "$tmp/bad.json" 2> "$tmp/err"; rc=$?
+check "broken import: exit 2, one line, nothing imported" test $rc = 2 -a "$(wc -l < "$tmp/err")" = 1 -a -z "$(FID_GALLERY=$tmp/copy2.db "$faceid" list)"
+
 # Bad inputs: one line, right exit code, gallery unchanged.
 before=$("$faceid" list --json)
 : > "$tmp/empty.mp4"

@@ -519,8 +519,10 @@ int fid_cli_identify(int argc, char **argv) {
 }
 
 static const char *manage_usage =
-    "usage: faceid list [--json] | show NAME [--json] | remove NAME | rename OLD NEW   [--gallery DB]\n"
-    "Lists the gallery's people with their sample counts, shows one, removes or renames one.\n"
+    "usage: faceid list [--json] | show NAME [--json] | remove NAME | rename OLD NEW |\n"
+    "              export FILE.json | import FILE.json   [--gallery DB]\n"
+    "Lists the gallery's people with their sample counts, shows one, removes or renames one; exports\n"
+    "every sample as JSON or imports such a file (one transaction; same model required).\n"
     "examples:\n"
     "  faceid list\n"
     "  faceid rename chengwei 程维\n";
@@ -529,16 +531,27 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
     gopts o;
     int rc = parse(argc, argv, &o, manage_usage);
     int need = !strcmp(cmd, "list") ? 0 : !strcmp(cmd, "rename") ? 2 : 1;
+    int transfer = !strcmp(cmd, "export") || !strcmp(cmd, "import");
     if (rc || o.n_files != need) {
         if (!rc) fputs(manage_usage, stderr);
         free(o.files);
         return rc < 0 ? 0 : 2;
     }
-    int readonly = !strcmp(cmd, "list") || !strcmp(cmd, "show");
+    int readonly = !strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "export");
     fid_gallery *g = open_gallery(&o, readonly);
     rc = g ? 0 : 2;
     fid_status st;
-    if (g && readonly) {
+    if (g && transfer) {
+        int people = 0, samples = 0;
+        st = !strcmp(cmd, "export") ? fid_gallery_export(g, o.files[0])
+                                    : fid_gallery_import(g, o.files[0], &people, &samples);
+        if (st != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = 2;
+        } else if (!strcmp(cmd, "import")) {
+            printf("imported %d samples of %d people\n", samples, people);
+        }
+    } else if (g && readonly) {
         int n = fid_gallery_people(g, NULL, 0, &st);
         fid_person_info *people = calloc((size_t)(n > 0 ? n : 1), sizeof *people);
         n = n < 0 ? -1 : fid_gallery_people(g, people, n, &st);

@@ -16,7 +16,7 @@ static int usage(FILE *f) {
             "  enroll-dir DIR     learn everyone in DIR/<name>/<clips and photos>\n"
             "  identify FILE...   name the faces in images and videos (\"?\" for strangers)\n"
             "  calibrate          threshold for a target false-accept rate from the gallery's own samples\n"
-            "  list | show NAME | remove NAME | rename OLD NEW   manage the gallery\n"
+            "  list | show NAME | remove NAME | rename OLD NEW | export F | import F   manage the gallery\n"
             "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
             "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
             "  verify A B         same person or not (exit 0 same, 1 different, 2 error)\n"
@@ -97,7 +97,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "enroll-dir")) return fid_cli_enroll_dir(argc - 2, argv + 2);
     if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 2, argv + 2);
     if (!strcmp(cmd, "calibrate")) return fid_cli_calibrate(argc - 2, argv + 2);
-    if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename"))
+    if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename") ||
+        !strcmp(cmd, "export") || !strcmp(cmd, "import"))
         return fid_cli_manage(cmd, argc - 2, argv + 2);
     fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;

@@ -351,3 +351,164 @@ float fid_gallery_threshold(fid_gallery *g) {
     if (!g || get_meta(g, "identify_threshold", v, sizeof v) != FID_OK || !v[0]) return NAN;
     return strtof(v, NULL);
 }
+
+/* ---- JSON export / import ------------------------------------------------------------------- */
+
+#include <jansson.h>
+
+fid_status fid_gallery_export(fid_gallery *g, const char *path) {
+    if (!g || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_export: NULL argument");
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(
+            g->db,
+            "SELECT p.name, s.descriptor, s.quality, s.source FROM person p JOIN sample s ON s.person = p.id"
+            " ORDER BY p.name, s.id",
+            -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read the gallery");
+    json_t *people = json_array(), *person = NULL;
+    const char *current = NULL;
+    fid_status st = FID_OK;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        if (!current || strcmp(current, name)) {
+            person = json_pack("{s:s,s:[]}", "name", name, "samples");
+            json_array_append_new(people, person);
+            current = json_string_value(json_object_get(person, "name"));
+        }
+        if (sqlite3_column_bytes(q, 1) != g->dim * (int)sizeof(float)) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: a sample of '%s' has the wrong size", g->path, name);
+            break;
+        }
+        const float *d = sqlite3_column_blob(q, 1);
+        json_t *desc = json_array();
+        for (int k = 0; k < g->dim; k++)
+            json_array_append_new(desc, json_real(d[k]));
+        json_t *sample = json_pack("{s:o}", "descriptor", desc);
+        if (sqlite3_column_type(q, 2) != SQLITE_NULL)
+            json_object_set_new(sample, "quality", json_real(sqlite3_column_double(q, 2)));
+        if (sqlite3_column_type(q, 3) != SQLITE_NULL)
+            json_object_set_new(sample, "source", json_string((const char *)sqlite3_column_text(q, 3)));
+        json_array_append_new(json_object_get(person, "samples"), sample);
+    }
+    if (st == FID_OK && rc != SQLITE_DONE) st = db_fail(g, "cannot read the gallery");
+    sqlite3_finalize(q);
+    if (st != FID_OK) {
+        json_decref(people);
+        return st;
+    }
+    json_t *doc = json_pack("{s:i,s:s,s:i,s:o}", "faceid_gallery", SCHEMA_VERSION, "model", g->model, "dim", g->dim,
+                            "people", people);
+    float t = fid_gallery_threshold(g);
+    json_object_set_new(doc, "identify_threshold", isnan(t) ? json_null() : json_real(t));
+    /* whole or nothing: written beside the target, renamed over it */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
+    if (json_dump_file(doc, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(9)) != 0 || rename(tmp, path) != 0) {
+        st = fid__fail(FID_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+    }
+    json_decref(doc);
+    return st;
+}
+
+fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out, int *samples_out) {
+    if (!g || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_import: NULL argument");
+    if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
+    json_error_t err;
+    json_t *doc = json_load_file(path, 0, &err);
+    if (!doc) {
+        FILE *f = fopen(path, "rb");
+        if (!f) return fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+        fclose(f);
+        return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
+    }
+    fid_status st = FID_OK;
+    const char *model = json_string_value(json_object_get(doc, "model"));
+    json_t *people = json_object_get(doc, "people");
+    if (!json_is_integer(json_object_get(doc, "faceid_gallery")) || !model || !json_is_array(people))
+        st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery export", path);
+    else if (strcmp(model, g->model) || json_integer_value(json_object_get(doc, "dim")) != g->dim)
+        st = fid__fail(FID_ERR_UNSUPPORTED, "%s: descriptors of model '%s' (%lld-d), the gallery holds '%s' (%d-d)",
+                       path, model, (long long)json_integer_value(json_object_get(doc, "dim")), g->model, g->dim);
+    float *d = malloc((size_t)g->dim * sizeof *d);
+    if (st == FID_OK && !d) st = fid__fail(FID_ERR_NO_MEMORY, "import: out of memory");
+    /* one transaction for the whole file: all of it or none */
+    if (st == FID_OK && exec(g, "BEGIN IMMEDIATE") != SQLITE_OK) st = db_fail(g, "cannot start a change");
+    int began = st == FID_OK, n_people = 0, n_samples = 0;
+    sqlite3_stmt *ins_person = NULL, *ins_sample = NULL;
+    if (st == FID_OK && (sqlite3_prepare_v2(g->db, "INSERT OR IGNORE INTO person(name, created) VALUES(?, ?)", -1,
+                                            &ins_person, NULL) != SQLITE_OK ||
+                         sqlite3_prepare_v2(g->db,
+                                            "INSERT INTO sample(person, descriptor, quality, source, created)"
+                                            " SELECT id, ?, ?, ?, ? FROM person WHERE name = ?",
+                                            -1, &ins_sample, NULL) != SQLITE_OK))
+        st = db_fail(g, "cannot import");
+    double now = now_seconds();
+    size_t i, j;
+    json_t *p, *s;
+    json_array_foreach(people, i, p) {
+        if (st != FID_OK) break;
+        const char *name = json_string_value(json_object_get(p, "name"));
+        json_t *samples = json_object_get(p, "samples");
+        if (!name || !*name || strlen(name) > 200 || !json_is_array(samples)) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: person %zu has no name or samples", path, i);
+            break;
+        }
+        sqlite3_reset(ins_person);
+        sqlite3_bind_text(ins_person, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(ins_person, 2, now);
+        if (sqlite3_step(ins_person) != SQLITE_DONE) {
+            st = db_fail(g, "cannot import");
+            break;
+        }
+        n_people++;
+        json_array_foreach(samples, j, s) {
+            json_t *desc = json_object_get(s, "descriptor");
+            if ((int)json_array_size(desc) != g->dim) {
+                st = fid__fail(FID_ERR_FORMAT, "%s: '%s' sample %zu has %zu values, expected %d", path, name, j,
+                               json_array_size(desc), g->dim);
+                break;
+            }
+            for (int k = 0; k < g->dim; k++) {
+                json_t *v = json_array_get(desc, (size_t)k);
+                d[k] = (float)json_number_value(v);
+                if (!json_is_number(v) || !isfinite(d[k])) {
+                    st = fid__fail(FID_ERR_FORMAT, "%s: '%s' sample %zu: value %d is not a finite number", path, name,
+                                   j, k);
+                    break;
+                }
+            }
+            if (st != FID_OK) break;
+            sqlite3_reset(ins_sample);
+            sqlite3_bind_blob(ins_sample, 1, d, g->dim * (int)sizeof(float), SQLITE_STATIC);
+            json_t *qv = json_object_get(s, "quality"), *src = json_object_get(s, "source");
+            if (json_is_number(qv))
+                sqlite3_bind_double(ins_sample, 2, json_number_value(qv));
+            else
+                sqlite3_bind_null(ins_sample, 2);
+            if (json_is_string(src))
+                sqlite3_bind_text(ins_sample, 3, json_string_value(src), -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(ins_sample, 3);
+            sqlite3_bind_double(ins_sample, 4, now);
+            sqlite3_bind_text(ins_sample, 5, name, -1, SQLITE_STATIC);
+            if (sqlite3_step(ins_sample) != SQLITE_DONE) {
+                st = db_fail(g, "cannot import");
+                break;
+            }
+            n_samples++;
+        }
+    }
+    sqlite3_finalize(ins_person);
+    sqlite3_finalize(ins_sample);
+    if (began) {
+        if (st == FID_OK && exec(g, "COMMIT") != SQLITE_OK) st = db_fail(g, "cannot commit");
+        if (st != FID_OK) exec(g, "ROLLBACK");
+    }
+    free(d);
+    json_decref(doc);
+    if (people_out) *people_out = st == FID_OK ? n_people : 0;
+    if (samples_out) *samples_out = st == FID_OK ? n_samples : 0;
+    return st;
+}
