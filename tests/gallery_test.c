@@ -184,6 +184,32 @@ int main(void) {
     CHECK(fid_gallery_calibrate(g, 0.001, 1, &c) == FID_OK && c.capped && c.threshold <= 0.5f,
           "small gallery loosened: %.3f", c.threshold);
     fid_gallery_close(g);
+    /* A gallery past 50k samples is searched through the int8 index: same answers. */
+    snprintf(path, sizeof path, "%s/big.db", dir);
+    g = fid_gallery_open(path, NULL, &st);
+    int nb = 60000;
+    float *many = malloc((size_t)nb * 128 * sizeof *many);
+    for (int i = 0; i < nb * 128; i++)
+        many[i] = (float)(((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0 - 0.5) * 0.4f;
+    fid_gallery_add(g, "crowd", many, nb / 2, NULL, NULL);
+    fid_gallery_add(g, "crowd2", many + (size_t)(nb / 2) * 128, nb / 2 - 1, NULL, NULL);
+    fid_gallery_add(g, "target", many + (size_t)(nb - 1) * 128, 1, NULL, NULL);
+    fid_matcher_params mp = fid_matcher_default_params();
+    mp.threshold = 0.3f;
+    m = fid_matcher_create(g, &mp, &st);
+    float probe[128];
+    for (int k = 0; k < 128; k++)
+        probe[k] = many[(size_t)(nb - 1) * 128 + k] + 0.001f * (k % 3);
+    CHECK(m && fid_matcher_match(m, probe, &match) == FID_OK && match.known && !strcmp(match.name, "target") &&
+              match.distance < 0.05f && match.second[0] != 0,
+          "indexed match: %s %.3f (second %s)", match.name, match.distance, match.second);
+    for (int k = 0; k < 128; k++)
+        probe[k] = many[(size_t)123 * 128 + k];
+    CHECK(fid_matcher_match(m, probe, &match) == FID_OK && !strcmp(match.candidate, "crowd") && match.distance < 1e-4f,
+          "indexed exact sample: %s %.4f", match.candidate, match.distance);
+    fid_matcher_free(m);
+    fid_gallery_close(g);
+    free(many);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");

@@ -12,15 +12,22 @@
 #include "face/profiles.h"
 #include "faceid.h"
 #include "gallery/gallery.h"
+#include "gallery/index.h"
 #include "util/error.h"
 
 struct fid_matcher {
     fid_matcher_params p;
     int dim, n_people, n_samples;
     fid_person_info *people;
-    int *owner;  /* sample -> person */
-    float *data; /* n_samples x dim */
+    int *owner;        /* sample -> person */
+    float *data;       /* n_samples x dim */
+    fid__index *index; /* large galleries: int8 scan + exact re-rank */
 };
+
+/* Below this many samples the exact scan is fast enough (50k x 128-d: ~5 ms). */
+#define INDEX_FROM 50000
+/* Nearest samples fetched from the index to find the best and runner-up people. */
+#define INDEX_K 64
 
 fid_matcher_params fid_matcher_default_params(void) {
     fid_matcher_params p = {.threshold = NAN, .margin = 0.0f};
@@ -72,6 +79,7 @@ fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params
         at += k;
     }
     m->n_samples = at;
+    if (m->n_samples >= INDEX_FROM && !(m->index = fid__index_build(m->data, m->n_samples, m->dim, &st))) goto fail;
     fid__set_status(status, FID_OK);
     return m;
 fail:
@@ -85,6 +93,7 @@ void fid_matcher_free(fid_matcher *m) {
     free(m->people);
     free(m->owner);
     free(m->data);
+    fid__index_free(m->index);
     free(m);
 }
 
@@ -98,7 +107,20 @@ fid_status fid_matcher_match(const fid_matcher *m, const float *d, fid_match *ou
     if (!best) return fid__fail(FID_ERR_NO_MEMORY, "matcher: out of memory");
     for (int i = 0; i < m->n_people; i++)
         best[i] = INFINITY;
-    for (int s = 0; s < m->n_samples; s++) {
+    if (m->index) {
+        /* The runner-up person must be among the INDEX_K nearest samples; if one person owns
+         * them all, the margin is reported as infinite. */
+        int64_t idx[INDEX_K];
+        float dist[INDEX_K];
+        int got = fid__index_search(m->index, d, INDEX_K, 2 * INDEX_K, 2, idx, dist);
+        if (got < 0) {
+            free(best);
+            return fid__fail(FID_ERR_NO_MEMORY, "matcher: out of memory");
+        }
+        for (int r = 0; r < got; r++)
+            if (dist[r] * dist[r] < best[m->owner[idx[r]]]) best[m->owner[idx[r]]] = dist[r] * dist[r];
+    }
+    for (int s = 0; !m->index && s < m->n_samples; s++) {
         const float *x = m->data + (size_t)s * m->dim;
         float acc = 0;
         for (int k = 0; k < m->dim; k++)

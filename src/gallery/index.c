@@ -1,0 +1,198 @@
+/*
+ * Nearest-neighbour search for large galleries: descriptors quantised to int8 (one symmetric
+ * scale for the whole index) are scanned with AVX2 integer dot products, the best candidates
+ * are re-ranked with the exact float32 distances. 1M x 128-d is 128 MB of int8 instead of
+ * 512 MB of float32: the scan is memory-bound, so it is 4x less to read.
+ */
+#include "gallery/index.h"
+
+#include <float.h>
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+struct fid__index {
+    int dim, dim_padded; /* padded to 32 int8 lanes */
+    int64_t n;
+    float scale;        /* x ~= q * scale */
+    int8_t *q;          /* n x dim_padded */
+    float *norm2;       /* |q|^2 * scale^2 per row */
+    const float *exact; /* n x dim, borrowed */
+};
+
+fid__index *fid__index_build(const float *data, int64_t n, int dim, fid_status *status) {
+    fid__index *ix = calloc(1, sizeof *ix);
+    if (!ix) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "index: out of memory"));
+        return NULL;
+    }
+    ix->dim = dim;
+    ix->dim_padded = (dim + 31) / 32 * 32;
+    ix->n = n;
+    ix->exact = data;
+    float maxabs = 1e-12f;
+    for (int64_t i = 0; i < n * dim; i++)
+        maxabs = fmaxf(maxabs, fabsf(data[i]));
+    ix->scale = maxabs / 127.0f;
+    if (posix_memalign((void **)&ix->q, 64, (size_t)(n ? n : 1) * ix->dim_padded) ||
+        !(ix->norm2 = malloc((size_t)(n ? n : 1) * sizeof *ix->norm2))) {
+        fid__index_free(ix);
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "index: cannot hold %lld descriptors", (long long)n));
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int8_t *row = ix->q + (size_t)i * ix->dim_padded;
+        int64_t s = 0;
+        for (int k = 0; k < ix->dim_padded; k++) {
+            int v = k < dim ? (int)lrintf(data[(size_t)i * dim + k] / ix->scale) : 0;
+            row[k] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            s += row[k] * row[k];
+        }
+        ix->norm2[i] = (float)s * ix->scale * ix->scale;
+    }
+    fid__set_status(status, FID_OK);
+    return ix;
+}
+
+void fid__index_free(fid__index *ix) {
+    if (!ix) return;
+    free(ix->q);
+    free(ix->norm2);
+    free(ix);
+}
+
+__attribute__((target("avx2"), always_inline)) static inline int32_t dot_avx2(const int8_t *a, const int8_t *b, int n) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int k = 0; k < n; k += 32) {
+        __m256i va = _mm256_load_si256((const __m256i *)(a + k)), vb = _mm256_load_si256((const __m256i *)(b + k));
+        /* int8 -> int16, multiply-add pairs into int32 */
+        __m256i a0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(va)),
+                b0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(vb));
+        __m256i a1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(va, 1)),
+                b1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(vb, 1));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a0, b0));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a1, b1));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static int32_t dot_plain(const int8_t *a, const int8_t *b, int n) {
+    int32_t s = 0;
+    for (int k = 0; k < n; k++)
+        s += a[k] * b[k];
+    return s;
+}
+
+typedef struct hit {
+    float d;
+    int64_t i;
+} hit;
+
+/* Keeps the k smallest in a max-heap. */
+static void push(hit *heap, int *size, int k, float d, int64_t i) {
+    if (*size < k) {
+        int c = (*size)++;
+        heap[c] = (hit){d, i};
+        while (c > 0 && heap[(c - 1) / 2].d < heap[c].d) {
+            hit t = heap[c];
+            heap[c] = heap[(c - 1) / 2];
+            heap[(c - 1) / 2] = t;
+            c = (c - 1) / 2;
+        }
+    } else if (d < heap[0].d) {
+        heap[0] = (hit){d, i};
+        int c = 0;
+        for (;;) {
+            int l = 2 * c + 1, r = l + 1, m = c;
+            if (l < k && heap[l].d > heap[m].d) m = l;
+            if (r < k && heap[r].d > heap[m].d) m = r;
+            if (m == c) break;
+            hit t = heap[c];
+            heap[c] = heap[m];
+            heap[m] = t;
+            c = m;
+        }
+    }
+}
+
+/* One thread's share of rows [from, to): int8 distances into its candidate heap. The whole loop
+ * is compiled for AVX2 so the dot product inlines (a call per row cost a third of the time). */
+#define SCAN_BODY(DOT)                                                                                                 \
+    {                                                                                                                  \
+        float s2 = ix->scale * ix->scale;                                                                              \
+        for (int64_t i = from; i < to; i++) {                                                                          \
+            const int8_t *row = ix->q + (size_t)i * ix->dim_padded;                                                    \
+            float d = ix->norm2[i] - 2.0f * (float)DOT(row, qq, ix->dim_padded) * s2; /* |x-q|^2 - |q|^2 */            \
+            if (*size < k || d < heap[0].d) push(heap, size, k, d, i);                                                 \
+        }                                                                                                              \
+    }
+
+__attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to,
+                                                      hit *heap, int *size, int k) SCAN_BODY(dot_avx2)
+
+    static void scan_plain(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to, hit *heap, int *size,
+                           int k) SCAN_BODY(dot_plain)
+
+        int fid__index_search(const fid__index *ix, const float *query, int k, int candidates, int threads,
+                              int64_t *out_index, float *out_distance) {
+    if (k < 1 || !ix->n) return 0;
+    if (candidates < k) candidates = k;
+    if (candidates > 4096) candidates = 4096;
+    int8_t *qq;
+    if (posix_memalign((void **)&qq, 64, (size_t)ix->dim_padded)) return -1;
+    for (int j = 0; j < ix->dim_padded; j++) {
+        int v = j < ix->dim ? (int)lrintf(query[j] / ix->scale) : 0;
+        qq[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    int use_avx2 = __builtin_cpu_supports("avx2");
+    if (threads < 1) threads = 1;
+    hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
+    int *sizes = calloc((size_t)threads, sizeof *sizes);
+    if (!heaps || !sizes) {
+        free(qq), free(heaps), free(sizes);
+        return -1;
+    }
+#pragma omp parallel num_threads(threads) if (threads > 1 && ix->n > 20000)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t from = ix->n * t / nt, to = ix->n * (t + 1) / nt;
+        if (use_avx2)
+            scan_avx2(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
+        else
+            scan_plain(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
+    }
+    /* exact float32 re-rank of every thread's candidates */
+    hit *best = malloc((size_t)k * sizeof *best);
+    int nb = 0;
+    for (int t = 0; t < threads && best; t++)
+        for (int c = 0; c < sizes[t]; c++) {
+            int64_t i = heaps[(size_t)t * candidates + c].i;
+            const float *x = ix->exact + (size_t)i * ix->dim;
+            double acc = 0;
+            for (int j = 0; j < ix->dim; j++)
+                acc += ((double)x[j] - query[j]) * ((double)x[j] - query[j]);
+            push(best, &nb, k, (float)sqrt(acc), i);
+        }
+    /* heap -> ascending */
+    for (int a = 0; best && a < nb; a++)
+        for (int b = a + 1; b < nb; b++)
+            if (best[b].d < best[a].d) {
+                hit tmp = best[a];
+                best[a] = best[b];
+                best[b] = tmp;
+            }
+    for (int a = 0; best && a < nb; a++) {
+        out_index[a] = best[a].i;
+        out_distance[a] = best[a].d;
+    }
+    int result = best ? nb : -1;
+    free(qq), free(heaps), free(sizes), free(best);
+    return result;
+}
