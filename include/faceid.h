@@ -362,11 +362,13 @@ typedef enum fid_enroll_verdict {
     FID_ENROLL_BLURRY,
     FID_ENROLL_POSE,
     FID_ENROLL_DUPLICATE,
-    FID_ENROLL_NOT_BEST, /* good, but max_samples better ones are kept */
+    FID_ENROLL_NOT_BEST,   /* good, but max_samples better ones are kept */
+    FID_ENROLL_NOT_A_FACE, /* landmarks do not form a face: a detector false positive */
 } fid_enroll_verdict;
 
 typedef struct fid_enroll_stats {
-    int frames, accepted, no_face, too_small, low_score, blurry, pose, duplicates, not_best, multi_face_frames;
+    int frames, accepted, no_face, too_small, low_score, blurry, pose, duplicates, not_best, not_a_face,
+        multi_face_frames;
 } fid_enroll_stats;
 
 fid_enroll_params fid_enroll_default_params(void);

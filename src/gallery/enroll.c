@@ -142,6 +142,22 @@ static void keep(kept *k, const float *descriptor, int dim, float q, const fid_f
     k->crop = crop_of(im, face->crop);
 }
 
+/* Landmarks the network produces on a non-face (a detector's false positive) rarely form a face:
+ * eyes level-ish and apart, nose between and below them, mouth below the nose. */
+static int plausible(const fid_face *f) {
+    double lx = 0, ly = 0, rx = 0, ry = 0, mx = 0, my = 0;
+    for (int i = 0; i < 6; i++)
+        lx += f->landmarks[36 + i].x / 6, ly += f->landmarks[36 + i].y / 6;
+    for (int i = 0; i < 6; i++)
+        rx += f->landmarks[42 + i].x / 6, ry += f->landmarks[42 + i].y / 6;
+    for (int i = 48; i < 68; i++)
+        mx += f->landmarks[i].x / 20, my += f->landmarks[i].y / 20;
+    double eye = hypot(rx - lx, ry - ly), nx = f->landmarks[30].x, ny = f->landmarks[30].y;
+    double w = f->box.width;
+    return rx > lx && eye > 0.2 * w && eye < 0.7 * w && fabs(ry - ly) < 0.5 * eye && ny > (ly + ry) / 2 && my > ny &&
+           nx > lx - 0.2 * eye && nx < rx + 0.2 * eye && my - (ly + ry) / 2 < 2.0 * eye;
+}
+
 static float distance(const float *a, const float *b, int dim) {
     double s = 0;
     for (int i = 0; i < dim; i++)
@@ -174,7 +190,9 @@ fid_status fid_enrollment_add(fid_enrollment *e, const fid_image *im, const char
         return st;
     } else {
         float sharp = sharpness(im, face.crop), turn = yaw(&face);
-        if (sharp < e->p.min_sharpness) {
+        if (!plausible(&face)) {
+            v = FID_ENROLL_NOT_A_FACE, e->stats.not_a_face++;
+        } else if (sharp < e->p.min_sharpness) {
             v = FID_ENROLL_BLURRY, e->stats.blurry++;
         } else if (turn > e->p.max_yaw) {
             v = FID_ENROLL_POSE, e->stats.pose++;
