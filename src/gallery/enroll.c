@@ -145,13 +145,13 @@ static void keep(kept *k, const float *descriptor, int dim, float q, const fid_f
 /* Landmarks the network produces on a non-face (a detector's false positive) rarely form a face:
  * eyes level-ish and apart, nose between and below them, mouth below the nose. */
 static int plausible(const fid_face *f) {
-    double lx = 0, ly = 0, rx = 0, ry = 0, mx = 0, my = 0;
+    double lx = 0, ly = 0, rx = 0, ry = 0, my = 0;
     for (int i = 0; i < 6; i++)
         lx += f->landmarks[36 + i].x / 6, ly += f->landmarks[36 + i].y / 6;
     for (int i = 0; i < 6; i++)
         rx += f->landmarks[42 + i].x / 6, ry += f->landmarks[42 + i].y / 6;
     for (int i = 48; i < 68; i++)
-        mx += f->landmarks[i].x / 20, my += f->landmarks[i].y / 20;
+        my += f->landmarks[i].y / 20;
     double eye = hypot(rx - lx, ry - ly), nx = f->landmarks[30].x, ny = f->landmarks[30].y;
     double w = f->box.width;
     return rx > lx && eye > 0.2 * w && eye < 0.7 * w && fabs(ry - ly) < 0.5 * eye && ny > (ly + ry) / 2 && my > ny &&
