@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "faceid.h"
 
 typedef struct options {
@@ -53,11 +54,8 @@ static int parse(int argc, char **argv, options *o, const char *usage, int allow
             o->files[o->n_files++] = a;
         }
     }
-    if (strcmp(o->detector, "ssd") && strcmp(o->detector, "tiny") && strcmp(o->detector, "blazeface") &&
-        strcmp(o->detector, "haar")) {
-        fprintf(stderr, "faceid: unknown detector '%s' (ssd, tiny, blazeface or haar)\n", o->detector);
-        return 2;
-    }
+    fid_detector_kind kind;
+    if (fid_cli_detector_kind(o->detector, &kind)) return 2;
     if (o->threads < 1 || o->threads > 64) {
         fprintf(stderr, "faceid: --threads must be 1..64\n");
         return 2;
@@ -66,18 +64,7 @@ static int parse(int argc, char **argv, options *o, const char *usage, int allow
 }
 
 static fid_detector *make_detector(const options *o) {
-    fid_detector_kind kind = !strcmp(o->detector, "tiny")        ? FID_DETECTOR_TINY_FACE
-                             : !strcmp(o->detector, "blazeface") ? FID_DETECTOR_BLAZEFACE
-                             : !strcmp(o->detector, "haar")      ? FID_DETECTOR_HAAR
-                                                                 : FID_DETECTOR_SSD_MOBILENETV1;
-    fid_detector_params p = fid_detector_default_params(kind);
-    p.threads = o->threads;
-    if (o->min_face) p.min_face_size = o->min_face;
-    if (!isnan(o->score)) p.score_threshold = o->score;
-    fid_status st;
-    fid_detector *d = fid_detector_create(&p, &st);
-    if (!d) fprintf(stderr, "faceid: %s\n", fid_last_error());
-    return d;
+    return fid_cli_detector(o->detector, o->threads, o->min_face, o->score);
 }
 
 static json_t *box_json(fid_box b) {
@@ -90,13 +77,6 @@ static json_t *floats_json(const float *v, int n) {
     for (int i = 0; i < n; i++)
         json_array_append_new(a, json_real(v[i]));
     return a;
-}
-
-static void print_json(json_t *doc) {
-    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_REAL_PRECISION(7));
-    if (text) puts(text);
-    free(text);
-    json_decref(doc);
 }
 
 static const char *detect_usage =
@@ -174,7 +154,7 @@ int fid_cli_detect(int argc, char **argv) {
         fid_image_free(im);
     }
     if (o.json)
-        print_json(json_pack("{s:o}", "images", images));
+        fid_cli_print_json(json_pack("{s:o}", "images", images));
     else
         json_decref(images);
     fid_detector_free(det);
@@ -242,12 +222,8 @@ int fid_cli_embed(int argc, char **argv) {
         free(o.files);
         return 2;
     }
-    fid_status st;
     fid_detector *det = make_detector(&o);
-    fid_embedder_params ep = fid_embedder_default_params();
-    ep.threads = o.threads;
-    fid_embedder *emb = det ? fid_embedder_create(&ep, &st) : NULL;
-    if (det && !emb) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_embedder *emb = det ? fid_cli_embedder(o.threads) : NULL;
     fid_face *faces = NULL;
     float *desc = NULL;
     int found = 0, n = emb ? describe_image(o.files[0], det, emb, o.all, &faces, &desc, &found) : -1;
@@ -272,7 +248,7 @@ int fid_cli_embed(int argc, char **argv) {
                                                      box_json(faces[k].crop), "descriptor",
                                                      floats_json(desc + (size_t)k * dim, dim)));
             }
-            print_json(
+            fid_cli_print_json(
                 json_pack("{s:s,s:s,s:i,s:o}", "file", o.files[0], "profile", "faceapi-128", "dim", dim, "faces", arr));
         } else {
             for (int k = 0; k < n; k++) {
@@ -311,12 +287,8 @@ int fid_cli_verify(int argc, char **argv) {
         free(o.files);
         return 2;
     }
-    fid_status st;
     fid_detector *det = make_detector(&o);
-    fid_embedder_params ep = fid_embedder_default_params();
-    ep.threads = o.threads;
-    fid_embedder *emb = det ? fid_embedder_create(&ep, &st) : NULL;
-    if (det && !emb) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_embedder *emb = det ? fid_cli_embedder(o.threads) : NULL;
     fid_face *faces[2] = {NULL, NULL};
     float *desc[2] = {NULL, NULL};
     rc = emb ? 0 : 2;
@@ -333,9 +305,9 @@ int fid_cli_verify(int argc, char **argv) {
         float dist = fid_embedder_distance(emb, desc[0], desc[1]);
         int same = dist < threshold;
         if (o.json)
-            print_json(json_pack("{s:[s,s],s:f,s:f,s:b,s:[o,o]}", "files", o.files[0], o.files[1], "distance", dist,
-                                 "threshold", threshold, "same", same, "boxes", box_json(faces[0][0].box),
-                                 box_json(faces[1][0].box)));
+            fid_cli_print_json(json_pack("{s:[s,s],s:f,s:f,s:b,s:[o,o]}", "files", o.files[0], o.files[1], "distance",
+                                         dist, "threshold", threshold, "same", same, "boxes", box_json(faces[0][0].box),
+                                         box_json(faces[1][0].box)));
         else
             printf("%s (distance %.4f, threshold %.2f)\n", same ? "same person" : "different people", dist, threshold);
         rc = same ? 0 : 1;

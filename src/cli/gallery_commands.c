@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "faceid.h"
 
 typedef struct gopts {
@@ -104,31 +105,9 @@ static fid_gallery *open_gallery(const gopts *o, int readonly) {
     return g;
 }
 
-static fid_detector *make_detector(const gopts *o) {
-    fid_detector_kind kind = !strcmp(o->detector, "tiny")        ? FID_DETECTOR_TINY_FACE
-                             : !strcmp(o->detector, "blazeface") ? FID_DETECTOR_BLAZEFACE
-                             : !strcmp(o->detector, "haar")      ? FID_DETECTOR_HAAR
-                                                                 : FID_DETECTOR_SSD_MOBILENETV1;
-    if (kind == FID_DETECTOR_SSD_MOBILENETV1 && strcmp(o->detector, "ssd")) {
-        fprintf(stderr, "faceid: unknown detector '%s' (ssd, tiny, blazeface or haar)\n", o->detector);
-        return NULL;
-    }
-    fid_detector_params p = fid_detector_default_params(kind);
-    p.threads = o->threads;
-    fid_status st;
-    fid_detector *d = fid_detector_create(&p, &st);
-    if (!d) fprintf(stderr, "faceid: %s\n", fid_last_error());
-    return d;
-}
+static fid_detector *make_detector(const gopts *o) { return fid_cli_detector(o->detector, o->threads, 0, NAN); }
 
-static fid_embedder *make_embedder(const gopts *o) {
-    fid_embedder_params p = fid_embedder_default_params();
-    p.threads = o->threads;
-    fid_status st;
-    fid_embedder *e = fid_embedder_create(&p, &st);
-    if (!e) fprintf(stderr, "faceid: %s\n", fid_last_error());
-    return e;
-}
+static fid_embedder *make_embedder(const gopts *o) { return fid_cli_embedder(o->threads); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -286,13 +265,6 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
     return rc;
 }
 
-static void print_json(json_t *doc) {
-    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
-    if (text) puts(text);
-    free(text);
-    json_decref(doc);
-}
-
 static const char *enroll_usage =
     "usage: faceid enroll --name NAME FILE... [--gallery DB] [--max-samples N] [--save-crops DIR] [--json]\n"
     "                     [--frames N] [--step N] [--detector tiny|ssd|blazeface|haar] [--threads N]\n"
@@ -321,7 +293,7 @@ int fid_cli_enroll(int argc, char **argv) {
     json_t *summary = json_array();
     rc = emb ? enroll_person(g, det, emb, &o, o.name, o.files, o.n_files, summary) : 2;
     if (o.json)
-        print_json(json_pack("{s:o}", "people", summary));
+        fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
         json_decref(summary);
     fid_embedder_free(emb);
@@ -395,7 +367,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
             free(files[k]);
     }
     if (o.json)
-        print_json(json_pack("{s:o}", "people", summary));
+        fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
         json_decref(summary);
     for (int i = 0; i < n_people; i++)
@@ -523,7 +495,7 @@ int fid_cli_identify(int argc, char **argv) {
         json_array_append_new(files, entry);
     }
     if (o.json && emb)
-        print_json(json_pack("{s:i,s:o}", "people", fid_matcher_people(m), "files", files));
+        fid_cli_print_json(json_pack("{s:i,s:o}", "people", fid_matcher_people(m), "files", files));
     else
         json_decref(files);
     fid_embedder_free(emb);
@@ -587,7 +559,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
             rc = 1;
         }
         if (o.json && rc == 0)
-            print_json(json_pack("{s:o}", "people", arr));
+            fid_cli_print_json(json_pack("{s:o}", "people", arr));
         else
             json_decref(arr);
         free(people);
@@ -645,10 +617,10 @@ int fid_cli_calibrate(int argc, char **argv) {
             json_array_append_new(table, json_pack("{s:f,s:f,s:f,s:f}", "far", c.table[i].far, "threshold",
                                                    c.table[i].threshold, "tar", c.table[i].tar, "measured_far",
                                                    c.table[i].measured_far));
-        print_json(json_pack("{s:f,s:f,s:f,s:f,s:i,s:i,s:b,s:b,s:b,s:o}", "target_far", c.target_far, "threshold",
-                             c.threshold, "tar", c.tar, "far", c.far, "genuine", c.genuine, "impostor", c.impostor,
-                             "resolution_limited", c.resolution_limited, "capped", c.capped, "stored", !dry, "table",
-                             table));
+        fid_cli_print_json(json_pack("{s:f,s:f,s:f,s:f,s:i,s:i,s:b,s:b,s:b,s:o}", "target_far", c.target_far,
+                                     "threshold", c.threshold, "tar", c.tar, "far", c.far, "genuine", c.genuine,
+                                     "impostor", c.impostor, "resolution_limited", c.resolution_limited, "capped",
+                                     c.capped, "stored", !dry, "table", table));
     } else if (st == FID_OK) {
         printf("%d genuine and %d impostor distances (leave-one-out, nearest sample per person)\n", c.genuine,
                c.impostor);

@@ -4,9 +4,8 @@
 #include <string.h>
 
 /* One output row of a pooling window; the channel loop is contiguous and vectorises. */
-__attribute__((target_clones("avx2", "default"))) static void pool_row(const fid__pool_attr *p, const int64_t *xd,
-                                                                        const float *x, int64_t OW, float *y,
-                                                                        int64_t oy) {
+__attribute__((target_clones("avx2", "default"))) static void
+pool_row(const fid__pool_attr *p, const int64_t *xd, const float *x, int64_t OW, float *y, int64_t oy) {
     int64_t H = xd[1], W = xd[2], C = xd[3];
     int64_t y0 = oy * p->stride_h - p->pad_top, y1 = y0 + p->kh;
     if (y0 < 0) y0 = 0;
@@ -17,22 +16,26 @@ __attribute__((target_clones("avx2", "default"))) static void pool_row(const fid
         if (x1 > W) x1 = W;
         float *out = y + ox * C;
         if (p->is_max) {
-            for (int64_t c = 0; c < C; c++) out[c] = -FLT_MAX;
+            for (int64_t c = 0; c < C; c++)
+                out[c] = -FLT_MAX;
             for (int64_t iy = y0; iy < y1; iy++)
                 for (int64_t ix = x0; ix < x1; ix++) {
                     const float *in = x + (iy * W + ix) * C;
-                    for (int64_t c = 0; c < C; c++) out[c] = in[c] > out[c] ? in[c] : out[c];
+                    for (int64_t c = 0; c < C; c++)
+                        out[c] = in[c] > out[c] ? in[c] : out[c];
                 }
         } else {
             memset(out, 0, (size_t)C * sizeof *out);
             for (int64_t iy = y0; iy < y1; iy++)
                 for (int64_t ix = x0; ix < x1; ix++) {
                     const float *in = x + (iy * W + ix) * C;
-                    for (int64_t c = 0; c < C; c++) out[c] += in[c];
+                    for (int64_t c = 0; c < C; c++)
+                        out[c] += in[c];
                 }
             int64_t count = (y1 - y0) * (x1 - x0);
             float inv = count > 0 ? 1.0f / (float)count : 0;
-            for (int64_t c = 0; c < C; c++) out[c] *= inv;
+            for (int64_t c = 0; c < C; c++)
+                out[c] *= inv;
         }
     }
 }

@@ -388,14 +388,9 @@ static void build_ssd(builder *b) {
 
 fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_net_params *p, fid__graph **out) {
     *out = NULL;
-    unsigned char *text;
-    size_t size;
-    fid_status st = fid__read_file(path, 64u << 20, &text, &size);
+    json_t *manifest;
+    fid_status st = fid__read_json(path, 64u << 20, &manifest);
     if (st != FID_OK) return st;
-    json_error_t jerr;
-    json_t *manifest = json_loadb((const char *)text, size, 0, &jerr);
-    free(text);
-    if (!manifest) return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     fid__weights ws;
     st = fid__weights_load(manifest, path, p->max_weight_bytes, &ws);
     json_decref(manifest);
@@ -424,14 +419,9 @@ fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_
 }
 
 fid_status fid__detect_format(const char *path, fid_net_format *format) {
-    unsigned char *text;
-    size_t size;
-    fid_status st = fid__read_file(path, 64u << 20, &text, &size);
+    json_t *j;
+    fid_status st = fid__read_json(path, 64u << 20, &j);
     if (st != FID_OK) return st;
-    json_error_t jerr;
-    json_t *j = json_loadb((const char *)text, size, 0, &jerr);
-    free(text);
-    if (!j) return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     fid_net_format f = FID_NET_AUTO;
     if (json_is_object(j) && json_object_get(j, "modelTopology")) {
         f = FID_NET_TFJS_GRAPH;

@@ -539,14 +539,9 @@ static fid_status mark_outputs(tfjs *t, json_t *root) {
 
 fid_status fid__load_tfjs_graph(const char *path, const fid_net_params *p, fid__graph **out) {
     *out = NULL;
-    unsigned char *text;
-    size_t size;
-    fid_status st = fid__read_file(path, 64u << 20, &text, &size);
+    json_t *root;
+    fid_status st = fid__read_json(path, 64u << 20, &root);
     if (st != FID_OK) return st;
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)text, size, 0, &jerr);
-    free(text);
-    if (!root) return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     tfjs t = {.path = path};
     t.nodes = json_object_get(json_object_get(root, "modelTopology"), "node");
     if (!json_is_array(t.nodes)) {

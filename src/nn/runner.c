@@ -227,8 +227,8 @@ static void *alloc_big(size_t bytes) {
 }
 
 /* Copies constant data from the user layout into `dst` in the layout a primitive wants. */
-static fid_status reorder_weights(fid_runner *r, const fid__node *n, const dnnl_memory_desc_t *user_md, const float *data,
-                                  const dnnl_memory_desc_t *want_md, void *dst) {
+static fid_status reorder_weights(fid_runner *r, const fid__node *n, const dnnl_memory_desc_t *user_md,
+                                  const float *data, const dnnl_memory_desc_t *want_md, void *dst) {
     fid_status st = FID_OK;
     dnnl_memory_t src_m = NULL, dst_m = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -277,7 +277,8 @@ static fid_status pack_weights(fid_runner *r, plan *p, const plan *share) {
             s->packed = (char *)p->weights + offset;
             offset += align64(dnnl_memory_desc_get_size(&s->pending_want));
         }
-        if (!shared && (st = reorder_weights(r, n, &s->pending_user, s->pending_data, &s->pending_want, s->packed)) != FID_OK)
+        if (!shared &&
+            (st = reorder_weights(r, n, &s->pending_user, s->pending_data, &s->pending_want, s->packed)) != FID_OK)
             break;
         st = add_mem(s, &s->pending_want, r->engine, s->packed, s->pending_arg, n->name);
     }
@@ -429,9 +430,7 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
                 s->copy_residual_from = n->post[k].operand;
         return st;
     case FID__OP_MATMUL: return build_matmul(r, s, n, id);
-    case FID__OP_POOL:
-        s->kind = STEP_POOL;
-        return FID_OK;
+    case FID__OP_POOL: s->kind = STEP_POOL; return FID_OK;
     case FID__OP_UNARY: {
         plain_md(&src_md, yr, r->dims[x], yr);
         dst_md = src_md;

@@ -48,3 +48,16 @@ int fid__sibling_path(char *out, size_t out_size, const char *path, const char *
                   : snprintf(out, out_size, "%s", name);
     return n >= 0 && (size_t)n < out_size;
 }
+
+fid_status fid__read_json(const char *path, uint64_t max_bytes, json_t **out) {
+    unsigned char *text;
+    size_t size;
+    *out = NULL;
+    fid_status st = fid__read_file(path, max_bytes, &text, &size);
+    if (st != FID_OK) return st;
+    json_error_t jerr;
+    *out = json_loadb((const char *)text, size, 0, &jerr);
+    free(text);
+    if (!*out) return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
+    return FID_OK;
+}

@@ -1,0 +1,22 @@
+/* Pieces every faceid command shares: detector/embedder set-up from options, JSON output. */
+#ifndef FID_CLI_COMMON_H
+#define FID_CLI_COMMON_H
+
+#include <jansson.h>
+
+#include "faceid.h"
+
+/* "ssd", "tiny", "blazeface" or "haar"; 0, or -1 after printing an error. */
+int fid_cli_detector_kind(const char *name, fid_detector_kind *kind);
+
+/* A detector of that name; min_face 0 and score NAN keep the kind's defaults. NULL after
+ * printing the error. Caller frees. */
+fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score);
+
+/* The default-profile embedder; NULL after printing the error. Caller frees. */
+fid_embedder *fid_cli_embedder(int threads);
+
+/* Prints and frees a JSON document (indented, 7 significant digits for reals). */
+void fid_cli_print_json(json_t *doc);
+
+#endif
