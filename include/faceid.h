@@ -390,6 +390,62 @@ fid_status fid_enrollment_sample(const fid_enrollment *enrollment, int i, float 
                                  fid_face *face, const char **source, const fid_image **crop);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Tracking                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Faces followed across frames, each track with a stable id and a voted label. One per stream. */
+typedef struct fid_tracker fid_tracker;
+
+typedef struct fid_tracker_params {
+    float min_iou;      /* a detection continues a track when they overlap at least this; default 0.3 */
+    int max_misses;     /* frames a track may go unseen before it leaves; default 10 */
+    int recheck_frames; /* a described track asks again after this many frames; default 15 */
+    int votes;          /* label = majority of the last this many identifications (<= 16); default 5 */
+} fid_tracker_params;
+
+typedef struct fid_track_info {
+    int id;
+    fid_box box;
+    float score;
+    char name[208]; /* "?" until identified, and for strangers */
+    float distance; /* of the latest identification */
+    int64_t first_seen, last_seen;
+    int hits;
+} fid_track_info;
+
+typedef enum fid_track_event_kind {
+    FID_TRACK_APPEARED,
+    FID_TRACK_IDENTIFIED, /* first label */
+    FID_TRACK_CHANGED,    /* the voted label changed */
+    FID_TRACK_LEFT,
+} fid_track_event_kind;
+
+typedef struct fid_track_event {
+    fid_track_event_kind kind;
+    int64_t frame;
+    fid_track_info track;
+} fid_track_event;
+
+fid_tracker_params fid_tracker_default_params(void);
+fid_tracker *fid_tracker_create(const fid_tracker_params *params, fid_status *status);
+void fid_tracker_free(fid_tracker *tracker);
+
+/* Feeds one frame's detections; writes up to capacity appeared/left events and returns their
+ * number (-1 on failure). */
+int fid_tracker_update(fid_tracker *tracker, const fid_detection *detections, int n, int64_t frame,
+                       fid_track_event *events, int capacity);
+
+/* Tracks seen in `frame`; needs_descriptor[i] (may be NULL) says which want an identification
+ * now (new, or due for a recheck). Returns the count. */
+int fid_tracker_tracks(const fid_tracker *tracker, fid_track_info *out, int capacity, int64_t frame,
+                       int *needs_descriptor);
+
+/* Records an identification of a track; returns 1 and fills *event when it is the first label
+ * or the voted label changed, 0 otherwise, -1 for an unknown track. */
+int fid_tracker_vote(fid_tracker *tracker, int track_id, const char *name, float distance, int64_t frame,
+                     fid_track_event *event);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Video                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -1,0 +1,187 @@
+/*
+ * Face tracks across frames: detections join the track they overlap most (greedy by IoU), new
+ * ones open tracks, tracks unseen for a while close. A track asks for a descriptor when it is new
+ * and every recheck_frames after; its label is the majority of its last votes, so one bad
+ * frame does not flip a name.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "faceid.h"
+#include "util/error.h"
+
+#define MAX_VOTES 16
+
+typedef struct track {
+    fid_track_info info;
+    int last_described, misses;
+    char votes[MAX_VOTES][208];
+    float vote_distance[MAX_VOTES];
+    int n_votes, next_vote;
+} track;
+
+struct fid_tracker {
+    fid_tracker_params p;
+    track *tracks;
+    int n, cap, next_id;
+};
+
+fid_tracker_params fid_tracker_default_params(void) {
+    fid_tracker_params p = {.min_iou = 0.3f, .max_misses = 10, .recheck_frames = 15, .votes = 5};
+    return p;
+}
+
+fid_tracker *fid_tracker_create(const fid_tracker_params *params, fid_status *status) {
+    fid_tracker *t = calloc(1, sizeof *t);
+    if (!t) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a tracker"));
+        return NULL;
+    }
+    t->p = params ? *params : fid_tracker_default_params();
+    if (t->p.votes < 1) t->p.votes = 1;
+    if (t->p.votes > MAX_VOTES) t->p.votes = MAX_VOTES;
+    t->next_id = 1;
+    fid__set_status(status, FID_OK);
+    return t;
+}
+
+void fid_tracker_free(fid_tracker *t) {
+    if (!t) return;
+    free(t->tracks);
+    free(t);
+}
+
+static float iou(fid_box a, fid_box b) {
+    float x0 = fmaxf(a.x, b.x), y0 = fmaxf(a.y, b.y);
+    float x1 = fminf(a.x + a.width, b.x + b.width), y1 = fminf(a.y + a.height, b.y + b.height);
+    float inter = fmaxf(0, x1 - x0) * fmaxf(0, y1 - y0), uni = a.width * a.height + b.width * b.height - inter;
+    return uni > 0 ? inter / uni : 0;
+}
+
+static void emit(fid_track_event *events, int capacity, int *n, fid_track_event_kind kind, const track *tr,
+                 int64_t frame) {
+    if (*n < capacity) {
+        events[*n].kind = kind;
+        events[*n].frame = frame;
+        events[*n].track = tr->info;
+    }
+    (*n)++;
+}
+
+int fid_tracker_update(fid_tracker *t, const fid_detection *dets, int n_dets, int64_t frame, fid_track_event *events,
+                       int capacity) {
+    int n_events = 0;
+    char *used = calloc((size_t)(n_dets > 0 ? n_dets : 1), 1);
+    if (!t || !used) {
+        free(used);
+        return -1;
+    }
+    /* greedy: repeatedly take the best remaining (track, detection) pair */
+    char *matched = calloc((size_t)(t->n > 0 ? t->n : 1), 1);
+    for (;;) {
+        float best = t->p.min_iou;
+        int bt = -1, bd = -1;
+        for (int i = 0; i < t->n; i++) {
+            if (matched[i]) continue;
+            for (int d = 0; d < n_dets; d++) {
+                if (used[d]) continue;
+                float v = iou(t->tracks[i].info.box, dets[d].box);
+                if (v > best) best = v, bt = i, bd = d;
+            }
+        }
+        if (bt < 0) break;
+        matched[bt] = used[bd] = 1;
+        track *tr = &t->tracks[bt];
+        tr->info.box = dets[bd].box;
+        tr->info.score = dets[bd].score;
+        tr->info.last_seen = frame;
+        tr->info.hits++;
+        tr->misses = 0;
+    }
+    /* unmatched tracks age; old ones leave */
+    int kept = 0;
+    for (int i = 0; i < t->n; i++) {
+        track *tr = &t->tracks[i];
+        if (!matched[i] && ++tr->misses > t->p.max_misses) {
+            emit(events, capacity, &n_events, FID_TRACK_LEFT, tr, frame);
+            continue;
+        }
+        t->tracks[kept++] = *tr;
+    }
+    t->n = kept;
+    free(matched);
+    /* new detections open tracks */
+    for (int d = 0; d < n_dets; d++) {
+        if (used[d]) continue;
+        if (t->n == t->cap) {
+            int cap = t->cap ? 2 * t->cap : 16;
+            track *grown = realloc(t->tracks, (size_t)cap * sizeof *grown);
+            if (!grown) break;
+            t->tracks = grown;
+            t->cap = cap;
+        }
+        track *tr = &t->tracks[t->n++];
+        memset(tr, 0, sizeof *tr);
+        tr->info.id = t->next_id++;
+        tr->info.box = dets[d].box;
+        tr->info.score = dets[d].score;
+        tr->info.first_seen = tr->info.last_seen = frame;
+        tr->info.hits = 1;
+        tr->info.distance = INFINITY;
+        snprintf(tr->info.name, sizeof tr->info.name, "?");
+        tr->last_described = -1000000;
+        emit(events, capacity, &n_events, FID_TRACK_APPEARED, tr, frame);
+    }
+    free(used);
+    return n_events;
+}
+
+int fid_tracker_tracks(const fid_tracker *t, fid_track_info *out, int capacity, int64_t frame, int *needs_descriptor) {
+    int n = 0;
+    for (int i = 0; t && i < t->n; i++) {
+        const track *tr = &t->tracks[i];
+        if (tr->info.last_seen != frame) continue; /* only tracks visible in this frame */
+        if (n < capacity) {
+            out[n] = tr->info;
+            if (needs_descriptor)
+                needs_descriptor[n] = tr->n_votes == 0 || frame - tr->last_described >= t->p.recheck_frames;
+        }
+        n++;
+    }
+    return n;
+}
+
+int fid_tracker_vote(fid_tracker *t, int track_id, const char *name, float distance, int64_t frame,
+                     fid_track_event *event) {
+    track *tr = NULL;
+    for (int i = 0; t && i < t->n && !tr; i++)
+        if (t->tracks[i].info.id == track_id) tr = &t->tracks[i];
+    if (!tr || !name) return -1;
+    tr->last_described = (int)frame;
+    snprintf(tr->votes[tr->next_vote], sizeof tr->votes[0], "%s", name);
+    tr->vote_distance[tr->next_vote] = distance;
+    tr->next_vote = (tr->next_vote + 1) % t->p.votes;
+    if (tr->n_votes < t->p.votes) tr->n_votes++;
+    /* majority of the window; a tie keeps the current label */
+    int best = -1, best_count = 0;
+    for (int i = 0; i < tr->n_votes; i++) {
+        int c = 0;
+        for (int j = 0; j < tr->n_votes; j++)
+            c += !strcmp(tr->votes[i], tr->votes[j]);
+        if (c > best_count || (c == best_count && !strcmp(tr->votes[i], tr->info.name))) best = i, best_count = c;
+    }
+    char previous[208];
+    snprintf(previous, sizeof previous, "%s", tr->info.name);
+    snprintf(tr->info.name, sizeof tr->info.name, "%s", tr->votes[best]);
+    tr->info.distance = distance;
+    int changed = strcmp(previous, tr->info.name) != 0;
+    if (event && (changed || tr->n_votes == 1)) {
+        event->kind = tr->n_votes == 1 ? FID_TRACK_IDENTIFIED : FID_TRACK_CHANGED;
+        event->frame = frame;
+        event->track = tr->info;
+        return 1;
+    }
+    return 0;
+}

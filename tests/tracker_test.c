@@ -1,0 +1,58 @@
+/* Tracker: stable ids for moving faces, appear/leave events, votes that resist one-frame flips. */
+#include <string.h>
+
+#include "check.h"
+#include "faceid.h"
+
+int main(void) {
+    fid_status st;
+    fid_tracker_params p = fid_tracker_default_params();
+    fid_tracker *t = fid_tracker_create(&p, &st);
+    fid_track_event ev[16];
+    int ids[2] = {0, 0}, appeared = 0, left = 0;
+    for (int f = 0; f < 40; f++) {
+        fid_detection d[2] = {{.box = {100 + 3 * f, 100, 80, 100}, .score = 0.9f},
+                              {.box = {400 - 2 * f, 120 + f, 70, 90}, .score = 0.8f}};
+        int n = f < 20 ? 2 : 1; /* the second face leaves at frame 20 */
+        if (f == 7) n = 0;      /* one frame without detections: tracks must survive it */
+        int k = fid_tracker_update(t, d, n, f, ev, 16);
+        for (int i = 0; i < k; i++) {
+            if (ev[i].kind == FID_TRACK_APPEARED) appeared++;
+            if (ev[i].kind == FID_TRACK_LEFT) {
+                left++;
+                CHECK(ev[i].track.id == ids[1] && f == 20 + p.max_misses, "track %d left at frame %d", ev[i].track.id,
+                      f);
+            }
+        }
+        fid_track_info tr[4];
+        int need[4];
+        int m = fid_tracker_tracks(t, tr, 4, f, need);
+        if (f == 0) {
+            CHECK(m == 2 && need[0] && need[1], "new tracks want descriptors");
+            ids[0] = tr[0].box.x < 200 ? tr[0].id : tr[1].id;
+            ids[1] = tr[0].box.x < 200 ? tr[1].id : tr[0].id;
+        } else if (f != 7 && f < 20) {
+            int ok = m == 2;
+            for (int i = 0; i < m; i++)
+                ok &= (tr[i].box.x < 300 ? tr[i].id == ids[0] : tr[i].id == ids[1]) || f > 15;
+            CHECK(ok, "frame %d: ids not stable", f);
+        }
+    }
+    CHECK(appeared == 2, "%d tracks appeared, expected 2 (ids must survive a frame without detections)", appeared);
+    CHECK(left == 1, "%d tracks left", left);
+
+    /* votes: a b a a -> stays a; then b b b -> changes to b */
+    fid_track_event e;
+    CHECK(fid_tracker_vote(t, ids[0], "alice", 0.2f, 40, &e) == 1 && e.kind == FID_TRACK_IDENTIFIED, "first label");
+    CHECK(fid_tracker_vote(t, ids[0], "bob", 0.4f, 41, &e) == 0, "one dissenting vote flipped the label");
+    fid_tracker_vote(t, ids[0], "alice", 0.2f, 42, &e);
+    fid_tracker_vote(t, ids[0], "alice", 0.2f, 43, &e);
+    int changed = 0;
+    for (int i = 0; i < 4; i++)
+        changed += fid_tracker_vote(t, ids[0], "bob", 0.3f, 44 + i, &e) == 1;
+    CHECK(changed == 1 && e.kind == FID_TRACK_CHANGED && !strcmp(e.track.name, "bob"),
+          "majority change not reported once");
+    CHECK(fid_tracker_vote(t, 999, "x", 0, 50, &e) == -1, "vote for an unknown track accepted");
+    fid_tracker_free(t);
+    return check_summary();
+}
