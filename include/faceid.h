@@ -471,6 +471,14 @@ double fid_video_fps(const fid_video *video);
 double fid_video_duration(const fid_video *video);
 int64_t fid_video_frame_count(const fid_video *video);
 
+/* Encoded video output (H.264 through libavcodec; the container follows the file name). Odd
+ * sizes lose their last column/row. The file appears on close, whole. Caller closes. */
+typedef struct fid_video_writer fid_video_writer;
+fid_video_writer *fid_video_writer_open(const char *path, int width, int height, double fps, fid_status *status);
+fid_status fid_video_writer_write(fid_video_writer *writer, const fid_image *frame);
+/* Flushes, finishes the container and renames it into place; frees the writer either way. */
+fid_status fid_video_writer_close(fid_video_writer *writer);
+
 #ifdef __cplusplus
 }
 #endif

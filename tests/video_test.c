@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "faceid.h"
@@ -83,8 +84,27 @@ int main(void) {
     CHECK(make_sized_clip("odd.mp4", "150x100", "-c:v libx264 -pix_fmt yuv420p") == 0, "ffmpeg odd size");
     check_clip("odd.mp4", 150, 100);
 
+    /* the writer: 20 frames of an odd-sized image come back as 20 even-sized frames at 10 fps */
     char path[256];
     fid_status st;
+    snprintf(path, sizeof path, "%s/written.mp4", dir);
+    fid_video_writer *w = fid_video_writer_open(path, 161, 121, 10, &st);
+    CHECK(w != NULL, "writer: %s", fid_last_error());
+    uint8_t *px = malloc(161 * 121 * 3);
+    for (int f = 0; w && f < 20; f++) {
+        for (int i = 0; i < 161 * 121 * 3; i++)
+            px[i] = (uint8_t)(i + 9 * f);
+        fid_image *im = fid_image_from_rgb(161, 121, px, 161 * 3, &st);
+        CHECK(fid_video_writer_write(w, im) == FID_OK, "write frame %d: %s", f, fid_last_error());
+        fid_image_free(im);
+    }
+    free(px);
+    CHECK(access(path, F_OK) != 0, "the output exists before close");
+    CHECK(fid_video_writer_close(w) == FID_OK, "close: %s", fid_last_error());
+    check_clip("written.mp4", 160, 120);
+    snprintf(path, sizeof path, "%s/no/dir/out.mp4", dir);
+    CHECK(!fid_video_writer_open(path, 64, 48, 25, &st) && st == FID_ERR_IO && strstr(fid_last_error(), path),
+          "writing into a missing directory: %s", fid_last_error());
     snprintf(path, sizeof path, "%s/missing.mp4", dir);
     CHECK(!fid_video_open(path, NULL, &st) && st == FID_ERR_IO && strstr(fid_last_error(), path), "missing: %s",
           fid_last_error());
