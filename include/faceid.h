@@ -445,6 +445,10 @@ int fid_tracker_tracks(const fid_tracker *tracker, fid_track_info *out, int capa
 int fid_tracker_vote(fid_tracker *tracker, int track_id, const char *name, float distance, int64_t frame,
                      fid_track_event *event);
 
+/* Ends a track and starts a new one in its place (another person where the track was, e.g. at a
+ * cut): writes its left and the new track's appeared event; returns the new id, -1 if unknown. */
+int fid_tracker_split(fid_tracker *tracker, int track_id, int64_t frame, fid_track_event events[2]);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Video                                                                                      */
 /* ------------------------------------------------------------------------------------------ */

@@ -9,6 +9,7 @@ int fid_cli_enroll(int argc, char **argv);
 int fid_cli_enroll_dir(int argc, char **argv);
 int fid_cli_identify(int argc, char **argv);
 int fid_cli_calibrate(int argc, char **argv);
+int fid_cli_live(int argc, char **argv);
 /* list | show | remove | rename */
 int fid_cli_manage(const char *command, int argc, char **argv);
 

@@ -14,6 +14,7 @@ static int usage(FILE *f) {
             "commands:\n"
             "  enroll --name NAME FILE...   learn a person from clips and photos\n"
             "  enroll-dir DIR     learn everyone in DIR/<name>/<clips and photos>\n"
+            "  live --source SRC  follow and name faces in a video: annotated video, JSON events\n"
             "  identify FILE...   name the faces in images and videos (\"?\" for strangers)\n"
             "  calibrate          threshold for a target false-accept rate from the gallery's own samples\n"
             "  list | show NAME | remove NAME | rename OLD NEW | export F | import F   manage the gallery\n"
@@ -97,6 +98,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "enroll-dir")) return fid_cli_enroll_dir(argc - 2, argv + 2);
     if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 2, argv + 2);
     if (!strcmp(cmd, "calibrate")) return fid_cli_calibrate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "live")) return fid_cli_live(argc - 2, argv + 2);
     if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename") ||
         !strcmp(cmd, "export") || !strcmp(cmd, "import"))
         return fid_cli_manage(cmd, argc - 2, argv + 2);

@@ -185,3 +185,30 @@ int fid_tracker_vote(fid_tracker *t, int track_id, const char *name, float dista
     }
     return 0;
 }
+
+int fid_tracker_split(fid_tracker *t, int track_id, int64_t frame, fid_track_event events[2]) {
+    for (int i = 0; t && i < t->n; i++) {
+        track *tr = &t->tracks[i];
+        if (tr->info.id != track_id) continue;
+        events[0].kind = FID_TRACK_LEFT;
+        events[0].frame = frame;
+        events[0].track = tr->info;
+        /* same place, new person: a fresh track with no votes */
+        fid_box box = tr->info.box;
+        float score = tr->info.score;
+        memset(tr, 0, sizeof *tr);
+        tr->info.id = t->next_id++;
+        tr->info.box = box;
+        tr->info.score = score;
+        tr->info.first_seen = tr->info.last_seen = frame;
+        tr->info.hits = 1;
+        tr->info.distance = INFINITY;
+        snprintf(tr->info.name, sizeof tr->info.name, "?");
+        tr->last_described = -1000000;
+        events[1].kind = FID_TRACK_APPEARED;
+        events[1].frame = frame;
+        events[1].track = tr->info;
+        return tr->info.id;
+    }
+    return -1;
+}
