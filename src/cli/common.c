@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int fid_cli_detector_kind(const char *name, fid_detector_kind *kind) {
     static const struct {
@@ -51,4 +52,25 @@ void fid_cli_print_json(json_t *doc) {
     if (text) puts(text);
     free(text);
     json_decref(doc);
+}
+
+const char *fid_cli_gallery_path(const char *option, char *buf, size_t size) {
+    if (option) return option;
+    const char *env = getenv("FID_GALLERY");
+    if (env && *env) return env;
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    char base[3072];
+    if (xdg && *xdg)
+        snprintf(base, sizeof base, "%s/faceid", xdg);
+    else
+        snprintf(base, sizeof base, "%s/.local/share/faceid", home ? home : ".");
+    for (char *p = base + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(base, 0700);
+            *p = '/';
+        }
+    mkdir(base, 0700);
+    snprintf(buf, size, "%s/gallery.db", base);
+    return buf;
 }

@@ -16,6 +16,11 @@ fid_detector *fid_cli_detector(const char *name, int threads, int min_face, floa
 /* The default-profile embedder; NULL after printing the error. Caller frees. */
 fid_embedder *fid_cli_embedder(int threads);
 
+/* The gallery file: `option` (--gallery) if given, else $FID_GALLERY, else
+ * $XDG_DATA_HOME/faceid/gallery.db or ~/.local/share/faceid/gallery.db, whose directories are
+ * created private. Returns option, the environment's string, or buf. */
+const char *fid_cli_gallery_path(const char *option, char *buf, size_t size);
+
 /* Prints and frees a JSON document (indented, 7 significant digits for reals). */
 void fid_cli_print_json(json_t *doc);
 

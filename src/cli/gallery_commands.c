@@ -71,32 +71,9 @@ static int parse(int argc, char **argv, gopts *o, const char *usage) {
     return 0;
 }
 
-/* --gallery, $FID_GALLERY, else $XDG_DATA_HOME/faceid/gallery.db (~/.local/share/...). */
-static const char *gallery_path(const gopts *o, char *buf, size_t size) {
-    if (o->gallery) return o->gallery;
-    const char *env = getenv("FID_GALLERY");
-    if (env && *env) return env;
-    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    char base[3072];
-    if (xdg && *xdg)
-        snprintf(base, sizeof base, "%s/faceid", xdg);
-    else
-        snprintf(base, sizeof base, "%s/.local/share/faceid", home ? home : ".");
-    /* create the directories, private */
-    for (char *p = base + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(base, 0700);
-            *p = '/';
-        }
-    mkdir(base, 0700);
-    snprintf(buf, size, "%s/gallery.db", base);
-    return buf;
-}
-
 static fid_gallery *open_gallery(const gopts *o, int readonly) {
     char buf[4096];
-    const char *path = gallery_path(o, buf, sizeof buf);
+    const char *path = fid_cli_gallery_path(o->gallery, buf, sizeof buf);
     fid_gallery_params p = fid_gallery_default_params();
     p.readonly = readonly;
     fid_status st;

@@ -124,15 +124,7 @@ int fid_cli_live(int argc, char **argv) {
     fid_gallery_params gp = fid_gallery_default_params();
     gp.readonly = 1;
     char path[4096];
-    if (!gallery) gallery = getenv("FID_GALLERY");
-    if (!gallery || !*gallery) {
-        const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-        if (xdg && *xdg)
-            snprintf(path, sizeof path, "%s/faceid/gallery.db", xdg);
-        else
-            snprintf(path, sizeof path, "%s/.local/share/faceid/gallery.db", home ? home : ".");
-        gallery = path;
-    }
+    gallery = fid_cli_gallery_path(gallery, path, sizeof path);
     fid_gallery *g = fid_gallery_open(gallery, &gp, &st);
     fid_matcher *m = g ? fid_matcher_create(g, NULL, &st) : NULL;
     if (!m) {
