@@ -8,6 +8,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { loadGraphModel } = require('../tests/oracle/graph_model.js');
 
 function stats(times) {
   const s = [...times].sort((a, b) => a - b);
@@ -82,16 +83,7 @@ function faceapiThreads(threads) { return `${threads} thread${threads > 1 ? 's' 
 
 async function tfjsGraph(jsonPath, threads, runs) {
   const tf = await tfjsBackend(threads);
-  const json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
-  const weightSpecs = [];
-  const buffers = [];
-  for (const group of json.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const p of group.paths) buffers.push(fs.readFileSync(path.join(path.dirname(jsonPath), p)));
-  }
-  const model = await tf.loadGraphModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology, weightSpecs, weightData: new Uint8Array(Buffer.concat(buffers)).buffer,
-  }));
+  const model = await loadGraphModel(tf, jsonPath);
   const shape = model.inputs[0].shape.map((d) => (d > 0 ? d : 1));
   const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i % 256) / 255), shape);
   const run = async () => {

@@ -10,6 +10,7 @@ const fs = require('fs');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
 const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+const { loadGraphModel } = require('./graph_model.js');
 
 // Same generator as tests/synth_image.h: xorshift32 noise over channel-dependent gradients,
 // integer pixel values 0..255 so both sides see identical float inputs.
@@ -84,19 +85,7 @@ async function humanCases(modelDir, outDir) {
   ];
   for (const [name, file, seed] of cases) {
     const jsonPath = path.join(modelDir, 'human', `${file}.json`);
-    const json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
-    const weightSpecs = [];
-    const buffers = [];
-    for (const group of json.weightsManifest) {
-      weightSpecs.push(...group.weights);
-      for (const p of group.paths) buffers.push(fs.readFileSync(path.join(path.dirname(jsonPath), p)));
-    }
-    const weightData = new Uint8Array(Buffer.concat(buffers)).buffer;
-    const model = await tf.loadGraphModel(tf.io.fromMemory({
-      modelTopology: json.modelTopology, weightSpecs, weightData,
-      format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy,
-      signature: json.signature, userDefinedMetadata: json.userDefinedMetadata,
-    }));
+    const model = await loadGraphModel(tf, jsonPath);
     const size = model.inputs[0].shape[1];
     // human feeds these models pixels scaled to 0..1 (raw 0..255 saturates their outputs).
     const scale = 1 / 255;
