@@ -115,12 +115,10 @@ void fid_detector_free(fid_detector *d) {
 
 /* toBatchTensor(inputSize, false): pad below/right to a square, resize to the input size. */
 static fid_status fill_input(fid_detector *d, const fid_image *im) {
-    size_t count;
-    float *in = fid_runner_input(d->runner, 0, &count);
     /* human scales BlazeFace's input to -1..1 outside the graph */
     int blaze = d->p.kind == FID_DETECTOR_BLAZEFACE;
-    fid__square_resize(im, in, d->input_size, blaze ? 1 / 127.5f : 1, blaze ? -1 : 0, d->p.threads);
-    (void)count;
+    fid__square_resize(im, fid_runner_input(d->runner, 0, NULL), d->input_size, blaze ? 1 / 127.5f : 1, blaze ? -1 : 0,
+                       d->p.threads);
     return FID_OK;
 }
 
