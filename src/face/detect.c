@@ -96,6 +96,7 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
     fid_runner_params rp = fid_runner_default_params();
     rp.threads = p.threads;
     if (d->net) d->runner = fid_runner_create(d->net, &rp, &st);
+    if (d->runner) fid__net_release_packed_weights(d->net, d->runner);
     if (!d->runner) {
         fid_detector_free(d);
         fid__set_status(status, st);

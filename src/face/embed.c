@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "face/profiles.h"
+#include "nn/net.h"
 #include "image/image.h"
 #include "util/error.h"
 
@@ -32,7 +33,9 @@ static fid_runner *load(const char *file, int threads, fid_net **net, fid_status
     if (!*net) return NULL;
     fid_runner_params rp = fid_runner_default_params();
     rp.threads = threads;
-    return fid_runner_create(*net, &rp, st);
+    fid_runner *r = fid_runner_create(*net, &rp, st);
+    if (r) fid__net_release_packed_weights(*net, r);
+    return r;
 }
 
 fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status *status) {

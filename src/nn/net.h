@@ -8,6 +8,7 @@ struct fid_net {
     fid__graph *graph;
     fid_net_format format;
     char *path;
+    int weights_released; /* fid__net_release_packed_weights ran: no further runners */
 };
 
 const fid__graph *fid__net_graph(const fid_net *net);
@@ -22,9 +23,13 @@ fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_
 /* Tells the format of a model file from its content. */
 fid_status fid__detect_format(const char *path, fid_net_format *format);
 
-
-
 /* Sets the spatial size of a fully convolutional net's image input (load time only, before the
  * net is shared): e.g. the Tiny Face Detector at 320 or 608 instead of 416. */
 void fid__net_set_input_side(fid_net *net, int side);
+
+/* Frees the graph's float weights that `runner` (made from this net) holds packed in all its
+ * plans. For nets private to one runner (inside detectors and embedders); the net can make no
+ * further runners. */
+struct fid_runner;
+void fid__net_release_packed_weights(fid_net *net, const struct fid_runner *runner);
 #endif

@@ -810,6 +810,10 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
         goto fail;
     }
+    if (net->weights_released) {
+        st = fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_create: this net's weights were released");
+        goto fail;
+    }
     r->net = net;
     r->g = fid__net_graph(net);
     r->batch = p.batch;
@@ -983,3 +987,42 @@ const float *fid_runner_output(const fid_runner *r, int index, int64_t dims[4], 
 }
 
 double fid_runner_flops(const fid_runner *r) { return r ? r->flops * 1.0 : 0; }
+
+/* A weight the runner holds packed in every plan, read by nothing else, need not stay in the
+ * graph: the nets inside detectors and embedders are private to one runner, and their float
+ * copies were a fifth of the live pipeline's memory. */
+static int weight_of(const fid__node *c) {
+    return c->op == FID__OP_CONV ? c->a.conv.weights : c->op == FID__OP_MATMUL ? c->a.matmul.weights : -1;
+}
+
+void fid__net_release_packed_weights(fid_net *net, const fid_runner *r) {
+    fid__graph *g = net->graph;
+    if (!r || r->g != g) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        fid__node *w = &g->nodes[i];
+        if (w->op != FID__OP_CONST || !w->data) continue;
+        int releasable = 1;
+        for (int o = 0; o < g->n_outputs; o++)
+            releasable &= g->outputs[o] != i;
+        for (int j = 0; j < g->n_nodes && releasable; j++) {
+            const fid__node *c = &g->nodes[j];
+            for (int k = 0; k < c->n_inputs; k++)
+                releasable &= c->inputs[k] != i;
+            for (int k = 0; k < c->n_post; k++)
+                releasable &= c->post[k].operand != i;
+            if (c->op == FID__OP_CONV) releasable &= c->a.conv.bias != i;
+            if (c->op == FID__OP_MATMUL) releasable &= c->a.matmul.bias != i;
+            if (weight_of(c) != i) continue;
+            /* every step computing this node must hold the weight packed, in every plan */
+            for (int p = 0; p < r->n_plans && releasable; p++)
+                for (int k = 0; k < r->plans[p].n_steps; k++) {
+                    const step *s = &r->plans[p].steps[k];
+                    if (s->node == j) releasable &= s->has_pending && s->packed && s->pending_data == w->data;
+                }
+        }
+        if (!releasable) continue;
+        free(w->data);
+        w->data = NULL;
+        net->weights_released = 1;
+    }
+}
