@@ -74,6 +74,37 @@ typedef struct tap {
     double w;
 } tap;
 
+/* Both loops of one output row of fid__square_resize, vectorised (AVX2 clone; no FMA, so the
+ * rounding stays TF's). */
+__attribute__((target_clones("avx2", "default"))) static void
+horizontal_row(const uint8_t *row, const tap *tx, int both_end, int one_end, int size, double *hr);
+__attribute__((target_clones("avx2", "default"))) static void vertical_row(const double *top, const double *bottom,
+                                                                           double wy, int n, int affine, float scale,
+                                                                           float offset, float *o) {
+    if (affine)
+        for (int i = 0; i < n; i++)
+            o[i] = (float)(top[i] + (bottom[i] - top[i]) * wy) * scale + offset;
+    else
+        for (int i = 0; i < n; i++)
+            o[i] = (float)(top[i] + (bottom[i] - top[i]) * wy);
+}
+
+__attribute__((target_clones("avx2", "default"))) static void
+horizontal_row(const uint8_t *row, const tap *tx, int both_end, int one_end, int size, double *hr) {
+    for (int x = 0; x < both_end; x++) {
+        const uint8_t *a = row + tx[x].i0 * 3, *b = row + tx[x].i1 * 3;
+        for (int k = 0; k < 3; k++)
+            hr[x * 3 + k] = a[k] + (double)(b[k] - a[k]) * tx[x].w;
+    }
+    for (int x = both_end; x < one_end; x++) {
+        const uint8_t *a = row + tx[x].i0 * 3;
+        for (int k = 0; k < 3; k++)
+            hr[x * 3 + k] = a[k] + (double)(0 - a[k]) * tx[x].w;
+    }
+    for (int x = one_end; x < size; x++)
+        hr[x * 3] = hr[x * 3 + 1] = hr[x * 3 + 2] = 0;
+}
+
 static void taps(tap *t, int size, int side, int extent) {
     double r = (double)side / size;
     for (int i = 0; i < size; i++) {
@@ -100,26 +131,40 @@ void fid__square_resize(const fid_image *im, float *dst, int size, float scale, 
     }
     taps(tx, size, side, im->width);
     taps(ty, size, side, im->height);
-    static const uint8_t zero[3] = {0, 0, 0};
+    /* Taps are monotonic: x < both_end has both source columns, x < one_end only the left one,
+     * the rest lies in the padding. */
+    int both_end = 0, one_end = 0;
+    while (both_end < size && tx[both_end].i1 >= 0)
+        both_end++;
+    one_end = both_end;
+    while (one_end < size && tx[one_end].i0 >= 0)
+        one_end++;
     int affine = scale != 1.0f || offset != 0.0f;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int y = 0; y < size; y++) {
-        const uint8_t *row0 = ty[y].i0 >= 0 ? im->rgb + (size_t)ty[y].i0 * im->width * 3 : NULL;
-        const uint8_t *row1 = ty[y].i1 >= 0 ? im->rgb + (size_t)ty[y].i1 * im->width * 3 : NULL;
-        double wy = ty[y].w;
-        float *o = dst + (size_t)y * size * 3;
-        for (int x = 0; x < size; x++, o += 3) {
-            const tap *t = &tx[x];
-            const uint8_t *a = row0 && t->i0 >= 0 ? row0 + t->i0 * 3 : zero,
-                          *b = row0 && t->i1 >= 0 ? row0 + t->i1 * 3 : zero;
-            const uint8_t *c = row1 && t->i0 >= 0 ? row1 + t->i0 * 3 : zero,
-                          *d = row1 && t->i1 >= 0 ? row1 + t->i1 * 3 : zero;
-            for (int k = 0; k < 3; k++) {
-                double top = a[k] + (double)(b[k] - a[k]) * t->w, bottom = c[k] + (double)(d[k] - c[k]) * t->w;
-                o[k] = (float)(top + (bottom - top) * wy);
-                if (affine) o[k] = o[k] * scale + offset;
+    /* Each output row blends two horizontally interpolated source rows; same double arithmetic
+     * as TF's per-pixel formula (top/bottom first, then vertical), without per-pixel branches. */
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        double *h = malloc((size_t)size * 6 * sizeof *h);
+#pragma omp for schedule(static)
+        for (int y = 0; y < size; y++) {
+            float *o = dst + (size_t)y * size * 3;
+            if (!h) {
+                for (int i = 0; i < size * 3; i++)
+                    o[i] = NAN; /* out of memory inside a parallel region: poison, never a crash */
+                continue;
             }
+            for (int r = 0; r < 2; r++) {
+                int src = r ? ty[y].i1 : ty[y].i0;
+                double *hr = h + (size_t)r * size * 3;
+                if (src < 0) {
+                    memset(hr, 0, (size_t)size * 3 * sizeof *hr);
+                    continue;
+                }
+                horizontal_row(im->rgb + (size_t)src * im->width * 3, tx, both_end, one_end, size, hr);
+            }
+            vertical_row(h, h + (size_t)size * 3, ty[y].w, size * 3, affine, scale, offset, o);
         }
+        free(h);
     }
     free(tx);
 }
