@@ -149,6 +149,10 @@ fid_status fid_image_save(const fid_image *image, const char *path);
  * bar above it, in a font fontconfig finds for its characters. */
 typedef struct fid_box fid_box;
 fid_status fid_image_draw_label(fid_image *image, const fid_box *box, const char *label, uint32_t color);
+/* Draws a line of UTF-8 text at (x, y) (top-left) on a filled bar of `background` (0xRRGGBB),
+ * `px` pixels high (0: the size labels use for this image). */
+fid_status fid_image_draw_text(fid_image *image, int x, int y, const char *text, int px, uint32_t color,
+                               uint32_t background);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Faces                                                                                      */
@@ -436,7 +440,8 @@ int fid_tracker_update(fid_tracker *tracker, const fid_detection *detections, in
                        fid_track_event *events, int capacity);
 
 /* Tracks seen in `frame`; needs_descriptor[i] (may be NULL) says which want an identification
- * now (new, or due for a recheck). Returns the count. */
+ * now: 2 never identified yet, 1 due for a re-check, 0 not now. A caller on a time budget may
+ * postpone some; they stay due. Returns the count. */
 int fid_tracker_tracks(const fid_tracker *tracker, fid_track_info *out, int capacity, int64_t frame,
                        int *needs_descriptor);
 
@@ -457,12 +462,18 @@ int fid_tracker_split(fid_tracker *tracker, int track_id, int64_t frame, fid_tra
 typedef struct fid_video fid_video;
 
 typedef struct fid_video_params {
-    int threads; /* decoder threads; default 1 */
+    int threads;      /* decoder threads; default 1 */
+    double timeout_s; /* network sources: a read that stalls this long fails; default 5 */
+    /* Called while blocked in I/O; returning non-zero abandons the open or read (FFmpeg's
+     * AVIOInterruptCB), so another thread can stop a reader stuck on a dead stream. */
+    int (*interrupt)(void *opaque);
+    void *interrupt_opaque;
 } fid_video_params;
 
 fid_video_params fid_video_default_params(void);
 
-/* Opens a file path or URL. Caller closes with fid_video_close. NULL on failure. */
+/* Opens a file path, a URL (rtsp://, http(s)://, anything libavformat opens) or a V4L2 camera
+ * (/dev/videoN, or v4l2:DEVICE). Caller closes with fid_video_close. NULL on failure. */
 fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status);
 void fid_video_close(fid_video *video);
 
@@ -474,6 +485,54 @@ int fid_video_read(fid_video *video, const fid_image **frame, double *seconds, f
 double fid_video_fps(const fid_video *video);
 double fid_video_duration(const fid_video *video);
 int64_t fid_video_frame_count(const fid_video *video);
+/* 1 for a camera or an endless stream (frames arrive at their own pace), 0 for a file. */
+int fid_video_is_live(const fid_video *video);
+/* 1 when url names a network source (scheme://, other than file://). */
+int fid_video_is_network(const char *url);
+
+/* A source decoded on its own thread, so a slow consumer never makes a camera lag: from a live
+ * source (camera, network stream, or a file with `realtime`) the newest frame wins and the frames
+ * the consumer had no time for are dropped and counted; a plain file delivers every frame, decoding
+ * the next one while the consumer works on the current. Network sources reconnect after a cut with
+ * back-off (0.25 s doubling to 8 s). One consumer thread; fid_capture_stop from any thread. */
+typedef struct fid_capture fid_capture;
+
+typedef struct fid_capture_params {
+    int threads;        /* decoder threads; default 1 (the other core is for the networks) */
+    int realtime;       /* pace a file at its frame rate, as a camera would deliver it; default 0 */
+    double reconnect_s; /* network sources: give up after this long without a frame; default -1
+                         * (never: a camera stream is meant to come back); 0 = do not reconnect */
+    double timeout_s;   /* network read timeout before a cut is declared; default 5 */
+} fid_capture_params;
+
+typedef struct fid_capture_frame {
+    const fid_image *image; /* borrowed until the next fid_capture_next or fid_capture_close */
+    int64_t index;          /* 0, 1, 2... over delivered frames */
+    double seconds;         /* presentation time in the stream (restarts after a reconnect) */
+    double captured;        /* CLOCK_MONOTONIC seconds when the frame was decoded (or, with
+                             * realtime, when it was due): the start of capture-to-label latency */
+} fid_capture_frame;
+
+typedef struct fid_capture_stats {
+    int64_t decoded, delivered, dropped;
+    int reconnects;
+    int reconnecting; /* 1 while the source is cut and being reopened */
+} fid_capture_stats;
+
+fid_capture_params fid_capture_default_params(void);
+/* Opens the source (errors such as a missing device or an HTTP 404 are reported here) and starts
+ * decoding. Caller closes with fid_capture_close. NULL on failure. */
+fid_capture *fid_capture_open(const char *source, const fid_capture_params *params, fid_status *status);
+/* Waits up to wait_s seconds (< 0: as long as it takes) for the next frame. Returns 1 with *frame
+ * filled, 2 when the wait ran out (the source is still there, e.g. reconnecting), 0 at the end of
+ * the source or after fid_capture_stop, -1 on an error the source cannot recover from. */
+int fid_capture_next(fid_capture *capture, double wait_s, fid_capture_frame *frame, fid_status *status);
+/* Asks the decoder thread to finish, interrupting blocked network I/O; thread-safe. */
+void fid_capture_stop(fid_capture *capture);
+fid_capture_stats fid_capture_get_stats(fid_capture *capture);
+double fid_capture_fps(const fid_capture *capture); /* nominal; 0 when unknown */
+int fid_capture_is_live(const fid_capture *capture);
+void fid_capture_close(fid_capture *capture);
 
 /* Encoded video output (H.264 through libavcodec; the container follows the file name). Odd
  * sizes lose their last column/row. The file appears on close, whole. Caller closes. */

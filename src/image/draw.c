@@ -137,6 +137,24 @@ fid_status fid_image_draw_label(fid_image *im, const fid_box *box, const char *l
     return st;
 }
 
+fid_status fid_image_draw_text(fid_image *im, int x, int y, const char *text, int px, uint32_t color,
+                               uint32_t background) {
+    if (!im || !text) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_draw_text: NULL argument");
+    if (px <= 0) px = im->height / 40 < 14 ? 14 : im->height / 40;
+    pthread_mutex_lock(&font_lock);
+    fid_status st = FID_OK;
+    if (!ft && (FT_Init_FreeType(&ft) || !FcInit()))
+        st = fid__fail(FID_ERR_BACKEND, "cannot start FreeType/fontconfig");
+    int w = st == FID_OK ? draw_text(im, 0, 0, text, px, 0, 1) : -1;
+    if (st == FID_OK && w < 0) st = fid__fail(FID_ERR_UNSUPPORTED, "no font can render '%s'", text);
+    if (st == FID_OK) {
+        fill_rect(im, x, y, x + w + px / 2, y + px + px / 2, background);
+        draw_text(im, x + px / 4, y + px / 8, text, px, color, 0);
+    }
+    pthread_mutex_unlock(&font_lock);
+    return st;
+}
+
 int fid__font_covers(const char *text) {
     pthread_mutex_lock(&font_lock);
     int ok = ft || (!FT_Init_FreeType(&ft) && FcInit());

@@ -146,7 +146,7 @@ int fid_tracker_tracks(const fid_tracker *t, fid_track_info *out, int capacity, 
         if (n < capacity) {
             out[n] = tr->info;
             if (needs_descriptor)
-                needs_descriptor[n] = tr->n_votes == 0 || frame - tr->last_described >= t->p.recheck_frames;
+                needs_descriptor[n] = tr->n_votes == 0 ? 2 : frame - tr->last_described >= t->p.recheck_frames;
         }
         n++;
     }

@@ -6,11 +6,15 @@
 #include "video/video.h"
 
 #include <libavcodec/avcodec.h>
+#include <libavdevice/version.h>
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +34,7 @@ struct fid_video {
     char *url;
     double fps, duration;
     int64_t frames;
+    int live; /* a camera or a network stream: no end in sight, frames come at their own pace */
 };
 
 static fid_status av_fail(fid_status st, const char *url, const char *what, int err) {
@@ -39,8 +44,26 @@ static fid_status av_fail(fid_status st, const char *url, const char *what, int 
 }
 
 fid_video_params fid_video_default_params(void) {
-    fid_video_params p = {.threads = 1};
+    fid_video_params p = {.threads = 1, .timeout_s = 5};
     return p;
+}
+
+/* V4L2 devices go through libavdevice; everything else through libavformat's probing. */
+static int is_device(const char *url) { return !strncmp(url, "/dev/video", 10) || !strncmp(url, "v4l2:", 5); }
+
+int fid_video_is_network(const char *url) {
+    const char *sep = url ? strstr(url, "://") : NULL;
+    return sep && !(sep - url == 4 && !strncmp(url, "file", 4));
+}
+
+/* libavdevice drags libavfilter, librsvg, flite voices and more into the process (~20 MB of
+ * resident pages), so it is loaded only when a camera is opened. */
+static int devices_ready;
+static void register_devices(void) {
+    void *lib = dlopen("libavdevice.so." AV_STRINGIFY(LIBAVDEVICE_VERSION_MAJOR), RTLD_NOW | RTLD_LOCAL);
+    void (*register_all)(void) = lib ? (void (*)(void))dlsym(lib, "avdevice_register_all") : NULL;
+    if (register_all) register_all();
+    devices_ready = register_all != NULL;
 }
 
 fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status) {
@@ -57,7 +80,39 @@ fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_s
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a video", url));
         return NULL;
     }
-    int err = avformat_open_input(&v->fmt, url, NULL, NULL);
+    static pthread_once_t devices_once = PTHREAD_ONCE_INIT;
+    const AVInputFormat *format = NULL;
+    AVDictionary *options = NULL;
+    if (is_device(url)) {
+        pthread_once(&devices_once, register_devices);
+        format = devices_ready ? av_find_input_format("video4linux2") : NULL;
+        if (!format) {
+            st = fid__fail(FID_ERR_UNSUPPORTED, "%s: cannot open cameras: FFmpeg's libavdevice (V4L2) is not available",
+                           url);
+            goto fail;
+        }
+        if (!strncmp(url, "v4l2:", 5)) url += 5;
+        v->live = 1;
+    } else if (fid_video_is_network(url)) {
+        /* A stalled stream must surface as an error (and a reconnect), not a hang. */
+        char us[32];
+        snprintf(us, sizeof us, "%lld", (long long)(p.timeout_s > 0 ? p.timeout_s * 1e6 : 5e6));
+        av_dict_set(&options, "rw_timeout", us, 0);
+        if (!strncmp(url, "rtsp://", 7) || !strncmp(url, "rtsps://", 8)) {
+            av_dict_set(&options, "timeout", us, 0);
+            av_dict_set(&options, "rtsp_transport", "tcp", 0); /* UDP loses frames behind NAT and on busy links */
+        }
+        v->live = 1;
+    }
+    if (!(v->fmt = avformat_alloc_context())) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a video", url);
+        av_dict_free(&options);
+        goto fail;
+    }
+    v->fmt->interrupt_callback.callback = p.interrupt;
+    v->fmt->interrupt_callback.opaque = p.interrupt_opaque;
+    int err = avformat_open_input(&v->fmt, url, format, &options);
+    av_dict_free(&options);
     if (err < 0) {
         st = av_fail(err == AVERROR(ENOENT) || err == AVERROR(EACCES) ? FID_ERR_IO : FID_ERR_FORMAT, url, "cannot open",
                      err);
@@ -100,6 +155,7 @@ fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_s
     v->fps = rate.num && rate.den ? av_q2d(rate) : 0;
     v->duration = v->fmt->duration > 0 ? v->fmt->duration / (double)AV_TIME_BASE : 0;
     v->frames = s->nb_frames > 0 ? s->nb_frames : (int64_t)(v->duration * v->fps + 0.5);
+    if (!(v->fmt->pb && v->fmt->pb->seekable) && !(v->duration > 0)) v->live = 1; /* a pipe or an endless stream */
     fid__set_status(status, FID_OK);
     return v;
 fail:
@@ -124,6 +180,7 @@ void fid_video_close(fid_video *v) {
 double fid_video_fps(const fid_video *v) { return v ? v->fps : 0; }
 double fid_video_duration(const fid_video *v) { return v ? v->duration : 0; }
 int64_t fid_video_frame_count(const fid_video *v) { return v ? v->frames : 0; }
+int fid_video_is_live(const fid_video *v) { return v ? v->live : 0; }
 
 /* The decoded frame as RGB, rotated upright. */
 static fid_status convert(fid_video *v) {
