@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/describer.h"
+#include "cli/window.h"
 #include "faceid.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -74,22 +77,191 @@ typedef struct appearance {
     int tracks;
 } appearance;
 
+/* Capture-to-label latencies in 0.1 ms bins (fixed memory, however long it runs). */
+enum { LATENCY_BINS = 50000 };
+typedef struct latency_histogram {
+    uint32_t bins[LATENCY_BINS];
+    int64_t count;
+} latency_histogram;
+
+static void latency_add(latency_histogram *h, double seconds) {
+    int64_t bin = (int64_t)(seconds * 1e4);
+    h->bins[bin < 0 ? 0 : bin >= LATENCY_BINS ? LATENCY_BINS - 1 : bin]++;
+    h->count++;
+}
+
+static double latency_percentile_ms(const latency_histogram *h, double q) {
+    if (!h->count) return NAN;
+    int64_t want = (int64_t)ceil(q * h->count), seen = 0;
+    for (int i = 0; i < LATENCY_BINS; i++)
+        if ((seen += h->bins[i]) >= want) return (i + 1) / 10.0; /* bin upper edge */
+    return LATENCY_BINS / 10.0;
+}
+
+static long peak_rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* Everything the per-frame work shares: models, the tracker and what it learned so far. */
+typedef struct live_state {
+    fid_detector *detector;
+    fid_embedder *embedder;
+    fid_matcher *matcher;
+    fid_tracker *tracker;
+    describer *describer;
+    FILE *events;
+    int dim;
+    track_look *looks;
+    int n_looks;
+    appearance *seen;
+    int n_seen;
+    const char *source;
+} live_state;
+
+static void count_appearance(live_state *s, const char *name) {
+    if (!strcmp(name, "?")) return;
+    int j = 0;
+    while (j < s->n_seen && strcmp(s->seen[j].name, name))
+        j++;
+    if (j == s->n_seen) {
+        appearance *grown = realloc(s->seen, (size_t)(s->n_seen + 1) * sizeof *s->seen);
+        if (!grown) return;
+        s->seen = grown;
+        snprintf(s->seen[j].name, sizeof s->seen[j].name, "%s", name);
+        s->seen[s->n_seen++].tracks = 0;
+    }
+    s->seen[j].tracks++;
+}
+
+/* A finished identification: split the track if someone else took its place, then vote. */
+static void apply_result(live_state *s, const describe_result *r) {
+    int id = r->track_id;
+    float *look = look_of(&s->looks, &s->n_looks, id, s->dim);
+    if (look && !isnan(look[0])) {
+        double d2 = 0;
+        for (int j = 0; j < s->dim; j++)
+            d2 += ((double)look[j] - r->descriptor[j]) * ((double)look[j] - r->descriptor[j]);
+        /* beyond the 1:N threshold from its own last look: another person took the place */
+        if (sqrt(d2) > 0.5) {
+            fid_track_event split[2];
+            int new_id = fid_tracker_split(s->tracker, id, r->frame, split);
+            if (new_id < 0) return; /* the track left meanwhile */
+            write_event(s->events, &split[0], r->seconds);
+            write_event(s->events, &split[1], r->seconds);
+            id = new_id;
+            look = look_of(&s->looks, &s->n_looks, id, s->dim);
+        }
+    }
+    if (look) memcpy(look, r->descriptor, (size_t)s->dim * sizeof *r->descriptor);
+    fid_track_event e;
+    if (fid_tracker_vote(s->tracker, id, r->match.name, r->match.distance, r->frame, &e) == 1) {
+        write_event(s->events, &e, r->seconds);
+        count_appearance(s, e.track.name);
+    }
+}
+
+/* Detect and track; hand the tracks that need identifying to the describer and apply what it
+ * finished. `in_step`: results of the previous frame are waited for, so a file gives the same
+ * labels on every run; a live source takes what is ready and never waits. -1 after an error. */
+static int process_frame(live_state *s, const fid_image *frame, int64_t index, double t, int in_step) {
+    fid_status st;
+    fid_detection dets[64];
+    int n = fid_detector_run(s->detector, frame, dets, 64, &st);
+    if (n < 0) {
+        fprintf(stderr, "faceid: %s: frame %lld: %s\n", s->source, (long long)index, fid_last_error());
+        return -1;
+    }
+    if (n > 64) n = 64;
+    fid_track_event ev[128];
+    int k = fid_tracker_update(s->tracker, dets, n, index, ev, 128);
+    for (int i = 0; i < k && i < 128; i++) {
+        write_event(s->events, &ev[i], t);
+        if (ev[i].kind == FID_TRACK_LEFT) forget_look(s->looks, &s->n_looks, ev[i].track.id);
+    }
+    if (in_step) describer_wait(s->describer);
+    describe_result r;
+    while (describer_take(s->describer, &r))
+        apply_result(s, &r);
+    fid_track_info tracks[64];
+    int need[64], ids[64];
+    fid_detection faces[64];
+    int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, need);
+    if (nt > 64) nt = 64;
+    /* New faces first; re-checks one per frame, or the tracks that appeared together would all
+     * fall due on the same frame every 15 frames and queue up behind each other. */
+    int n_faces = 0, rechecks = 0;
+    for (int pass = 2; pass >= 1; pass--)
+        for (int i = 0; i < nt; i++) {
+            if (need[i] != pass || (pass == 1 && rechecks++ >= 1) || describer_in_flight(s->describer, tracks[i].id))
+                continue;
+            ids[n_faces] = tracks[i].id;
+            faces[n_faces++] = (fid_detection){.box = tracks[i].box, .score = tracks[i].score};
+        }
+    describer_submit(s->describer, frame, index, t, ids, faces, n_faces);
+    return 0;
+}
+
+/* The frame with every track's box and label ("?" in red for strangers), into canvas. */
+static fid_image *annotate(live_state *s, const fid_image *frame, fid_image *canvas, int64_t index) {
+    int w = fid_image_width(frame), h = fid_image_height(frame);
+    if (canvas && (fid_image_width(canvas) != w || fid_image_height(canvas) != h)) {
+        fid_image_free(canvas);
+        canvas = NULL;
+    }
+    fid_status st;
+    if (!canvas) {
+        if (!(canvas = fid_image_from_rgb(w, h, fid_image_rgb(frame), (size_t)w * 3, &st))) return NULL;
+    } else {
+        memcpy((uint8_t *)fid_image_rgb(canvas), fid_image_rgb(frame), (size_t)w * h * 3);
+    }
+    fid_track_info tracks[64];
+    int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, NULL);
+    for (int i = 0; i < nt && i < 64; i++) {
+        char label[256];
+        int unknown = !strcmp(tracks[i].name, "?");
+        if (isfinite(tracks[i].distance) && !unknown)
+            snprintf(label, sizeof label, "%s %.2f", tracks[i].name, tracks[i].distance);
+        else
+            snprintf(label, sizeof label, "%s", tracks[i].name);
+        fid_image_draw_label(canvas, &tracks[i].box, label, unknown ? 0xd32f2f : 0x2e7d32);
+    }
+    return canvas;
+}
+
 static const char *live_usage =
-    "usage: faceid live --source FILE|URL [--gallery DB] [--output OUT.mp4] [--events EVENTS.jsonl]\n"
-    "                   [--realtime] [--detector tiny|ssd|blazeface|haar] [--threads N]\n"
-    "Follows every face of a video (file or anything libavformat opens), names it or shows \"?\",\n"
-    "and writes an annotated H.264 video and/or JSON Lines events (appeared, identified, changed,\n"
-    "left). A track is identified when it appears and re-checked every 15 frames; its label is the\n"
-    "majority of its last 5 identifications. --realtime paces a file at its frame rate like a camera.\n"
-    "Ctrl-C finishes the output cleanly. A summary goes to stderr at the end.\n"
+    "usage: faceid live [--source SRC] [--gallery DB] [--window | --no-window] [--output OUT.mp4]\n"
+    "                   [--events EVENTS.jsonl] [--realtime] [--detector tiny|ssd|blazeface|haar]\n"
+    "                   [--reconnect-timeout S] [--threads N]\n"
+    "Follows every face of a camera, stream or video file, names it or shows \"?\" for strangers,\n"
+    "in a window (when a display exists) and/or into an annotated H.264 video and JSON Lines events\n"
+    "(appeared, identified, changed, left). SRC: /dev/videoN (default /dev/video0), a file, rtsp://,\n"
+    "http(s)://, anything FFmpeg opens. Decoding runs on its own thread and the newest frame wins:\n"
+    "frames the pipeline has no time for are dropped (counted), so the picture never lags.\n"
+    "A track is identified when it appears and re-checked every 15 frames; its label is the\n"
+    "majority of its last 5 identifications.\n"
+    "  --realtime             pace a file at its frame rate, as a camera would deliver it\n"
+    "  --reconnect-timeout S  a network stream that was cut is reopened with back-off; give up\n"
+    "                         after S seconds without a frame (default: never; 0: do not reconnect)\n"
+    "Esc or q in the window, or Ctrl-C, stops; output files are finished cleanly. A summary (frames,\n"
+    "dropped, fps, capture-to-label latency, people seen) goes to stderr at the end.\n"
     "examples:\n"
+    "  faceid live                                   # the webcam, in a window\n"
+    "  faceid live --source rtsp://cam.local/stream --no-window --events events.jsonl\n"
     "  faceid live --source party.mp4 --output out/annotated.mp4 --events out/events.jsonl\n";
 
 int fid_cli_live(int argc, char **argv) {
     const char *source = NULL, *output = NULL, *events_path = NULL, *gallery = NULL, *detector = "tiny";
-    int threads = 2, realtime = 0;
+    int threads = 2, realtime = 0, window_mode = -1; /* -1: when a display exists */
+    double reconnect_s = -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(live_usage, stdout);
             return 0;
@@ -105,183 +277,183 @@ int fid_cli_live(int argc, char **argv) {
             detector = argv[++i];
         else if (!strcmp(a, "--threads") && next)
             threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--realtime"))
+        else if (!strcmp(a, "--reconnect-timeout") && next) {
+            reconnect_s = strtod(argv[++i], &end);
+            if (*end || reconnect_s < 0) {
+                fprintf(stderr, "faceid: --reconnect-timeout wants seconds >= 0, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--realtime"))
             realtime = 1;
+        else if (!strcmp(a, "--window"))
+            window_mode = 1;
+        else if (!strcmp(a, "--no-window"))
+            window_mode = 0;
         else {
             fprintf(stderr, "faceid: unknown or incomplete option '%s' (try --help)\n", a);
             return 2;
         }
     }
     if (!source) {
-        fputs(live_usage, stderr);
-        return 2;
+        if (access("/dev/video0", F_OK) != 0) {
+            fprintf(stderr, "faceid: no --source given and no camera at /dev/video0 (try --help)\n");
+            return 2;
+        }
+        source = "/dev/video0";
     }
     if (threads < 1 || threads > 64) {
         fprintf(stderr, "faceid: --threads must be 1..64\n");
         return 2;
     }
+    if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
+
     fid_status st;
     fid_gallery_params gp = fid_gallery_default_params();
     gp.readonly = 1;
     char path[4096];
     gallery = fid_cli_gallery_path(gallery, path, sizeof path);
+    live_state s = {.source = source};
     fid_gallery *g = fid_gallery_open(gallery, &gp, &st);
-    fid_matcher *m = g ? fid_matcher_create(g, NULL, &st) : NULL;
-    if (!m) {
+    s.matcher = g ? fid_matcher_create(g, NULL, &st) : NULL;
+    if (!s.matcher) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         fid_gallery_close(g);
         return 2;
     }
-    fid_detector *det = fid_cli_detector(detector, threads, 0, NAN);
-    fid_embedder *emb = det ? fid_cli_embedder(threads) : NULL;
-    fid_video *video = NULL;
-    if (emb) {
-        fid_video_params vp = fid_video_default_params();
-        vp.threads = threads;
-        if (!(video = fid_video_open(source, &vp, &st))) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    s.detector = fid_cli_detector(detector, threads, 0, NAN);
+    s.embedder = s.detector ? fid_cli_embedder(1) : NULL; /* on its own thread, beside the detector */
+    s.tracker = s.embedder ? fid_tracker_create(NULL, &st) : NULL;
+    s.dim = s.embedder ? fid_embedder_dim(s.embedder) : 0;
+    s.describer = s.tracker ? describer_start(s.embedder, s.matcher, 4) : NULL;
+    if (s.tracker && !s.describer) fprintf(stderr, "faceid: cannot start the identification thread\n");
+    fid_capture *capture = NULL;
+    if (s.describer) {
+        fid_capture_params cp = fid_capture_default_params();
+        cp.realtime = realtime;
+        cp.reconnect_s = reconnect_s;
+        if (!(capture = fid_capture_open(source, &cp, &st))) fprintf(stderr, "faceid: %s\n", fid_last_error());
     }
-    FILE *events = NULL;
-    if (video && events_path && !(events = fopen(events_path, "w"))) {
+    if (capture && events_path && !(s.events = fopen(events_path, "w")))
         fprintf(stderr, "faceid: %s: cannot create\n", events_path);
-    }
-    fid_tracker *tracker = fid_tracker_create(NULL, &st);
-    int rc = video && tracker && (!events_path || events) ? 0 : 2;
-    fid_video_writer *writer = NULL;
+    int rc = capture && (!events_path || s.events) ? 0 : 2;
+    latency_histogram *latency = rc == 0 ? calloc(1, sizeof *latency) : NULL;
+    if (rc == 0 && !latency) rc = 2;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    double fps = video ? fid_video_fps(video) : 0;
+    double fps = capture ? fid_capture_fps(capture) : 0;
+    int live = capture && fid_capture_is_live(capture);
     if (!(fps > 0)) fps = 25;
-    float *desc = emb ? malloc((size_t)fid_embedder_dim(emb) * sizeof *desc) : NULL;
-    appearance *seen = NULL;
-    int n_seen = 0, n_looks = 0, dim = emb ? fid_embedder_dim(emb) : 0;
-    track_look *looks = NULL;
+    fid_video_writer *writer = NULL;
+    live_window *window = NULL;
+    fid_image *canvas = NULL;
     int64_t frames = 0;
-    double t_start = now_s(), first_pts = NAN;
+    double t_start = now_s(), shown_fps = 0, last_at = NAN, last_latency = 0;
     while (rc == 0 && !stop_requested) {
-        const fid_image *frame;
-        double t;
-        int r = fid_video_read(video, &frame, &t, &st);
+        fid_capture_frame f;
+        /* bounded waits keep Ctrl-C and the window responsive while a stream reconnects */
+        int r = fid_capture_next(capture, 0.1, &f, &st);
+        if (r == 2) {
+            if (window && live_window_poll(window)) break;
+            continue;
+        }
         if (r < 0) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             rc = 2;
             break;
         }
         if (r == 0) break;
-        if (isnan(t)) t = frames / fps;
-        if (isnan(first_pts)) first_pts = t;
-        if (realtime) { /* a file behaves like a camera: no frame before its time */
-            double wait = (t - first_pts) - (now_s() - t_start);
-            if (wait > 0) {
-                struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
-                nanosleep(&ts, NULL);
-            }
-        }
-        fid_detection dets[64];
-        int n = fid_detector_run(det, frame, dets, 64, &st);
-        if (n < 0) {
-            fprintf(stderr, "faceid: %s: frame %lld: %s\n", source, (long long)frames, fid_last_error());
+        if (process_frame(&s, f.image, f.index, f.seconds, !live) < 0) {
             rc = 2;
             break;
         }
-        if (n > 64) n = 64;
-        fid_track_event ev[128];
-        int k = fid_tracker_update(tracker, dets, n, frames, ev, 128);
-        for (int i = 0; i < k && i < 128; i++) {
-            write_event(events, &ev[i], t);
-            if (ev[i].kind == FID_TRACK_LEFT) forget_look(looks, &n_looks, ev[i].track.id);
-        }
-        fid_track_info tracks[64];
-        int need[64];
-        int nt = fid_tracker_tracks(tracker, tracks, 64, frames, need);
-        if (nt > 64) nt = 64;
-        for (int i = 0; i < nt; i++) {
-            if (!need[i]) continue;
-            fid_detection d = {.box = tracks[i].box, .score = tracks[i].score};
-            fid_face face;
-            fid_match match;
-            if (fid_embedder_describe(emb, frame, &d, &face, desc) != FID_OK ||
-                fid_matcher_match(m, desc, &match) != FID_OK)
-                continue; /* a face at the border that cannot be described: try again next time */
-            int id = tracks[i].id;
-            float *look = look_of(&looks, &n_looks, id, dim);
-            if (look && !isnan(look[0])) {
-                double d2 = 0;
-                for (int k2 = 0; k2 < dim; k2++)
-                    d2 += ((double)look[k2] - desc[k2]) * ((double)look[k2] - desc[k2]);
-                /* beyond the 1:N threshold from its own last look: another person took the place */
-                if (sqrt(d2) > 0.5) {
-                    fid_track_event split[2];
-                    id = fid_tracker_split(tracker, id, frames, split);
-                    write_event(events, &split[0], t);
-                    write_event(events, &split[1], t);
-                    look = look_of(&looks, &n_looks, id, dim);
+        if (window_mode && !window) {
+            char why[256];
+            window =
+                live_window_open("faceid live", fid_image_width(f.image), fid_image_height(f.image), why, sizeof why);
+            if (!window) {
+                fprintf(stderr, "faceid: %s%s\n", why, window_mode == 2 ? "; going on without one" : "");
+                if (window_mode == 1) {
+                    rc = 2;
+                    break;
                 }
-            }
-            if (look) memcpy(look, desc, (size_t)dim * sizeof *desc);
-            fid_track_event e;
-            if (fid_tracker_vote(tracker, id, match.name, match.distance, frames, &e) == 1) {
-                write_event(events, &e, t);
-                if (strcmp(e.track.name, "?")) {
-                    int j = 0;
-                    while (j < n_seen && strcmp(seen[j].name, e.track.name))
-                        j++;
-                    if (j == n_seen) {
-                        appearance *grown = realloc(seen, (size_t)(n_seen + 1) * sizeof *seen);
-                        if (!grown) continue;
-                        seen = grown;
-                        snprintf(seen[n_seen].name, sizeof seen[0].name, "%s", e.track.name);
-                        seen[n_seen++].tracks = 0;
-                    }
-                    seen[j].tracks++;
-                }
+                window_mode = 0;
             }
         }
-        if (output) {
-            if (!writer &&
-                !(writer = fid_video_writer_open(output, fid_image_width(frame), fid_image_height(frame), fps, &st))) {
+        if (output || window) {
+            if (!(canvas = annotate(&s, f.image, canvas, f.index))) {
                 fprintf(stderr, "faceid: %s\n", fid_last_error());
                 rc = 2;
                 break;
             }
-            /* draw on a copy: the decoded frame belongs to the reader */
-            fid_image *canvas = fid_image_from_rgb(fid_image_width(frame), fid_image_height(frame),
-                                                   fid_image_rgb(frame), (size_t)fid_image_width(frame) * 3, &st);
-            nt = fid_tracker_tracks(tracker, tracks, 64, frames, NULL);
-            for (int i = 0; canvas && i < nt && i < 64; i++) {
-                int unknown = !strcmp(tracks[i].name, "?");
-                fid_image_draw_label(canvas, &tracks[i].box, tracks[i].name, unknown ? 0xd32f2f : 0x2e7d32);
-            }
-            if (!canvas || fid_video_writer_write(writer, canvas) != FID_OK) {
+        }
+        double labelled = now_s();
+        last_latency = labelled - f.captured;
+        latency_add(latency, last_latency);
+        if (!isnan(last_at) && labelled > last_at) /* smoothed over ~1 s at camera rates */
+            shown_fps = shown_fps ? 0.97 * shown_fps + 0.03 / (labelled - last_at) : 1 / (labelled - last_at);
+        last_at = labelled;
+        if (output) {
+            if (!writer && !(writer = fid_video_writer_open(output, fid_image_width(f.image), fid_image_height(f.image),
+                                                            fps, &st))) {
                 fprintf(stderr, "faceid: %s\n", fid_last_error());
                 rc = 2;
+                break;
             }
-            fid_image_free(canvas);
+            if (fid_video_writer_write(writer, canvas) != FID_OK) {
+                fprintf(stderr, "faceid: %s\n", fid_last_error());
+                rc = 2;
+                break;
+            }
+        }
+        if (window) {
+            fid_capture_stats cs = fid_capture_get_stats(capture);
+            char status[160];
+            snprintf(status, sizeof status, "%.1f fps  %.0f ms  %lld dropped%s", shown_fps, last_latency * 1e3,
+                     (long long)cs.dropped, cs.reconnecting ? "  reconnecting" : "");
+            fid_image_draw_text(canvas, 0, 0, status, 0, 0xffffff, 0x202020);
+            if (live_window_show(window, canvas) == 1) break;
         }
         frames++;
+    }
+    if (capture) fid_capture_stop(capture);
+    if (s.describer && rc == 0) { /* the identifications of the last frame still count */
+        describer_wait(s.describer);
+        describe_result r;
+        while (describer_take(s.describer, &r))
+            apply_result(&s, &r);
     }
     if (writer && fid_video_writer_close(writer) != FID_OK) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         rc = 2;
     }
     double elapsed = now_s() - t_start;
-    if (video) {
-        fprintf(stderr, "%s%lld frames in %.1f s (%.1f frames/s), 0 dropped", stop_requested ? "stopped: " : "",
-                (long long)frames, elapsed, elapsed > 0 ? frames / elapsed : 0);
-        for (int i = 0; i < n_seen; i++)
-            fprintf(stderr, "%s %s x%d", i ? "," : "; seen:", seen[i].name, seen[i].tracks);
+    if (capture && latency) {
+        fid_capture_stats cs = fid_capture_get_stats(capture);
+        fprintf(stderr,
+                "%s%lld frames in %.1f s (%.1f frames/s), %lld dropped, capture-to-label latency p50 %.1f ms "
+                "p99 %.1f ms, peak memory %.0f MB",
+                stop_requested ? "stopped: " : "", (long long)frames, elapsed, elapsed > 0 ? frames / elapsed : 0,
+                (long long)cs.dropped, latency_percentile_ms(latency, 0.5), latency_percentile_ms(latency, 0.99),
+                peak_rss_kb() / 1024.0);
+        if (cs.reconnects) fprintf(stderr, ", %d reconnects", cs.reconnects);
+        for (int i = 0; i < s.n_seen; i++)
+            fprintf(stderr, "%s %s x%d", i ? "," : "; seen:", s.seen[i].name, s.seen[i].tracks);
         fprintf(stderr, "\n");
     }
-    if (events) fclose(events);
-    free(seen);
-    for (int i = 0; i < n_looks; i++)
-        free(looks[i].descriptor);
-    free(looks);
-    free(desc);
-    fid_tracker_free(tracker);
-    fid_video_close(video);
-    fid_embedder_free(emb);
-    fid_detector_free(det);
-    fid_matcher_free(m);
+    live_window_close(window);
+    fid_image_free(canvas);
+    free(latency);
+    if (s.events) fclose(s.events);
+    free(s.seen);
+    for (int i = 0; i < s.n_looks; i++)
+        free(s.looks[i].descriptor);
+    free(s.looks);
+    describer_stop(s.describer);
+    fid_capture_close(capture);
+    fid_tracker_free(s.tracker);
+    fid_embedder_free(s.embedder);
+    fid_detector_free(s.detector);
+    fid_matcher_free(s.matcher);
     fid_gallery_close(g);
     return rc;
 }
