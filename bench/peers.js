@@ -3,6 +3,7 @@
 //   node bench/peers.js faceapi NET MODEL_DIR THREADS RUNS      (face-api on tfjs-wasm)
 //   node bench/peers.js tfjs-graph MODEL.json THREADS RUNS      (human's graph on tfjs-wasm)
 //   node bench/peers.js faceapi-pipeline RAW640x480.rgb MODEL_DIR ssd|tiny THREADS RUNS
+//   node bench/peers.js faceapi-frame RAW640x480.rgb MODEL_DIR THREADS RUNS
 // Prints one JSON line: {"peer":…, "median_ms":…, "min_ms":…}.
 // Run with NODE_PATH=.cache/peers/node_modules.
 'use strict';
@@ -110,12 +111,29 @@ async function faceapiPipeline(rawFile, modelDir, detector, threads, runs) {
   return { peer: `face-api ${detector} pipeline tfjs-wasm`, ...(await timeIt(runs, run)) };
 }
 
+// face-api's live loop as its users write it: every face of every frame detected, landmarked and
+// described (no tracker), on one 640x480 frame.
+async function faceapiFrame(rawFile, modelDir, threads, runs) {
+  const tf = await tfjsBackend(threads);
+  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  const dir = path.join(modelDir, 'face-api');
+  await faceapi.nets.tinyFaceDetector.loadFromDisk(dir);
+  await faceapi.nets.faceLandmark68Net.loadFromDisk(dir);
+  await faceapi.nets.faceRecognitionNet.loadFromDisk(dir);
+  const x = tf.tensor3d(Float32Array.from(fs.readFileSync(rawFile)), [480, 640, 3]);
+  let faces = 0;
+  const run = async () => { faces = (await faceapi.detectAllFaces(x, new faceapi.TinyFaceDetectorOptions()).withFaceLandmarks().withFaceDescriptors()).length; };
+  const r = await timeIt(runs, run);
+  return { peer: 'face-api tiny, all faces, tfjs-wasm', faces, ...r };
+}
+
 async function main() {
   const [mode, ...a] = process.argv.slice(2);
   let r;
   if (mode === 'ort') r = await ort(a[0], +a[1], +a[2], a[3], a[4]);
   else if (mode === 'faceapi') r = await faceapiNet(a[0], a[1], +a[2], +a[3]);
   else if (mode === 'tfjs-graph') r = await tfjsGraph(a[0], +a[1], +a[2]);
+  else if (mode === 'faceapi-frame') r = await faceapiFrame(a[0], a[1], +a[2], +a[3]);
   else if (mode === 'faceapi-pipeline') r = await faceapiPipeline(a[0], a[1], a[2], +a[3], +a[4]);
   else throw new Error(`unknown mode ${mode}`);
   console.log(JSON.stringify(r));
