@@ -78,8 +78,10 @@ check "annotated video has every frame ($n_out of $n_in)" test "$n_in" = "$n_out
 SDL_VIDEODRIVER=dummy timeout 60 "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/dummy"
 check "window (SDL dummy driver) runs to the end" test $? = 0 -a "$(grep -c 'cannot open a window' "$tmp/dummy")" = 0
 if command -v xvfb-run > /dev/null; then
+  # Under ASan: SDL's X11 back end leaves D-Bus and X11 allocations behind in libraries it has
+  # already unloaded (unsuppressible); our own code's leaks are covered by the other runs.
   cat > "$tmp/shot.sh" <<SH
-"$faceid" live --window --realtime --source "$tmp/both.mp4" 2> "$tmp/xvfb.err" &
+ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0 "$faceid" live --window --realtime --source "$tmp/both.mp4" 2> "$tmp/xvfb.err" &
 sleep 2.2
 ffmpeg -v error -y -f x11grab -video_size 800x600 -i "\$DISPLAY" -frames:v 1 "$tmp/shot.png"
 kill -INT \$!
@@ -118,9 +120,9 @@ check "stream: exit 0 after Ctrl-C" test $rc = 0
 check "stream: cut, reconnected, went on ($(tail -1 "$tmp/net.err"))" /usr/bin/python3 - "$tmp/net.err" <<'PY'
 import re, sys
 s = open(sys.argv[1]).read()
-frames = int(re.search(r"(\d+) frames in", s).group(1))
+received = int(re.search(r"(\d+) frames in", s).group(1)) + int(re.search(r"(\d+) dropped", s).group(1))
 assert re.search(r"[1-9]\d* reconnects", s), s
-assert frames > 150, s  # about 4 s at 25 fps before the cut, as much after
+assert received > 150, s  # about 4 s at 25 fps before the cut, as much after (processed or dropped)
 PY
 
 # --- bad sources: one line, exit 2 -------------------------------------------------------------

@@ -86,5 +86,5 @@ void live_window_close(live_window *w) {
     if (w->renderer) SDL_DestroyRenderer(w->renderer);
     if (w->window) SDL_DestroyWindow(w->window);
     free(w);
-    SDL_QuitSubSystem(SDL_INIT_VIDEO);
+    SDL_Quit(); /* the CLI is SDL's only user; this also closes the D-Bus connection SDL opened */
 }
