@@ -77,6 +77,8 @@ check "annotated video has every frame ($n_out of $n_in)" test "$n_in" = "$n_out
 # --- the window: SDL's dummy driver, then a real X server (Xvfb) and a screenshot -----------
 SDL_VIDEODRIVER=dummy timeout 60 "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/dummy"
 check "window (SDL dummy driver) runs to the end" test $? = 0 -a "$(grep -c 'cannot open a window' "$tmp/dummy")" = 0
+env -u DISPLAY -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/err"
+check "--window without a display: exit 2, one line" test $? = 2 -a "$(wc -l < "$tmp/err")" = 1
 if command -v xvfb-run > /dev/null; then
   # Under ASan: SDL's X11 back end leaves D-Bus and X11 allocations behind in libraries it has
   # already unloaded (unsuppressible); our own code's leaks are covered by the other runs.

@@ -427,7 +427,7 @@ int fid_cli_live(int argc, char **argv) {
         rc = 2;
     }
     double elapsed = now_s() - t_start;
-    if (capture && latency) {
+    if (capture && latency && (rc == 0 || frames > 0)) { /* an error before any frame stays one line */
         fid_capture_stats cs = fid_capture_get_stats(capture);
         fprintf(stderr,
                 "%s%lld frames in %.1f s (%.1f frames/s), %lld dropped, capture-to-label latency p50 %.1f ms "
