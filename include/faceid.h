@@ -68,6 +68,8 @@ typedef enum fid_net_format {
     FID_NET_FACEAPI_LANDMARK68_TINY,
     FID_NET_FACEAPI_TINY_FACE_DETECTOR,
     FID_NET_FACEAPI_SSD_MOBILENETV1,
+    FID_NET_ONNX,                   /* ONNX ModelProto (.onnx), NCHW graphs mapped to NHWC */
+    FID_NET_KERAS_VGGFACE_RESNET50, /* keras-vggface RESNET50 weights (.h5), architecture in C */
 } fid_net_format;
 
 typedef struct fid_net_params {
@@ -78,8 +80,10 @@ typedef struct fid_net_params {
 
 fid_net_params fid_net_default_params(void);
 
-/* Loads a network from path (a model.json or a face-api *-weights_manifest.json; the .bin
- * shards are found next to it). Returns NULL on failure. Caller frees with fid_net_free. */
+/* Loads a network from path: a TF.js model.json or a face-api *-weights_manifest.json (the .bin
+ * shards are found next to it), an ONNX file, or keras-vggface ResNet-50 weights (.h5). Image
+ * inputs and 4-D outputs are NHWC whatever the file's layout. Returns NULL on failure. Caller frees with fid_net_free.
+ */
 fid_net *fid_net_load(const char *path, const fid_net_params *params, fid_status *status);
 void fid_net_free(fid_net *net);
 

@@ -3,6 +3,7 @@
  * code. These builders mirror face-api's TypeScript layer for layer (file names in comments),
  * including its input normalisation, so outputs match face-api's forwardInput().
  */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -419,6 +420,24 @@ fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_
 }
 
 fid_status fid__detect_format(const char *path, fid_net_format *format) {
+    /* Binary formats by their first bytes: HDF5's signature; JSON starts with { or [ (after
+     * blanks); anything else is tried as an ONNX protobuf. */
+    FILE *file = fopen(path, "rb");
+    unsigned char head[8] = {0};
+    size_t got = file ? fread(head, 1, sizeof head, file) : 0;
+    if (file) fclose(file);
+    if (!file) return fid__fail(FID_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (got == 8 && !memcmp(head, "\x89HDF\r\n\x1a\n", 8)) {
+        *format = FID_NET_KERAS_VGGFACE_RESNET50;
+        return FID_OK;
+    }
+    size_t k = 0;
+    while (k < got && (head[k] == ' ' || head[k] == '\n' || head[k] == '\r' || head[k] == '\t'))
+        k++;
+    if (got > 0 && (k == got || (head[k] != '{' && head[k] != '['))) {
+        *format = FID_NET_ONNX;
+        return FID_OK;
+    }
     json_t *j;
     fid_status st = fid__read_json(path, 64u << 20, &j);
     if (st != FID_OK) return st;

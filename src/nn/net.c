@@ -50,6 +50,10 @@ fid_net *fid_net_load(const char *path, const fid_net_params *params, fid_status
         /* detect_format recorded why */
     } else if (format == FID_NET_TFJS_GRAPH) {
         st = fid__load_tfjs_graph(path, &p, &g);
+    } else if (format == FID_NET_ONNX) {
+        st = fid__load_onnx(path, &p, &g);
+    } else if (format == FID_NET_KERAS_VGGFACE_RESNET50) {
+        st = fid__load_keras_vggface_resnet50(path, &p, &g);
     } else {
         st = fid__load_faceapi(path, format, &p, &g);
     }

@@ -20,6 +20,9 @@ fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *p
 fid_status fid__load_tfjs_graph(const char *path, const fid_net_params *p, fid__graph **out);
 fid_status fid__load_faceapi(const char *path, fid_net_format format, const fid_net_params *p, fid__graph **out);
 
+fid_status fid__load_onnx(const char *path, const fid_net_params *p, fid__graph **out);
+fid_status fid__load_keras_vggface_resnet50(const char *path, const fid_net_params *p, fid__graph **out);
+
 /* Tells the format of a model file from its content. */
 fid_status fid__detect_format(const char *path, fid_net_format *format);
 

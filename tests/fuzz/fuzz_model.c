@@ -1,7 +1,7 @@
 /* libFuzzer target for the model loaders. Input: the model JSON, a NUL byte, then the bytes of
- * its single weight shard "w.bin". FUZZ_FORMAT selects the loader (TF.js graph or face-api
- * manifest, whose architecture is then guessed from the weight names). A model that loads is
- * also compiled and run when its tensors are small. */
+ * its single weight shard "w.bin"; with FUZZ_ONNX the input is an ONNX file. FUZZ_TFJS selects
+ * the TF.js graph loader, else face-api manifests (architecture guessed from the weight names).
+ * A model that loads is also compiled and run when its tensors are small. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +36,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         snprintf(dir, sizeof dir, "/tmp/faceid-fuzz-%d", (int)getpid());
         if (mkdir(dir, 0700) != 0 && access(dir, W_OK) != 0) abort();
     }
+    char path[128];
+    fid_net_params p = fid_net_default_params();
+    p.max_weight_bytes = 1 << 20;
+#ifdef FUZZ_ONNX
+    write_all("model.onnx", data, size);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    p.format = FID_NET_ONNX;
+#else
     const uint8_t *nul = memchr(data, 0, size);
     size_t json_len = nul ? (size_t)(nul - data) : size;
     write_all("model.json", data, json_len);
     write_all("w.bin", nul ? nul + 1 : data, nul ? size - json_len - 1 : 0);
-    char path[128];
     snprintf(path, sizeof path, "%s/model.json", dir);
-    fid_net_params p = fid_net_default_params();
-    p.max_weight_bytes = 1 << 20;
 #ifdef FUZZ_TFJS
     p.format = FID_NET_TFJS_GRAPH;
+#endif
 #endif
     fid_status st;
     fid_net *net = fid_net_load(path, &p, &st);
