@@ -216,8 +216,16 @@ int fid_detector_run(fid_detector *detector, const fid_image *image, fid_detecti
 typedef struct fid_embedder fid_embedder;
 
 typedef struct fid_embedder_params {
-    const char *profile; /* model profile id; default "faceapi-128" */
+    const char *profile; /* model profile id (see `faceid profiles`); default "faceapi-128" */
     int threads;         /* default 1 */
+    /* The descriptor network file for profiles whose weights are not shipped: the user's
+     * keras-vggface .h5 or an ONNX export for "vggface2-resnet50"; any ONNX embedder for "onnx".
+     * Borrowed during create only. */
+    const char *model_path;
+    /* "onnx" only: input = (pixel - mean) * scale per channel, in BGR order when bgr;
+     * defaults 127.5, 1/127.5, RGB (ArcFace/insightface). The input size comes from the file. */
+    float mean[3], scale;
+    int bgr;
 } fid_embedder_params;
 
 fid_embedder_params fid_embedder_default_params(void);
@@ -226,6 +234,11 @@ void fid_embedder_free(fid_embedder *embedder);
 
 /* Descriptor length, e.g. 128. */
 int fid_embedder_dim(const fid_embedder *embedder);
+/* Side of the square face crop the descriptor network takes (150 for faceapi-128). */
+int fid_embedder_input_size(const fid_embedder *embedder);
+/* What a gallery records as the descriptors' model: the profile id, or for "onnx" "onnx:" and
+ * the file's name. Static or owned by the embedder. */
+const char *fid_embedder_model_id(const fid_embedder *embedder);
 
 typedef struct fid_face {
     fid_box box; /* the detection */
@@ -261,7 +274,8 @@ float fid_embedder_threshold(const fid_embedder *embedder);
 typedef struct fid_gallery fid_gallery;
 
 typedef struct fid_gallery_params {
-    const char *model; /* profile id of the descriptors; default "faceapi-128" */
+    const char *model; /* model of the descriptors (fid_embedder_model_id); default "faceapi-128";
+                        * NULL: an existing gallery, whatever model it holds (fid_gallery_model) */
     int dim;           /* descriptor length; default 128 */
     int readonly;      /* default 0: created when missing */
 } fid_gallery_params;
@@ -273,6 +287,7 @@ fid_gallery_params fid_gallery_default_params(void);
 fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params, fid_status *status);
 void fid_gallery_close(fid_gallery *gallery);
 int fid_gallery_dim(const fid_gallery *gallery);
+const char *fid_gallery_model(const fid_gallery *gallery); /* borrowed */
 
 /* Adds n samples (n * dim floats) to person `name`, creating the person when new. quality
  * (n floats) and source (a file name) may be NULL. All or nothing. */

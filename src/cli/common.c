@@ -38,13 +38,92 @@ fid_detector *fid_cli_detector(const char *name, int threads, int min_face, floa
     return d;
 }
 
+static struct {
+    char profile[64];
+    const char *path;
+    float mean[3], scale;
+    int bgr, input_size;
+} model_opts;
+
+static int parse_floats(const char *s, float *out, int n) {
+    for (int i = 0; i < n; i++) {
+        char *end;
+        out[i] = strtof(s, &end);
+        if (end == s || (i < n - 1 ? *end != ',' : *end != 0)) return -1;
+        s = end + 1;
+    }
+    return 0;
+}
+
+int fid_cli_model_option(const char *a, const char *next) {
+    if (!strcmp(a, "--bgr")) return model_opts.bgr = 1;
+    int takes = !strcmp(a, "--model") || !strcmp(a, "--mean") || !strcmp(a, "--scale") || !strcmp(a, "--input-size");
+    if (!takes) return 0;
+    if (!next) {
+        fprintf(stderr, "faceid: %s needs a value (try --help)\n", a);
+        return -1;
+    }
+    char *end;
+    if (!strcmp(a, "--model")) {
+        const char *eq = strchr(next, '=');
+        if (!strncmp(next, "onnx:", 5)) {
+            snprintf(model_opts.profile, sizeof model_opts.profile, "onnx");
+            model_opts.path = next + 5;
+        } else if (eq) {
+            snprintf(model_opts.profile, sizeof model_opts.profile, "%.*s", (int)(eq - next), next);
+            model_opts.path = eq + 1;
+        } else {
+            snprintf(model_opts.profile, sizeof model_opts.profile, "%s", next);
+        }
+    } else if (!strcmp(a, "--mean") && parse_floats(next, model_opts.mean, 3)) {
+        fprintf(stderr, "faceid: --mean wants R,G,B (e.g. 127.5,127.5,127.5), not '%s'\n", next);
+        return -1;
+    } else if (!strcmp(a, "--scale") && (!((model_opts.scale = strtof(next, &end)) != 0) || *end)) {
+        fprintf(stderr, "faceid: --scale wants a non-zero number, not '%s'\n", next);
+        return -1;
+    } else if (!strcmp(a, "--input-size") && ((model_opts.input_size = (int)strtol(next, &end, 10)) < 16 || *end)) {
+        fprintf(stderr, "faceid: --input-size wants a side in pixels, not '%s'\n", next);
+        return -1;
+    }
+    return 2;
+}
+
 fid_embedder *fid_cli_embedder(int threads) {
     fid_embedder_params p = fid_embedder_default_params();
     p.threads = threads;
+    if (model_opts.profile[0]) p.profile = model_opts.profile;
+    p.model_path = model_opts.path;
+    if (model_opts.scale != 0 || model_opts.mean[0] != 0 || model_opts.bgr) {
+        memcpy(p.mean, model_opts.mean, sizeof p.mean);
+        p.scale = model_opts.scale != 0 ? model_opts.scale : 1;
+        p.bgr = model_opts.bgr;
+    }
     fid_status st;
     fid_embedder *e = fid_embedder_create(&p, &st);
-    if (!e) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if (!e) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return NULL;
+    }
+    if (model_opts.input_size && model_opts.input_size != fid_embedder_input_size(e)) {
+        /* the file decides the input size; a different --input-size is a mistake worth saying */
+        fprintf(stderr, "faceid: %s: the network takes %dx%d faces, not --input-size %d\n",
+                model_opts.path ? model_opts.path : model_opts.profile, fid_embedder_input_size(e),
+                fid_embedder_input_size(e), model_opts.input_size);
+        fid_embedder_free(e);
+        return NULL;
+    }
     return e;
+}
+
+fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embedder *embedder) {
+    fid_gallery_params p = fid_gallery_default_params();
+    p.readonly = readonly;
+    p.model = embedder ? fid_embedder_model_id(embedder) : NULL;
+    p.dim = embedder ? fid_embedder_dim(embedder) : 0;
+    fid_status st;
+    fid_gallery *g = fid_gallery_open(path, &p, &st);
+    if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    return g;
 }
 
 void fid_cli_print_json(json_t *doc) {

@@ -13,8 +13,17 @@ int fid_cli_detector_kind(const char *name, fid_detector_kind *kind);
  * printing the error. Caller frees. */
 fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score);
 
-/* The default-profile embedder; NULL after printing the error. Caller frees. */
+/* --model SPEC (a profile id, PROFILE=FILE, or onnx:FILE) and, for onnx, --mean R,G,B --scale S
+ * --bgr --input-size N: consumed by every command that embeds. Returns how many arguments were
+ * used (0: not a model option), or -1 after printing an error. */
+int fid_cli_model_option(const char *arg, const char *next);
+
+/* The embedder of --model (default profile faceapi-128); NULL after printing the error. Caller frees. */
 fid_embedder *fid_cli_embedder(int threads);
+
+/* Opens the gallery for descriptors of `embedder` (NULL: whatever model it holds). Prints the
+ * error and returns NULL on failure. */
+fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embedder *embedder);
 
 /* The gallery file: `option` (--gallery) if given, else $FID_GALLERY, else
  * $XDG_DATA_HOME/faceid/gallery.db or ~/.local/share/faceid/gallery.db, whose directories are

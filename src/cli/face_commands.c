@@ -28,6 +28,12 @@ static int parse(int argc, char **argv, options *o, const char *usage, int allow
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        int used = fid_cli_model_option(a, next);
+        if (used < 0) return 2;
+        if (used) {
+            i += used - 1;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return -1;
@@ -248,8 +254,8 @@ int fid_cli_embed(int argc, char **argv) {
                                                      box_json(faces[k].crop), "descriptor",
                                                      floats_json(desc + (size_t)k * dim, dim)));
             }
-            fid_cli_print_json(
-                json_pack("{s:s,s:s,s:i,s:o}", "file", o.files[0], "profile", "faceapi-128", "dim", dim, "faces", arr));
+            fid_cli_print_json(json_pack("{s:s,s:s,s:i,s:o}", "file", o.files[0], "profile", fid_embedder_model_id(emb),
+                                         "dim", dim, "faces", arr));
         } else {
             for (int k = 0; k < n; k++) {
                 for (int d = 0; d < dim; d++)

@@ -33,6 +33,12 @@ static int parse(int argc, char **argv, gopts *o, const char *usage) {
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        int used = fid_cli_model_option(a, next);
+        if (used < 0) return 2;
+        if (used) {
+            i += used - 1;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return -1;
@@ -71,15 +77,10 @@ static int parse(int argc, char **argv, gopts *o, const char *usage) {
     return 0;
 }
 
-static fid_gallery *open_gallery(const gopts *o, int readonly) {
+/* For the descriptors of `emb`; NULL: whatever model the gallery holds. */
+static fid_gallery *open_gallery(const gopts *o, int readonly, const fid_embedder *emb) {
     char buf[4096];
-    const char *path = fid_cli_gallery_path(o->gallery, buf, sizeof buf);
-    fid_gallery_params p = fid_gallery_default_params();
-    p.readonly = readonly;
-    fid_status st;
-    fid_gallery *g = fid_gallery_open(path, &p, &st);
-    if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
-    return g;
+    return fid_cli_open_gallery(fid_cli_gallery_path(o->gallery, buf, sizeof buf), readonly, emb);
 }
 
 static fid_detector *make_detector(const gopts *o) { return fid_cli_detector(o->detector, o->threads, 0, NAN); }
@@ -264,11 +265,11 @@ int fid_cli_enroll(int argc, char **argv) {
     }
     /* the tiny detector enrolls a 10 s 720p clip in 1.8 s (SSD: 4.5 s) with descriptors as close */
     if (!o.detector_given) o.detector = "tiny";
-    fid_gallery *g = open_gallery(&o, 0);
-    fid_detector *det = g ? make_detector(&o) : NULL;
+    fid_detector *det = make_detector(&o);
     fid_embedder *emb = det ? make_embedder(&o) : NULL;
+    fid_gallery *g = emb ? open_gallery(&o, 0, emb) : NULL;
     json_t *summary = json_array();
-    rc = emb ? enroll_person(g, det, emb, &o, o.name, o.files, o.n_files, summary) : 2;
+    rc = g ? enroll_person(g, det, emb, &o, o.name, o.files, o.n_files, summary) : 2;
     if (o.json)
         fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
@@ -318,12 +319,12 @@ int fid_cli_enroll_dir(int argc, char **argv) {
     if (n_people == 0) fprintf(stderr, "faceid: %s: no person folders (DIR/<name>/<files>)\n", o.files[0]);
     /* the tiny detector enrolls a 10 s 720p clip in 1.8 s (SSD: 4.5 s) with descriptors as close */
     if (!o.detector_given) o.detector = "tiny";
-    fid_gallery *g = n_people ? open_gallery(&o, 0) : NULL;
-    fid_detector *det = g ? make_detector(&o) : NULL;
+    fid_detector *det = n_people ? make_detector(&o) : NULL;
     fid_embedder *emb = det ? make_embedder(&o) : NULL;
+    fid_gallery *g = emb ? open_gallery(&o, 0, emb) : NULL;
     json_t *summary = json_array();
-    rc = emb ? 0 : 2;
-    for (int i = 0; i < n_people && emb; i++) {
+    rc = g ? 0 : 2;
+    for (int i = 0; i < n_people && g; i++) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", o.files[0], people[i]);
         DIR *pd = opendir(dir);
@@ -411,18 +412,18 @@ int fid_cli_identify(int argc, char **argv) {
         free(o.files);
         return rc < 0 ? 0 : 2;
     }
-    fid_gallery *g = open_gallery(&o, 1);
+    fid_detector *det = make_detector(&o);
+    fid_embedder *emb = det ? make_embedder(&o) : NULL;
+    fid_gallery *g = emb ? open_gallery(&o, 1, emb) : NULL;
     fid_matcher_params mp = fid_matcher_default_params();
     if (!isnan(o.threshold)) mp.threshold = o.threshold;
     if (!isnan(o.margin)) mp.margin = o.margin;
     fid_status st;
     fid_matcher *m = g ? fid_matcher_create(g, &mp, &st) : NULL;
     if (g && !m) fprintf(stderr, "faceid: %s\n", fid_last_error());
-    fid_detector *det = m ? make_detector(&o) : NULL;
-    fid_embedder *emb = det ? make_embedder(&o) : NULL;
     json_t *files = json_array();
-    rc = emb ? 0 : 2;
-    for (int i = 0; i < o.n_files && emb; i++) {
+    rc = m ? 0 : 2;
+    for (int i = 0; i < o.n_files && m; i++) {
         const char *file = o.files[i];
         fid_image *im = fid_image_load(file, &st);
         json_t *entry = json_pack("{s:s}", "file", file);
@@ -471,7 +472,7 @@ int fid_cli_identify(int argc, char **argv) {
         }
         json_array_append_new(files, entry);
     }
-    if (o.json && emb)
+    if (o.json && m)
         fid_cli_print_json(json_pack("{s:i,s:o}", "people", fid_matcher_people(m), "files", files));
     else
         json_decref(files);
@@ -503,7 +504,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
         return rc < 0 ? 0 : 2;
     }
     int readonly = !strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "export");
-    fid_gallery *g = open_gallery(&o, readonly);
+    fid_gallery *g = open_gallery(&o, readonly, NULL);
     rc = g ? 0 : 2;
     fid_status st;
     if (g && transfer) {
@@ -583,7 +584,7 @@ int fid_cli_calibrate(int argc, char **argv) {
         free(o.files);
         return rc < 0 ? 0 : 2;
     }
-    fid_gallery *g = open_gallery(&o, dry);
+    fid_gallery *g = open_gallery(&o, dry, NULL);
     fid_calibration c;
     fid_status st = g ? fid_gallery_calibrate(g, far, !dry, &c) : FID_ERR_IO;
     if (g && st != FID_OK) fprintf(stderr, "faceid: %s\n", fid_last_error());

@@ -237,7 +237,7 @@ static fid_image *annotate(live_state *s, const fid_image *frame, fid_image *can
 static const char *live_usage =
     "usage: faceid live [--source SRC] [--gallery DB] [--window | --no-window] [--output OUT.mp4]\n"
     "                   [--events EVENTS.jsonl] [--realtime] [--detector tiny|ssd|blazeface|haar]\n"
-    "                   [--reconnect-timeout S] [--threads N]\n"
+    "                   [--reconnect-timeout S] [--threads N] [--model SPEC]\n"
     "Follows every face of a camera, stream or video file, names it or shows \"?\" for strangers,\n"
     "in a window (when a display exists) and/or into an annotated H.264 video and JSON Lines events\n"
     "(appeared, identified, changed, left). SRC: /dev/videoN (default /dev/video0), a file, rtsp://,\n"
@@ -262,6 +262,12 @@ int fid_cli_live(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
+        int used = fid_cli_model_option(a, next);
+        if (used < 0) return 2;
+        if (used) {
+            i += used - 1;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(live_usage, stdout);
             return 0;
@@ -308,21 +314,20 @@ int fid_cli_live(int argc, char **argv) {
     if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
 
     fid_status st;
-    fid_gallery_params gp = fid_gallery_default_params();
-    gp.readonly = 1;
     char path[4096];
     gallery = fid_cli_gallery_path(gallery, path, sizeof path);
     live_state s = {.source = source};
-    fid_gallery *g = fid_gallery_open(gallery, &gp, &st);
+    s.embedder = fid_cli_embedder(1); /* on its own thread, beside the detector */
+    fid_gallery *g = s.embedder ? fid_cli_open_gallery(gallery, 1, s.embedder) : NULL;
     s.matcher = g ? fid_matcher_create(g, NULL, &st) : NULL;
     if (!s.matcher) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        if (g) fprintf(stderr, "faceid: %s\n", fid_last_error());
         fid_gallery_close(g);
+        fid_embedder_free(s.embedder);
         return 2;
     }
     s.detector = fid_cli_detector(detector, threads, 0, NAN);
-    s.embedder = s.detector ? fid_cli_embedder(1) : NULL; /* on its own thread, beside the detector */
-    s.tracker = s.embedder ? fid_tracker_create(NULL, &st) : NULL;
+    s.tracker = s.detector ? fid_tracker_create(NULL, &st) : NULL;
     s.dim = s.embedder ? fid_embedder_dim(s.embedder) : 0;
     s.describer = s.tracker ? describer_start(s.embedder, s.matcher, 4) : NULL;
     if (s.tracker && !s.describer) fprintf(stderr, "faceid: cannot start the identification thread\n");

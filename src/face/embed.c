@@ -1,5 +1,6 @@
 /*
- * Landmarks, alignment and descriptors for the default profile, following face-api's
+ * Landmarks, alignment and descriptors. Other profiles (VGGFace2 ResNet-50, any ONNX embedder)
+ * reuse the landmarks and crop by margin or 5-point similarity. For the default profile it follows face-api's
  * detectAllFaces().withFaceLandmarks().withFaceDescriptors() step for step:
  * extractFaceTensors (clip + floor), FaceLandmark68NetBase.postProcess, FaceLandmarks.alignDlib,
  * FaceRecognitionNet on the dlib-aligned crop. Its quirks are kept on purpose (see comments),
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/align.h"
 #include "face/profiles.h"
 #include "nn/net.h"
 #include "image/image.h"
@@ -19,6 +21,10 @@ struct fid_embedder {
     const fid__profile *profile;
     fid_net *landmark_net, *descriptor_net;
     fid_runner *landmarks, *descriptor;
+    int dim, input_size, bgr;
+    float mean[3], scale;
+    char model_id[300];
+    float *crop; /* input_size^2 * 3 RGB floats for the non-face-api paths */
 };
 
 fid_embedder_params fid_embedder_default_params(void) {
@@ -26,9 +32,10 @@ fid_embedder_params fid_embedder_default_params(void) {
     return p;
 }
 
-static fid_runner *load(const char *file, int threads, fid_net **net, fid_status *st) {
+/* file: relative to fid_model_dir() unless absolute (or given by the user, `as_is`) */
+static fid_runner *load_file(const char *file, int as_is, int threads, fid_net **net, fid_status *st) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
+    snprintf(path, sizeof path, "%s%s%s", as_is ? "" : fid_model_dir(), as_is ? "" : "/", file);
     *net = fid_net_load(path, NULL, st);
     if (!*net) return NULL;
     fid_runner_params rp = fid_runner_default_params();
@@ -36,6 +43,34 @@ static fid_runner *load(const char *file, int threads, fid_net **net, fid_status
     fid_runner *r = fid_runner_create(*net, &rp, st);
     if (r) fid__net_release_packed_weights(*net, r);
     return r;
+}
+
+static fid_runner *load(const char *file, int threads, fid_net **net, fid_status *st) {
+    return load_file(file, 0, threads, net, st);
+}
+
+/* Input side and output length of a user-supplied descriptor net, checked against the profile. */
+static fid_status check_descriptor_net(fid_embedder *e, const char *path) {
+    int64_t d[4];
+    int rank = fid_net_input_shape(e->descriptor_net, 0, d);
+    if (rank != 4 || d[1] != d[2] || d[3] != 3)
+        return fid__fail(FID_ERR_UNSUPPORTED, "%s: the embedder's input must be a square RGB image (NCHW 3xSxS)", path);
+    e->input_size = (int)d[1];
+    if (e->profile->aligner == FID__ALIGN_MARGIN && e->input_size != e->profile->input_size)
+        return fid__fail(FID_ERR_UNSUPPORTED, "%s: input %dx%d, profile %s wants %dx%d", path, e->input_size,
+                         e->input_size, e->profile->id, e->profile->input_size, e->profile->input_size);
+    int64_t od[4];
+    int orank;
+    if (!fid_runner_output(e->descriptor, 0, od, &orank)) return fid__fail(FID_ERR_FORMAT, "%s: no output", path);
+    int64_t n = 1;
+    for (int i = 1; i < orank; i++)
+        n *= od[i];
+    if (n < 1 || n > 65536 || (e->profile->dim && n != e->profile->dim))
+        return fid__fail(FID_ERR_UNSUPPORTED, "%s: outputs %lld values per face, profile %s wants %d", path,
+                         (long long)n, e->profile->id, e->profile->dim);
+    e->dim = (int)n;
+    e->crop = malloc((size_t)e->input_size * e->input_size * 3 * sizeof *e->crop);
+    return e->crop ? FID_OK : FID_ERR_NO_MEMORY;
 }
 
 fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status *status) {
@@ -55,9 +90,36 @@ fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status 
         return NULL;
     }
     e->profile = profile;
+    e->dim = profile->dim;
+    e->input_size = profile->input_size;
+    memcpy(e->mean, profile->mean, sizeof e->mean);
+    e->scale = profile->scale;
+    e->bgr = profile->bgr;
+    if (!strcmp(profile->id, "onnx") && p.scale != 0) { /* the caller's normalisation */
+        memcpy(e->mean, p.mean, sizeof e->mean);
+        e->scale = p.scale;
+        e->bgr = p.bgr;
+    }
+    snprintf(e->model_id, sizeof e->model_id, "%s", profile->id);
+    if (!profile->descriptor_model && p.model_path) {
+        const char *base = strrchr(p.model_path, '/');
+        if (!strcmp(profile->id, "onnx"))
+            snprintf(e->model_id, sizeof e->model_id, "onnx:%s", base ? base + 1 : p.model_path);
+    }
     fid_status st = FID_OK;
-    e->landmarks = load(profile->landmark_model, p.threads, &e->landmark_net, &st);
-    if (e->landmarks) e->descriptor = load(profile->descriptor_model, p.threads, &e->descriptor_net, &st);
+    if (!profile->descriptor_model && !p.model_path) {
+        st = fid__fail(FID_ERR_INVALID_ARGUMENT, "profile %s needs the descriptor network's file (--model %s=FILE)",
+                       profile->id, profile->id);
+    } else {
+        e->landmarks = load(profile->landmark_model, p.threads, &e->landmark_net, &st);
+    }
+    if (e->landmarks)
+        e->descriptor = profile->descriptor_model ? load(profile->descriptor_model, p.threads, &e->descriptor_net, &st)
+                                                  : load_file(p.model_path, 1, p.threads, &e->descriptor_net, &st);
+    if (e->descriptor && !profile->descriptor_model && (st = check_descriptor_net(e, p.model_path)) != FID_OK) {
+        fid_runner_free(e->descriptor);
+        e->descriptor = NULL;
+    }
     if (!e->descriptor) {
         fid_embedder_free(e);
         fid__set_status(status, st);
@@ -73,15 +135,18 @@ void fid_embedder_free(fid_embedder *e) {
     fid_runner_free(e->descriptor);
     fid_net_free(e->landmark_net);
     fid_net_free(e->descriptor_net);
+    free(e->crop);
     free(e);
 }
 
-int fid_embedder_dim(const fid_embedder *e) { return e ? e->profile->dim : 0; }
+int fid_embedder_dim(const fid_embedder *e) { return e ? e->dim : 0; }
+const char *fid_embedder_model_id(const fid_embedder *e) { return e ? e->model_id : NULL; }
+int fid_embedder_input_size(const fid_embedder *e) { return e ? e->input_size : 0; }
 float fid_embedder_threshold(const fid_embedder *e) { return e ? e->profile->threshold : 0; }
 
 float fid_embedder_distance(const fid_embedder *e, const float *a, const float *b) {
     double sum = 0;
-    for (int i = 0; i < e->profile->dim; i++)
+    for (int i = 0; i < e->dim; i++)
         sum += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return (float)sqrt(sum);
 }
@@ -118,6 +183,52 @@ static dpoint center(const dpoint *p, int n) {
     for (int i = 0; i < n; i++)
         c.x += p[i].x, c.y += p[i].y;
     return (dpoint){c.x / n, c.y / n};
+}
+
+/* Profiles other than face-api's: a crop by margin (VGGFace2 demo) or by 5-point similarity
+ * (ArcFace template), normalised as the profile says, through the descriptor net. */
+static fid_status describe_other(fid_embedder *e, const fid_image *im, const fid_detection *det, fid_face *face,
+                                 float *descriptor) {
+    int S = e->input_size;
+    if (e->profile->aligner == FID__ALIGN_MARGIN) {
+        double mx = det->box.width * e->profile->margin, my = det->box.height * e->profile->margin;
+        int r[4];
+        if (!clip_floor(det->box.x - mx, det->box.y - my, det->box.width + 2 * mx, det->box.height + 2 * my, im->width,
+                        im->height, r))
+            return fid__fail(FID_ERR_INVALID_ARGUMENT, "face lies outside the %dx%d image", im->width, im->height);
+        face->crop = (fid_box){(float)r[0], (float)r[1], (float)r[2], (float)r[3]};
+        float *region = fid__image_crop_float(im, r[0], r[1], r[2], r[3]);
+        if (!region) return FID_ERR_NO_MEMORY;
+        fid__resize_bilinear(region, r[3], r[2], e->crop, S, S);
+        free(region);
+    } else {
+        fid_point five[5], dst[5];
+        fid__five_points(face->landmarks, five);
+        for (int i = 0; i < 5; i++)
+            dst[i] = (fid_point){fid__arcface_template[i].x * S / 112.0f, fid__arcface_template[i].y * S / 112.0f};
+        double m[6];
+        if (fid__similarity(five, dst, 5, m) != 0)
+            return fid__fail(FID_ERR_INVALID_ARGUMENT, "degenerate landmarks: cannot align the face");
+        fid__warp_similarity(im, m, e->crop, S);
+        face->crop = face->aligned;
+    }
+    size_t count;
+    float *in = fid_runner_input(e->descriptor, 0, &count);
+    for (size_t i = 0; i < (size_t)S * S; i++)
+        for (int c = 0; c < 3; c++)
+            in[i * 3 + c] = (e->crop[i * 3 + (e->bgr ? 2 - c : c)] - e->mean[c]) * e->scale;
+    fid_status st = fid_runner_run(e->descriptor);
+    if (st != FID_OK) return st;
+    memcpy(descriptor, fid_runner_output(e->descriptor, 0, NULL, NULL), (size_t)e->dim * sizeof *descriptor);
+    if (e->profile->metric == FID__METRIC_COSINE) {
+        double norm = 0;
+        for (int i = 0; i < e->dim; i++)
+            norm += (double)descriptor[i] * descriptor[i];
+        norm = sqrt(norm);
+        for (int i = 0; i < e->dim && norm > 0; i++)
+            descriptor[i] = (float)(descriptor[i] / norm);
+    }
+    return FID_OK;
 }
 
 fid_status fid_embedder_describe(fid_embedder *e, const fid_image *im, const fid_detection *det, fid_face *face,
@@ -159,6 +270,7 @@ fid_status fid_embedder_describe(fid_embedder *e, const fid_image *im, const fid
     double pw = (maxx - minx) * 0.2, ph = (maxy - miny) * 0.2;
     face->aligned =
         (fid_box){(float)(minx - pw / 2), (float)(miny - ph / 2), (float)(maxx - minx + pw), (float)(maxy - miny + ph)};
+    if (e->profile->aligner != FID__ALIGN_FACEAPI_DLIB) return describe_other(e, im, det, face, descriptor);
     /* alignDlib: a square from the eyes and mouth. Its size limit uses the crop's width and
      * height where the image's were meant (face-api's "imageWidth" is the crop's); kept. */
     dpoint ref[3] = {center(pts + 36, 6), center(pts + 42, 6), center(pts + 48, 20)};

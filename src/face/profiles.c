@@ -20,12 +20,63 @@ static const fid__profile profiles[] = {
       * genuine frames stay <= 0.25 while the closest of the 22 sample-photo strangers is 0.577. */
      .identify_threshold = 0.5f,
      .note = "face-api FaceRecognitionNet (dlib ResNet-34 port), MIT, shipped"},
+    {.id = "vggface2-resnet50",
+     .descriptor_model = NULL, /* rcmalli_vggface_tf_notop_resnet50.h5 or an ONNX export */
+     .landmark_model = "face-api/face_landmark_68_model-weights_manifest.json",
+     .input_size = 224,
+     .aligner = FID__ALIGN_MARGIN,
+     .margin = 0.2f,
+     /* keras_vggface.utils.preprocess_input(version=2): RGB -> BGR, minus these BGR means */
+     .mean = {91.4953f, 103.8827f, 131.0912f},
+     .scale = 1,
+     .bgr = 1,
+     .dim = 2048,
+     .metric = FID__METRIC_EUCLIDEAN,
+     /* the demo's rule: raw 2048-d average-pool features closer than 100 */
+     .threshold = 100,
+     .identify_threshold = 100,
+     .note = "VGGFace2 ResNet-50 (keras-vggface), the original demo's model; weights from the user "
+             "(--model vggface2-resnet50=FILE.h5|.onnx)"},
+    {.id = "vggface2-resnet50-cosine",
+     .descriptor_model = NULL,
+     .landmark_model = "face-api/face_landmark_68_model-weights_manifest.json",
+     .input_size = 224,
+     .aligner = FID__ALIGN_MARGIN,
+     .margin = 0.2f,
+     .mean = {91.4953f, 103.8827f, 131.0912f},
+     .scale = 1,
+     .bgr = 1,
+     .dim = 2048,
+     .metric = FID__METRIC_COSINE,
+     /* Euclidean between unit vectors: 1.0 is cosine similarity 0.5 (d^2 = 2 - 2 cos) */
+     .threshold = 1.0f,
+     .identify_threshold = 1.0f,
+     .note = "the same network, L2-normalised features (cosine); weights from the user"},
+    {.id = "onnx",
+     .descriptor_model = NULL,
+     .landmark_model = "face-api/face_landmark_68_model-weights_manifest.json",
+     .input_size = 112,
+     .aligner = FID__ALIGN_SIMILARITY5,
+     .mean = {127.5f, 127.5f, 127.5f},
+     .scale = 1 / 127.5f,
+     .bgr = 0,
+     .dim = 0, /* from the file */
+     .metric = FID__METRIC_COSINE,
+     /* cosine similarity 0.4, a common ArcFace operating point; calibrate on your gallery */
+     .threshold = 1.095f,
+     .identify_threshold = 1.095f,
+     .note = "any ONNX face embedder (--model onnx:FILE; ArcFace-style 5-point alignment, "
+             "--input-size/--mean/--scale/--bgr)"},
 };
 
 const fid__profile *fid__profile_find(const char *id) {
     for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
         if (!strcmp(profiles[i].id, id)) return &profiles[i];
     return 0;
+}
+
+const fid__profile *fid__profile_for_model(const char *model) {
+    return model && !strncmp(model, "onnx:", 5) ? fid__profile_find("onnx") : fid__profile_find(model ? model : "");
 }
 
 const fid__profile *fid__profile_at(int i) {

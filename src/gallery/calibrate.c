@@ -116,7 +116,7 @@ fid_status fid_gallery_calibrate(fid_gallery *g, double target_far, int store, f
     /* Impostors among a handful of enrolled people say little about strangers: with fewer than
      * FID_CALIBRATION_MIN_PEOPLE people, calibration may tighten the model's default but never
      * loosen it (on the seed clips, 2 people gave 0.76 while a stranger came within 0.58). */
-    const fid__profile *prof = fid__profile_find(fid__gallery_model(g));
+    const fid__profile *prof = fid__profile_for_model(fid__gallery_model(g));
     float cap = prof ? prof->identify_threshold : 0.5f;
     if (n_people < FID_CALIBRATION_MIN_PEOPLE && out->threshold > cap) {
         out->capped = 1;

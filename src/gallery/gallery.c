@@ -75,13 +75,13 @@ static fid_status set_meta(fid_gallery *g, const char *key, const char *value) {
 
 fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params, fid_status *status) {
     fid_gallery_params p = params ? *params : fid_gallery_default_params();
-    if (!path || !p.model || p.dim < 1 || p.dim > 65536) {
-        fid__set_status(status,
-                        fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_open: need a path, a model and a dimension"));
+    if (!path || (p.model && (p.dim < 1 || p.dim > 65536))) {
+        fid__set_status(
+            status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_open: need a path, and a dimension with a model"));
         return NULL;
     }
     fid_gallery *g = calloc(1, sizeof *g);
-    if (!g || !(g->path = strdup(path)) || !(g->model = strdup(p.model))) {
+    if (!g || !(g->path = strdup(path)) || !(g->model = strdup(p.model ? p.model : ""))) {
         if (g) free(g->path);
         free(g);
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a gallery", path));
@@ -92,7 +92,7 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
     fid_status st = FID_OK;
     struct stat sb;
     int exists = stat(path, &sb) == 0;
-    if (!exists && p.readonly) {
+    if (!exists && (p.readonly || !p.model)) {
         st = fid__fail(FID_ERR_IO, "%s: no such gallery", path);
         goto fail;
     }
@@ -154,7 +154,16 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
         if ((st = get_meta(g, "model", model, sizeof model)) != FID_OK ||
             (st = get_meta(g, "dim", dim, sizeof dim)) != FID_OK)
             goto fail;
-        if (strcmp(model, p.model) || atoi(dim) != p.dim) {
+        if (!p.model) { /* whatever model the gallery holds */
+            char *adopted = strdup(model);
+            if (!adopted) {
+                st = FID_ERR_NO_MEMORY;
+                goto fail;
+            }
+            free(g->model);
+            g->model = adopted;
+            g->dim = atoi(dim);
+        } else if (strcmp(model, p.model) || atoi(dim) != p.dim) {
             st = fid__fail(
                 FID_ERR_UNSUPPORTED,
                 "%s: gallery holds descriptors of model '%s' (%s-d), not '%s' (%d-d); mixing models is refused", path,
@@ -332,6 +341,7 @@ int fid_gallery_samples(fid_gallery *g, const char *name, float *out, int capaci
 }
 
 const char *fid__gallery_model(const fid_gallery *g) { return g ? g->model : ""; }
+const char *fid_gallery_model(const fid_gallery *g) { return fid__gallery_model(g); }
 
 fid_status fid__gallery_set_threshold(fid_gallery *g, float threshold, double far) {
     if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);

@@ -47,7 +47,7 @@ fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params
     m->dim = fid_gallery_dim(g);
     if (isnan(m->p.threshold)) m->p.threshold = fid_gallery_threshold(g); /* calibrated */
     if (isnan(m->p.threshold)) {                                          /* else the model profile's */
-        const fid__profile *prof = fid__profile_find(fid__gallery_model(g));
+        const fid__profile *prof = fid__profile_for_model(fid__gallery_model(g));
         m->p.threshold = prof ? prof->identify_threshold : 0.5f;
     }
     int n = fid_gallery_people(g, NULL, 0, &st);
