@@ -71,7 +71,7 @@ static float *run(fid_net *net, int batch, int threads, const float *input, cons
         }
     }
     float *result = NULL;
-    if (fid_runner_run(r) == FID_OK) {
+    if (fid_runner_run(r) == FID_OK) { /* 4-D outputs come out NHWC: compared as NCHW */
         int64_t od[4];
         int orank;
         const float *out = fid_runner_output(r, 0, od, &orank);
@@ -79,7 +79,14 @@ static float *run(fid_net *net, int batch, int threads, const float *input, cons
         for (int i = 1; i < orank; i++)
             n *= (size_t)od[i];
         result = malloc(n * sizeof *result);
-        memcpy(result, out, n * sizeof *result);
+        if (orank == 4) {
+            for (int64_t y = 0; y < od[1]; y++)
+                for (int64_t x = 0; x < od[2]; x++)
+                    for (int64_t c = 0; c < od[3]; c++)
+                        result[(c * od[1] + y) * od[2] + x] = out[(y * od[2] + x) * od[3] + c];
+        } else {
+            memcpy(result, out, n * sizeof *result);
+        }
         for (int b = 1; b < batch; b++)
             CHECK(!memcmp(out, out + b * n, n * sizeof *out), "batch slot %d differs from slot 0", b);
         *out_count = n;
@@ -182,6 +189,7 @@ int main(int argc, char **argv) {
     model_case(dir, "vggface2_resnet50");
     model_case(dir, "arcface_small");
     model_case(dir, "ops");
+    model_case(dir, "resize");
     char src[4096], dst[4096];
     snprintf(src, sizeof src, "%s/arcface_small.onnx", dir);
     snprintf(dst, sizeof dst, "%s/truncated.onnx", dir);

@@ -294,6 +294,17 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
         if (n->op == FID__OP_SOFTMAX && n->a.softmax.axis >= rank[id])
             return SHAPE_FAIL("softmax '%s': axis %d out of range", n->name, n->a.softmax.axis);
         return FID_OK;
+    case FID__OP_RESIZE: {
+        int x = IN(0);
+        if (rank[x] != 4) return SHAPE_FAIL("resize '%s': input has rank %d, expected 4", n->name, rank[x]);
+        rank[id] = 4;
+        d[0] = dims[x][0], d[3] = dims[x][3];
+        d[1] = n->a.resize.out_h > 0 ? n->a.resize.out_h : (int64_t)floor(dims[x][1] * (double)n->a.resize.scale_h);
+        d[2] = n->a.resize.out_w > 0 ? n->a.resize.out_w : (int64_t)floor(dims[x][2] * (double)n->a.resize.scale_w);
+        if (d[1] < 1 || d[2] < 1 || d[1] > 16384 || d[2] > 16384)
+            return SHAPE_FAIL("resize '%s': output %lldx%lld", n->name, (long long)d[1], (long long)d[2]);
+        return FID_OK;
+    }
     case FID__OP_MATMUL: {
         int x = IN(0);
         const fid__node *w = &g->nodes[n->a.matmul.weights];

@@ -28,7 +28,22 @@ typedef enum fid__op {
     FID__OP_PAD,
     FID__OP_MEAN,
     FID__OP_SOFTMAX,
+    FID__OP_RESIZE, /* spatial resize of NHWC (ONNX Resize/Upsample semantics) */
 } fid__op;
+
+typedef enum fid__resize_coord {
+    FID__COORD_HALF_PIXEL,
+    FID__COORD_ASYMMETRIC,
+    FID__COORD_ALIGN_CORNERS,
+    FID__COORD_PYTORCH_HALF_PIXEL,
+} fid__resize_coord;
+
+typedef enum fid__resize_round {
+    FID__ROUND_PREFER_FLOOR,
+    FID__ROUND_PREFER_CEIL,
+    FID__ROUND_FLOOR,
+    FID__ROUND_CEIL,
+} fid__resize_round;
 
 typedef enum fid__unary {
     FID__UN_RELU, /* alpha = negative slope (leaky relu), 0 for plain relu */
@@ -115,6 +130,13 @@ typedef struct fid__node {
         struct {
             int axis;
         } softmax;
+        struct {
+            int out_h, out_w;       /* > 0: the output size; else from the scales */
+            float scale_h, scale_w; /* output / input */
+            int linear;             /* 0 nearest, 1 bilinear */
+            int coord;              /* fid__resize_coord */
+            int round;              /* fid__resize_round (nearest) */
+        } resize;
         /* IDENTITY with a new shape: -1 is inferred, 0 keeps the input's dimension */
         struct {
             int rank;

@@ -858,6 +858,78 @@ static fid_status op_squeeze(onnx *o, const Onnx__NodeProto *n, value *out) {
     return unsupported(o, "squeezing or unsqueezing activations other than [N,C,1,1] -> [N,C]");
 }
 
+/* Resize (opset 10: X, scales; 11+: X, roi, scales, sizes) and Upsample (X, scales). */
+static fid_status op_resize(onnx *o, const Onnx__NodeProto *n, value *out) {
+    value *x = input_value(o, n, 0);
+    if (!x || x->node < 0) return malformed(o, "missing input");
+    if (x->lay != NCHW) return unsupported(o, "resizing a tensor that is not 4-D NCHW");
+    int v10 = !strcmp(o->op, "Upsample") || o->opset < 11;
+    value *scales = input_value(o, n, v10 ? 1 : 2), *sizes = v10 ? NULL : input_value(o, n, 3);
+    char buf[64];
+    const char *mode = attr_string(n, "mode", buf, sizeof buf);
+    int linear;
+    if (!mode || !strcmp(mode, "nearest"))
+        linear = 0;
+    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
+        linear = 1;
+    else
+        return unsupported(o, "modes other than nearest and linear");
+    int out_h = 0, out_w = 0;
+    float scale_h = 0, scale_w = 0;
+    if (sizes && sizes->has_ints) {
+        if (sizes->n_ints != 4) return malformed(o, "sizes must have 4 values");
+        out_h = (int)sizes->ints[2], out_w = (int)sizes->ints[3];
+    } else if (scales && scales->fdata && numel(scales->frank, scales->fdims) == 4) {
+        if (scales->fdata[0] != 1 || scales->fdata[1] != 1) return unsupported(o, "scaling the batch or channels");
+        scale_h = scales->fdata[2], scale_w = scales->fdata[3];
+        if (!(scale_h > 0 && scale_h < 1024 && scale_w > 0 && scale_w < 1024)) return malformed(o, "absurd scales");
+    } else {
+        return unsupported(o, "scales or sizes not known at load time");
+    }
+    /* Upsample and Resize-10 use asymmetric coordinates and floor for nearest */
+    int coord = v10 ? FID__COORD_ASYMMETRIC : FID__COORD_HALF_PIXEL;
+    int round_mode = v10 ? FID__ROUND_FLOOR : FID__ROUND_PREFER_FLOOR;
+    const char *ct = v10 ? NULL : attr_string(n, "coordinate_transformation_mode", buf, sizeof buf);
+    if (ct) {
+        if (!strcmp(ct, "half_pixel"))
+            coord = FID__COORD_HALF_PIXEL;
+        else if (!strcmp(ct, "asymmetric"))
+            coord = FID__COORD_ASYMMETRIC;
+        else if (!strcmp(ct, "align_corners"))
+            coord = FID__COORD_ALIGN_CORNERS;
+        else if (!strcmp(ct, "pytorch_half_pixel"))
+            coord = FID__COORD_PYTORCH_HALF_PIXEL;
+        else
+            return unsupported(o, "coordinate_transformation_mode other than half_pixel, asymmetric, align_corners, "
+                                  "pytorch_half_pixel");
+    }
+    const char *nm = v10 ? NULL : attr_string(n, "nearest_mode", buf, sizeof buf);
+    if (nm) {
+        if (!strcmp(nm, "round_prefer_floor"))
+            round_mode = FID__ROUND_PREFER_FLOOR;
+        else if (!strcmp(nm, "round_prefer_ceil"))
+            round_mode = FID__ROUND_PREFER_CEIL;
+        else if (!strcmp(nm, "floor"))
+            round_mode = FID__ROUND_FLOOR;
+        else if (!strcmp(nm, "ceil"))
+            round_mode = FID__ROUND_CEIL;
+        else
+            return unsupported(o, "nearest_mode");
+    }
+    if (!v10 && attr_int(n, "exclude_outside", 0)) return unsupported(o, "exclude_outside");
+    int id = fid__graph_add(o->g, FID__OP_RESIZE, o->node_name, 1, &x->node);
+    if (id < 0) return FID_ERR_NO_MEMORY;
+    fid__node *r = &o->g->nodes[id];
+    r->a.resize.linear = linear;
+    r->a.resize.out_h = out_h, r->a.resize.out_w = out_w;
+    r->a.resize.scale_h = scale_h, r->a.resize.scale_w = scale_w;
+    r->a.resize.coord = coord;
+    r->a.resize.round = round_mode;
+    out->node = id;
+    out->lay = NCHW;
+    return FID_OK;
+}
+
 static fid_status convert_node(onnx *o, const Onnx__NodeProto *n) {
     o->node_name = n->name && n->name[0] ? n->name : n->n_output ? n->output[0] : "?";
     o->op = n->op_type ? n->op_type : "";
@@ -907,6 +979,8 @@ static fid_status convert_node(onnx *o, const Onnx__NodeProto *n) {
         st = op_concat(o, n, &res);
     else if (!strcmp(op, "Pad"))
         st = op_pad(o, n, &res);
+    else if (!strcmp(op, "Resize") || !strcmp(op, "Upsample"))
+        st = op_resize(o, n, &res);
     else if (!strcmp(op, "Transpose"))
         st = op_transpose(o, n, &res);
     else if (!strcmp(op, "Shape") || !strcmp(op, "Gather"))
@@ -1054,6 +1128,11 @@ fid_status fid__load_onnx(const char *path, const fid_net_params *p, fid__graph 
         st = convert_node(&o, gp->node[i]);
     for (size_t i = 0; st == FID_OK && i < gp->n_output; i++) {
         value *v = gp->output[i]->name ? find(&o, gp->output[i]->name) : NULL;
+        if (v && v->flat_c) { /* its elements are in (h, w, c) order here, ONNX promises (c, h, w) */
+            st = fid__fail(FID_ERR_UNSUPPORTED, "%s: output '%s' is a flattened %lldx%lldx%lld map (not supported)",
+                           path, gp->output[i]->name, (long long)v->flat_c, (long long)v->flat_h, (long long)v->flat_w);
+            break;
+        }
         if (!v || node_of(&o, v) < 0 || fid__graph_mark_output(o.g, v->node, gp->output[i]->name) < 0)
             st = fid__fail(FID_ERR_FORMAT, "%s: output '%s' is not computed by the graph", path,
                            gp->output[i]->name ? gp->output[i]->name : "");

@@ -129,6 +129,57 @@ static void unravel(int64_t i, int r, const int64_t *d, int64_t *coord) {
     }
 }
 
+/* Source coordinate of output index `o` along an axis (ONNX Resize's coordinate transforms). */
+static double resize_source(const fid__node *n, int64_t o, int64_t in, int64_t out, double scale) {
+    switch (n->a.resize.coord) {
+    case FID__COORD_ASYMMETRIC: return o / scale;
+    case FID__COORD_ALIGN_CORNERS: return out > 1 ? o * (double)(in - 1) / (double)(out - 1) : 0;
+    case FID__COORD_PYTORCH_HALF_PIXEL: return out > 1 ? (o + 0.5) / scale - 0.5 : 0;
+    default: return (o + 0.5) / scale - 0.5;
+    }
+}
+
+static int64_t resize_nearest(const fid__node *n, double x, int64_t in) {
+    double r;
+    switch (n->a.resize.round) {
+    case FID__ROUND_FLOOR: r = floor(x); break;
+    case FID__ROUND_CEIL: r = ceil(x); break;
+    case FID__ROUND_PREFER_CEIL: r = x - floor(x) == 0.5 ? ceil(x) : round(x); break;
+    default: r = x - floor(x) == 0.5 ? floor(x) : round(x); break;
+    }
+    return r < 0 ? 0 : r > in - 1 ? in - 1 : (int64_t)r;
+}
+
+/* Used by the runner too: resizing is memory-bound and rare (detector FPNs). */
+static void ref_resize(const fid__node *n, const int64_t *xd, const float *x, const int64_t *yd, float *y) {
+    int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], OH = yd[1], OW = yd[2];
+    /* with explicit sizes the scale is output/input, as ONNX defines it */
+    double sh = n->a.resize.out_h > 0 ? (double)OH / H : n->a.resize.scale_h;
+    double sw = n->a.resize.out_w > 0 ? (double)OW / W : n->a.resize.scale_w;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t oy = 0; oy < OH; oy++) {
+            double fy = resize_source(n, oy, H, OH, sh);
+            for (int64_t ox = 0; ox < OW; ox++) {
+                double fx = resize_source(n, ox, W, OW, sw);
+                float *o = y + ((b * OH + oy) * OW + ox) * C;
+                if (!n->a.resize.linear) {
+                    const float *p = x + ((b * H + resize_nearest(n, fy, H)) * W + resize_nearest(n, fx, W)) * C;
+                    memcpy(o, p, (size_t)C * sizeof *o);
+                    continue;
+                }
+                double cy = fy < 0 ? 0 : fy > H - 1 ? H - 1 : fy, cx = fx < 0 ? 0 : fx > W - 1 ? W - 1 : fx;
+                int64_t y0 = (int64_t)floor(cy), x0 = (int64_t)floor(cx);
+                int64_t y1 = y0 + 1 < H ? y0 + 1 : y0, x1 = x0 + 1 < W ? x0 + 1 : x0;
+                double wy = cy - y0, wx = cx - x0;
+                const float *p00 = x + ((b * H + y0) * W + x0) * C, *p01 = x + ((b * H + y0) * W + x1) * C;
+                const float *p10 = x + ((b * H + y1) * W + x0) * C, *p11 = x + ((b * H + y1) * W + x1) * C;
+                for (int64_t c = 0; c < C; c++)
+                    o[c] =
+                        (float)((p00[c] * (1 - wx) + p01[c] * wx) * (1 - wy) + (p10[c] * (1 - wx) + p11[c] * wx) * wy);
+            }
+        }
+}
+
 fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_RANK], const int *rank,
                          float *const *bufs, float *out) {
     const fid__node *n = &g->nodes[id];
@@ -145,6 +196,7 @@ fid_status fid__ref_node(const fid__graph *g, int id, int64_t (*dims)[FID__MAX_R
     case FID__OP_IDENTITY: memcpy(out, B(in0), (size_t)total * sizeof(float)); return FID_OK;
     case FID__OP_CONV: ref_conv(g, n, D(in0), B(in0), yd, out, bufs); return FID_OK;
     case FID__OP_POOL: ref_pool(n, D(in0), B(in0), yd, out); return FID_OK;
+    case FID__OP_RESIZE: ref_resize(n, D(in0), B(in0), yd, out); return FID_OK;
     case FID__OP_UNARY:
         for (int64_t i = 0; i < total; i++)
             out[i] = fid__ref_unary(n->a.unary.alg, n->a.unary.alpha, n->a.unary.beta, B(in0)[i]);

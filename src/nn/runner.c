@@ -518,6 +518,7 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
         return finish_primitive(r, s, n, pd);
     }
     case FID__OP_PAD: s->kind = STEP_PAD; return FID_OK;
+    case FID__OP_RESIZE: s->kind = STEP_REFERENCE; return FID_OK;
     default: return fid__fail(FID_ERR_UNSUPPORTED, "node '%s': op %d has no kernel", n->name, (int)n->op);
     }
     /* Single-source ops: src -> dst. */

@@ -157,6 +157,21 @@ def ops():
     return b.model("input", [1, 40, 48, 3], x, [1, 10], opset=10)  # attribute forms of Clip, Pad, Unsqueeze
 
 
+def resize():
+    """An FPN-style upsampling path (YuNet/SCRFD detectors): nearest x2 by scales, bilinear to
+    explicit sizes (half_pixel), added to a lateral branch; a 4-D NCHW output."""
+    b = Builder()
+    x = b.conv("input", 3, 8, 3, 2, name="down")  # 24x32 -> 12x16
+    up = b.op("Resize", [x, b.const("roi", np.zeros(0, np.float32)), b.const("scales", np.array([1, 1, 2, 2], np.float32))],
+              mode="nearest")
+    lat = b.conv("input", 3, 8, 1, 1, name="lateral", pads=[0, 0, 0, 0])
+    x = b.op("Add", [up, lat])
+    x = b.op("Resize", [x, b.const("roi2", np.zeros(0, np.float32)), b.const("noscales", np.zeros(0, np.float32)),
+                        b.const("sizes", np.array([1, 8, 36, 44], np.int64))], mode="linear",
+             coordinate_transformation_mode="half_pixel")
+    return b.model("input", [1, 3, 24, 32], x, [1, 8, 36, 44])
+
+
 def write(outdir, name, model, shape):
     path = os.path.join(outdir, name + ".onnx")
     onnx.save(model, path)
@@ -198,6 +213,7 @@ def main():
         write_keras_h5(os.path.join(outdir, "vggface2_resnet50.h5"), keras)
         write(outdir, "arcface_small", arcface_small(), [1, 3, 112, 112])
     write(outdir, "ops", ops(), [1, 40, 48, 3])
+    write(outdir, "resize", resize(), [1, 3, 24, 32])
     # refused with a clear error: an op faceid does not run, and an h5 of another architecture
     b = Builder()
     b.op("Hardmax", ["input"], name="the_hardmax")
