@@ -1,6 +1,7 @@
 #include "nn/graph.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -695,8 +696,35 @@ static fid_status drop_dead_constants(fid__graph *g) {
     return FID_OK;
 }
 
+/* A strided 1x1 convolution on a map the stride does not divide (ResNet's 55x55 -> 28x28) gets
+ * oneDNN's generic kernel at a third of the 1x1 kernel's speed (5.5 ms vs ~2 ms for conv3_1 on
+ * AVX2): subsample first (an exact 1x1 max pool), then convolve with stride 1. */
+static fid_status subsample_strided_1x1(fid__graph *g) {
+    int n_before = g->n_nodes;
+    for (int i = 0; i < n_before; i++) {
+        fid__node *c = &g->nodes[i];
+        if (c->op != FID__OP_CONV || c->a.conv.kh != 1 || c->a.conv.kw != 1 || c->a.conv.groups != 1 ||
+            (c->a.conv.stride_h == 1 && c->a.conv.stride_w == 1) || c->a.conv.pad_top || c->a.conv.pad_left ||
+            c->a.conv.pad_bottom || c->a.conv.pad_right || c->a.conv.padding == FID__PAD_SAME)
+            continue;
+        const fid__node *x = &g->nodes[c->inputs[0]];
+        if (x->rank != 4 || (x->dims[1] % c->a.conv.stride_h == 0 && x->dims[2] % c->a.conv.stride_w == 0)) continue;
+        char name[512];
+        snprintf(name, sizeof name, "%s/subsample", c->name);
+        int sh = c->a.conv.stride_h, sw = c->a.conv.stride_w;
+        int pool = fid__graph_pool(g, name, c->inputs[0], 1, 1, sh, FID__PAD_VALID);
+        if (pool < 0) return fid__fail(FID_ERR_NO_MEMORY, "cannot optimise graph");
+        g->nodes[pool].a.pool.stride_w = sw;
+        c = &g->nodes[i]; /* the node array may have moved */
+        c->inputs[0] = pool;
+        c->a.conv.stride_h = c->a.conv.stride_w = 1;
+    }
+    return fid__graph_infer_shapes(g, 1, NULL, NULL);
+}
+
 fid_status fid__graph_optimize(fid__graph *g) {
     fid_status st = fold_constants(g);
+    if (st == FID_OK) st = subsample_strided_1x1(g);
     if (st != FID_OK) return st;
     int changed = 1;
     while (changed) {
