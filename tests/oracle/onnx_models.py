@@ -13,7 +13,8 @@ Models:
   vggface2_resnet50  keras-vggface's RESNET50 (conv1/7x7_s2 ... conv5_3_1x1_increase, avg_pool),
                      2048-d output; BN separate (eps 1e-3 as Keras), stride on the 1x1 reduce.
   arcface_small      BN, PReLU, a strided conv stack, BN, Dropout, Flatten of a 7x7 map, Gemm
-                     (transB), BN on [N, 128]: the ArcFace/insightface head.
+                     (transB), Identity, MatMul by a Constant node, BN on [N, 128]: the
+                     ArcFace/insightface head.
   ops (opset 10)     NHWC input transposed to NCHW, depthwise and dilated convs, Pad, AveragePool
                      with pads, Clip, Sigmoid, LeakyRelu, per-channel Mul/Sub/Div, Concat on
                      channels, a Shape->Gather->Unsqueeze->Concat->Reshape chain, Softmax.
@@ -124,6 +125,9 @@ def arcface_small():
     w = (rng.standard_normal((128, 64 * 7 * 7)) / np.sqrt(64 * 7 * 7)).astype(np.float32)
     x = b.op("Gemm", [x, b.const("fc_W", w), b.const("fc_B", (rng.standard_normal(128) * 0.1).astype(np.float32))],
              transB=1)
+    x = b.op("Identity", [x])
+    w2 = b.op("Constant", [], value=numpy_helper.from_array((rng.standard_normal((128, 128)) / 11).astype(np.float32)))
+    x = b.op("MatMul", [x, w2])
     x = b.bn(x, 128)
     return b.model("input", [1, 3, 112, 112], x, [1, 128])
 
