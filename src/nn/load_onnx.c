@@ -112,7 +112,7 @@ static const char *attr_string(const Onnx__NodeProto *n, const char *name, char 
     const Onnx__AttributeProto *a = attr(n, name);
     if (!a || !a->has_s) return NULL;
     size_t len = a->s.len < size - 1 ? a->s.len : size - 1;
-    memcpy(buf, a->s.data, len);
+    if (len) memcpy(buf, a->s.data, len);
     buf[len] = 0;
     return buf;
 }
@@ -183,7 +183,7 @@ static fid_status tensor_value(onnx *o, const Onnx__TensorProto *t, value *v) {
             else
                 memcpy(data, t->raw_data.data, raw);
         } else if (t->n_float_data == (size_t)count) {
-            memcpy(data, t->float_data, (size_t)count * 4);
+            if (count) memcpy(data, t->float_data, (size_t)count * 4); /* empty tensors (roi) have no array */
         } else {
             st = FID_ERR_FORMAT;
         }
