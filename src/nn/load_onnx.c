@@ -858,6 +858,12 @@ static fid_status op_squeeze(onnx *o, const Onnx__NodeProto *n, value *out) {
     return unsupported(o, "squeezing or unsqueezing activations other than [N,C,1,1] -> [N,C]");
 }
 
+static int index_of(const char *s, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return i;
+    return -1;
+}
+
 /* Resize (opset 10: X, scales; 11+: X, roi, scales, sizes) and Upsample (X, scales). */
 static fid_status op_resize(onnx *o, const Onnx__NodeProto *n, value *out) {
     value *x = input_value(o, n, 0);
@@ -889,33 +895,15 @@ static fid_status op_resize(onnx *o, const Onnx__NodeProto *n, value *out) {
     /* Upsample and Resize-10 use asymmetric coordinates and floor for nearest */
     int coord = v10 ? FID__COORD_ASYMMETRIC : FID__COORD_HALF_PIXEL;
     int round_mode = v10 ? FID__ROUND_FLOOR : FID__ROUND_PREFER_FLOOR;
+    /* names in the order of fid__resize_coord / fid__resize_round */
+    static const char *const coords[] = {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"};
+    static const char *const rounds[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     const char *ct = v10 ? NULL : attr_string(n, "coordinate_transformation_mode", buf, sizeof buf);
-    if (ct) {
-        if (!strcmp(ct, "half_pixel"))
-            coord = FID__COORD_HALF_PIXEL;
-        else if (!strcmp(ct, "asymmetric"))
-            coord = FID__COORD_ASYMMETRIC;
-        else if (!strcmp(ct, "align_corners"))
-            coord = FID__COORD_ALIGN_CORNERS;
-        else if (!strcmp(ct, "pytorch_half_pixel"))
-            coord = FID__COORD_PYTORCH_HALF_PIXEL;
-        else
-            return unsupported(o, "coordinate_transformation_mode other than half_pixel, asymmetric, align_corners, "
-                                  "pytorch_half_pixel");
-    }
+    if (ct && (coord = index_of(ct, coords, 4)) < 0)
+        return unsupported(o, "coordinate_transformation_mode other than half_pixel, asymmetric, align_corners, "
+                              "pytorch_half_pixel");
     const char *nm = v10 ? NULL : attr_string(n, "nearest_mode", buf, sizeof buf);
-    if (nm) {
-        if (!strcmp(nm, "round_prefer_floor"))
-            round_mode = FID__ROUND_PREFER_FLOOR;
-        else if (!strcmp(nm, "round_prefer_ceil"))
-            round_mode = FID__ROUND_PREFER_CEIL;
-        else if (!strcmp(nm, "floor"))
-            round_mode = FID__ROUND_FLOOR;
-        else if (!strcmp(nm, "ceil"))
-            round_mode = FID__ROUND_CEIL;
-        else
-            return unsupported(o, "nearest_mode");
-    }
+    if (nm && (round_mode = index_of(nm, rounds, 4)) < 0) return unsupported(o, "nearest_mode");
     if (!v10 && attr_int(n, "exclude_outside", 0)) return unsupported(o, "exclude_outside");
     int id = fid__graph_add(o->g, FID__OP_RESIZE, o->node_name, 1, &x->node);
     if (id < 0) return FID_ERR_NO_MEMORY;
