@@ -246,6 +246,7 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
 static const char *enroll_usage =
     "usage: faceid enroll --name NAME FILE... [--gallery DB] [--max-samples N] [--save-crops DIR] [--json]\n"
     "                     [--frames N] [--step N] [--detector tiny|ssd|blazeface|haar] [--threads N]\n"
+    "                     [--model PROFILE[=FILE] | --model onnx:FILE [--mean R,G,B --scale S --bgr]]\n"
     "Learns a person from video clips (anything FFmpeg decodes) and photos: the largest face of every\n"
     "frame, through quality gates (size, score, sharpness, pose, near-duplicates); the best samples\n"
     "(default 20) are added to the gallery in one transaction. Enrolling a name again adds samples.\n"

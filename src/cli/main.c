@@ -21,7 +21,8 @@ static int usage(FILE *f) {
             "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
             "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
             "  verify A B         same person or not (exit 0 same, 1 different, 2 error)\n"
-            "  profiles           list the embedding model profiles\n"
+            "  profiles           list the embedding model profiles (--model PROFILE[=FILE] or --model onnx:FILE\n"
+            "                     on enroll, enroll-dir, identify, live, embed, verify)\n"
             "  net-info MODEL     load a model (model.json or face-api manifest) and print its inputs/outputs\n"
             "  version            print the version\n"
             "\n"
@@ -87,8 +88,11 @@ int main(int argc, char **argv) {
         const char *id, *metric, *note;
         int dim;
         float thr;
-        for (int i = 0; fid_profile_info(i, &id, &dim, &metric, &thr, &note) == 0; i++)
-            printf("%-16s %5d-d  %-9s threshold %.3g  %s\n", id, dim, metric, thr, note);
+        for (int i = 0; fid_profile_info(i, &id, &dim, &metric, &thr, &note) == 0; i++) {
+            char size[16] = "file";
+            if (dim > 0) snprintf(size, sizeof size, "%d-d", dim);
+            printf("%-24s %6s  %-9s threshold %-5.3g %s\n", id, size, metric, thr, note);
+        }
         return 0;
     }
     if (!strcmp(cmd, "detect")) return fid_cli_detect(argc - 2, argv + 2);
