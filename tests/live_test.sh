@@ -102,6 +102,22 @@ lit = sum(1 for p in px if sum(p) > 60)
 assert label > 100, f"{label} label pixels"
 assert lit > 100000, f"{lit} non-black pixels: no video in the window"
 PY
+  if command -v xdotool > /dev/null; then # q and Esc in the window stop it, whatever is playing
+    for key in q Escape; do
+      cat > "$tmp/key.sh" <<SH
+ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0 "$faceid" live --window --realtime --source "$tmp/both.mp4" --output "$tmp/key.mp4" 2> "$tmp/key.err" &
+sleep 2
+xdotool mousemove 400 300 key $key
+wait \$!
+SH
+      start=$(date +%s)
+      timeout 60 xvfb-run -a -s "-screen 0 800x600x24 -br" bash "$tmp/key.sh"
+      rc=$? took=$(( $(date +%s) - start ))
+      n_key=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/key.mp4" 2>/dev/null)
+      check "$key in the window: exit 0 within ${took}s, a playable video of $n_key frames" \
+        test $rc = 0 -a "$took" -lt 8 -a "${n_key:-0}" -gt 0 -a "${n_key:-0}" -lt "$n_in"
+    done
+  fi
 else
   echo "xvfb-run not installed: X11 window check skipped"
 fi
