@@ -487,6 +487,11 @@ typedef struct fid_video_params {
      * AVIOInterruptCB), so another thread can stop a reader stuck on a dead stream. */
     int (*interrupt)(void *opaque);
     void *interrupt_opaque;
+    /* Cameras (V4L2) only, NULL/0 for the driver's default: "1280x720", frames per second, and
+     * the pixel format ("mjpeg" is what most USB webcams need for 720p at 30 fps). Borrowed. */
+    const char *camera_size;
+    double camera_fps;
+    const char *camera_format;
 } fid_video_params;
 
 fid_video_params fid_video_default_params(void);
@@ -522,6 +527,8 @@ typedef struct fid_capture_params {
     double reconnect_s; /* network sources: give up after this long without a frame; default -1
                          * (never: a camera stream is meant to come back); 0 = do not reconnect */
     double timeout_s;   /* network read timeout before a cut is declared; default 5 */
+    const char *camera_size, *camera_format; /* as in fid_video_params; borrowed during open */
+    double camera_fps;
 } fid_capture_params;
 
 typedef struct fid_capture_frame {

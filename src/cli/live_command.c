@@ -238,6 +238,7 @@ static const char *live_usage =
     "usage: faceid live [--source SRC] [--gallery DB] [--window | --no-window] [--output OUT.mp4]\n"
     "                   [--events EVENTS.jsonl] [--realtime] [--detector tiny|ssd|blazeface|haar]\n"
     "                   [--reconnect-timeout S] [--threads N] [--model SPEC]\n"
+    "                   [--camera-size WxH] [--camera-fps N] [--camera-format mjpeg|yuyv422|...]\n"
     "Follows every face of a camera, stream or video file, names it or shows \"?\" for strangers,\n"
     "in a window (when a display exists) and/or into an annotated H.264 video and JSON Lines events\n"
     "(appeared, identified, changed, left). SRC: /dev/videoN (default /dev/video0), a file, rtsp://,\n"
@@ -246,6 +247,8 @@ static const char *live_usage =
     "A track is identified when it appears and re-checked every 15 frames; its label is the\n"
     "majority of its last 5 identifications.\n"
     "  --realtime             pace a file at its frame rate, as a camera would deliver it\n"
+    "  --camera-size/-fps/-format  ask a V4L2 camera for a mode (most USB webcams need mjpeg\n"
+    "                         for 720p at 30 fps; `v4l2-ctl --list-formats-ext` lists them)\n"
     "  --reconnect-timeout S  a network stream that was cut is reopened with back-off; give up\n"
     "                         after S seconds without a frame (default: never; 0: do not reconnect)\n"
     "Esc or q in the window, or Ctrl-C, stops; output files are finished cleanly. A summary (frames,\n"
@@ -258,7 +261,8 @@ static const char *live_usage =
 int fid_cli_live(int argc, char **argv) {
     const char *source = NULL, *output = NULL, *events_path = NULL, *gallery = NULL, *detector = "tiny";
     int threads = 2, realtime = 0, window_mode = -1; /* -1: when a display exists */
-    double reconnect_s = -1;
+    double reconnect_s = -1, camera_fps = 0;
+    const char *camera_size = NULL, *camera_format = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -289,7 +293,23 @@ int fid_cli_live(int argc, char **argv) {
                 fprintf(stderr, "faceid: --reconnect-timeout wants seconds >= 0, not '%s'\n", argv[i]);
                 return 2;
             }
-        } else if (!strcmp(a, "--realtime"))
+        } else if (!strcmp(a, "--camera-size") && next) {
+            camera_size = argv[++i];
+            int w, h;
+            char tail;
+            if (sscanf(camera_size, "%dx%d%c", &w, &h, &tail) != 2 || w < 16 || h < 16) {
+                fprintf(stderr, "faceid: --camera-size wants WIDTHxHEIGHT, not '%s'\n", camera_size);
+                return 2;
+            }
+        } else if (!strcmp(a, "--camera-fps") && next) {
+            camera_fps = strtod(argv[++i], &end);
+            if (*end || !(camera_fps > 0 && camera_fps <= 1000)) {
+                fprintf(stderr, "faceid: --camera-fps wants frames per second, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--camera-format") && next)
+            camera_format = argv[++i];
+        else if (!strcmp(a, "--realtime"))
             realtime = 1;
         else if (!strcmp(a, "--window"))
             window_mode = 1;
@@ -336,6 +356,9 @@ int fid_cli_live(int argc, char **argv) {
         fid_capture_params cp = fid_capture_default_params();
         cp.realtime = realtime;
         cp.reconnect_s = reconnect_s;
+        cp.camera_size = camera_size;
+        cp.camera_fps = camera_fps;
+        cp.camera_format = camera_format;
         if (!(capture = fid_capture_open(source, &cp, &st))) fprintf(stderr, "faceid: %s\n", fid_last_error());
     }
     if (capture && events_path && !(s.events = fopen(events_path, "w")))

@@ -24,6 +24,7 @@
 
 struct fid_capture {
     char *source;
+    char *camera_size, *camera_format; /* copies: reopened after a cut */
     fid_capture_params params;
     fid_video *video; /* owned by the decoder thread once it runs */
     double fps;
@@ -63,6 +64,9 @@ static fid_video *open_video(fid_capture *c, fid_status *status) {
     vp.timeout_s = c->params.timeout_s;
     vp.interrupt = interrupted;
     vp.interrupt_opaque = c;
+    vp.camera_size = c->camera_size;
+    vp.camera_format = c->camera_format;
+    vp.camera_fps = c->params.camera_fps;
     return fid_video_open(c->source, &vp, status);
 }
 
@@ -210,6 +214,14 @@ fid_capture *fid_capture_open(const char *source, const fid_capture_params *para
         return NULL;
     }
     c->params = params ? *params : fid_capture_default_params();
+    if ((c->params.camera_size && !(c->camera_size = strdup(c->params.camera_size))) ||
+        (c->params.camera_format && !(c->camera_format = strdup(c->params.camera_format)))) {
+        free(c->camera_size);
+        free(c->source);
+        free(c);
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a capture", source));
+        return NULL;
+    }
     if (c->params.threads < 1) c->params.threads = 1;
     c->network = fid_video_is_network(source);
     pthread_mutex_init(&c->lock, NULL);
@@ -312,6 +324,8 @@ void fid_capture_close(fid_capture *c) {
     fid_image_free(c->held);
     pthread_cond_destroy(&c->changed);
     pthread_mutex_destroy(&c->lock);
+    free(c->camera_size);
+    free(c->camera_format);
     free(c->source);
     free(c);
 }

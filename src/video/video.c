@@ -93,6 +93,13 @@ fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_s
         }
         if (!strncmp(url, "v4l2:", 5)) url += 5;
         v->live = 1;
+        if (p.camera_size) av_dict_set(&options, "video_size", p.camera_size, 0);
+        if (p.camera_format) av_dict_set(&options, "input_format", p.camera_format, 0);
+        if (p.camera_fps > 0) {
+            char fps[32];
+            snprintf(fps, sizeof fps, "%g", p.camera_fps);
+            av_dict_set(&options, "framerate", fps, 0);
+        }
     } else if (fid_video_is_network(url)) {
         /* A stalled stream must surface as an error (and a reconnect), not a hang. */
         char us[32];
