@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/describer.h"
+#include "cli/detect_pool.h"
 #include "cli/window.h"
 #include "faceid.h"
 
@@ -169,15 +170,8 @@ static void apply_result(live_state *s, const describe_result *r) {
 /* Detect and track; hand the tracks that need identifying to the describer and apply what it
  * finished. `in_step`: results of the previous frame are waited for, so a file gives the same
  * labels on every run; a live source takes what is ready and never waits. -1 after an error. */
-static int process_frame(live_state *s, const fid_image *frame, int64_t index, double t, int in_step) {
-    fid_status st;
-    fid_detection dets[64];
-    int n = fid_detector_run(s->detector, frame, dets, 64, &st);
-    if (n < 0) {
-        fprintf(stderr, "faceid: %s: frame %lld: %s\n", s->source, (long long)index, fid_last_error());
-        return -1;
-    }
-    if (n > 64) n = 64;
+static int track_frame(live_state *s, const fid_image *frame, int64_t index, double t, int in_step,
+                       const fid_detection *dets, int n) {
     fid_track_event ev[128];
     int k = fid_tracker_update(s->tracker, dets, n, index, ev, 128);
     for (int i = 0; i < k && i < 128; i++) {
@@ -232,6 +226,81 @@ static fid_image *annotate(live_state *s, const fid_image *frame, fid_image *can
         fid_image_draw_label(canvas, &tracks[i].box, label, unknown ? 0xd32f2f : 0x2e7d32);
     }
     return canvas;
+}
+
+/* What the loop shows and writes, and its running numbers. */
+typedef struct live_out {
+    const char *output;
+    int window_mode; /* 0 none, 1 required, 2 if one opens */
+    double fps;
+    fid_video_writer *writer;
+    live_window *window;
+    fid_image *canvas;
+    latency_histogram *latency;
+    double shown_fps, last_at, last_latency;
+    int64_t frames;
+    int quit; /* the user closed the window */
+} live_out;
+
+/* Track, identify, draw, show and write one detected frame. -1 after printing an error. */
+static int handle_frame(live_state *s, live_out *o, fid_capture *capture, const fid_image *image, int64_t index,
+                        double seconds, double captured, const fid_detection *dets, int n, int in_step) {
+    fid_status st;
+    if (track_frame(s, image, index, seconds, in_step, dets, n) < 0) return -1;
+    if (o->window_mode && !o->window) {
+        char why[256];
+        o->window = live_window_open("faceid live", fid_image_width(image), fid_image_height(image), why, sizeof why);
+        if (!o->window) {
+            fprintf(stderr, "faceid: %s%s\n", why, o->window_mode == 2 ? "; going on without one" : "");
+            if (o->window_mode == 1) return -1;
+            o->window_mode = 0;
+        }
+    }
+    if ((o->output || o->window) && !(o->canvas = annotate(s, image, o->canvas, index))) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return -1;
+    }
+    double labelled = now_s();
+    o->last_latency = labelled - captured;
+    latency_add(o->latency, o->last_latency);
+    if (!isnan(o->last_at) && labelled > o->last_at) /* smoothed over ~1 s at camera rates */
+        o->shown_fps =
+            o->shown_fps ? 0.97 * o->shown_fps + 0.03 / (labelled - o->last_at) : 1 / (labelled - o->last_at);
+    o->last_at = labelled;
+    if (o->output) {
+        if (!o->writer && !(o->writer = fid_video_writer_open(o->output, fid_image_width(image),
+                                                              fid_image_height(image), o->fps, &st))) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            return -1;
+        }
+        if (fid_video_writer_write(o->writer, o->canvas) != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            return -1;
+        }
+    }
+    if (o->window) {
+        fid_capture_stats cs = fid_capture_get_stats(capture);
+        char status[160];
+        snprintf(status, sizeof status, "%.1f fps  %.0f ms  %lld dropped%s", o->shown_fps, o->last_latency * 1e3,
+                 (long long)cs.dropped, cs.reconnecting ? "  reconnecting" : "");
+        fid_image_draw_text(o->canvas, 0, 0, status, 0, 0xffffff, 0x202020);
+        if (live_window_show(o->window, o->canvas) == 1) o->quit = 1;
+    }
+    o->frames++;
+    return 0;
+}
+
+/* A frame out of the detection pool, through handle_frame. */
+static int handle_detected(live_state *s, live_out *o, fid_capture *capture, detect_pool *pool, int in_step) {
+    const detected_frame *d = detect_pool_collect(pool);
+    if (!d) return 0;
+    int r = d->n_faces < 0 ? -1 : 0;
+    if (r < 0)
+        fprintf(stderr, "faceid: %s: frame %lld: %s\n", s->source, (long long)d->index, d->error);
+    else
+        r = handle_frame(s, o, capture, d->image, d->index, d->seconds, d->captured, d->faces, d->n_faces, in_step);
+    detect_pool_release(pool);
+    return r;
 }
 
 static const char *live_usage =
@@ -346,8 +415,13 @@ int fid_cli_live(int argc, char **argv) {
         fid_embedder_free(s.embedder);
         return 2;
     }
-    s.detector = fid_cli_detector(detector, threads, 0, NAN);
-    s.tracker = s.detector ? fid_tracker_create(NULL, &st) : NULL;
+    /* A file read as fast as it decodes gets two frames detected at once (see detect_pool.h);
+     * a camera, a stream or --realtime one frame at a time, each as soon as it arrives. */
+    int file_offline = !realtime && !fid_video_is_network(source) && strncmp(source, "/dev/", 5) &&
+                       strncmp(source, "v4l2:", 5) && threads > 1;
+    detect_pool *pool = file_offline ? detect_pool_start(detector, 2) : NULL;
+    if (!pool) s.detector = fid_cli_detector(detector, threads, 0, NAN);
+    s.tracker = s.detector || pool ? fid_tracker_create(NULL, &st) : NULL;
     s.dim = s.embedder ? fid_embedder_dim(s.embedder) : 0;
     s.describer = s.tracker ? describer_start(s.embedder, s.matcher, 4) : NULL;
     if (s.tracker && !s.describer) fprintf(stderr, "faceid: cannot start the identification thread\n");
@@ -371,17 +445,14 @@ int fid_cli_live(int argc, char **argv) {
     double fps = capture ? fid_capture_fps(capture) : 0;
     int live = capture && fid_capture_is_live(capture);
     if (!(fps > 0)) fps = 25;
-    fid_video_writer *writer = NULL;
-    live_window *window = NULL;
-    fid_image *canvas = NULL;
-    int64_t frames = 0;
-    double t_start = now_s(), shown_fps = 0, last_at = NAN, last_latency = 0;
-    while (rc == 0 && !stop_requested) {
+    live_out o = {.output = output, .window_mode = window_mode, .fps = fps, .latency = latency, .last_at = NAN};
+    double t_start = now_s();
+    while (rc == 0 && !stop_requested && !o.quit) {
         fid_capture_frame f;
         /* bounded waits keep Ctrl-C and the window responsive while a stream reconnects */
         int r = fid_capture_next(capture, 0.1, &f, &st);
         if (r == 2) {
-            if (window && live_window_poll(window)) break;
+            if (o.window && live_window_poll(o.window)) break;
             continue;
         }
         if (r < 0) {
@@ -390,59 +461,29 @@ int fid_cli_live(int argc, char **argv) {
             break;
         }
         if (r == 0) break;
-        if (process_frame(&s, f.image, f.index, f.seconds, !live) < 0) {
+        if (pool) {
+            detect_pool_submit(pool, f.image, f.index, f.seconds, f.captured);
+            if (detect_pool_in_flight(pool) >= detect_pool_depth(pool) && handle_detected(&s, &o, capture, pool, 1) < 0)
+                rc = 2;
+            continue;
+        }
+        fid_detection dets[64];
+        int n = fid_detector_run(s.detector, f.image, dets, 64, &st);
+        if (n < 0) {
+            fprintf(stderr, "faceid: %s: frame %lld: %s\n", source, (long long)f.index, fid_last_error());
             rc = 2;
             break;
         }
-        if (window_mode && !window) {
-            char why[256];
-            window =
-                live_window_open("faceid live", fid_image_width(f.image), fid_image_height(f.image), why, sizeof why);
-            if (!window) {
-                fprintf(stderr, "faceid: %s%s\n", why, window_mode == 2 ? "; going on without one" : "");
-                if (window_mode == 1) {
-                    rc = 2;
-                    break;
-                }
-                window_mode = 0;
-            }
-        }
-        if (output || window) {
-            if (!(canvas = annotate(&s, f.image, canvas, f.index))) {
-                fprintf(stderr, "faceid: %s\n", fid_last_error());
-                rc = 2;
-                break;
-            }
-        }
-        double labelled = now_s();
-        last_latency = labelled - f.captured;
-        latency_add(latency, last_latency);
-        if (!isnan(last_at) && labelled > last_at) /* smoothed over ~1 s at camera rates */
-            shown_fps = shown_fps ? 0.97 * shown_fps + 0.03 / (labelled - last_at) : 1 / (labelled - last_at);
-        last_at = labelled;
-        if (output) {
-            if (!writer && !(writer = fid_video_writer_open(output, fid_image_width(f.image), fid_image_height(f.image),
-                                                            fps, &st))) {
-                fprintf(stderr, "faceid: %s\n", fid_last_error());
-                rc = 2;
-                break;
-            }
-            if (fid_video_writer_write(writer, canvas) != FID_OK) {
-                fprintf(stderr, "faceid: %s\n", fid_last_error());
-                rc = 2;
-                break;
-            }
-        }
-        if (window) {
-            fid_capture_stats cs = fid_capture_get_stats(capture);
-            char status[160];
-            snprintf(status, sizeof status, "%.1f fps  %.0f ms  %lld dropped%s", shown_fps, last_latency * 1e3,
-                     (long long)cs.dropped, cs.reconnecting ? "  reconnecting" : "");
-            fid_image_draw_text(canvas, 0, 0, status, 0, 0xffffff, 0x202020);
-            if (live_window_show(window, canvas) == 1) break;
-        }
-        frames++;
+        if (handle_frame(&s, &o, capture, f.image, f.index, f.seconds, f.captured, dets, n > 64 ? 64 : n, !live) < 0)
+            rc = 2;
     }
+    while (pool && rc == 0 && !o.quit && detect_pool_in_flight(pool) > 0) /* the frames still in the pool */
+        if (handle_detected(&s, &o, capture, pool, 1) < 0) rc = 2;
+    detect_pool_stop(pool);
+    fid_video_writer *writer = o.writer;
+    live_window *window = o.window;
+    fid_image *canvas = o.canvas;
+    int64_t frames = o.frames;
     if (capture) fid_capture_stop(capture);
     if (s.describer && rc == 0) { /* the identifications of the last frame still count */
         describer_wait(s.describer);
