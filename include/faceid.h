@@ -141,6 +141,10 @@ fid_image *fid_image_load(const char *path, fid_status *status);
 fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t stride, fid_status *status);
 
 void fid_image_free(fid_image *image);
+/* Copies src into `reuse` when that has src's size, else frees `reuse` and allocates a new
+ * image (a per-frame buffer without an allocation per frame). Returns the copy, owned by the
+ * caller; NULL on failure, with `reuse` freed. */
+fid_image *fid_image_copy_into(fid_image *reuse, const fid_image *src, fid_status *status);
 int fid_image_width(const fid_image *image);
 int fid_image_height(const fid_image *image);
 /* Packed RGB rows (width * 3 bytes each). Borrowed. */

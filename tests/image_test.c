@@ -175,6 +175,29 @@ static void test_labels(void) {
     fid_image_free(im);
 }
 
+/* fid_image_copy_into: the same buffer when the size matches, a new one when it does not. */
+static void test_copy_into(void) {
+    uint8_t a[4 * 3 * 3], b[5 * 2 * 3];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof b; i++)
+        b[i] = (uint8_t)(255 - i);
+    fid_status st;
+    fid_image *src_a = fid_image_from_rgb(4, 3, a, 12, &st), *src_b = fid_image_from_rgb(5, 2, b, 15, &st);
+    fid_image *copy = fid_image_copy_into(NULL, src_a, &st);
+    CHECK(copy && st == FID_OK && !memcmp(fid_image_rgb(copy), a, sizeof a), "copy of a fresh image");
+    fid_image *again = fid_image_copy_into(copy, src_a, &st);
+    CHECK(again == copy, "same size: the buffer is reused");
+    fid_image *other = fid_image_copy_into(again, src_b, &st);
+    CHECK(other && fid_image_width(other) == 5 && fid_image_height(other) == 2 &&
+              !memcmp(fid_image_rgb(other), b, sizeof b),
+          "other size: a new image with the new pixels");
+    CHECK(fid_image_copy_into(NULL, NULL, &st) == NULL && st != FID_OK, "no source: NULL and a status");
+    fid_image_free(other);
+    fid_image_free(src_a);
+    fid_image_free(src_b);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/faceid-image-XXXXXX");
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -184,5 +207,6 @@ int main(void) {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");
+    test_copy_into();
     return check_summary();
 }

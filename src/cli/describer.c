@@ -129,7 +129,6 @@ void describer_stop(describer *d) {
 
 /* A recycled frame buffer holding a copy of `frame` (under the lock). */
 static shared_frame *copy_in(describer *d, const fid_image *frame) {
-    int w = fid_image_width(frame), h = fid_image_height(frame);
     shared_frame *f = NULL;
     for (int i = 0; i < d->n_frames && !f; i++)
         if (d->frames[i].refs == 0) f = &d->frames[i];
@@ -137,17 +136,7 @@ static shared_frame *copy_in(describer *d, const fid_image *frame) {
         if (d->n_frames > d->capacity) return NULL;
         f = &d->frames[d->n_frames++];
     }
-    if (f->image && (fid_image_width(f->image) != w || fid_image_height(f->image) != h)) {
-        fid_image_free(f->image);
-        f->image = NULL;
-    }
-    fid_status st;
-    if (!f->image) {
-        if (!(f->image = fid_image_from_rgb(w, h, fid_image_rgb(frame), (size_t)w * 3, &st))) return NULL;
-    } else {
-        memcpy((uint8_t *)fid_image_rgb(f->image), fid_image_rgb(frame), (size_t)w * h * 3);
-    }
-    return f;
+    return (f->image = fid_image_copy_into(f->image, frame, NULL)) ? f : NULL;
 }
 
 int describer_submit(describer *d, const fid_image *frame, int64_t index, double seconds, const int *track_ids,

@@ -119,16 +119,7 @@ void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index
     slot *s = &pool->slots[pool->submitted % pool->depth];
     pthread_mutex_unlock(&pool->lock);
     /* the slot is free and only this thread fills it: copy outside the lock */
-    int w = fid_image_width(frame), h = fid_image_height(frame);
-    if (s->copy && (fid_image_width(s->copy) != w || fid_image_height(s->copy) != h)) {
-        fid_image_free(s->copy);
-        s->copy = NULL;
-    }
-    fid_status st;
-    if (!s->copy)
-        s->copy = fid_image_from_rgb(w, h, fid_image_rgb(frame), (size_t)w * 3, &st);
-    else
-        memcpy((uint8_t *)fid_image_rgb(s->copy), fid_image_rgb(frame), (size_t)w * h * 3);
+    s->copy = fid_image_copy_into(s->copy, frame, NULL);
     s->f = (detected_frame){.image = s->copy, .index = index, .seconds = seconds, .captured = captured};
     s->error[0] = 0;
     pthread_mutex_lock(&pool->lock);

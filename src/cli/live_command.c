@@ -203,17 +203,7 @@ static int track_frame(live_state *s, const fid_image *frame, int64_t index, dou
 
 /* The frame with every track's box and label ("?" in red for strangers), into canvas. */
 static fid_image *annotate(live_state *s, const fid_image *frame, fid_image *canvas, int64_t index) {
-    int w = fid_image_width(frame), h = fid_image_height(frame);
-    if (canvas && (fid_image_width(canvas) != w || fid_image_height(canvas) != h)) {
-        fid_image_free(canvas);
-        canvas = NULL;
-    }
-    fid_status st;
-    if (!canvas) {
-        if (!(canvas = fid_image_from_rgb(w, h, fid_image_rgb(frame), (size_t)w * 3, &st))) return NULL;
-    } else {
-        memcpy((uint8_t *)fid_image_rgb(canvas), fid_image_rgb(frame), (size_t)w * h * 3);
-    }
+    if (!(canvas = fid_image_copy_into(canvas, frame, NULL))) return NULL;
     fid_track_info tracks[64];
     int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, NULL);
     for (int i = 0; i < nt && i < 64; i++) {

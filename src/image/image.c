@@ -68,6 +68,25 @@ fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t 
     return im;
 }
 
+fid_image *fid_image_copy_into(fid_image *reuse, const fid_image *src, fid_status *status) {
+    if (!src) {
+        fid_image_free(reuse);
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_copy_into: no source"));
+        return NULL;
+    }
+    if (reuse && (reuse->width != src->width || reuse->height != src->height)) {
+        fid_image_free(reuse);
+        reuse = NULL;
+    }
+    if (!reuse && !(reuse = fid__image_new(src->width, src->height))) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a %dx%d image", src->width, src->height));
+        return NULL;
+    }
+    memcpy(reuse->rgb, src->rgb, (size_t)src->width * src->height * 3);
+    fid__set_status(status, FID_OK);
+    return reuse;
+}
+
 /* ---- JPEG ---------------------------------------------------------------------------------- */
 
 typedef struct jpeg_error {

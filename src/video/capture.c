@@ -89,15 +89,6 @@ static int sleep_until(fid_capture *c, double until) {
     return go_on;
 }
 
-static fid_status copy_frame(fid_image **dst, const fid_image *src) {
-    if (!*dst || (*dst)->width != src->width || (*dst)->height != src->height) {
-        fid_image_free(*dst);
-        if (!(*dst = fid__image_new(src->width, src->height))) return FID_ERR_NO_MEMORY;
-    }
-    memcpy((*dst)->rgb, src->rgb, (size_t)src->width * src->height * 3);
-    return FID_OK;
-}
-
 /* Publishes a decoded frame. A file read losslessly waits for the consumer to take the previous
  * one; a live source overwrites it (a drop). Returns 0 when asked to stop. */
 static int publish(fid_capture *c, const fid_image *frame, double seconds, double captured) {
@@ -108,7 +99,7 @@ static int publish(fid_capture *c, const fid_image *frame, double seconds, doubl
     int go_on = !atomic_load(&c->stopping);
     if (go_on) {
         if (c->has_ready) c->stats.dropped++;
-        if (copy_frame(&c->ready, frame) != FID_OK) {
+        if (!(c->ready = fid_image_copy_into(c->ready, frame, NULL))) {
             c->error = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a frame", c->source);
             snprintf(c->error_message, sizeof c->error_message, "%s", fid_last_error());
             go_on = 0;
