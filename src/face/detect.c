@@ -88,15 +88,9 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
         return d;
     }
     snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
-    d->net = fid_net_load(path, NULL, &st);
-    if (d->net && p.kind == FID_DETECTOR_TINY_FACE) {
-        /* The tiny detector is fully convolutional: its input size is a free choice. */
-        fid__net_set_input_side(d->net, d->input_size);
-    }
-    fid_runner_params rp = fid_runner_default_params();
-    rp.threads = p.threads;
-    if (d->net) d->runner = fid_runner_create(d->net, &rp, &st);
-    if (d->runner) fid__net_release_packed_weights(d->net, d->runner);
+    /* The tiny detector is fully convolutional: its input size is a free choice. */
+    d->runner =
+        fid__load_private_runner(path, p.kind == FID_DETECTOR_TINY_FACE ? d->input_size : 0, p.threads, &d->net, &st);
     if (!d->runner) {
         fid_detector_free(d);
         fid__set_status(status, st);

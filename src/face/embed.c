@@ -36,13 +36,7 @@ fid_embedder_params fid_embedder_default_params(void) {
 static fid_runner *load_file(const char *file, int as_is, int threads, fid_net **net, fid_status *st) {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", as_is ? "" : fid_model_dir(), as_is ? "" : "/", file);
-    *net = fid_net_load(path, NULL, st);
-    if (!*net) return NULL;
-    fid_runner_params rp = fid_runner_default_params();
-    rp.threads = threads;
-    fid_runner *r = fid_runner_create(*net, &rp, st);
-    if (r) fid__net_release_packed_weights(*net, r);
-    return r;
+    return fid__load_private_runner(path, 0, threads, net, st);
 }
 
 static fid_runner *load(const char *file, int threads, fid_net **net, fid_status *st) {

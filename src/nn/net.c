@@ -96,3 +96,14 @@ void fid__net_set_input_side(fid_net *net, int side) {
     fid__node *in = &net->graph->nodes[net->graph->inputs[0]];
     if (in->rank == 4) in->dims[1] = in->dims[2] = side;
 }
+
+fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_net **net, fid_status *status) {
+    *net = fid_net_load(path, NULL, status);
+    if (!*net) return NULL;
+    if (input_side > 0) fid__net_set_input_side(*net, input_side);
+    fid_runner_params rp = fid_runner_default_params();
+    rp.threads = threads;
+    fid_runner *r = fid_runner_create(*net, &rp, status);
+    if (r) fid__net_release_packed_weights(*net, r);
+    return r;
+}

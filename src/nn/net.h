@@ -35,4 +35,10 @@ void fid__net_set_input_side(fid_net *net, int side);
  * further runners. */
 struct fid_runner;
 void fid__net_release_packed_weights(fid_net *net, const struct fid_runner *runner);
+
+/* A net and the one runner it will ever have (detectors, embedders): loaded, optionally given
+ * an input side (fully convolutional nets; 0 keeps the file's), compiled for `threads`, its
+ * float weights released. NULL with *net possibly set (caller frees both either way). */
+struct fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_net **net,
+                                            fid_status *status);
 #endif
