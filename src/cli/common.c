@@ -55,7 +55,8 @@ static int parse_floats(const char *s, float *out, int n) {
     return 0;
 }
 
-int fid_cli_model_option(const char *a, const char *next) {
+int fid_cli_model_option(int argc, char **argv, int *i) {
+    const char *a = argv[*i], *next = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (!strcmp(a, "--bgr")) return model_opts.bgr = 1;
     int takes = !strcmp(a, "--model") || !strcmp(a, "--mean") || !strcmp(a, "--scale") || !strcmp(a, "--input-size");
     if (!takes) return 0;
@@ -85,7 +86,8 @@ int fid_cli_model_option(const char *a, const char *next) {
         fprintf(stderr, "faceid: --input-size wants a side in pixels, not '%s'\n", next);
         return -1;
     }
-    return 2;
+    ++*i; /* the value */
+    return 1;
 }
 
 fid_embedder *fid_cli_embedder(int threads) {

@@ -14,9 +14,9 @@ int fid_cli_detector_kind(const char *name, fid_detector_kind *kind);
 fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score);
 
 /* --model SPEC (a profile id, PROFILE=FILE, or onnx:FILE) and, for onnx, --mean R,G,B --scale S
- * --bgr --input-size N: consumed by every command that embeds. Returns how many arguments were
- * used (0: not a model option), or -1 after printing an error. */
-int fid_cli_model_option(const char *arg, const char *next);
+ * --bgr --input-size N: consumed by every command that embeds. argv[*i] is the option; returns 1
+ * when it was one (*i then indexes its last argument), 0 when not, -1 after printing an error. */
+int fid_cli_model_option(int argc, char **argv, int *i);
 
 /* The embedder of --model (default profile faceapi-128); NULL after printing the error. Caller frees. */
 fid_embedder *fid_cli_embedder(int threads);

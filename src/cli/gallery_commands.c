@@ -33,12 +33,9 @@ static int parse(int argc, char **argv, gopts *o, const char *usage) {
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        int used = fid_cli_model_option(a, next);
-        if (used < 0) return 2;
-        if (used) {
-            i += used - 1;
-            continue;
-        }
+        int model_option = fid_cli_model_option(argc, argv, &i);
+        if (model_option < 0) return 2;
+        if (model_option) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return -1;
