@@ -2,6 +2,14 @@
 
 #include <string.h>
 
+/* The demo's network and crop, shared by its Euclidean and cosine profiles. The weights come
+ * from the user (rcmalli_vggface_tf_notop_resnet50.h5 or an ONNX export). The face box grows by
+ * 20% per side; keras_vggface.utils.preprocess_input(version=2): RGB -> BGR, minus BGR means. */
+#define VGGFACE2_RESNET50                                                                                              \
+    .descriptor_model = NULL, .landmark_model = "face-api/face_landmark_68_model-weights_manifest.json",               \
+    .input_size = 224, .aligner = FID__ALIGN_MARGIN, .margin = 0.2f, .mean = {91.4953f, 103.8827f, 131.0912f},         \
+    .scale = 1, .bgr = 1, .dim = 2048
+
 static const fid__profile profiles[] = {
     {.id = "faceapi-128",
      .descriptor_model = "face-api/face_recognition_model-weights_manifest.json",
@@ -21,16 +29,7 @@ static const fid__profile profiles[] = {
      .identify_threshold = 0.5f,
      .note = "face-api FaceRecognitionNet (dlib ResNet-34 port), MIT, shipped"},
     {.id = "vggface2-resnet50",
-     .descriptor_model = NULL, /* rcmalli_vggface_tf_notop_resnet50.h5 or an ONNX export */
-     .landmark_model = "face-api/face_landmark_68_model-weights_manifest.json",
-     .input_size = 224,
-     .aligner = FID__ALIGN_MARGIN,
-     .margin = 0.2f,
-     /* keras_vggface.utils.preprocess_input(version=2): RGB -> BGR, minus these BGR means */
-     .mean = {91.4953f, 103.8827f, 131.0912f},
-     .scale = 1,
-     .bgr = 1,
-     .dim = 2048,
+     VGGFACE2_RESNET50,
      .metric = FID__METRIC_EUCLIDEAN,
      /* the demo's rule: raw 2048-d average-pool features closer than 100 */
      .threshold = 100,
@@ -38,15 +37,7 @@ static const fid__profile profiles[] = {
      .note = "VGGFace2 ResNet-50 (keras-vggface), the original demo's model; weights from the user "
              "(--model vggface2-resnet50=FILE.h5|.onnx)"},
     {.id = "vggface2-resnet50-cosine",
-     .descriptor_model = NULL,
-     .landmark_model = "face-api/face_landmark_68_model-weights_manifest.json",
-     .input_size = 224,
-     .aligner = FID__ALIGN_MARGIN,
-     .margin = 0.2f,
-     .mean = {91.4953f, 103.8827f, 131.0912f},
-     .scale = 1,
-     .bgr = 1,
-     .dim = 2048,
+     VGGFACE2_RESNET50,
      .metric = FID__METRIC_COSINE,
      /* Euclidean between unit vectors: 1.0 is cosine similarity 0.5 (d^2 = 2 - 2 cos) */
      .threshold = 1.0f,
