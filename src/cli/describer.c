@@ -46,8 +46,6 @@ struct describer {
     int n_frames;
 };
 
-static void release(describer *d, shared_frame *f) { f->refs--; }
-
 static void *work(void *arg) {
     describer *d = arg;
     float *desc = malloc((size_t)d->dim * sizeof *desc);
@@ -65,7 +63,7 @@ static void *work(void *arg) {
         int ok = fid_embedder_describe(d->embedder, j.image->image, &j.face, &face, desc) == FID_OK &&
                  fid_matcher_match(d->matcher, desc, &match) == FID_OK;
         pthread_mutex_lock(&d->lock);
-        release(d, j.image);
+        j.image->refs--; /* the frame may be recycled now */
         d->running_track = -1;
         if (ok) {
             done *r = &d->results[d->n_results++];

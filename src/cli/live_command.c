@@ -467,10 +467,6 @@ int fid_cli_live(int argc, char **argv) {
     while (pool && rc == 0 && !o.quit && detect_pool_in_flight(pool) > 0) /* the frames still in the pool */
         if (handle_detected(&s, &o, capture, pool, 1) < 0) rc = 2;
     detect_pool_stop(pool);
-    fid_video_writer *writer = o.writer;
-    live_window *window = o.window;
-    fid_image *canvas = o.canvas;
-    int64_t frames = o.frames;
     if (capture) fid_capture_stop(capture);
     if (s.describer && rc == 0) { /* the identifications of the last frame still count */
         describer_wait(s.describer);
@@ -478,17 +474,17 @@ int fid_cli_live(int argc, char **argv) {
         while (describer_take(s.describer, &r))
             apply_result(&s, &r);
     }
-    if (writer && fid_video_writer_close(writer) != FID_OK) {
+    if (o.writer && fid_video_writer_close(o.writer) != FID_OK) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         rc = 2;
     }
     double elapsed = now_s() - t_start;
-    if (capture && latency && (rc == 0 || frames > 0)) { /* an error before any frame stays one line */
+    if (capture && latency && (rc == 0 || o.frames > 0)) { /* an error before any frame stays one line */
         fid_capture_stats cs = fid_capture_get_stats(capture);
         fprintf(stderr,
                 "%s%lld frames in %.1f s (%.1f frames/s), %lld dropped, capture-to-label latency p50 %.1f ms "
                 "p99 %.1f ms, peak memory %.0f MB",
-                stop_requested ? "stopped: " : "", (long long)frames, elapsed, elapsed > 0 ? frames / elapsed : 0,
+                stop_requested ? "stopped: " : "", (long long)o.frames, elapsed, elapsed > 0 ? o.frames / elapsed : 0,
                 (long long)cs.dropped, latency_percentile_ms(latency, 0.5), latency_percentile_ms(latency, 0.99),
                 peak_rss_kb() / 1024.0);
         if (cs.reconnects) fprintf(stderr, ", %d reconnects", cs.reconnects);
@@ -496,8 +492,8 @@ int fid_cli_live(int argc, char **argv) {
             fprintf(stderr, "%s %s x%d", i ? "," : "; seen:", s.seen[i].name, s.seen[i].tracks);
         fprintf(stderr, "\n");
     }
-    live_window_close(window);
-    fid_image_free(canvas);
+    live_window_close(o.window);
+    fid_image_free(o.canvas);
     free(latency);
     if (s.events) fclose(s.events);
     free(s.seen);
