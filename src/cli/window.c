@@ -16,26 +16,27 @@ struct live_window {
     int tex_w, tex_h;
 };
 
-int live_window_display_present(void) {
+/* Which SDL video drivers to ask for: "" when the user chose one (SDL_VIDEODRIVER), NULL when
+ * there is no display. Left to itself SDL probes Wayland (libwayland prints to stderr when it is
+ * absent) and then "succeeds" with its invisible offscreen driver. */
+static const char *video_drivers(void) {
     const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY"), *drv = getenv("SDL_VIDEODRIVER");
-    return (x && *x) || (wl && *wl) || (drv && *drv);
+    if (drv && *drv) return "";
+    if (wl && *wl) return "wayland,x11";
+    if (x && *x) return "x11";
+    return NULL;
 }
+
+int live_window_display_present(void) { return video_drivers() != NULL; }
 
 live_window *live_window_open(const char *title, int width, int height, char *why, size_t why_size) {
     SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
-    /* Left to itself SDL probes Wayland (libwayland prints to stderr when it is absent) and then
-     * "succeeds" with its invisible offscreen driver; ask for the display that is there. */
-    const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY"), *drv = getenv("SDL_VIDEODRIVER");
-    if (!(drv && *drv)) {
-        if (wl && *wl)
-            SDL_SetHint(SDL_HINT_VIDEODRIVER, "wayland,x11");
-        else if (x && *x)
-            SDL_SetHint(SDL_HINT_VIDEODRIVER, "x11");
-        else {
-            snprintf(why, why_size, "cannot open a window: no display (DISPLAY and WAYLAND_DISPLAY are not set)");
-            return NULL;
-        }
+    const char *drivers = video_drivers();
+    if (!drivers) {
+        snprintf(why, why_size, "cannot open a window: no display (DISPLAY and WAYLAND_DISPLAY are not set)");
+        return NULL;
     }
+    if (*drivers) SDL_SetHint(SDL_HINT_VIDEODRIVER, drivers);
     if (SDL_InitSubSystem(SDL_INIT_VIDEO) != 0) {
         snprintf(why, why_size, "cannot open a window: %s", SDL_GetError());
         return NULL;
