@@ -315,6 +315,9 @@ int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int 
  * into this gallery in one transaction (same model and dimension required; names merge). */
 fid_status fid_gallery_export(fid_gallery *gallery, const char *path);
 fid_status fid_gallery_import(fid_gallery *gallery, const char *path, int *people, int *samples);
+/* Opens the gallery at `path` for the import of `export_path`: created with the export's model
+ * and dimension when missing, refused when it holds another model. Caller closes. NULL on failure. */
+fid_gallery *fid_gallery_open_for_import(const char *path, const char *export_path, fid_status *status);
 
 typedef struct fid_calibration {
     int genuine, impostor;       /* leave-one-out distances measured */

@@ -504,22 +504,10 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
     int readonly = !strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "export");
     fid_gallery *g = NULL;
     if (!strcmp(cmd, "import")) { /* a new gallery takes the export's model; an existing one must match it */
-        json_t *doc = json_load_file(o.files[0], 0, NULL);
-        const char *model = json_string_value(json_object_get(doc, "model"));
-        json_int_t dim = json_integer_value(json_object_get(doc, "dim"));
         char buf[4096];
-        fid_gallery_params gp = fid_gallery_default_params();
-        gp.model = model;
-        gp.dim = (int)dim;
         fid_status gst;
-        /* an unreadable export still gets its one-line error from fid_gallery_import below */
-        const char *path = fid_cli_gallery_path(o.gallery, buf, sizeof buf);
-        g = model && dim > 0 ? fid_gallery_open(path, &gp, &gst) : NULL;
-        if (!g)
-            g = open_gallery(&o, 0, NULL);
-        else if (gst != FID_OK)
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
-        json_decref(doc);
+        g = fid_gallery_open_for_import(fid_cli_gallery_path(o.gallery, buf, sizeof buf), o.files[0], &gst);
+        if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
     } else {
         g = open_gallery(&o, readonly, NULL);
     }

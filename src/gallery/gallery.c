@@ -422,18 +422,39 @@ fid_status fid_gallery_export(fid_gallery *g, const char *path) {
     return st;
 }
 
+/* An export file's JSON, or the one-line reason it cannot be read. */
+static fid_status load_export(const char *path, json_t **doc) {
+    json_error_t err;
+    if ((*doc = json_load_file(path, 0, &err))) return FID_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+    fclose(f);
+    return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
+}
+
+fid_gallery *fid_gallery_open_for_import(const char *path, const char *export_path, fid_status *status) {
+    json_t *doc = NULL;
+    fid_status st = export_path ? load_export(export_path, &doc) : FID_ERR_INVALID_ARGUMENT;
+    if (st != FID_OK) {
+        if (!export_path) fid__fail(st, "fid_gallery_open_for_import: no export file");
+        fid__set_status(status, st);
+        return NULL;
+    }
+    fid_gallery_params p = fid_gallery_default_params();
+    p.model = json_string_value(json_object_get(doc, "model"));
+    p.dim = (int)json_integer_value(json_object_get(doc, "dim"));
+    if (!p.model || p.dim < 1) p.model = NULL; /* no model named: an existing gallery; the import says why */
+    fid_gallery *g = fid_gallery_open(path, &p, status);
+    json_decref(doc);
+    return g;
+}
+
 fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out, int *samples_out) {
     if (!g || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_import: NULL argument");
     if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
-    json_error_t err;
-    json_t *doc = json_load_file(path, 0, &err);
-    if (!doc) {
-        FILE *f = fopen(path, "rb");
-        if (!f) return fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
-        fclose(f);
-        return fid__fail(FID_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
-    }
-    fid_status st = FID_OK;
+    json_t *doc;
+    fid_status st = load_export(path, &doc);
+    if (st != FID_OK) return st;
     const char *model = json_string_value(json_object_get(doc, "model"));
     json_t *people = json_object_get(doc, "people");
     if (!json_is_integer(json_object_get(doc, "faceid_gallery")) || !model || !json_is_array(people))
