@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nn/net.h"
+#include "nn/weights.h"
 #include "onnx.pb-c.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -206,11 +207,7 @@ static fid_status tensor_value(onnx *o, const Onnx__TensorProto *t, value *v) {
                 memcpy(&h, t->raw_data.data + i * 2, 2);
             else
                 h = (uint16_t)t->int32_data[i];
-            int e = h >> 10 & 31, m = h & 1023;
-            float f = e == 0    ? ldexpf((float)m, -24)
-                      : e == 31 ? (m ? NAN : INFINITY)
-                                : ldexpf((float)(m | 1024), e - 25);
-            data[i] = h & 0x8000 ? -f : f;
+            data[i] = fid__half_to_float(h);
         }
     } else {
         free(data);

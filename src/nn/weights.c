@@ -9,7 +9,7 @@
 
 #define MAX_DIM (1 << 24)
 
-static float half_to_float(uint16_t h) {
+float fid__half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
     if (exp == 0) {
         if (mant == 0) {
@@ -161,7 +161,7 @@ static fid_status decode_entry(json_t *e, const char *mpath, const unsigned char
         case Q_FLOAT16: {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            v = half_to_float(h);
+            v = fid__half_to_float(h);
             break;
         }
         default:

@@ -32,4 +32,7 @@ fid__weight *fid__weights_find(fid__weights *ws, const char *name);
 /* Removes the data from the entry (caller owns it). NULL if absent or already taken. */
 float *fid__weights_take(fid__weight *w);
 
+/* IEEE half to float, exactly (subnormals, infinities and NaN included). */
+float fid__half_to_float(uint16_t h);
+
 #endif
