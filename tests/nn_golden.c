@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "compare.h"
 #include "face/ssd.h"
 #include "faceid.h"
 #include "synth_image.h"
@@ -20,25 +21,6 @@ static float *read_f32(const char *path, size_t count) {
         d = NULL;
     }
     if (f) fclose(f);
-    return d;
-}
-
-typedef struct {
-    double cosine, max_abs, max_ref;
-} diff;
-
-static diff compare(const float *got, const float *want, size_t n) {
-    double dot = 0, ng = 0, nw = 0;
-    diff d = {0};
-    for (size_t i = 0; i < n; i++) {
-        dot += (double)got[i] * want[i];
-        ng += (double)got[i] * got[i];
-        nw += (double)want[i] * want[i];
-        double e = fabs((double)got[i] - want[i]);
-        if (e > d.max_abs || isnan(e)) d.max_abs = isnan(e) ? INFINITY : e;
-        if (fabs(want[i]) > d.max_ref) d.max_ref = fabs(want[i]);
-    }
-    d.cosine = (ng == 0 && nw == 0) ? 1 : dot / (sqrt(ng) * sqrt(nw) + 1e-30);
     return d;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "compare.h"
 #include "faceid.h"
 
 static float *read_f32(const char *path, size_t *count) {
@@ -25,19 +26,6 @@ static float *read_f32(const char *path, size_t *count) {
     fclose(f);
     *count = (size_t)bytes / sizeof *d;
     return d;
-}
-
-static double cosine(const float *a, const float *b, size_t n, double *max_abs) {
-    double dot = 0, na = 0, nb = 0;
-    *max_abs = 0;
-    for (size_t i = 0; i < n; i++) {
-        dot += (double)a[i] * b[i];
-        na += (double)a[i] * a[i];
-        nb += (double)b[i] * b[i];
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= *max_abs)) *max_abs = isnan(e) ? INFINITY : e;
-    }
-    return dot / (sqrt(na) * sqrt(nb) + 1e-30);
 }
 
 /* Runs net on the oracle's input (NCHW unless the net takes it as it is) in every batch slot;
@@ -118,7 +106,8 @@ static void model_case(const char *dir, const char *name) {
         for (int batch = 1; batch <= 2; batch++) {
             size_t n = 0;
             float *out = run(net, batch, threads, input, in_dims, &n);
-            double max_abs = 0, cos = out ? cosine(out, ref, n < n_ref ? n : n_ref, &max_abs) : 0;
+            diff df = out ? compare(out, ref, n < n_ref ? n : n_ref) : (diff){0};
+            double max_abs = df.max_abs, cos = df.cosine;
             CHECK(out && n == n_ref && cos >= 0.9999, "%s: threads %d batch %d: %zu values (want %zu), cosine %.7f",
                   name, threads, batch, n, n_ref, cos);
             if (threads == 1 && batch == 1) {
@@ -136,7 +125,8 @@ static void model_case(const char *dir, const char *name) {
         CHECK(kn != NULL, "%s: %s", path, fid_last_error());
         size_t n = 0;
         float *out = kn ? run(kn, 1, 2, input, in_dims, &n) : NULL;
-        double max_abs = 0, cos = out ? cosine(out, onnx_out, n, &max_abs) : 0;
+        diff df = out ? compare(out, onnx_out, n) : (diff){0};
+        double max_abs = df.max_abs, cos = df.cosine;
         CHECK(out && n == n_ref && cos >= 0.99999, "%s.h5 vs .onnx: cosine %.7f", name, cos);
         printf("%-20s .h5 vs .onnx: cosine %.7f, max abs diff %.2e\n", name, cos, max_abs);
         free(out);
