@@ -49,9 +49,11 @@ goldens: setup-peers
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-# Regenerate tests/golden/faces/ (face-api on the sample photos, decoded by Pillow) and haar.json (OpenCV).
+# Regenerate tests/golden/faces/ (face-api on the sample photos, decoded by Pillow), haar.json (OpenCV)
+# and the PNG variants with the pixels OpenCV and Pillow read from them.
 goldens-faces: setup-peers
 	rm -rf build/oracle-raw
 	/usr/bin/python3 tests/oracle/decode.py build/oracle-raw .cache/models/samples/*.jpg
 	NODE_PATH=.cache/peers/node_modules node tests/oracle/faces.js .cache/models build/oracle-raw tests/golden/faces
+	/usr/bin/python3 tests/oracle/png_goldens.py tests/golden/png
 	/usr/bin/python3 tests/oracle/haar.py /usr/share/opencv4/haarcascades/haarcascade_frontalface_alt.xml tests/golden/haar/opencv.json .cache/models/samples/*.jpg

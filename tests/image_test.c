@@ -198,7 +198,42 @@ static void test_copy_into(void) {
     fid_image_free(src_b);
 }
 
-int main(void) {
+/* PNGs as ffmpeg and OpenCV write them (gAMA/cHRM, 16-bit, palette, alpha, grey) decode to the
+ * pixels OpenCV and Pillow read (tests/oracle/png_goldens.py made both), to the level. */
+static void test_png_goldens(const char *golden) {
+    static const char *names[] = {"ffmpeg_gama_chrm", "rgb48_16bit", "palette", "rgba_alpha", "gray16", "gray_alpha"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char png[4096], raw[4096];
+        snprintf(png, sizeof png, "%s/%s.png", golden, names[i]);
+        snprintf(raw, sizeof raw, "%s/%s.rgb", golden, names[i]);
+        fid_status st;
+        fid_image *im = fid_image_load(png, &st);
+        CHECK(im != NULL, "%s: %s", png, fid_last_error());
+        FILE *f = fopen(raw, "rb");
+        CHECK(f != NULL, "%s missing", raw);
+        if (!im || !f) {
+            if (f) fclose(f);
+            fid_image_free(im);
+            continue;
+        }
+        size_t n = (size_t)im->width * im->height * 3;
+        uint8_t *want = malloc(n + 1);
+        size_t got = fread(want, 1, n + 1, f);
+        fclose(f);
+        CHECK(got == n, "%s: %zu reference bytes for a %dx%d image", names[i], got, im->width, im->height);
+        int worst = 0;
+        for (size_t k = 0; got == n && k < n; k++) {
+            int d = abs((int)want[k] - (int)im->rgb[k]);
+            if (d > worst) worst = d;
+        }
+        CHECK(got == n && worst == 0, "%s: differs from OpenCV/Pillow by up to %d levels", names[i], worst);
+        free(want);
+        fid_image_free(im);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) test_png_goldens(argv[1]);
     snprintf(dir, sizeof dir, "/tmp/faceid-image-XXXXXX");
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     test_formats();

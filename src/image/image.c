@@ -143,28 +143,85 @@ static fid_image *decode_jpeg(const unsigned char *data, size_t size, const char
 
 /* ---- PNG ----------------------------------------------------------------------------------- */
 
+/* The ecosystem (OpenCV's imread, PIL, browsers' canvas as face-api reads it) takes a PNG's
+ * samples as stored: gAMA, cHRM, sRGB and iCCP chunks are not applied, 16-bit samples keep their
+ * high byte, alpha is dropped (not composed), palette and grey are expanded. libpng's simplified
+ * API converts to sRGB by the gamma chunks instead (up to 11 levels off on ffmpeg's PNGs, which
+ * moved small faces' descriptors by 0.2), so the low-level API is used with only those
+ * transforms. */
+typedef struct png_source {
+    const unsigned char *data;
+    size_t size, at;
+} png_source;
+
+static void png_read_memory(png_structp png, png_bytep out, png_size_t n) {
+    png_source *s = png_get_io_ptr(png);
+    if (n > s->size - s->at) png_error(png, "truncated file");
+    memcpy(out, s->data + s->at, n);
+    s->at += n;
+}
+
+typedef struct png_failure {
+    char message[160];
+} png_failure;
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+    png_failure *f = png_get_error_ptr(png);
+    snprintf(f->message, sizeof f->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
 static fid_image *decode_png(const unsigned char *data, size_t size, const char *path, fid_status *st) {
-    png_image png;
-    memset(&png, 0, sizeof png);
-    png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&png, data, size)) {
-        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt PNG: %s", path, png.message);
+    png_failure failure = {"corrupt file"};
+    png_source src = {data, size, 0};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &failure, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        *st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a PNG decoder", path);
         return NULL;
     }
-    png.format = PNG_FORMAT_RGB; /* alpha is composed onto black, grey expanded */
-    fid_image *im = fid__image_new((int)png.width, (int)png.height);
+    /* volatile: assigned after setjmp and read after a longjmp back to it */
+    fid_image *volatile im = NULL;
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(rows);
+        fid_image_free(im);
+        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt PNG: %s", path, failure.message);
+        return NULL;
+    }
+    png_set_read_fn(png, &src, png_read_memory);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16) png_set_strip_16(png); /* the high byte, as OpenCV and PIL keep it */
+    /* palette expansion turns tRNS into an alpha channel, which goes too */
+    if ((color & PNG_COLOR_MASK_ALPHA) || (color == PNG_COLOR_TYPE_PALETTE && png_get_valid(png, info, PNG_INFO_tRNS)))
+        png_set_strip_alpha(png);
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_rowbytes(png, info) != (png_size_t)w * 3) png_error(png, "unexpected pixel layout");
+    im = fid__image_new((int)(w > INT32_MAX ? 0 : w), (int)(h > INT32_MAX ? 0 : h));
     if (!im) {
-        png_image_free(&png);
         *st = FID_ERR_UNSUPPORTED;
         fid__error_prefix(path);
+        png_destroy_read_struct(&png, &info, NULL);
         return NULL;
     }
-    if (!png_image_finish_read(&png, NULL, im->rgb, 0, NULL)) {
-        *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt PNG: %s", path, png.message);
-        png_image_free(&png);
-        fid_image_free(im);
-        return NULL;
-    }
+    rows = malloc((size_t)h * sizeof *rows);
+    if (!rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < h; y++)
+        rows[y] = im->rgb + (size_t)y * w * 3;
+    png_read_image(png, rows);
+    /* what follows the pixels (text, time) is not needed: a damaged tail is not worth refusing */
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
     *st = FID_OK;
     return im;
 }
