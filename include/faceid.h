@@ -190,6 +190,12 @@ typedef struct fid_detector_params {
     int min_face_size;     /* smaller boxes (shorter side, pixels) are dropped; default 0 (Haar: 64) */
     int input_size;        /* tiny: network input side, multiple of 32; default 416 */
     int threads;           /* default 1 */
+    /* Smallest face (box height, pixels) to find in frames too large for the network to see it
+     * whole: such frames are also scanned in overlapping tiles at a scale where a face this small
+     * is big enough for the network, and the passes merged. At least the frame's longer side / 80
+     * (a 12 MP photo is not cut into hundreds of tiles). 0: the whole frame only, as face-api.
+     * Default 24. Not used by the Haar cascade, which scans every scale itself. */
+    int tile_face;
 } fid_detector_params;
 
 /* Defaults for a detector kind. */
@@ -214,6 +220,18 @@ void fid_detector_free(fid_detector *detector);
  * many were found (which may exceed capacity), or -1 on failure (status set). */
 int fid_detector_run(fid_detector *detector, const fid_image *image, fid_detection *out, int capacity,
                      fid_status *status);
+
+/* The tiles (frame pixels) a frame of width x height is scanned in besides the whole frame (see
+ * tile_face); writes up to capacity and returns their number, 0 when the whole frame suffices. */
+int fid_detector_tiles(const fid_detector *detector, int width, int height, fid_box *tiles, int capacity);
+
+/* For video, where a whole tiled scan per frame costs too much: the whole frame every call, the
+ * tiles spread over `period` frames (tile t when t % period == frame % period), and every frame
+ * the tiles holding one of the `n_follow` boxes (faces being followed, e.g. tracks), so a small
+ * face is found within `period` frames and kept every frame after. Same results as
+ * fid_detector_run with period 1. */
+int fid_detector_run_video(fid_detector *detector, const fid_image *image, int64_t frame, int period,
+                           const fid_box *follow, int n_follow, fid_detection *out, int capacity, fid_status *status);
 
 /* 68-point landmarks (face-api FaceLandmark68Net) and descriptors (face-api FaceRecognitionNet,
  * the default profile "faceapi-128"). One embedder per thread. Caller frees. */
@@ -375,13 +393,24 @@ fid_status fid_matcher_match(const fid_matcher *matcher, const float *descriptor
  * through quality gates. Uses (does not own) a detector and an embedder. One per thread. */
 typedef struct fid_enrollment fid_enrollment;
 
+/* Quality gates. Video frames are many and mostly redundant, so their gates are strict; a photo
+ * is often all a user has (one ID photo per person), so photos have gates of their own that
+ * refuse only what would poison the gallery. */
+typedef struct fid_enroll_gates {
+    int min_face_size;   /* pixels, shorter box side */
+    float min_score;     /* detector score */
+    float min_sharpness; /* variance of the Laplacian of the face at 112 px */
+    float max_yaw;       /* nose offset from the eyes' midpoint / eye distance */
+} fid_enroll_gates;
+
 typedef struct fid_enroll_params {
     int max_samples;          /* best samples kept; default 20 */
-    int min_face_size;        /* pixels, shorter box side; default 64 */
-    float min_score;          /* detector score; default 0.7 */
-    float min_sharpness;      /* variance of the Laplacian of the face at 112 px; default 12 */
-    float max_yaw;            /* nose offset from the eyes' midpoint / eye distance; default 0.45 */
+    int min_face_size;        /* video frames: default 64 */
+    float min_score;          /* video frames: default 0.7 */
+    float min_sharpness;      /* video frames: default 12 */
+    float max_yaw;            /* video frames: default 0.45 */
     float duplicate_distance; /* closer samples count as one (the better is kept); default 0.08 */
+    fid_enroll_gates photo;   /* photos: default 40 px, score 0.5, sharpness 4, yaw 0.6 */
 } fid_enroll_params;
 
 typedef enum fid_enroll_verdict {
@@ -406,10 +435,27 @@ fid_enrollment *fid_enrollment_begin(fid_detector *detector, fid_embedder *embed
                                      fid_status *status);
 void fid_enrollment_free(fid_enrollment *enrollment);
 
-/* Considers the largest face of an image or frame; *verdict (may be NULL) says what happened.
- * `source` names the file for the record. */
+/* What happened to one image or frame: the verdict, and for a gate that refused it the measured
+ * value and the limit it missed (e.g. sharpness 7.1 < 12), else both 0. */
+typedef struct fid_enroll_report {
+    fid_enroll_verdict verdict;
+    const char *gate; /* "face size", "detector score", "sharpness", "turn", "landmarks", "" (static) */
+    float value, limit;
+    int faces;      /* faces the detector found; the largest was considered */
+    fid_box box;    /* of the largest */
+    float score;    /* its detector score */
+    int forced;     /* kept by `force` although a gate refused it */
+} fid_enroll_report;
+
+/* Considers the largest face of a video frame (the strict gates); *verdict (may be NULL) says what
+ * happened. `source` names the file for the record. */
 fid_status fid_enrollment_add(fid_enrollment *enrollment, const fid_image *image, const char *source,
                               fid_enroll_verdict *verdict);
+
+/* The same for a photo, judged by the photo gates; with `force`, its largest face is kept even
+ * when a gate refuses it (report->forced says so). report may be NULL. */
+fid_status fid_enrollment_add_photo(fid_enrollment *enrollment, const fid_image *image, const char *source, int force,
+                                    fid_enroll_report *report);
 
 int fid_enrollment_count(const fid_enrollment *enrollment);
 fid_enroll_stats fid_enrollment_stats(const fid_enrollment *enrollment);

@@ -13,7 +13,8 @@ check() { # check DESCRIPTION COMMAND...
 }
 py() { /usr/bin/python3 -c "$@"; }
 
-"$faceid" detect --json "$samples/sample1.jpg" "$samples/sample5.jpg" > "$tmp/d.json"
+# face-api's SSD over the whole frame, as face-api runs it
+"$faceid" detect --json --detector ssd --tile-face 0 "$samples/sample1.jpg" "$samples/sample5.jpg" > "$tmp/d.json"
 check "detect --json exits 0" test $? = 0
 check "detect --json: 3 + 5 faces with boxes and scores" py "
 import json; d = json.load(open('$tmp/d.json'))
@@ -28,7 +29,20 @@ check "detect --detector tiny: one line per face" test "$(grep -c 'face ' "$tmp/
 check "--annotate writes an image" test -s "$tmp/ann.png"
 check "annotated image decodes" "$faceid" detect "$tmp/ann.png" --score 0.99 > /dev/null
 
-"$faceid" embed --json --all "$samples/sample3.jpg" > "$tmp/e.json"
+# the default (BlazeFace, tiles for small faces) finds every face SSD finds
+"$faceid" detect --json "$samples/sample1.jpg" "$samples/sample5.jpg" > "$tmp/dd.json"
+check "default detector finds SSD's faces" py "
+import json
+def iou(a, b):
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]); h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return 0 if w <= 0 or h <= 0 else w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+ssd, dflt = json.load(open('$tmp/d.json')), json.load(open('$tmp/dd.json'))
+for s, d in zip(ssd['images'], dflt['images']):
+    for f in s['faces']:
+        assert max(iou(f['box'], g['box']) for g in d['faces']) > 0.4, (s['file'], f)
+    assert len(d['faces']) <= len(s['faces']) + 2, (d['file'], len(d['faces']))
+    assert all(len(f['keypoints']) == 6 for f in d['faces'])"
+"$faceid" embed --json --all --detector ssd --tile-face 0 "$samples/sample3.jpg" > "$tmp/e.json"
 check "embed --all --json: 3 faces, 128-d, 68 landmarks" py "
 import json; d = json.load(open('$tmp/e.json'))
 assert d['dim'] == 128 and len(d['faces']) == 3

@@ -157,6 +157,7 @@ int main(int argc, char **argv) {
     fid_status st;
     fid_detector_params sp = fid_detector_default_params(FID_DETECTOR_SSD_MOBILENETV1);
     fid_detector_params tp = fid_detector_default_params(FID_DETECTOR_TINY_FACE);
+    sp.tile_face = tp.tile_face = 0; /* face-api scans the whole frame only */
     fid_detector *ssd = fid_detector_create(&sp, &st), *tiny = fid_detector_create(&tp, &st);
     fid_embedder *emb = fid_embedder_create(NULL, &st);
     CHECK(ssd && tiny && emb, "cannot create the pipeline: %s", fid_last_error());

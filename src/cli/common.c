@@ -25,11 +25,22 @@ int fid_cli_detector_kind(const char *name, fid_detector_kind *kind) {
     return -1;
 }
 
+/* --tile-face and --detector-size, shared by every command that detects (-1: the default) */
+static struct {
+    int tile_face, input_size;
+} detector_opts = {-1, -1};
+
+void fid_cli_default_tile_face(int px) {
+    if (detector_opts.tile_face < 0) detector_opts.tile_face = px;
+}
+
 fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score) {
     fid_detector_kind kind;
     if (fid_cli_detector_kind(name, &kind)) return NULL;
     fid_detector_params p = fid_detector_default_params(kind);
     p.threads = threads;
+    if (detector_opts.tile_face >= 0) p.tile_face = detector_opts.tile_face;
+    if (detector_opts.input_size > 0) p.input_size = detector_opts.input_size;
     if (min_face) p.min_face_size = min_face;
     if (!isnan(score)) p.score_threshold = score;
     fid_status st;
@@ -58,14 +69,28 @@ static int parse_floats(const char *s, float *out, int n) {
 int fid_cli_model_option(int argc, char **argv, int *i) {
     const char *a = argv[*i], *next = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (!strcmp(a, "--bgr")) return model_opts.bgr = 1;
-    int takes = !strcmp(a, "--model") || !strcmp(a, "--mean") || !strcmp(a, "--scale") || !strcmp(a, "--input-size");
+    int takes = !strcmp(a, "--model") || !strcmp(a, "--mean") || !strcmp(a, "--scale") || !strcmp(a, "--input-size") ||
+                !strcmp(a, "--tile-face") || !strcmp(a, "--detector-size");
     if (!takes) return 0;
     if (!next) {
         fprintf(stderr, "faceid: %s needs a value (try --help)\n", a);
         return -1;
     }
     char *end;
-    if (!strcmp(a, "--model")) {
+    long v;
+    if (!strcmp(a, "--tile-face")) {
+        if ((v = strtol(next, &end, 10)) < 0 || v > 4096 || *end || end == next) {
+            fprintf(stderr, "faceid: --tile-face wants a face height in pixels (0: whole frame only), not '%s'\n", next);
+            return -1;
+        }
+        detector_opts.tile_face = (int)v;
+    } else if (!strcmp(a, "--detector-size")) {
+        if ((v = strtol(next, &end, 10)) < 32 || v > 1024 || v % 32 || *end) {
+            fprintf(stderr, "faceid: --detector-size wants a multiple of 32 in 32..1024 (tiny), not '%s'\n", next);
+            return -1;
+        }
+        detector_opts.input_size = (int)v;
+    } else if (!strcmp(a, "--model")) {
         const char *eq = strchr(next, '=');
         if (!strncmp(next, "onnx:", 5)) {
             snprintf(model_opts.profile, sizeof model_opts.profile, "onnx");

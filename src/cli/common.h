@@ -13,6 +13,10 @@ int fid_cli_detector_kind(const char *name, fid_detector_kind *kind);
  * printing the error. Caller frees. */
 fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score);
 
+/* The smallest face the tiles look for unless --tile-face was given (enrollment: what its gates
+ * can accept anyway). */
+void fid_cli_default_tile_face(int px);
+
 /* --model SPEC (a profile id, PROFILE=FILE, or onnx:FILE) and, for onnx, --mean R,G,B --scale S
  * --bgr --input-size N: consumed by every command that embeds. argv[*i] is the option; returns 1
  * when it was one (*i then indexes its last argument), 0 when not, -1 after printing an error. */

@@ -13,6 +13,8 @@ typedef enum { FREE, QUEUED, RUNNING, DONE } slot_state;
 
 typedef struct slot {
     detected_frame f;
+    int period, n_follow;
+    fid_box follow[64];
     fid_image *copy;
     slot_state state;
     char error[512];
@@ -52,7 +54,8 @@ static void *work(void *p) {
         s->state = RUNNING;
         pthread_mutex_unlock(&pool->lock);
         fid_status st;
-        int n = fid_detector_run(pool->detectors[a->id], s->copy, s->f.faces, 64, &st);
+        int n = fid_detector_run_video(pool->detectors[a->id], s->copy, s->f.index, s->period, s->follow, s->n_follow,
+                                       s->f.faces, 64, &st);
         if (n < 0) snprintf(s->error, sizeof s->error, "%s", fid_last_error());
         s->f.n_faces = n < 0 ? -1 : n > 64 ? 64 : n;
         pthread_mutex_lock(&pool->lock);
@@ -112,7 +115,8 @@ int detect_pool_in_flight(detect_pool *pool) {
     return n;
 }
 
-void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured) {
+void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured,
+                        int period, const fid_box *follow, int n_follow) {
     pthread_mutex_lock(&pool->lock);
     while (pool->submitted - pool->collected >= pool->depth)
         pthread_cond_wait(&pool->changed, &pool->lock);
@@ -122,6 +126,9 @@ void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index
     s->copy = fid_image_copy_into(s->copy, frame, NULL);
     s->f = (detected_frame){.image = s->copy, .index = index, .seconds = seconds, .captured = captured};
     s->error[0] = 0;
+    s->period = period;
+    s->n_follow = n_follow < 64 ? n_follow : 64;
+    memcpy(s->follow, follow, (size_t)s->n_follow * sizeof *follow);
     pthread_mutex_lock(&pool->lock);
     if (s->copy) {
         s->state = QUEUED;
@@ -156,3 +163,5 @@ void detect_pool_release(detect_pool *pool) {
     pthread_cond_broadcast(&pool->changed);
     pthread_mutex_unlock(&pool->lock);
 }
+
+const fid_detector *detect_pool_detector(const detect_pool *pool) { return pool->detectors[0]; }

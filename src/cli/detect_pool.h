@@ -23,9 +23,14 @@ typedef struct detected_frame {
 /* `workers` detectors of kind `detector` (the CLI's names). NULL after printing the error. */
 detect_pool *detect_pool_start(const char *detector, int workers);
 void detect_pool_stop(detect_pool *pool);
+/* One of the pool's detectors, for questions about its set-up (tiles); borrowed. */
+const fid_detector *detect_pool_detector(const detect_pool *pool);
 int detect_pool_depth(const detect_pool *pool); /* frames that can be in flight */
-/* Copies the frame in and queues it (waits while every slot is busy). */
-void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured);
+/* Copies the frame in and queues it (waits while every slot is busy). Large frames are scanned
+ * as fid_detector_run_video does: tiles spread over `period` frames, plus the tiles holding the
+ * `follow` boxes (the faces being tracked; copied). */
+void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured,
+                        int period, const fid_box *follow, int n_follow);
 /* The oldest submitted frame once detected (waits); NULL when nothing is in flight. */
 const detected_frame *detect_pool_collect(detect_pool *pool);
 /* Gives the collected frame's slot back. */

@@ -20,7 +20,7 @@ typedef struct options {
 /* Parses the options shared by the face commands; returns 0, or the exit code to leave with. */
 static int parse(int argc, char **argv, options *o, const char *usage, int allow_annotate, int allow_threshold) {
     memset(o, 0, sizeof *o);
-    o->detector = "ssd";
+    o->detector = "blazeface";
     o->threads = 1;
     o->threshold = NAN;
     o->score = NAN;
@@ -136,8 +136,15 @@ int fid_cli_detect(int argc, char **argv) {
         if (n > 256) n = 256;
         json_t *faces = json_array();
         for (int k = 0; k < n; k++) {
-            json_array_append_new(
-                faces, json_pack("{s:o,s:f}", "box", box_json(dets[k].box), "score", round(dets[k].score * 1e4) / 1e4));
+            json_t *face = json_pack("{s:o,s:f}", "box", box_json(dets[k].box), "score", round(dets[k].score * 1e4) / 1e4);
+            if (dets[k].n_keypoints) { /* BlazeFace: eyes, nose, mouth, ears */
+                json_t *kp = json_array();
+                for (int j = 0; j < dets[k].n_keypoints; j++)
+                    json_array_append_new(kp, json_pack("[f,f]", round(dets[k].keypoints[j].x * 10) / 10,
+                                                        round(dets[k].keypoints[j].y * 10) / 10));
+                json_object_set_new(face, "keypoints", kp);
+            }
+            json_array_append_new(faces, face);
             if (!o.json)
                 printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\tscore %.3f\n", o.files[i], k + 1, dets[k].box.x,
                        dets[k].box.y, dets[k].box.width, dets[k].box.height, dets[k].score);

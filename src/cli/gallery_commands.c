@@ -16,7 +16,7 @@
 
 typedef struct gopts {
     const char *gallery, *name, *save_crops, *detector;
-    int json, threads, max_samples, step, max_frames, detector_given;
+    int json, threads, max_samples, step, max_frames, force;
     float threshold, margin;
     const char **files;
     int n_files;
@@ -25,7 +25,7 @@ typedef struct gopts {
 static int parse(int argc, char **argv, gopts *o, const char *usage) {
     memset(o, 0, sizeof *o);
     o->threads = 2;
-    o->detector = "ssd";
+    o->detector = "blazeface";
     o->step = 1;
     o->max_frames = 60;
     o->threshold = NAN;
@@ -48,7 +48,7 @@ static int parse(int argc, char **argv, gopts *o, const char *usage) {
         else if (!strcmp(a, "--save-crops") && next)
             o->save_crops = argv[++i];
         else if (!strcmp(a, "--detector") && next)
-            o->detector = argv[++i], o->detector_given = 1;
+            o->detector = argv[++i];
         else if (!strcmp(a, "--threads") && next)
             o->threads = atoi(argv[++i]);
         else if (!strcmp(a, "--max-samples") && next)
@@ -93,13 +93,13 @@ static double now_s(void) {
 /* Feeds one file (photo or video) to the enrollment; prints progress on a TTY. */
 /* Consecutive frames are near-duplicates: a video is sampled evenly at about max_frames frames
  * (0: every step-th frame), which keeps enrollment of a 10 s clip short. */
-static int enroll_file(fid_enrollment *e, const char *file, int step, int max_frames, int threads, int *frames_out) {
+static int enroll_file(fid_enrollment *e, const char *file, int step, int max_frames, int threads, int force,
+                       int *frames_out) {
     fid_status st;
     fid_image *im = fid_image_load(file, &st);
     if (im) {
-        fid_enroll_stats before = fid_enrollment_stats(e);
-        fid_enroll_verdict v;
-        st = fid_enrollment_add(e, im, file, &v);
+        fid_enroll_report r;
+        st = fid_enrollment_add_photo(e, im, file, force, &r);
         fid_image_free(im);
         if (st != FID_OK) {
             fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
@@ -114,10 +114,18 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
                                     "same as an earlier sample",
                                     "better samples already kept",
                                     "not a face (landmarks do not fit)"};
-        int several = fid_enrollment_stats(e).multi_face_frames > before.multi_face_frames;
-        if (v != FID_ENROLL_KEPT)
-            fprintf(stderr, "faceid: %s: %s%s\n", file, several ? "several faces, the largest: " : "", why[v]);
-        else if (several)
+        char detail[96] = "";
+        if (r.limit > 0)
+            snprintf(detail, sizeof detail, " (%s %.3g, %s %.3g)", r.gate, r.value,
+                     r.verdict == FID_ENROLL_POSE ? "limit" : "needs", r.limit);
+        const char *several = r.faces > 1 ? "several faces, the largest: " : "";
+        if (r.forced)
+            fprintf(stderr, "faceid: %s: %skept by --force, which overrode the %s gate%s\n", file, several, r.gate,
+                    detail);
+        else if (r.verdict != FID_ENROLL_KEPT)
+            fprintf(stderr, "faceid: %s: %s%s%s%s\n", file, several, why[r.verdict], detail,
+                    r.verdict <= FID_ENROLL_POSE || r.verdict == FID_ENROLL_NOT_A_FACE ? "; --force keeps it anyway" : "");
+        else if (r.faces > 1)
             fprintf(stderr, "faceid: %s: several faces, enrolled the largest\n", file);
         (*frames_out)++;
         return 0;
@@ -204,7 +212,7 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
     }
     int rc = 0, frames = 0;
     for (int i = 0; i < n_files && rc == 0; i++)
-        rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, &frames);
+        rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, &frames);
     int n = fid_enrollment_count(e), dim = fid_embedder_dim(emb);
     if (rc == 0 && n == 0) {
         fprintf(stderr, "faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
@@ -261,8 +269,8 @@ int fid_cli_enroll(int argc, char **argv) {
         free(o.files);
         return rc < 0 ? 0 : 2;
     }
-    /* the tiny detector enrolls a 10 s 720p clip in 1.8 s (SSD: 4.5 s) with descriptors as close */
-    if (!o.detector_given) o.detector = "tiny";
+    /* no smaller face than the photo gate accepts is worth the tiles' time */
+    fid_cli_default_tile_face(fid_enroll_default_params().photo.min_face_size);
     fid_detector *det = make_detector(&o);
     fid_embedder *emb = det ? make_embedder(&o) : NULL;
     fid_gallery *g = emb ? open_gallery(&o, 0, emb) : NULL;
@@ -315,8 +323,8 @@ int fid_cli_enroll_dir(int argc, char **argv) {
     closedir(d);
     qsort(people, (size_t)n_people, sizeof *people, by_name);
     if (n_people == 0) fprintf(stderr, "faceid: %s: no person folders (DIR/<name>/<files>)\n", o.files[0]);
-    /* the tiny detector enrolls a 10 s 720p clip in 1.8 s (SSD: 4.5 s) with descriptors as close */
-    if (!o.detector_given) o.detector = "tiny";
+    /* no smaller face than the photo gate accepts is worth the tiles' time */
+    fid_cli_default_tile_face(fid_enroll_default_params().photo.min_face_size);
     fid_detector *det = n_people ? make_detector(&o) : NULL;
     fid_embedder *emb = det ? make_embedder(&o) : NULL;
     fid_gallery *g = emb ? open_gallery(&o, 0, emb) : NULL;

@@ -35,7 +35,8 @@ fid_enroll_params fid_enroll_default_params(void) {
                            .min_score = 0.7f,
                            .min_sharpness = 12.0f,
                            .max_yaw = 0.45f,
-                           .duplicate_distance = 0.08f};
+                           .duplicate_distance = 0.08f,
+                           .photo = {.min_face_size = 40, .min_score = 0.5f, .min_sharpness = 4.0f, .max_yaw = 0.6f}};
     return p;
 }
 
@@ -145,17 +146,26 @@ static void keep(kept *k, const float *descriptor, int dim, float q, const fid_f
 /* Landmarks the network produces on a non-face (a detector's false positive) rarely form a face:
  * eyes level-ish and apart, nose between and below them, mouth below the nose. */
 static int plausible(const fid_face *f) {
-    double lx = 0, ly = 0, rx = 0, ry = 0, my = 0;
+    double lx = 0, ly = 0, rx = 0, ry = 0;
     for (int i = 0; i < 6; i++)
         lx += f->landmarks[36 + i].x / 6, ly += f->landmarks[36 + i].y / 6;
     for (int i = 0; i < 6; i++)
         rx += f->landmarks[42 + i].x / 6, ry += f->landmarks[42 + i].y / 6;
+    double eye = hypot(rx - lx, ry - ly);
+    if (!(eye > 0.2 * f->box.width && eye < 0.7 * f->box.width && rx > lx)) return 0;
+    /* in the eyes' frame (u along the eye line, v down the face), so a head tilted to the side (up
+     * to 45 degrees of roll: a leaning head in a photo) is judged as an upright one */
+    double cu = (rx - lx) / eye, cv = (ry - ly) / eye, ox = (lx + rx) / 2, oy = (ly + ry) / 2;
+    if (fabs(cv) > 0.71) return 0;
+#define U(p) (((p).x - ox) * cu + ((p).y - oy) * cv)
+#define V(p) (-((p).x - ox) * cv + ((p).y - oy) * cu)
+    double mv = 0;
     for (int i = 48; i < 68; i++)
-        my += f->landmarks[i].y / 20;
-    double eye = hypot(rx - lx, ry - ly), nx = f->landmarks[30].x, ny = f->landmarks[30].y;
-    double w = f->box.width;
-    return rx > lx && eye > 0.2 * w && eye < 0.7 * w && fabs(ry - ly) < 0.5 * eye && ny > (ly + ry) / 2 && my > ny &&
-           nx > lx - 0.2 * eye && nx < rx + 0.2 * eye && my - (ly + ry) / 2 < 2.0 * eye;
+        mv += V(f->landmarks[i]) / 20;
+    double nu = U(f->landmarks[30]), nv = V(f->landmarks[30]);
+#undef U
+#undef V
+    return nv > 0 && mv > nv && fabs(nu) < 0.7 * eye && mv < 2.0 * eye;
 }
 
 static float distance(const float *a, const float *b, int dim) {
@@ -165,8 +175,54 @@ static float distance(const float *a, const float *b, int dim) {
     return (float)sqrt(s);
 }
 
-fid_status fid_enrollment_add(fid_enrollment *e, const fid_image *im, const char *source, fid_enroll_verdict *verdict) {
-    fid_enroll_verdict v = FID_ENROLL_NO_FACE;
+/* Keeps the described face in e->scratch with quality q unless a near-duplicate or max_samples
+ * better samples are kept already. */
+static fid_status keep_sample(fid_enrollment *e, const fid_image *im, const char *source, const fid_face *face,
+                              float q, fid_enroll_verdict *v) {
+    int dup = -1;
+    for (int i = 0; i < e->n && dup < 0; i++)
+        if (distance(e->samples[i].descriptor, e->scratch, e->dim) < e->p.duplicate_distance) dup = i;
+    if (dup >= 0) {
+        *v = FID_ENROLL_DUPLICATE, e->stats.duplicates++;
+        if (q > e->samples[dup].quality) /* the sharper twin replaces the other */
+            keep(&e->samples[dup], e->scratch, e->dim, q, face, im);
+        return FID_OK;
+    }
+    int slot = e->n;
+    if (e->n == e->p.max_samples) { /* full: replace the worst if this one is better */
+        slot = 0;
+        for (int i = 1; i < e->n; i++)
+            if (e->samples[i].quality < e->samples[slot].quality) slot = i;
+        if (e->samples[slot].quality >= q) slot = -1;
+    } else if (e->n == e->cap) {
+        int cap = e->cap ? e->cap * 2 : 16;
+        kept *grown = realloc(e->samples, (size_t)cap * sizeof *grown);
+        if (!grown) return fid__fail(FID_ERR_NO_MEMORY, "enrollment: out of memory");
+        e->samples = grown;
+        e->cap = cap;
+    }
+    if (slot == e->n) {
+        memset(&e->samples[slot], 0, sizeof e->samples[slot]);
+        e->samples[slot].descriptor = malloc((size_t)e->dim * sizeof(float));
+        if (!e->samples[slot].descriptor) return fid__fail(FID_ERR_NO_MEMORY, "enrollment: out of memory");
+        e->n++;
+    }
+    if (slot < 0) {
+        *v = FID_ENROLL_NOT_BEST, e->stats.not_best++;
+        return FID_OK;
+    }
+    keep(&e->samples[slot], e->scratch, e->dim, q, face, im);
+    free(e->samples[slot].source);
+    e->samples[slot].source = source ? strdup(source) : NULL;
+    *v = FID_ENROLL_KEPT, e->stats.accepted++;
+    return FID_OK;
+}
+
+static fid_status add(fid_enrollment *e, const fid_image *im, const char *source, const fid_enroll_gates *g, int force,
+                      fid_enroll_report *r) {
+    memset(r, 0, sizeof *r);
+    r->gate = "";
+    r->verdict = FID_ENROLL_NO_FACE;
     if (!e || !im) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_add: NULL argument");
     e->stats.frames++;
     fid_detection dets[64];
@@ -174,73 +230,71 @@ fid_status fid_enrollment_add(fid_enrollment *e, const fid_image *im, const char
     int n = fid_detector_run(e->detector, im, dets, 64, &st);
     if (n < 0) return st;
     if (n > 64) n = 64;
+    r->faces = n;
     if (n > 1) e->stats.multi_face_frames++;
     int best = -1;
     for (int i = 0; i < n; i++)
         if (best < 0 || dets[i].box.width * dets[i].box.height > dets[best].box.width * dets[best].box.height) best = i;
-    fid_face face;
-    float q = 0;
     if (best < 0) {
         e->stats.no_face++;
-    } else if (fminf(dets[best].box.width, dets[best].box.height) < e->p.min_face_size) {
-        v = FID_ENROLL_TOO_SMALL, e->stats.too_small++;
-    } else if (dets[best].score < e->p.min_score) {
-        v = FID_ENROLL_LOW_SCORE, e->stats.low_score++;
-    } else if ((st = fid_embedder_describe(e->embedder, im, &dets[best], &face, e->scratch)) != FID_OK) {
-        return st;
-    } else {
-        float sharp = sharpness(im, face.crop), turn = yaw(&face);
-        if (!plausible(&face)) {
-            v = FID_ENROLL_NOT_A_FACE, e->stats.not_a_face++;
-        } else if (sharp < e->p.min_sharpness) {
-            v = FID_ENROLL_BLURRY, e->stats.blurry++;
-        } else if (turn > e->p.max_yaw) {
-            v = FID_ENROLL_POSE, e->stats.pose++;
-        } else {
-            /* quality: detector confidence, focus (saturating), frontal-ness */
-            q = dets[best].score * fminf(1.0f, sharp / (4 * e->p.min_sharpness)) * (1 - turn);
-            int dup = -1;
-            for (int i = 0; i < e->n && dup < 0; i++)
-                if (distance(e->samples[i].descriptor, e->scratch, e->dim) < e->p.duplicate_distance) dup = i;
-            if (dup >= 0) {
-                v = FID_ENROLL_DUPLICATE, e->stats.duplicates++;
-                if (q > e->samples[dup].quality) /* the sharper twin replaces the other */
-                    keep(&e->samples[dup], e->scratch, e->dim, q, &face, im);
-            } else {
-                int slot = e->n;
-                if (e->n == e->p.max_samples) { /* full: replace the worst if this one is better */
-                    slot = 0;
-                    for (int i = 1; i < e->n; i++)
-                        if (e->samples[i].quality < e->samples[slot].quality) slot = i;
-                    if (e->samples[slot].quality >= q) slot = -1;
-                } else if (e->n == e->cap) {
-                    int cap = e->cap ? e->cap * 2 : 16;
-                    kept *grown = realloc(e->samples, (size_t)cap * sizeof *grown);
-                    if (!grown) return fid__fail(FID_ERR_NO_MEMORY, "enrollment: out of memory");
-                    e->samples = grown;
-                    e->cap = cap;
-                }
-                if (slot == e->n) {
-                    memset(&e->samples[slot], 0, sizeof e->samples[slot]);
-                    e->samples[slot].descriptor = malloc((size_t)e->dim * sizeof(float));
-                    if (!e->samples[slot].descriptor) return fid__fail(FID_ERR_NO_MEMORY, "enrollment: out of memory");
-                    e->n++;
-                }
-                if (slot >= 0) {
-                    keep(&e->samples[slot], e->scratch, e->dim, q, &face, im);
-                    free(e->samples[slot].source);
-                    e->samples[slot].source = source ? strdup(source) : NULL;
-                    v = FID_ENROLL_KEPT;
-                    e->stats.accepted++;
-                } else {
-                    v = FID_ENROLL_NOT_BEST;
-                    e->stats.not_best++;
-                }
-            }
+        return FID_OK;
+    }
+    r->box = dets[best].box, r->score = dets[best].score;
+    /* the first gate that refuses, checked in the order of their cost */
+    float size = fminf(dets[best].box.width, dets[best].box.height);
+    fid_enroll_verdict refused = FID_ENROLL_KEPT;
+    if (size < g->min_face_size)
+        refused = FID_ENROLL_TOO_SMALL, r->gate = "face size", r->value = size, r->limit = (float)g->min_face_size;
+    else if (dets[best].score < g->min_score)
+        refused = FID_ENROLL_LOW_SCORE, r->gate = "detector score", r->value = dets[best].score, r->limit = g->min_score;
+    fid_face face;
+    float sharp = 0, turn = 0;
+    if (refused == FID_ENROLL_KEPT || force) {
+        if ((st = fid_embedder_describe(e->embedder, im, &dets[best], &face, e->scratch)) != FID_OK) return st;
+        sharp = sharpness(im, face.crop), turn = yaw(&face);
+        if (refused == FID_ENROLL_KEPT) {
+            if (!plausible(&face))
+                refused = FID_ENROLL_NOT_A_FACE, r->gate = "landmarks";
+            else if (sharp < g->min_sharpness)
+                refused = FID_ENROLL_BLURRY, r->gate = "sharpness", r->value = sharp, r->limit = g->min_sharpness;
+            else if (turn > g->max_yaw)
+                refused = FID_ENROLL_POSE, r->gate = "turn", r->value = turn, r->limit = g->max_yaw;
         }
     }
-    if (verdict) *verdict = v;
-    return FID_OK;
+    if (refused != FID_ENROLL_KEPT && !force) {
+        r->verdict = refused;
+        switch (refused) {
+        case FID_ENROLL_TOO_SMALL: e->stats.too_small++; break;
+        case FID_ENROLL_LOW_SCORE: e->stats.low_score++; break;
+        case FID_ENROLL_NOT_A_FACE: e->stats.not_a_face++; break;
+        case FID_ENROLL_BLURRY: e->stats.blurry++; break;
+        default: e->stats.pose++; break;
+        }
+        return FID_OK;
+    }
+    r->forced = refused != FID_ENROLL_KEPT;
+    /* quality: detector confidence, focus (saturating), frontal-ness; a forced sample ranks low */
+    float q = dets[best].score * fminf(1.0f, sharp / (4 * fmaxf(g->min_sharpness, 1e-3f))) * fmaxf(0.01f, 1 - turn);
+    if (r->forced) q *= 0.01f;
+    return keep_sample(e, im, source, &face, q, &r->verdict);
+}
+
+fid_status fid_enrollment_add(fid_enrollment *e, const fid_image *im, const char *source, fid_enroll_verdict *verdict) {
+    if (!e) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_add: NULL argument");
+    fid_enroll_gates g = {e->p.min_face_size, e->p.min_score, e->p.min_sharpness, e->p.max_yaw};
+    fid_enroll_report r;
+    fid_status st = add(e, im, source, &g, 0, &r);
+    if (verdict) *verdict = r.verdict;
+    return st;
+}
+
+fid_status fid_enrollment_add_photo(fid_enrollment *e, const fid_image *im, const char *source, int force,
+                                    fid_enroll_report *report) {
+    if (!e) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_add_photo: NULL argument");
+    fid_enroll_report r;
+    fid_status st = add(e, im, source, &e->p.photo, force, &r);
+    if (report) *report = r;
+    return st;
 }
 
 int fid_enrollment_count(const fid_enrollment *e) { return e ? e->n : 0; }
