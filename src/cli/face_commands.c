@@ -213,12 +213,54 @@ static int describe_image(const char *file, fid_detector *det, fid_embedder *emb
 }
 
 static const char *embed_usage =
-    "usage: faceid embed IMAGE [--all] [--json] [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
+    "usage: faceid embed IMAGE... [--all] [--json] [--detector blazeface|ssd|tiny|haar] [--threads N]\n"
     "Prints the descriptor (face-api's 128-d, profile faceapi-128) of the largest face, or of every\n"
-    "face with --all, with its box and 68 landmarks in --json.\n"
+    "face with --all, with its box and 68 landmarks in --json: one document for one image,\n"
+    "{\"files\": [...]} of them for several. Exit 1 when an image has no face, 2 on an error.\n"
     "examples:\n"
     "  faceid embed me.jpg\n"
-    "  faceid embed --all --json group.jpg\n";
+    "  faceid embed --all --json group.jpg\n"
+    "  faceid embed --json photos/*.jpg > descriptors.json\n";
+
+/* One image's descriptors: printed as text, or returned as its JSON document. Sets *rc. */
+static json_t *embed_one(const char *file, fid_detector *det, fid_embedder *emb, const options *o, int *rc) {
+    fid_face *faces = NULL;
+    float *desc = NULL;
+    int found = 0, n = describe_image(file, det, emb, o->all, &faces, &desc, &found), dim = fid_embedder_dim(emb);
+    json_t *doc = NULL;
+    if (n == 0) {
+        fprintf(stderr, "faceid: %s: no face found\n", file);
+        if (*rc == 0) *rc = 1;
+    } else if (n < 0) {
+        *rc = 2;
+    } else if (!o->all && found > 1) {
+        fprintf(stderr, "faceid: %s: %d faces, using the largest (--all for every face)\n", file, found);
+    }
+    if (o->json && n >= 0) {
+        json_t *arr = json_array();
+        for (int k = 0; k < n; k++) {
+            json_t *lm = json_array();
+            for (int p = 0; p < 68; p++)
+                json_array_append_new(lm, json_pack("[f,f]", round(faces[k].landmarks[p].x * 10) / 10,
+                                                    round(faces[k].landmarks[p].y * 10) / 10));
+            json_array_append_new(arr, json_pack("{s:o,s:f,s:o,s:o,s:o}", "box", box_json(faces[k].box), "score",
+                                                 round(faces[k].score * 1e4) / 1e4, "landmarks", lm, "crop",
+                                                 box_json(faces[k].crop), "descriptor",
+                                                 floats_json(desc + (size_t)k * dim, dim)));
+        }
+        doc = json_pack("{s:s,s:s,s:i,s:o}", "file", file, "profile", fid_embedder_model_id(emb), "dim", dim, "faces",
+                        arr);
+    } else {
+        for (int k = 0; k < n; k++) {
+            for (int d = 0; d < dim; d++)
+                printf("%s%.7g", d ? " " : "", desc[(size_t)k * dim + d]);
+            printf("\n");
+        }
+    }
+    free(faces);
+    free(desc);
+    return doc;
+}
 
 int fid_cli_embed(int argc, char **argv) {
     options o;
@@ -227,49 +269,24 @@ int fid_cli_embed(int argc, char **argv) {
         free(o.files);
         return rc < 0 ? 0 : rc;
     }
-    if (o.n_files != 1) {
+    if (o.n_files < 1) {
         fputs(embed_usage, stderr);
         free(o.files);
         return 2;
     }
     fid_detector *det = make_detector(&o);
     fid_embedder *emb = det ? fid_cli_embedder(o.threads) : NULL;
-    fid_face *faces = NULL;
-    float *desc = NULL;
-    int found = 0, n = emb ? describe_image(o.files[0], det, emb, o.all, &faces, &desc, &found) : -1;
-    if (n == 0) {
-        fprintf(stderr, "faceid: %s: no face found\n", o.files[0]);
-        rc = 1;
-    } else if (n < 0) {
-        rc = 2;
-    } else {
-        int dim = fid_embedder_dim(emb);
-        if (!o.all && found > 1)
-            fprintf(stderr, "faceid: %s: %d faces, using the largest (--all for every face)\n", o.files[0], found);
-        if (o.json) {
-            json_t *arr = json_array();
-            for (int k = 0; k < n; k++) {
-                json_t *lm = json_array();
-                for (int p = 0; p < 68; p++)
-                    json_array_append_new(lm, json_pack("[f,f]", round(faces[k].landmarks[p].x * 10) / 10,
-                                                        round(faces[k].landmarks[p].y * 10) / 10));
-                json_array_append_new(arr, json_pack("{s:o,s:f,s:o,s:o,s:o}", "box", box_json(faces[k].box), "score",
-                                                     round(faces[k].score * 1e4) / 1e4, "landmarks", lm, "crop",
-                                                     box_json(faces[k].crop), "descriptor",
-                                                     floats_json(desc + (size_t)k * dim, dim)));
-            }
-            fid_cli_print_json(json_pack("{s:s,s:s,s:i,s:o}", "file", o.files[0], "profile", fid_embedder_model_id(emb),
-                                         "dim", dim, "faces", arr));
-        } else {
-            for (int k = 0; k < n; k++) {
-                for (int d = 0; d < dim; d++)
-                    printf("%s%.7g", d ? " " : "", desc[(size_t)k * dim + d]);
-                printf("\n");
-            }
-        }
+    if (!emb) rc = 2;
+    json_t *docs = json_array();
+    for (int i = 0; emb && i < o.n_files; i++) {
+        json_t *doc = embed_one(o.files[i], det, emb, &o, &rc);
+        if (doc) json_array_append_new(docs, doc);
     }
-    free(faces);
-    free(desc);
+    if (o.json && emb && o.n_files == 1 && json_array_size(docs) == 1)
+        fid_cli_print_json(json_incref(json_array_get(docs, 0)));
+    else if (o.json && emb && o.n_files > 1)
+        fid_cli_print_json(json_pack("{s:O}", "files", docs));
+    json_decref(docs);
     fid_embedder_free(emb);
     fid_detector_free(det);
     free(o.files);

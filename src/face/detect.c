@@ -23,6 +23,8 @@ struct fid_detector {
     fid_image *tile;          /* reused copy of the tile being scanned */
     fid_detection *found;     /* every pass's detections before the merge */
     int n_found, cap_found;
+    const fid_box *follow;    /* fid_detector_run_video's followed faces, during the call */
+    int n_follow;
 };
 
 typedef struct candidate {
@@ -450,6 +452,67 @@ static fid_status scan_tile(fid_detector *d, const fid_image *im, fid_box t) {
     return FID_OK;
 }
 
+/* Followed small faces, many in one pass: each gets a cell of a 3x3 mosaic filling the network
+ * input, holding the image around it (1.6 times its size, bilinear), so the face fills most of
+ * the cell (BlazeFace: 53 px). One pass follows up to 9 small faces, where a tile each cost a
+ * pass per face (a 1080p scene with 8 small faces: 13 -> 6 passes per frame). Measured on moving
+ * faces in a synthesized 1080p clip, found again the next frame: 4x4 cells with twice the face
+ * lost 3 of 7 small faces within a frame, 4x4 with 1.6 times 1, 3x3 with 1.6 times none. Finds
+ * touching a cell's edge are dropped: another cell's or a later frame's. */
+enum { MOSAIC = 3 };
+
+static fid_status scan_mosaic(fid_detector *d, const fid_image *im, const fid_box *faces, int n) {
+    int S = d->input_size, C = S / MOSAIC;
+    if (!d->tile || d->tile->width != S || d->tile->height != S) {
+        fid_image_free(d->tile);
+        if (!(d->tile = fid__image_new(S, S))) return fid__fail(FID_ERR_NO_MEMORY, "detector: out of memory");
+    }
+    memset(d->tile->rgb, 128, (size_t)S * S * 3);
+    double rx[MOSAIC * MOSAIC], ry[MOSAIC * MOSAIC], rs[MOSAIC * MOSAIC]; /* region origin, px per cell px */
+    for (int c = 0; c < n; c++) {
+        fid_box f = faces[c];
+        double side = 1.6 * (f.width > f.height ? f.width : f.height);
+        rx[c] = f.x + f.width / 2 - side / 2, ry[c] = f.y + f.height / 2 - side / 2, rs[c] = side / C;
+        int ox = (c % MOSAIC) * C, oy = (c / MOSAIC) * C;
+        for (int y = 0; y < C; y++) {
+            double sy = ry[c] + (y + 0.5) * rs[c] - 0.5;
+            int y0 = (int)floor(sy);
+            double wy = sy - y0;
+            if (y0 < 0 || y0 + 1 >= im->height) continue; /* outside the frame: grey */
+            uint8_t *dst = d->tile->rgb + ((size_t)(oy + y) * S + ox) * 3;
+            for (int x = 0; x < C; x++) {
+                double sx = rx[c] + (x + 0.5) * rs[c] - 0.5;
+                int x0 = (int)floor(sx);
+                double wx = sx - x0;
+                if (x0 < 0 || x0 + 1 >= im->width) continue;
+                const uint8_t *a = im->rgb + ((size_t)y0 * im->width + x0) * 3, *b = a + (size_t)im->width * 3;
+                for (int k = 0; k < 3; k++)
+                    dst[x * 3 + k] = (uint8_t)((a[k] * (1 - wx) + a[3 + k] * wx) * (1 - wy) +
+                                               (b[k] * (1 - wx) + b[3 + k] * wx) * wy + 0.5);
+            }
+        }
+    }
+    fid_status st;
+    int first = d->n_found, found = detect_pass(d, d->tile, &st);
+    if (found < 0) return st;
+    d->n_found = first;
+    for (int i = 0; i < found; i++) {
+        fid_detection det = d->found[first + i];
+        fid_box b = det.box;
+        int c = (int)((b.y + b.height / 2) / C) * MOSAIC + (int)((b.x + b.width / 2) / C);
+        if (c < 0 || c >= n) continue;
+        double ox = (c % MOSAIC) * C, oy = (c / MOSAIC) * C;
+        if (b.x < ox + 1 || b.y < oy + 1 || b.x + b.width > ox + C - 1 || b.y + b.height > oy + C - 1) continue;
+        det.box = (fid_box){(float)(rx[c] + (b.x - ox) * rs[c]), (float)(ry[c] + (b.y - oy) * rs[c]),
+                            (float)(b.width * rs[c]), (float)(b.height * rs[c])};
+        for (int k = 0; k < det.n_keypoints; k++)
+            det.keypoints[k] = (fid_point){(float)(rx[c] + (det.keypoints[k].x - ox) * rs[c]),
+                                           (float)(ry[c] + (det.keypoints[k].y - oy) * rs[c])};
+        d->found[d->n_found++] = det;
+    }
+    return FID_OK;
+}
+
 static double box_iou(fid_box a, fid_box b) {
     double w = fmin(a.x + a.width, b.x + b.width) - fmax(a.x, b.x);
     double h = fmin(a.y + a.height, b.y + b.height) - fmax(a.y, b.y);
@@ -510,7 +573,7 @@ static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fi
 /* Scans the whole frame, then the tiles `which` selects (all with NULL), merges the passes with
  * NMS and hands out what passes min_face_size. */
 static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, int n_tiles, const uint8_t *which,
-                    fid_detection *out, int capacity, fid_status *status) {
+                    const fid_box *small, int n_small, fid_detection *out, int capacity, fid_status *status) {
     d->n_found = 0;
     fid_status st;
     if (detect_pass(d, im, &st) < 0) {
@@ -518,6 +581,12 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
         return -1;
     }
     int scanned = 0;
+    for (int k = 0; k < n_small; k += MOSAIC * MOSAIC, scanned++)
+        if ((st = scan_mosaic(d, im, small + k, n_small - k < MOSAIC * MOSAIC ? n_small - k : MOSAIC * MOSAIC)) !=
+            FID_OK) {
+            fid__set_status(status, st);
+            return -1;
+        }
     for (int t = 0; t < n_tiles; t++) {
         if (which && !which[t]) continue;
         if ((st = scan_tile(d, im, tiles[t])) != FID_OK) {
@@ -540,7 +609,10 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
         kept = 0;
         for (int i = 0; i < n; i++) {
             fid_box b = d->found[i].box;
-            int ok = d->found[i].score >= verify_below || b.height < verify_from * d->p.tile_face
+            int followed = 0; /* a followed face was looked at again when it was first found */
+            for (int k = 0; k < d->n_follow && !followed; k++)
+                followed = box_iou(b, d->follow[k]) > 0.3;
+            int ok = followed || d->found[i].score >= verify_below || b.height < verify_from * d->p.tile_face
                          ? 1
                          : confirmed(d, im, d->found[i], status);
             if (ok < 0) return -1;
@@ -570,7 +642,7 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
     }
     fid_box tiles[FID_MAX_TILES];
     int n = fid_detector_tiles(d, im->width, im->height, tiles, FID_MAX_TILES);
-    int found = run_scan(d, im, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, out, capacity, status);
+    int found = run_scan(d, im, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, out, capacity, status);
     if (found != 0 || d->haar) return found;
     /* Nothing: perhaps a face that fills the picture (an ID photo, a face crop), which the
      * networks were not trained to see without surroundings (face-api's SSD finds 6 of the 40
@@ -586,7 +658,7 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
         memcpy(framed->rgb + ((size_t)(r + pad) * W + pad) * 3, im->rgb + (size_t)r * im->width * 3,
                (size_t)im->width * 3);
     n = fid_detector_tiles(d, W, H, tiles, FID_MAX_TILES);
-    int all = run_scan(d, framed, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, status);
+    int all = run_scan(d, framed, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, status);
     fid_image_free(framed);
     if (all < 0) return -1;
     for (int i = 0; i < all; i++) {
@@ -614,15 +686,17 @@ int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, 
     if (n > FID_MAX_TILES) n = FID_MAX_TILES;
     if (period < 1) period = 1;
     double whole = (double)d->input_size / (im->width > im->height ? im->width : im->height);
-    for (int t = 0; t < n; t++) {
+    double m = smallest_face(d->p.kind);
+    for (int t = 0; t < n; t++)
         which[t] = t % period == frame % period;
-        /* a followed face too small for the whole-frame pass is looked for every frame in the
-         * tiles that hold it whole */
-        for (int k = 0; k < n_follow && !which[t]; k++) {
-            fid_box f = follow[k], b = tiles[t];
-            if (f.height * whole >= 1.3 * smallest_face(d->p.kind)) continue;
-            which[t] = f.x >= b.x && f.y >= b.y && f.x + f.width <= b.x + b.width && f.y + f.height <= b.y + b.height;
-        }
-    }
-    return run_scan(d, im, tiles, n, which, out, capacity, status);
+    /* followed faces too small for the whole-frame pass are looked for every frame, in mosaics */
+    fid_box small[FID_MAX_TILES];
+    int n_small = 0;
+    for (int k = 0; k < n_follow && n_small < FID_MAX_TILES; k++)
+        if (follow[k].height * whole < 1.3 * m && follow[k].width > 0 && follow[k].height > 0)
+            small[n_small++] = follow[k];
+    d->follow = follow, d->n_follow = n_follow;
+    int found = run_scan(d, im, tiles, n, which, small, n_small, out, capacity, status);
+    d->follow = NULL, d->n_follow = 0;
+    return found;
 }

@@ -153,6 +153,13 @@ int fid_tracker_tracks(const fid_tracker *t, fid_track_info *out, int capacity, 
     return n;
 }
 
+int fid_tracker_active(const fid_tracker *t, fid_box *boxes, int capacity) {
+    int n = 0;
+    for (int i = 0; t && i < t->n; i++, n++)
+        if (n < capacity) boxes[n] = t->tracks[i].info.box;
+    return n;
+}
+
 int fid_tracker_vote(fid_tracker *t, int track_id, const char *name, float distance, int64_t frame,
                      fid_track_event *event) {
     track *tr = NULL;
