@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo fuzz goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo eval fuzz goldens goldens-faces clean
 
 all: build
 
@@ -36,6 +36,11 @@ bench: setup-peers build
 
 demo: build
 	scripts/demo
+
+# Quality on real data (../shared/data): detection recall by face size, enrollment from single
+# photos, TAR/FAR by samples per person and probe condition, live naming on synthesized 1080p clips.
+eval: build
+	eval/run
 
 fuzz: setup
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFID_FUZZ=ON

@@ -51,7 +51,8 @@ seg() { ffprobe -v error -show_entries format=duration -of csv=p=0 "$1"; }
 t1=$(seg "$tmp/${people[0]}-b.mp4"); t2=$(/usr/bin/python3 -c "print($t1 + $(seg "$tmp/stranger.mp4"))")
 
 # --- headless over a file: names, stranger, flicker, every frame -----------------------------
-timeout 120 "$faceid" live --no-window --source "$tmp/both.mp4" --output "$tmp/out.mp4" --events "$tmp/ev.jsonl" 2> "$tmp/summary"
+timeout 120 "$faceid" live --no-window --source "$tmp/both.mp4" --output "$tmp/out.mp4" --events "$tmp/ev.jsonl" \
+  --tracks - > "$tmp/tracks.jsonl" 2> "$tmp/summary"
 check "live exits 0" test $? = 0
 check "summary printed" grep -q "frames in .* dropped, capture-to-label latency" "$tmp/summary"
 check "tracks named right, stranger '?', no flicker" /usr/bin/python3 - "$tmp/ev.jsonl" "$t1" "$t2" "${people[0]}" "${people[1]}" <<'PY'
@@ -71,6 +72,21 @@ names = [e["name"] for e in ident]
 assert p1 in names and p2 in names and "?" in names, names
 PY
 n_in=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/both.mp4")
+check "--tracks -: a line per frame, every track with id, box, score, name" /usr/bin/python3 - "$tmp/tracks.jsonl" "$n_in" "$tmp/ev.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert [l["frame"] for l in lines] == list(range(int(sys.argv[2]))), "not one line per frame"
+assert all(l["time"] >= 0 for l in lines)
+tracks = [t for l in lines for t in l["tracks"]]
+assert tracks and all(len(t["box"]) == 4 and 0 < t["score"] <= 1 and t["name"] for t in tracks)
+# the names per frame agree with the identified events of the same tracks
+named = {e["track"]: e["name"] for e in map(json.loads, open(sys.argv[3])) if e["event"] == "identified"}
+later = {}
+for l in lines:
+    for t in l["tracks"]:
+        later[t["track"]] = t["name"]
+assert all(later.get(k) == v for k, v in named.items() if k in later), (named, later)
+PY
 n_out=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/out.mp4")
 check "annotated video has every frame ($n_out of $n_in)" test "$n_in" = "$n_out"
 

@@ -140,13 +140,25 @@ static int by_score_desc(const void *a, const void *b) {
 }
 
 /* Greedy non-maximum suppression over candidates sorted by score; keeps at most max_keep. */
-static int suppress(candidate *c, int n, double iou_threshold, int max_keep) {
+/* Share of the smaller box that lies in the larger. */
+static double inside_relative(const candidate *a, const candidate *b) {
+    double ai = (a->bottom - a->top) * (a->right - a->left), bi = (b->bottom - b->top) * (b->right - b->left);
+    double w = fmin(a->right, b->right) - fmax(a->left, b->left), h = fmin(a->bottom, b->bottom) - fmax(a->top, b->top);
+    double small = fmin(ai, bi);
+    return small > 0 ? fmax(w, 0) * fmax(h, 0) / small : 0;
+}
+
+/* Greedy non-maximum suppression over candidates sorted by score; keeps at most max_keep. With
+ * `nested`, a box lying mostly (> 60%) inside a better one also goes: BlazeFace on a face that
+ * fills the picture also reports its eyes-and-nose and half-face parts (3 boxes on a bbt crop,
+ * which plain IoU keeps since their areas differ). */
+static int suppress(candidate *c, int n, double iou_threshold, int max_keep, int nested) {
     qsort(c, (size_t)n, sizeof *c, by_score_desc);
     int kept = 0;
     for (int i = 0; i < n && kept < max_keep; i++) {
         int ok = 1;
         for (int j = 0; j < kept && ok; j++)
-            if (iou_relative(&c[i], &c[j]) > iou_threshold) ok = 0;
+            if (iou_relative(&c[i], &c[j]) > iou_threshold || (nested && inside_relative(&c[i], &c[j]) > 0.6)) ok = 0;
         if (ok) c[kept++] = c[i];
     }
     return kept;
@@ -185,7 +197,7 @@ static int ssd_candidates(fid_detector *d, candidate **out) {
                                  .score = scores[i],
                                  .index = (int)i};
     }
-    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
+    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces, 0);
     /* face-api clips with the raw (unsorted) corners: keep those for the output. */
     for (int i = 0; i < count; i++) {
         const float *b = boxes + 4 * c[i].index;
@@ -229,7 +241,7 @@ static int tiny_candidates(fid_detector *d, const fid_image *im, candidate **out
                     .left = left, .top = top, .right = left + w, .bottom = top + h, .score = score, .index = count};
                 count++;
             }
-    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
+    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces, 0);
     *out = c;
     return count;
 }
@@ -283,7 +295,7 @@ static int blaze_candidates(fid_detector *d, candidate **out, float **keypoints)
                     count++;
                 }
     }
-    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces);
+    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces, 1);
     *out = c;
     *keypoints = kp;
     return count;
@@ -521,6 +533,13 @@ static double box_iou(fid_box a, fid_box b) {
     return inter / ((double)a.width * a.height + (double)b.width * b.height - inter);
 }
 
+static double box_inside(fid_box a, fid_box b) { /* share of the smaller box inside the other */
+    double w = fmin(a.x + a.width, b.x + b.width) - fmax(a.x, b.x);
+    double h = fmin(a.y + a.height, b.y + b.height) - fmax(a.y, b.y);
+    double small = fmin((double)a.width * a.height, (double)b.width * b.height);
+    return w > 0 && h > 0 && small > 0 ? w * h / small : 0;
+}
+
 static int by_detection_score(const void *a, const void *b) {
     const fid_detection *x = a, *y = b;
     return (x->score < y->score) - (x->score > y->score);
@@ -602,7 +621,9 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
         for (int i = 0; i < n && kept < d->p.max_faces; i++) {
             int ok = 1;
             for (int j = 0; j < kept && ok; j++)
-                if (box_iou(d->found[i].box, d->found[j].box) > d->p.iou_threshold) ok = 0;
+                if (box_iou(d->found[i].box, d->found[j].box) > d->p.iou_threshold ||
+                    box_inside(d->found[i].box, d->found[j].box) > 0.6)
+                    ok = 0;
             if (ok) d->found[kept++] = d->found[i];
         }
         n = kept;
@@ -620,10 +641,13 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
         }
         n = kept;
     }
+    /* With tiles, boxes well below the smallest face they look for are noise (10-19 px boxes on
+     * the sample photos' clutter, which then got names) */
+    double floor_px = scanned ? 0.75 * d->p.tile_face : 0;
     int found = 0; /* d->found keeps the answer too */
     for (int i = 0; i < n; i++) {
         fid_box b = d->found[i].box;
-        if ((b.width < b.height ? b.width : b.height) < d->p.min_face_size) continue;
+        if ((b.width < b.height ? b.width : b.height) < d->p.min_face_size || b.height < floor_px) continue;
         d->found[found] = d->found[i];
         if (found < capacity) out[found] = d->found[i];
         found++;
