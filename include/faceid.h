@@ -517,9 +517,10 @@ int fid_tracker_update(fid_tracker *tracker, const fid_detection *detections, in
 int fid_tracker_tracks(const fid_tracker *tracker, fid_track_info *out, int capacity, int64_t frame,
                        int *needs_descriptor);
 
-/* The last box of every track not yet left, seen in the latest frame or not (a detector looks
- * for them again: fid_detector_run_video's `follow`). Returns the count. */
-int fid_tracker_active(const fid_tracker *tracker, fid_box *boxes, int capacity);
+/* Where every track not yet left should be in `frame` (seen lately or not), moving on as it moved:
+ * what a detector looks for again (fid_detector_run_video's `follow`). Returns the count. Tracks
+ * are matched to detections by these predicted boxes too. */
+int fid_tracker_active(const fid_tracker *tracker, int64_t frame, fid_box *boxes, int capacity);
 
 /* Records an identification of a track; returns 1 and fills *event when it is the first label
  * or the voted label changed, 0 otherwise, -1 for an unknown track. */

@@ -137,6 +137,13 @@ typedef struct live_state {
  * frame find a new small face within 21 frames (0.7 s at 30 fps). */
 enum { TILES_PER_FRAME = 4 };
 
+/* The faces to look for in `frame`: every track not yet left, where its motion puts it then (a
+ * file's frames are detected a few frames ahead of tracking). */
+static void follow_tracks(live_state *s, int64_t frame) {
+    s->n_follow = fid_tracker_active(s->tracker, frame, s->follow, 64);
+    if (s->n_follow > 64) s->n_follow = 64;
+}
+
 static int scan_period(const fid_detector *d, const fid_image *frame) {
     int n = d ? fid_detector_tiles(d, fid_image_width(frame), fid_image_height(frame), NULL, 0) : 0;
     return n <= TILES_PER_FRAME ? 1 : (n + TILES_PER_FRAME - 1) / TILES_PER_FRAME;
@@ -219,8 +226,6 @@ static int track_frame(live_state *s, const fid_image *frame, int64_t index, dou
     fid_detection faces[64];
     int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, need);
     if (nt > 64) nt = 64;
-    s->n_follow = fid_tracker_active(s->tracker, s->follow, 64);
-    if (s->n_follow > 64) s->n_follow = 64;
     /* New faces first; re-checks one per frame, or the tracks that appeared together would all
      * fall due on the same frame every 15 frames and queue up behind each other. */
     int n_faces = 0, rechecks = 0;
@@ -534,6 +539,7 @@ int fid_cli_live(int argc, char **argv) {
         if (r == 0) break;
         if (pool) {
             if (!s.period) s.period = scan_period(detect_pool_detector(pool), f.image);
+            follow_tracks(&s, f.index);
             detect_pool_submit(pool, f.image, f.index, f.seconds, f.captured, s.period, s.follow, s.n_follow);
             if (detect_pool_in_flight(pool) >= detect_pool_depth(pool) && handle_detected(&s, &o, capture, pool, 1) < 0)
                 rc = 2;
@@ -541,6 +547,7 @@ int fid_cli_live(int argc, char **argv) {
         }
         fid_detection dets[64];
         if (!s.period) s.period = scan_period(s.detector, f.image);
+        follow_tracks(&s, f.index);
         int n = fid_detector_run_video(s.detector, f.image, f.index, s.period, s.follow, s.n_follow, dets, 64, &st);
         if (n < 0) {
             fprintf(stderr, "faceid: %s: frame %lld: %s\n", source, (long long)f.index, fid_last_error());

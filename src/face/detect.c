@@ -464,14 +464,15 @@ static fid_status scan_tile(fid_detector *d, const fid_image *im, fid_box t) {
     return FID_OK;
 }
 
-/* Followed small faces, many in one pass: each gets a cell of a 3x3 mosaic filling the network
- * input, holding the image around it (1.6 times its size, bilinear), so the face fills most of
- * the cell (BlazeFace: 53 px). One pass follows up to 9 small faces, where a tile each cost a
- * pass per face (a 1080p scene with 8 small faces: 13 -> 6 passes per frame). Measured on moving
- * faces in a synthesized 1080p clip, found again the next frame: 4x4 cells with twice the face
- * lost 3 of 7 small faces within a frame, 4x4 with 1.6 times 1, 3x3 with 1.6 times none. Finds
+/* Followed small faces, several in one pass: each gets a cell of a 2x2 mosaic filling the network
+ * input, holding the image around it (2.4 times its size, bilinear), so the face is 53 px tall in
+ * BlazeFace's input (it finds 24) with room to have moved since the box was taken (a file's
+ * frames are detected ahead of tracking). One pass follows up to 4 small faces, where a tile each
+ * cost a pass per face. Measured on moving faces in `make eval`'s 1080p clips (frames where a
+ * walking person was detected): 3x3 cells with 1.6 times the face 523 and 406 of 804 and 857,
+ * 2x2 with 2.4 times 638 and 424; larger regions at 3x3 shrank the face and lost more. Finds
  * touching a cell's edge are dropped: another cell's or a later frame's. */
-enum { MOSAIC = 3 };
+enum { MOSAIC = 2 };
 
 static fid_status scan_mosaic(fid_detector *d, const fid_image *im, const fid_box *faces, int n) {
     int S = d->input_size, C = S / MOSAIC;
@@ -483,7 +484,7 @@ static fid_status scan_mosaic(fid_detector *d, const fid_image *im, const fid_bo
     double rx[MOSAIC * MOSAIC], ry[MOSAIC * MOSAIC], rs[MOSAIC * MOSAIC]; /* region origin, px per cell px */
     for (int c = 0; c < n; c++) {
         fid_box f = faces[c];
-        double side = 1.6 * (f.width > f.height ? f.width : f.height);
+        double side = 2.4 * (f.width > f.height ? f.width : f.height);
         rx[c] = f.x + f.width / 2 - side / 2, ry[c] = f.y + f.height / 2 - side / 2, rs[c] = side / C;
         int ox = (c % MOSAIC) * C, oy = (c / MOSAIC) * C;
         for (int y = 0; y < C; y++) {

@@ -16,6 +16,7 @@
 
 typedef struct track {
     fid_track_info info;
+    float vx, vy, vh; /* per frame: motion of the box centre and change of its height, smoothed */
     int last_described, misses;
     char votes[MAX_VOTES][208];
     float vote_distance[MAX_VOTES];
@@ -60,6 +61,16 @@ static float iou(fid_box a, fid_box b) {
     return uni > 0 ? inter / uni : 0;
 }
 
+/* Where the track's face should be in `frame`, moving on as it moved (constant velocity). */
+static fid_box predicted(const track *tr, int64_t frame) {
+    float dt = (float)(frame - tr->info.last_seen);
+    fid_box b = tr->info.box;
+    if (dt <= 0) return b;
+    float h = b.height + tr->vh * dt, w = h > 1 && b.height > 0 ? b.width * h / b.height : b.width;
+    float cx = b.x + b.width / 2 + tr->vx * dt, cy = b.y + b.height / 2 + tr->vy * dt;
+    return h > 1 ? (fid_box){cx - w / 2, cy - h / 2, w, h} : b;
+}
+
 static void emit(fid_track_event *events, int capacity, int *n, fid_track_event_kind kind, const track *tr,
                  int64_t frame) {
     if (*n < capacity) {
@@ -87,13 +98,20 @@ int fid_tracker_update(fid_tracker *t, const fid_detection *dets, int n_dets, in
             if (matched[i]) continue;
             for (int d = 0; d < n_dets; d++) {
                 if (used[d]) continue;
-                float v = iou(t->tracks[i].info.box, dets[d].box);
+                float v = iou(predicted(&t->tracks[i], frame), dets[d].box);
                 if (v > best) best = v, bt = i, bd = d;
             }
         }
         if (bt < 0) break;
         matched[bt] = used[bd] = 1;
         track *tr = &t->tracks[bt];
+        float dt = (float)(frame - tr->info.last_seen);
+        if (dt > 0) {
+            fid_box o = tr->info.box, b = dets[bd].box;
+            tr->vx = 0.5f * tr->vx + 0.5f * ((b.x + b.width / 2) - (o.x + o.width / 2)) / dt;
+            tr->vy = 0.5f * tr->vy + 0.5f * ((b.y + b.height / 2) - (o.y + o.height / 2)) / dt;
+            tr->vh = 0.5f * tr->vh + 0.5f * (b.height - o.height) / dt;
+        }
         tr->info.box = dets[bd].box;
         tr->info.score = dets[bd].score;
         tr->info.last_seen = frame;
@@ -153,10 +171,10 @@ int fid_tracker_tracks(const fid_tracker *t, fid_track_info *out, int capacity, 
     return n;
 }
 
-int fid_tracker_active(const fid_tracker *t, fid_box *boxes, int capacity) {
+int fid_tracker_active(const fid_tracker *t, int64_t frame, fid_box *boxes, int capacity) {
     int n = 0;
     for (int i = 0; t && i < t->n; i++, n++)
-        if (n < capacity) boxes[n] = t->tracks[i].info.box;
+        if (n < capacity) boxes[n] = predicted(&t->tracks[i], frame);
     return n;
 }
 
