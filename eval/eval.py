@@ -164,6 +164,7 @@ def part_enroll(a, faces, binaries):
     return {"sets": rows, "groups": group_report}
 
 
+DEFAULT_THRESHOLD = 0.5  # faceapi-128's 1:N default (src/face/profiles.c)
 CONDITIONS = ("clean", "small40", "small24", "blur", "noise", "jpeg", "dim")
 
 
@@ -258,6 +259,8 @@ def part_match(a, faces, rng, extra=()):
                     imp[c] += [float(np.min(np.linalg.norm(g - v, axis=1))) for g in gal.values()]
         pooled = [x for c in CONDITIONS for x in imp[c]]
         th = {far: far_threshold(pooled, far) for far in (1e-3, 1e-2)}
+        # and at the model's default 1:N threshold: what a user gets without calibrating
+        th["default"] = DEFAULT_THRESHOLD
         row = {"k": k, "people": len(gal), "impostor_pairs": len(pooled), "thresholds": th, "conditions": {}}
         for c in CONDITIONS:
             g = np.array(gen[c])
@@ -269,6 +272,7 @@ def part_match(a, faces, rng, extra=()):
                 "far": {str(far): float(np.mean(np.array(imp[c]) < t)) if imp[c] else None for far, t in th.items()},
                 "genuine_median": float(np.median(g[np.isfinite(g)])) if np.isfinite(g).any() else None,
             }
+        row["default_far"] = float(np.mean(np.array(pooled) < DEFAULT_THRESHOLD))
         row["genuine_all"] = sorted(x for c in CONDITIONS for x in gen[c] if math.isfinite(x))
         row["impostor_all"] = sorted(pooled)
         results.append(row)
@@ -284,7 +288,8 @@ def part_match(a, faces, rng, extra=()):
             for c in CONDITIONS:
                 x = r["conditions"][c]
                 cells.append("–" if x["tar"][str(far)] is None else f"{100 * x['tar'][str(far)]:.0f}%")
-            print(f"| {r['k']} | {r['people']} | {r['impostor_pairs']} | {far:g} | {t:.3f} | " + " | ".join(cells) + " |")
+            far_cell = f"{r['default_far']:.1e} (default)" if far == "default" else f"{far:g}"
+            print(f"| {r['k']} | {r['people']} | {r['impostor_pairs']} | {far_cell} | {t:.3f} | " + " | ".join(cells) + " |")
     return results
 
 

@@ -617,7 +617,7 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
     }
     int n = d->n_found;
     if (scanned) { /* the same face from the frame and from one or two tiles: the best box stays */
-        qsort(d->found, (size_t)n, sizeof *d->found, by_detection_score);
+        if (n > 1) qsort(d->found, (size_t)n, sizeof *d->found, by_detection_score);
         int kept = 0;
         for (int i = 0; i < n && kept < d->p.max_faces; i++) {
             int ok = 1;
