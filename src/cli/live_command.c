@@ -132,10 +132,16 @@ typedef struct live_state {
     fid_box follow[64];
 } live_state;
 
-/* Tile passes per frame a large frame may cost on top of the whole-frame pass and one pass per
- * followed small face: a 1080p frame has 81 BlazeFace tiles (3-5 ms each at one thread); 4 a
- * frame find a new small face within 21 frames (0.7 s at 30 fps). */
-enum { TILES_PER_FRAME = 4 };
+/* Tiles are spread so that a frame costs the whole-frame pass, one tile pass per 30 tiles and a
+ * mosaic pass per 4 followed small faces the whole frame missed: 640x480 (12 BlazeFace tiles) one
+ * tile a frame, all in 12 frames (0.4 s at 30 fps; 2 a frame cost 100 -> 78 frames/s offline);
+ * 1080p (81 tiles) 3 a frame, all in 27 frames (0.9 s): a new small face is found within that,
+ * and once followed it is looked for every frame. */
+static int scan_period(const fid_detector *d, const fid_image *frame) {
+    int n = d ? fid_detector_tiles(d, fid_image_width(frame), fid_image_height(frame), NULL, 0) : 0;
+    int per_frame = (n + 29) / 30;
+    return per_frame ? (n + per_frame - 1) / per_frame : 1;
+}
 
 /* The faces to look for in `frame`: every track not yet left, where its motion puts it then (a
  * file's frames are detected a few frames ahead of tracking). */
@@ -144,10 +150,6 @@ static void follow_tracks(live_state *s, int64_t frame) {
     if (s->n_follow > 64) s->n_follow = 64;
 }
 
-static int scan_period(const fid_detector *d, const fid_image *frame) {
-    int n = d ? fid_detector_tiles(d, fid_image_width(frame), fid_image_height(frame), NULL, 0) : 0;
-    return n <= TILES_PER_FRAME ? 1 : (n + TILES_PER_FRAME - 1) / TILES_PER_FRAME;
-}
 
 static void count_appearance(live_state *s, const char *name) {
     if (!strcmp(name, "?")) return;
