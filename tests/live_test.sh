@@ -61,6 +61,8 @@ ev = [json.loads(l) for l in open(sys.argv[1])]
 t1, t2, p1, p2 = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
 assert not [e for e in ev if e["event"] == "changed"], "a label changed"
 ident = [e for e in ev if e["event"] == "identified"]
+tracks = [e["track"] for e in ident]
+assert len(tracks) == len(set(tracks)), "a track identified more than once"
 # A track over a hard cut keeps its place until its next re-check (15 frames) splits it.
 slack = 16 / 25
 for e in ident:

@@ -54,5 +54,28 @@ int main(void) {
           "majority change not reported once");
     CHECK(fid_tracker_vote(t, 999, "x", 0, 50, &e) == -1, "vote for an unknown track accepted");
     fid_tracker_free(t);
+
+    /* One vote decides (as live uses it): identified once, then only real changes. */
+    p.votes = 1;
+    t = fid_tracker_create(&p, &st);
+    fid_detection one = {.box = {10, 10, 50, 60}, .score = 0.9f};
+    fid_tracker_update(t, &one, 1, 0, ev, 16);
+    fid_track_info info;
+    fid_tracker_tracks(t, &info, 1, 0, NULL);
+    const char *labels[] = {"amy", "amy", "amy", "?", "?", "amy"};
+    int identified = 0, changes = 0;
+    for (int i = 0; i < 6; i++)
+        if (fid_tracker_vote(t, info.id, labels[i], 0.4f, 1 + i, &e) == 1)
+            identified += e.kind == FID_TRACK_IDENTIFIED, changes += e.kind == FID_TRACK_CHANGED;
+    CHECK(identified == 1 && changes == 2, "votes 1: %d identified, %d changed (want 1 and 2)", identified, changes);
+    /* the motion of a track predicts where it is looked for next */
+    for (int f = 1; f < 5; f++) {
+        fid_detection moved = {.box = {10 + 8.0f * f, 10, 50, 60}, .score = 0.9f};
+        fid_tracker_update(t, &moved, 1, f, ev, 16);
+    }
+    fid_box ahead;
+    CHECK(fid_tracker_active(t, 7, &ahead, 1) == 1 && ahead.x > 10 + 8 * 4 + 8, "predicted x %.1f for frame 7",
+          ahead.x);
+    fid_tracker_free(t);
     return check_summary();
 }

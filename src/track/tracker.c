@@ -17,6 +17,7 @@
 typedef struct track {
     fid_track_info info;
     float vx, vy, vh; /* per frame: motion of the box centre and change of its height, smoothed */
+    int64_t identifications; /* votes ever cast (n_votes stops at the window's size) */
     int last_described, misses;
     char votes[MAX_VOTES][208];
     float vote_distance[MAX_VOTES];
@@ -201,9 +202,9 @@ int fid_tracker_vote(fid_tracker *t, int track_id, const char *name, float dista
     snprintf(previous, sizeof previous, "%s", tr->info.name);
     snprintf(tr->info.name, sizeof tr->info.name, "%s", tr->votes[best]);
     tr->info.distance = distance;
-    int changed = strcmp(previous, tr->info.name) != 0;
-    if (event && (changed || tr->n_votes == 1)) {
-        event->kind = tr->n_votes == 1 ? FID_TRACK_IDENTIFIED : FID_TRACK_CHANGED;
+    int changed = strcmp(previous, tr->info.name) != 0, first = ++tr->identifications == 1;
+    if (event && (changed || first)) {
+        event->kind = first ? FID_TRACK_IDENTIFIED : FID_TRACK_CHANGED;
         event->frame = frame;
         event->track = tr->info;
         return 1;
