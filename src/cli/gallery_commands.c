@@ -115,7 +115,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
                                     "face turned too far",
                                     "same as an earlier sample",
                                     "better samples already kept",
-                                    "not a face (landmarks do not fit)"};
+                                    "landmarks do not form a frontal face (turned away, or not a face)"};
         char detail[96] = "";
         if (r.limit > 0)
             snprintf(detail, sizeof detail, " (%s %.3g, %s %.3g)", r.gate, r.value,
