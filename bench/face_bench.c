@@ -76,6 +76,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 4; k++) {
         fid_detector_params p = fid_detector_default_params(kinds[k]);
         p.threads = threads;
+        p.tile_face = 0; /* one pass over the whole frame: the work the peers do */
         fid_detector *d = fid_detector_create(&p, &st);
         fid_detection dets[32];
         int n = 0;
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
     /* Full pipeline for the largest face: SSD + landmarks + descriptor. */
     fid_detector_params p = fid_detector_default_params(FID_DETECTOR_SSD_MOBILENETV1);
     p.threads = threads;
+    p.tile_face = 0;
     fid_detector *d = fid_detector_create(&p, &st);
     fid_embedder_params ep = fid_embedder_default_params();
     ep.threads = threads;
