@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "image/image.h"
+#include "util/clones.h"
 #include "util/error.h"
 
 float *fid__image_crop_float(const fid_image *im, int x, int y, int w, int h) {
@@ -76,9 +77,9 @@ typedef struct tap {
 
 /* Both loops of one output row of fid__square_resize, vectorised (AVX2 clone; no FMA, so the
  * rounding stays TF's). */
-__attribute__((target_clones("avx2", "default"))) static void
+FID_CLONES static void
 horizontal_row(const uint8_t *row, const tap *tx, int both_end, int one_end, int size, double *hr);
-__attribute__((target_clones("avx2", "default"))) static void vertical_row(const double *top, const double *bottom,
+FID_CLONES static void vertical_row(const double *top, const double *bottom,
                                                                            double wy, int n, int affine, float scale,
                                                                            float offset, float *o) {
     if (affine)
@@ -89,7 +90,7 @@ __attribute__((target_clones("avx2", "default"))) static void vertical_row(const
             o[i] = (float)(top[i] + (bottom[i] - top[i]) * wy);
 }
 
-__attribute__((target_clones("avx2", "default"))) static void
+FID_CLONES static void
 horizontal_row(const uint8_t *row, const tap *tx, int both_end, int one_end, int size, double *hr) {
     for (int x = 0; x < both_end; x++) {
         const uint8_t *a = row + tx[x].i0 * 3, *b = row + tx[x].i1 * 3;

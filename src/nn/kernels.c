@@ -1,10 +1,11 @@
 #include "nn/kernels.h"
+#include "util/clones.h"
 
 #include <float.h>
 #include <string.h>
 
 /* One output row of a pooling window; the channel loop is contiguous and vectorises. */
-__attribute__((target_clones("avx2", "default"))) static void
+FID_CLONES static void
 pool_row(const fid__pool_attr *p, const int64_t *xd, const float *x, int64_t OW, float *y, int64_t oy) {
     int64_t H = xd[1], W = xd[2], C = xd[3];
     int64_t y0 = oy * p->stride_h - p->pad_top, y1 = y0 + p->kh;
