@@ -20,11 +20,9 @@ struct fid_detector {
     fid_net *net;
     fid_runner *runner;
     int input_size;
-    fid_image *tile;          /* reused copy of the tile being scanned */
-    fid_detection *found;     /* every pass's detections before the merge */
+    fid_image *tile;      /* reused copy of the tile being scanned */
+    fid_detection *found; /* every pass's detections before the merge */
     int n_found, cap_found;
-    const fid_box *follow;    /* fid_detector_run_video's followed faces, during the call */
-    int n_follow;
 };
 
 typedef struct candidate {
@@ -301,6 +299,17 @@ static int blaze_candidates(fid_detector *d, candidate **out, float **keypoints)
     return count;
 }
 
+/* The smallest face height, in network-input pixels, each network finds reliably (measured on
+ * faces composited at known sizes, `make eval`): what tiling scales small faces up to. */
+static double smallest_face(fid_detector_kind kind) {
+    switch (kind) {
+    case FID_DETECTOR_TINY_FACE: return 40;
+    case FID_DETECTOR_SSD_MOBILENETV1: return 24;
+    case FID_DETECTOR_BLAZEFACE: return 24;
+    default: return 0;
+    }
+}
+
 static int keep_found(fid_detector *d, int more) {
     if (d->n_found + more <= d->cap_found) return 0;
     int cap = (d->n_found + more) * 2;
@@ -389,17 +398,6 @@ static int detect_pass(fid_detector *d, const fid_image *im, fid_status *status)
     return found;
 }
 
-/* The smallest face height, in network-input pixels, each network finds reliably (measured on
- * faces composited at known sizes, `make eval`): what tiling scales small faces up to. */
-static double smallest_face(fid_detector_kind kind) {
-    switch (kind) {
-    case FID_DETECTOR_TINY_FACE: return 40;
-    case FID_DETECTOR_SSD_MOBILENETV1: return 24;
-    case FID_DETECTOR_BLAZEFACE: return 24;
-    default: return 0;
-    }
-}
-
 int fid_detector_tiles(const fid_detector *d, int width, int height, fid_box *tiles, int capacity) {
     if (!d || width < 1 || height < 1 || d->haar || d->p.tile_face <= 0) return 0;
     double m = smallest_face(d->p.kind), S = d->input_size, big = width > height ? width : height;
@@ -434,17 +432,37 @@ int fid_detector_tiles(const fid_detector *d, int width, int height, fid_box *ti
     return n;
 }
 
+/* The w x h region of im at (x0, y0), grey (128) where it leaves the image, into `reuse` when that
+ * has the size (else a new image; reuse is freed). NULL when out of memory. Tiles, second looks
+ * and the border retry all cut their input this way. */
+static fid_image *cut_region(fid_image *reuse, const fid_image *im, int x0, int y0, int w, int h) {
+    if (!reuse || reuse->width != w || reuse->height != h) {
+        fid_image_free(reuse);
+        if (!(reuse = fid__image_new(w, h))) return NULL;
+    }
+    int cx0 = x0 < 0 ? 0 : x0, cy0 = y0 < 0 ? 0 : y0;
+    int cx1 = x0 + w > im->width ? im->width : x0 + w, cy1 = y0 + h > im->height ? im->height : y0 + h;
+    if (cx0 > x0 || cy0 > y0 || cx1 < x0 + w || cy1 < y0 + h) memset(reuse->rgb, 128, (size_t)w * h * 3);
+    for (int y = cy0; y < cy1 && cx1 > cx0; y++)
+        memcpy(reuse->rgb + ((size_t)(y - y0) * w + (cx0 - x0)) * 3, im->rgb + ((size_t)y * im->width + cx0) * 3,
+               (size_t)(cx1 - cx0) * 3);
+    return reuse;
+}
+
+/* A detection in a region's pixels moved into the pixels of the image the region was cut from. */
+static fid_detection shifted(fid_detection det, float dx, float dy) {
+    det.box.x += dx, det.box.y += dy;
+    for (int k = 0; k < det.n_keypoints; k++)
+        det.keypoints[k].x += dx, det.keypoints[k].y += dy;
+    return det;
+}
+
 /* Runs the detector on tile t of im; appends its detections (in frame pixels) that do not touch
  * a cut edge of the tile: a face cut by the tile's border lies whole in its neighbour. */
 static fid_status scan_tile(fid_detector *d, const fid_image *im, fid_box t) {
     int x0 = (int)t.x, y0 = (int)t.y, w = (int)t.width, h = (int)t.height;
-    if (!d->tile || d->tile->width != w || d->tile->height != h) {
-        fid_image_free(d->tile);
-        d->tile = fid__image_new(w, h);
-        if (!d->tile) return fid__fail(FID_ERR_NO_MEMORY, "detector: cannot allocate a %dx%d tile", w, h);
-    }
-    for (int r = 0; r < h; r++)
-        memcpy(d->tile->rgb + (size_t)r * w * 3, im->rgb + ((size_t)(y0 + r) * im->width + x0) * 3, (size_t)w * 3);
+    if (!(d->tile = cut_region(d->tile, im, x0, y0, w, h)))
+        return fid__fail(FID_ERR_NO_MEMORY, "detector: cannot allocate a %dx%d tile", w, h);
     fid_status st;
     int first = d->n_found, n = detect_pass(d, d->tile, &st);
     if (n < 0) return st;
@@ -456,10 +474,7 @@ static fid_status scan_tile(fid_detector *d, const fid_image *im, fid_box t) {
         if ((x0 > 0 && b.x < edge) || (y0 > 0 && b.y < edge) || (x0 + w < im->width && b.x + b.width > w - edge) ||
             (y0 + h < im->height && b.y + b.height > h - edge))
             continue;
-        det.box.x += x0, det.box.y += y0;
-        for (int k = 0; k < det.n_keypoints; k++)
-            det.keypoints[k].x += x0, det.keypoints[k].y += y0;
-        d->found[d->n_found++] = det;
+        d->found[d->n_found++] = shifted(det, (float)x0, (float)y0);
     }
     return FID_OK;
 }
@@ -557,8 +572,6 @@ static const float verify_below = 0.95f;
  * the real faces (too little of a face to find twice), and clutter boxes are rarely that small. */
 static const float verify_from = 2.0f;
 
-static double smallest_face(fid_detector_kind kind);
-
 static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fid_status *status) {
     fid_box b = det.box;
     /* a small face is not blown up past twice the smallest the network finds: upscaled faces blur */
@@ -566,19 +579,10 @@ static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fi
     int side = (int)fmax(2.5 * longer, longer * d->input_size / (2 * smallest_face(d->p.kind)));
     if (side < 16) side = 16;
     int x0 = (int)(b.x + b.width / 2 - side / 2), y0 = (int)(b.y + b.height / 2 - side / 2);
-    if (!d->tile || d->tile->width != side || d->tile->height != side) {
-        fid_image_free(d->tile);
-        if (!(d->tile = fid__image_new(side, side))) {
-            fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "detector: out of memory"));
-            return -1;
-        }
+    if (!(d->tile = cut_region(d->tile, im, x0, y0, side, side))) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "detector: out of memory"));
+        return -1;
     }
-    memset(d->tile->rgb, 128, (size_t)side * side * 3);
-    int cx0 = x0 < 0 ? 0 : x0, cy0 = y0 < 0 ? 0 : y0;
-    int cx1 = x0 + side > im->width ? im->width : x0 + side, cy1 = y0 + side > im->height ? im->height : y0 + side;
-    for (int y = cy0; y < cy1 && cx1 > cx0; y++)
-        memcpy(d->tile->rgb + ((size_t)(y - y0) * side + (cx0 - x0)) * 3, im->rgb + ((size_t)y * im->width + cx0) * 3,
-               (size_t)(cx1 - cx0) * 3);
     int first = d->n_found, n = detect_pass(d, d->tile, status), ok = 0;
     if (n < 0) return -1;
     for (int i = 0; i < n && !ok; i++) {
@@ -590,10 +594,12 @@ static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fi
     return ok;
 }
 
-/* Scans the whole frame, then the tiles `which` selects (all with NULL), merges the passes with
- * NMS and hands out what passes min_face_size. */
+/* Scans the whole frame, then the `small` followed faces the whole frame missed (mosaics), then
+ * the tiles `which` selects (all with NULL); merges the passes with NMS, looks again at uncertain
+ * finds that are not `follow`ed faces, and hands out what passes min_face_size. */
 static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, int n_tiles, const uint8_t *which,
-                    const fid_box *small, int n_small, fid_detection *out, int capacity, fid_status *status) {
+                    const fid_box *small, int n_small, const fid_box *follow, int n_follow, fid_detection *out,
+                    int capacity, fid_status *status) {
     d->n_found = 0;
     fid_status st;
     if (detect_pass(d, im, &st) < 0) {
@@ -641,8 +647,8 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
         for (int i = 0; i < n; i++) {
             fid_box b = d->found[i].box;
             int followed = 0; /* a followed face was looked at again when it was first found */
-            for (int k = 0; k < d->n_follow && !followed; k++)
-                followed = box_iou(b, d->follow[k]) > 0.3;
+            for (int k = 0; k < n_follow && !followed; k++)
+                followed = box_iou(b, follow[k]) > 0.3;
             int ok = followed || d->found[i].score >= verify_below || b.height < verify_from * d->p.tile_face
                          ? 1
                          : confirmed(d, im, d->found[i], status);
@@ -676,33 +682,28 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
     }
     fid_box tiles[FID_MAX_TILES];
     int n = fid_detector_tiles(d, im->width, im->height, tiles, FID_MAX_TILES);
-    int found = run_scan(d, im, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, out, capacity, status);
+    int found =
+        run_scan(d, im, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, out, capacity, status);
     if (found != 0 || d->haar) return found;
     /* Nothing: perhaps a face that fills the picture (an ID photo, a face crop), which the
      * networks were not trained to see without surroundings (face-api's SSD finds 6 of the 40
      * bbt crops). Again with a grey border of a quarter of the longer side on every side. */
     int pad = (im->width > im->height ? im->width : im->height) / 4, W = im->width + 2 * pad, H = im->height + 2 * pad;
-    fid_image *framed = fid__image_new(W, H);
+    fid_image *framed = cut_region(NULL, im, -pad, -pad, W, H);
     if (!framed) { /* too large to pad: what was found (nothing) stands */
         fid__set_status(status, FID_OK);
         return 0;
     }
-    memset(framed->rgb, 128, (size_t)W * H * 3);
-    for (int r = 0; r < im->height; r++)
-        memcpy(framed->rgb + ((size_t)(r + pad) * W + pad) * 3, im->rgb + (size_t)r * im->width * 3,
-               (size_t)im->width * 3);
     n = fid_detector_tiles(d, W, H, tiles, FID_MAX_TILES);
-    int all = run_scan(d, framed, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, status);
+    int all =
+        run_scan(d, framed, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, NULL, 0, status);
     fid_image_free(framed);
     if (all < 0) return -1;
     for (int i = 0; i < all; i++) {
         fid_detection det = d->found[i];
         float cx = det.box.x + det.box.width / 2 - pad, cy = det.box.y + det.box.height / 2 - pad;
         if (cx < 0 || cy < 0 || cx >= im->width || cy >= im->height) continue; /* a face in the border? */
-        det.box.x -= pad, det.box.y -= pad;
-        for (int k = 0; k < det.n_keypoints; k++)
-            det.keypoints[k].x -= pad, det.keypoints[k].y -= pad;
-        if (found < capacity) out[found] = det;
+        if (found < capacity) out[found] = shifted(det, (float)-pad, (float)-pad);
         found++;
     }
     return found;
@@ -729,8 +730,5 @@ int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, 
     for (int k = 0; k < n_follow && n_small < FID_MAX_TILES; k++)
         if (follow[k].height * whole < 1.3 * m && follow[k].width > 0 && follow[k].height > 0)
             small[n_small++] = follow[k];
-    d->follow = follow, d->n_follow = n_follow;
-    int found = run_scan(d, im, tiles, n, which, small, n_small, out, capacity, status);
-    d->follow = NULL, d->n_follow = 0;
-    return found;
+    return run_scan(d, im, tiles, n, which, small, n_small, follow, n_follow, out, capacity, status);
 }
