@@ -409,7 +409,8 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print(f"# faceid eval — {cpu_name()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
-    faces = synth.patches(a.faceid, a.shared, a.samples, os.path.join(a.work, "patches"))
+    photos = synth.sample_photos(a.faceid, a.samples)
+    faces = synth.patches(a.faceid, a.shared, photos, os.path.join(a.work, "patches"))
     known = sorted({f[0] for f in faces if f[0]})
     print(f"faces: {len(faces)} ({sum(1 for f in faces if f[0])} of {len(known)} known people, "
           f"{sum(1 for f in faces if not f[0])} strangers)")
@@ -423,8 +424,6 @@ def main():
                    ("ssd, tiles for 24 px", "ssd", ("--tile-face", "24")),
                    ("blazeface, whole frame", "blazeface", ("--tile-face", "0")),
                    ("blazeface, tiles for 24 px", "blazeface", ("--tile-face", "24"))]
-        photos = sorted(glob.glob(os.path.join(a.samples, "*.jpg")))
-        photos = list(zip(photos, synth.detect(a.faceid, photos, "ssd", ("--tile-face", "0"))))
         result["detect"] = part_detect(a, faces, rng, configs, photos)
     binaries = [("before", os.environ["FID_EVAL_BEFORE"])] if os.environ.get("FID_EVAL_BEFORE") else []
     binaries.append(("faceid", a.faceid))
@@ -433,8 +432,6 @@ def main():
     if "match" in parts:
         result["match"] = part_match(a, faces, rng)
     if "live" in parts:
-        photos = sorted(glob.glob(os.path.join(a.samples, "*.jpg")))
-        photos = list(zip(photos, synth.detect(a.faceid, photos, "ssd", ("--tile-face", "0"))))
         result["live"] = part_live(a, faces, rng, photos)
     with open(os.path.join(a.work, "eval.json"), "w") as f:
         json.dump(result, f, indent=1)

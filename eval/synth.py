@@ -37,8 +37,15 @@ def largest(faces):
 SEED_FRAMES = 40
 
 
-def patches(faceid, shared, samples, work):
-    """[(identity or None, source name, patch BGR image, box [x, y, w, h] in the patch)]"""
+def sample_photos(faceid, samples):
+    """face-api's sample photos with their faces as face-api's SSD finds them: [(path, faces)]."""
+    paths = sorted(glob.glob(os.path.join(samples, "*.jpg")))
+    return list(zip(paths, detect(faceid, paths, "ssd", ("--tile-face", "0"))))
+
+
+def patches(faceid, shared, photos, work):
+    """[(identity or None, source name, patch BGR image, box [x, y, w, h] in the patch)];
+    photos: sample_photos(), whose faces are the strangers."""
     os.makedirs(work, exist_ok=True)
     items = []  # (identity, name, image)
     bbt = os.path.join(shared, "bbt")
@@ -72,8 +79,7 @@ def patches(faceid, shared, samples, work):
             continue
         big = cv2.imread(p)
         out.append((who, name) + cut(big, box))
-    photos = sorted(glob.glob(os.path.join(samples, "*.jpg")))
-    for p, faces in zip(photos, detect(faceid, photos, extra=("--tile-face", "0"))):
+    for p, faces in photos:
         im = cv2.imread(p)
         for k, (box, score, *_) in enumerate(faces):
             out.append((None, f"{os.path.basename(p)}#{k}") + cut(im, box))
