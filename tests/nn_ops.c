@@ -49,7 +49,7 @@ static void run_case(const char *what, int seed, int rank, const int64_t *in_dim
     for (int64_t i = 0; i < n; i++)
         input[i] = rand_float() * 3;
     float *want = NULL;
-    fid_status st = fid__graph_infer_shapes(graphs[1], batch, NULL, NULL);
+    fid_status st = fid__graph_store_shapes(graphs[1]);
     if (st == FID_OK) st = fid__ref_run(graphs[1], batch, &input, &want);
     CHECK(st == FID_OK, "%s seed %d: reference: %s", what, seed, fid_last_error());
     fid_net *net = fid__net_from_graph(graphs[0], FID_NET_AUTO, what, &st);

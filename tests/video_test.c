@@ -52,8 +52,9 @@ static void check_clip(const char *name, int w, int h) {
     CHECK(fabs(fid_video_fps(v) - 10) < 0.01, "%s: fps %.3f", name, fid_video_fps(v));
     const fid_image *frame;
     double t, last = -1;
-    int n = 0, r, ordered = 1;
-    while ((r = fid_video_read(v, &frame, &t, &st)) == 1) {
+    int n = 0, ordered = 1;
+    fid_status r;
+    while ((r = fid_video_read(v, &frame, &t)) == FID_OK) {
         if (n == 0)
             CHECK(fid_image_width(frame) == w && fid_image_height(frame) == h, "%s: %dx%d", name,
                   fid_image_width(frame), fid_image_height(frame));
@@ -61,7 +62,7 @@ static void check_clip(const char *name, int w, int h) {
         last = t;
         n++;
     }
-    CHECK(r == 0, "%s: read error: %s", name, fid_last_error());
+    CHECK(r == FID_END, "%s: read error: %s", name, fid_last_error());
     CHECK(n == 20, "%s: %d frames, expected 20", name, n);
     CHECK(ordered && fabs(last - 1.9) < 0.06, "%s: times not increasing to 1.9 s (last %.3f)", name, last);
     fid_video_close(v);
@@ -126,10 +127,12 @@ int main(void) {
     fid_video *v = fid_video_open(path, NULL, &st);
     if (v) {
         const fid_image *frame;
-        int r, n = 0;
-        while ((r = fid_video_read(v, &frame, NULL, &st)) == 1)
+        int n = 0;
+        fid_status r;
+        while ((r = fid_video_read(v, &frame, NULL)) == FID_OK)
             n++;
-        CHECK(r == 0 || r == -1, "truncated clip: read returned %d", r);
+        CHECK(r == FID_END || r == FID_ERR_FORMAT || r == FID_ERR_IO, "truncated clip: read returned %s",
+              fid_strerror(r));
         fid_video_close(v);
     }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -8,63 +8,72 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "face/haar.h"
-#include "face/ssd.h"
+#include "face/detector.h"
 #include "nn/net.h"
 #include "image/image.h"
 #include "util/error.h"
 
-struct fid_detector {
-    fid_detector_params p;
-    fid__haar *haar;
-    fid_net *net;
-    fid_runner *runner;
-    int input_size;
-    fid_image *tile;      /* reused copy of the tile being scanned */
-    fid_detection *found; /* every pass's detections before the merge */
-    int n_found, cap_found;
+/* Every detector kind: adding one is a file in src/face/detectors/ and a row here. */
+static const fid__detector_kind *const kinds[] = {
+    [FID_DETECTOR_SSD_MOBILENETV1] = &fid__detector_ssd,
+    [FID_DETECTOR_TINY_FACE] = &fid__detector_tiny,
+    [FID_DETECTOR_BLAZEFACE] = &fid__detector_blazeface,
+    [FID_DETECTOR_HAAR] = &fid__detector_haar,
 };
+enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 
-typedef struct candidate {
-    double left, top, right, bottom; /* relative to the network input */
-    double score;
-    int index;
-} candidate;
+static const fid__detector_kind *test_kind; /* tests: a fake detector behind FID__DETECTOR_TEST */
+
+void fid__detector_set_test_kind(const fid__detector_kind *kind) { test_kind = kind; }
+
+static const fid__detector_kind *kind_of(fid_detector_kind kind) {
+    if ((int)kind == FID__DETECTOR_TEST) return test_kind;
+    return (unsigned)kind < N_KINDS ? kinds[kind] : NULL;
+}
+
+const char *fid_detector_kind_name(fid_detector_kind kind) {
+    const fid__detector_kind *k = kind_of(kind);
+    return k ? k->name : NULL;
+}
+
+fid_status fid_detector_kind_from_name(const char *name, fid_detector_kind *kind) {
+    for (int i = 0; name && kind && i < N_KINDS; i++)
+        if (kinds[i] && !strcmp(name, kinds[i]->name)) {
+            *kind = kinds[i]->kind;
+            return FID_OK;
+        }
+    return fid__fail(FID_ERR_INVALID_ARGUMENT, "unknown detector '%.40s' (ssd, tiny, blazeface or haar)",
+                     name ? name : "(null)");
+}
 
 fid_detector_params fid_detector_default_params(fid_detector_kind kind) {
+    const fid__detector_kind *k = kind_of(kind);
     fid_detector_params p = {.kind = kind,
                              .score_threshold = 0.5f,
-                             .iou_threshold = kind == FID_DETECTOR_TINY_FACE   ? 0.4f
-                                              : kind == FID_DETECTOR_BLAZEFACE ? 0.3f
-                                                                               : 0.5f,
+                             .iou_threshold = k ? k->iou_threshold : 0.5f,
                              .max_faces = 100,
-                             .min_face_size = kind == FID_DETECTOR_HAAR ? 64 : 0,
+                             .min_face_size = k ? k->min_face_size : 0,
                              .input_size = 416,
                              .threads = 1,
-                             .tile_face = kind == FID_DETECTOR_HAAR ? 0 : 24};
+                             .tile_face = k ? k->tile_face : 0};
     return p;
 }
 
 fid_detector *fid_detector_create(const fid_detector_params *params, fid_status *status) {
     fid_detector_params p = params ? *params : fid_detector_default_params(FID_DETECTOR_SSD_MOBILENETV1);
-    const char *file;
-    switch (p.kind) {
-    case FID_DETECTOR_SSD_MOBILENETV1: file = "face-api/ssd_mobilenetv1_model-weights_manifest.json"; break;
-    case FID_DETECTOR_TINY_FACE: file = "face-api/tiny_face_detector_model-weights_manifest.json"; break;
-    case FID_DETECTOR_BLAZEFACE: file = "human/blazeface.json"; break;
-    case FID_DETECTOR_HAAR: file = NULL; break;
-    default:
+    const fid__detector_kind *k = kind_of(p.kind);
+    if (!k) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "unknown detector kind %d", (int)p.kind));
         return NULL;
     }
-    if (p.kind == FID_DETECTOR_TINY_FACE && (p.input_size < 32 || p.input_size > 1024 || p.input_size % 32)) {
-        fid__set_status(status,
-                        fid__fail(FID_ERR_INVALID_ARGUMENT,
-                                  "tiny face detector input size %d: need a multiple of 32 in 32..1024", p.input_size));
+    if (k->model && !k->input_side && (p.input_size < 32 || p.input_size > 1024 || p.input_size % 32)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT,
+                                          "%s detector input size %d: need a multiple of 32 in 32..1024", k->name,
+                                          p.input_size));
         return NULL;
     }
     if (p.max_faces < 1 || p.threads < 1 || !(p.score_threshold >= 0 && p.score_threshold <= 1) ||
-        !(p.iou_threshold >= 0 && p.iou_threshold <= 1)) {
+        !(p.iou_threshold >= 0 && p.iou_threshold <= 1) || p.min_face_size < 0 || p.tile_face < 0) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "detector parameters out of range"));
         return NULL;
     }
@@ -74,16 +83,11 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
         return NULL;
     }
     d->p = p;
-    d->input_size = p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? 512
-                    : p.kind == FID_DETECTOR_BLAZEFACE     ? 256
-                                                           : p.input_size;
-    char path[4096];
+    d->kind = k;
+    d->input_size = k->input_side ? k->input_side : p.input_size;
     fid_status st;
-    if (!file) { /* Haar: Debian's opencv-data, or $FID_HAAR_CASCADE */
-        const char *env = getenv("FID_HAAR_CASCADE");
-        snprintf(path, sizeof path, "%s", env && *env ? env : FID_HAAR_DIR "/haarcascade_frontalface_alt.xml");
-        d->haar = fid__haar_load(path, &st);
-        if (!d->haar) {
+    if (!k->model) {
+        if ((st = k->load(d)) != FID_OK) {
             fid_detector_free(d);
             fid__set_status(status, st);
             return NULL;
@@ -91,10 +95,10 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
         fid__set_status(status, FID_OK);
         return d;
     }
-    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), file);
-    /* The tiny detector is fully convolutional: its input size is a free choice. */
-    d->runner =
-        fid__load_private_runner(path, p.kind == FID_DETECTOR_TINY_FACE ? d->input_size : 0, p.threads, &d->net, &st);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", fid_model_dir(), k->model);
+    /* a fully convolutional net takes the input side asked for */
+    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, &d->net, &st);
     if (!d->runner) {
         fid_detector_free(d);
         fid__set_status(status, st);
@@ -110,20 +114,11 @@ void fid_detector_free(fid_detector *d) {
     free(d->found);
     fid_runner_free(d->runner);
     fid_net_free(d->net);
-    fid__haar_free(d->haar);
+    if (d->kind && d->kind->unload) d->kind->unload(d);
     free(d);
 }
 
-/* toBatchTensor(inputSize, false): pad below/right to a square, resize to the input size. */
-static fid_status fill_input(fid_detector *d, const fid_image *im) {
-    /* human scales BlazeFace's input to -1..1 outside the graph */
-    int blaze = d->p.kind == FID_DETECTOR_BLAZEFACE;
-    fid__square_resize(im, fid_runner_input(d->runner, 0, NULL), d->input_size, blaze ? 1 / 127.5f : 1, blaze ? -1 : 0,
-                       d->p.threads);
-    return FID_OK;
-}
-
-static double iou_relative(const candidate *a, const candidate *b) {
+static double iou_relative(const fid__candidate *a, const fid__candidate *b) {
     double ai = (a->bottom - a->top) * (a->right - a->left), bi = (b->bottom - b->top) * (b->right - b->left);
     if (ai <= 0 || bi <= 0) return 0;
     double w = fmin(a->right, b->right) - fmax(a->left, b->left), h = fmin(a->bottom, b->bottom) - fmax(a->top, b->top);
@@ -132,26 +127,21 @@ static double iou_relative(const candidate *a, const candidate *b) {
 }
 
 static int by_score_desc(const void *a, const void *b) {
-    const candidate *x = a, *y = b;
+    const fid__candidate *x = a, *y = b;
     if (x->score != y->score) return x->score < y->score ? 1 : -1;
     return x->index - y->index;
 }
 
-/* Greedy non-maximum suppression over candidates sorted by score; keeps at most max_keep. */
 /* Share of the smaller box that lies in the larger. */
-static double inside_relative(const candidate *a, const candidate *b) {
+static double inside_relative(const fid__candidate *a, const fid__candidate *b) {
     double ai = (a->bottom - a->top) * (a->right - a->left), bi = (b->bottom - b->top) * (b->right - b->left);
     double w = fmin(a->right, b->right) - fmax(a->left, b->left), h = fmin(a->bottom, b->bottom) - fmax(a->top, b->top);
     double small = fmin(ai, bi);
     return small > 0 ? fmax(w, 0) * fmax(h, 0) / small : 0;
 }
 
-/* Greedy non-maximum suppression over candidates sorted by score; keeps at most max_keep. With
- * `nested`, a box lying mostly (> 60%) inside a better one also goes: BlazeFace on a face that
- * fills the picture also reports its eyes-and-nose and half-face parts (3 boxes on a bbt crop,
- * which plain IoU keeps since their areas differ). */
-static int suppress(candidate *c, int n, double iou_threshold, int max_keep, int nested) {
-    qsort(c, (size_t)n, sizeof *c, by_score_desc);
+int fid__suppress(fid__candidate *c, int n, double iou_threshold, int max_keep, int nested) {
+    if (n > 1) qsort(c, (size_t)n, sizeof *c, by_score_desc);
     int kept = 0;
     for (int i = 0; i < n && kept < max_keep; i++) {
         int ok = 1;
@@ -162,153 +152,9 @@ static int suppress(candidate *c, int n, double iou_threshold, int max_keep, int
     return kept;
 }
 
-static int ssd_candidates(fid_detector *d, candidate **out) {
-    int64_t dims[4];
-    int rank;
-    const float *enc = NULL, *cls = NULL, *anchors = NULL;
-    int64_t n = 0;
-    for (int i = 0; i < fid_net_output_count(d->net); i++) {
-        const float *p = fid_runner_output(d->runner, i, dims, &rank);
-        const char *name = fid_net_output_name(d->net, i);
-        if (!strcmp(name, "box_encodings"))
-            enc = p, n = dims[1];
-        else if (!strcmp(name, "class_predictions"))
-            cls = p;
-        else if (!strcmp(name, "anchors"))
-            anchors = p;
-    }
-    float *boxes = malloc((size_t)n * 4 * sizeof *boxes), *scores = malloc((size_t)n * sizeof *scores);
-    candidate *c = malloc((size_t)(n ? n : 1) * sizeof *c);
-    if (!boxes || !scores || !c || !enc || !cls || !anchors) {
-        free(boxes), free(scores), free(c);
-        return -1;
-    }
-    fid__ssd_decode(enc, cls, anchors, n, boxes, scores);
-    int count = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(scores[i] > d->p.score_threshold)) continue;
-        const float *b = boxes + 4 * i; /* top, left, bottom, right; ssd's IoU takes min/max */
-        c[count++] = (candidate){.top = fmin(b[0], b[2]),
-                                 .left = fmin(b[1], b[3]),
-                                 .bottom = fmax(b[0], b[2]),
-                                 .right = fmax(b[1], b[3]),
-                                 .score = scores[i],
-                                 .index = (int)i};
-    }
-    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces, 0);
-    /* face-api clips with the raw (unsorted) corners: keep those for the output. */
-    for (int i = 0; i < count; i++) {
-        const float *b = boxes + 4 * c[i].index;
-        c[i].top = fmax(0, b[0]), c[i].bottom = fmin(1.0, b[2]);
-        c[i].left = fmax(0, b[1]), c[i].right = fmin(1.0, b[3]);
-    }
-    free(boxes);
-    free(scores);
-    *out = c;
-    return count;
-}
+double fid__sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
-static const double tiny_anchors[5][2] = {
-    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061}, {4.266906, 5.178857}, {9.041765, 10.66308}};
-
-static double sigmoid(double x) { return 1 / (1 + exp(-x)); }
-
-/* extractBoxes: a 13x13 (for 416) grid of 5 anchors x (x, y, w, h, score). Boxes are relative
- * to the padded input square. */
-static int tiny_candidates(fid_detector *d, const fid_image *im, candidate **out) {
-    int64_t dims[4];
-    int rank;
-    const float *grid = fid_runner_output(d->runner, 0, dims, &rank);
-    int m = (int)dims[1];
-    candidate *c = malloc((size_t)m * m * 5 * sizeof *c);
-    if (!c) return -1;
-    double scale = (double)d->input_size / (im->width > im->height ? im->width : im->height);
-    double rw = floor(im->width * scale + 0.5), rh = floor(im->height * scale + 0.5);
-    double side = rw > rh ? rw : rh, sx = side / rw, sy = side / rh;
-    int count = 0;
-    for (int row = 0; row < m; row++)
-        for (int col = 0; col < m; col++)
-            for (int a = 0; a < 5; a++) {
-                const float *v = grid + ((size_t)(row * m + col) * 5 + a) * 5;
-                double score = sigmoid(v[4]);
-                if (!(score > d->p.score_threshold)) continue;
-                double cx = (col + sigmoid(v[0])) / m * sx, cy = (row + sigmoid(v[1])) / m * sy;
-                double w = exp(v[2]) * tiny_anchors[a][0] / m * sx, h = exp(v[3]) * tiny_anchors[a][1] / m * sy;
-                double left = cx - w / 2, top = cy - h / 2;
-                c[count] = (candidate){
-                    .left = left, .top = top, .right = left + w, .bottom = top + h, .score = score, .index = count};
-                count++;
-            }
-    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces, 0);
-    *out = c;
-    return count;
-}
-
-/* BlazeFace (human's face/blazeface.ts): 16x16x2 anchors at stride 16, then 8x8x6 at stride 32;
- * per anchor a logit, a box (dx, dy, w, h) and 6 keypoints (dx, dy), in input pixels. */
-static int blaze_candidates(fid_detector *d, candidate **out, float **keypoints) {
-    const float *logits[2] = {NULL, NULL}, *regs[2] = {NULL, NULL};
-    int64_t dims[4];
-    int rank;
-    for (int i = 0; i < fid_net_output_count(d->net); i++) {
-        const float *p = fid_runner_output(d->runner, i, dims, &rank);
-        if (rank != 3) return -1;
-        int which = dims[1] == 512 ? 0 : dims[1] == 384 ? 1 : -1;
-        if (which < 0) return -1;
-        if (dims[2] == 1)
-            logits[which] = p;
-        else if (dims[2] == 16)
-            regs[which] = p;
-    }
-    if (!logits[0] || !logits[1] || !regs[0] || !regs[1]) return -1;
-    candidate *c = malloc(896 * sizeof *c);
-    float *kp = malloc(896 * 12 * sizeof *kp);
-    if (!c || !kp) {
-        free(c), free(kp);
-        return -1;
-    }
-    double S = d->input_size;
-    int count = 0;
-    for (int level = 0; level < 2; level++) {
-        int stride = level ? 32 : 16, per = level ? 6 : 2, grid = (int)S / stride;
-        for (int gy = 0; gy < grid; gy++)
-            for (int gx = 0; gx < grid; gx++)
-                for (int a = 0; a < per; a++) {
-                    int row = (gy * grid + gx) * per + a;
-                    double score = sigmoid(logits[level][row]);
-                    if (!(score > d->p.score_threshold)) continue;
-                    const float *r = regs[level] + (size_t)row * 16;
-                    double ax = stride * (gx + 0.5), ay = stride * (gy + 0.5);
-                    double cx = r[0] + ax, cy = r[1] + ay, w = r[2], h = r[3];
-                    c[count] = (candidate){.left = (cx - w / 2) / S,
-                                           .top = (cy - h / 2) / S,
-                                           .right = (cx + w / 2) / S,
-                                           .bottom = (cy + h / 2) / S,
-                                           .score = score,
-                                           .index = count};
-                    for (int k = 0; k < 6; k++) {
-                        kp[count * 12 + 2 * k] = (float)((r[4 + 2 * k] + ax) / S);
-                        kp[count * 12 + 2 * k + 1] = (float)((r[5 + 2 * k] + ay) / S);
-                    }
-                    count++;
-                }
-    }
-    count = suppress(c, count, d->p.iou_threshold, d->p.max_faces, 1);
-    *out = c;
-    *keypoints = kp;
-    return count;
-}
-
-/* The smallest face height, in network-input pixels, each network finds reliably (measured on
- * faces composited at known sizes, `make eval`): what tiling scales small faces up to. */
-static double smallest_face(fid_detector_kind kind) {
-    switch (kind) {
-    case FID_DETECTOR_TINY_FACE: return 40;
-    case FID_DETECTOR_SSD_MOBILENETV1: return 24;
-    case FID_DETECTOR_BLAZEFACE: return 24;
-    default: return 0;
-    }
-}
+static double smallest_face(const fid_detector *d) { return d->kind->smallest_face; }
 
 static int keep_found(fid_detector *d, int more) {
     if (d->n_found + more <= d->cap_found) return 0;
@@ -319,88 +165,37 @@ static int keep_found(fid_detector *d, int more) {
     return 0;
 }
 
+int fid__detector_keep(fid_detector *d, const fid_detection *det) {
+    if (keep_found(d, 1)) return -1;
+    d->found[d->n_found++] = *det;
+    return 0;
+}
+
 /* One run of the detector over `im` (the frame or a tile of it): appends its detections, in im's
  * pixels, best score first, up to max_faces, to d->found; returns how many (-1 on failure). */
 static int detect_pass(fid_detector *d, const fid_image *im, fid_status *status) {
-    if (d->haar) {
-        fid_box boxes[1024];
-        int n = fid__haar_detect(d->haar, im, 1.2, 10, d->p.min_face_size, boxes, 1024, d->p.threads), found = 0;
-        if (n > 1024) n = 1024;
-        if (n < 0 || keep_found(d, n)) {
-            fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "Haar detector: out of memory"));
-            return -1;
-        }
-        for (int i = 0; i < n && found < d->p.max_faces; i++, found++)
-            d->found[d->n_found++] = (fid_detection){.box = boxes[i], .score = 1};
-        fid__set_status(status, FID_OK);
-        return found;
-    }
-    fid_status st = fill_input(d, im);
-    if (st == FID_OK) st = fid_runner_run(d->runner);
+    if (d->kind->pass) return d->kind->pass(d, im, status);
+    /* face-api's toBatchTensor(inputSize, false): pad below/right to a square, resize */
+    fid__square_resize(im, fid_runner_input(d->runner, 0, NULL), d->input_size, d->kind->pixel_scale,
+                       d->kind->pixel_offset, d->p.threads);
+    fid_status st = fid_runner_run(d->runner);
     if (st != FID_OK) {
         fid__set_status(status, st);
         return -1;
     }
-    candidate *c = NULL;
-    float *keypoints = NULL;
-    int n = d->p.kind == FID_DETECTOR_SSD_MOBILENETV1 ? ssd_candidates(d, &c)
-            : d->p.kind == FID_DETECTOR_TINY_FACE     ? tiny_candidates(d, im, &c)
-                                                      : blaze_candidates(d, &c, &keypoints);
-    if (n < 0 || keep_found(d, n)) {
-        free(c), free(keypoints);
-        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "detector: cannot decode outputs"));
+    int first = d->n_found, found = d->kind->decode(d, im);
+    if (found < 0) {
+        d->n_found = first;
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s detector: cannot decode its outputs", d->kind->name));
         return -1;
     }
-    /* Back to image pixels through face-api's own arithmetic: the network saw the image padded
-     * to a square of side max(w, h) and resized to the input size. */
-    double W = im->width, H = im->height, big = W > H ? W : H;
-    double scale = d->input_size / big;
-    double rw = floor(W * scale + 0.5), rh = floor(H * scale + 0.5);
-    int found = 0;
-    for (int i = 0; i < n; i++) {
-        double left, top, right, bottom;
-        if (d->p.kind == FID_DETECTOR_SSD_MOBILENETV1) {
-            double px = d->input_size / rw, py = d->input_size / rh;
-            left = c[i].left * px, right = c[i].right * px, top = c[i].top * py, bottom = c[i].bottom * py;
-        } else if (d->p.kind == FID_DETECTOR_BLAZEFACE) { /* relative to the padded square */
-            left = c[i].left * big / W, right = c[i].right * big / W, top = c[i].top * big / H,
-            bottom = c[i].bottom * big / H;
-        } else {
-            left = c[i].left, right = c[i].right, top = c[i].top, bottom = c[i].bottom;
-        }
-        fid_detection det = {
-            .box = {(float)(left * W), (float)(top * H), (float)((right - left) * W), (float)((bottom - top) * H)},
-            .score = (float)c[i].score};
-        if (d->p.kind == FID_DETECTOR_BLAZEFACE) {
-            /* human's BlazeFace box is framed lower and narrower than face-api's SSD box, which
-             * the landmark net was trained on: descriptors from raw BlazeFace boxes sat up to 0.69
-             * from SSD's. Reframed by the median offsets measured on 101 faces (bbt crops, the
-             * seed clips, the sample photos) the worst case is 0.35, below the tiny detector's
-             * 0.56 (median 0.090 vs 0.097). */
-            float w = det.box.width, h = det.box.height;
-            float cx = det.box.x + w / 2 - 0.025f * w, cy = det.box.y + h / 2 - 0.133f * h;
-            w *= 0.906f, h *= 1.196f;
-            det.box = (fid_box){cx - w / 2, cy - h / 2, w, h};
-        }
-        if (keypoints) {
-            det.n_keypoints = 6;
-            for (int k = 0; k < 6; k++)
-                det.keypoints[k] = (fid_point){(float)(keypoints[c[i].index * 12 + 2 * k] * big),
-                                               (float)(keypoints[c[i].index * 12 + 2 * k + 1] * big)};
-        }
-        if (det.box.width <= 0 || det.box.height <= 0) continue;
-        d->found[d->n_found++] = det;
-        found++;
-    }
-    free(c);
-    free(keypoints);
     fid__set_status(status, FID_OK);
     return found;
 }
 
 int fid_detector_tiles(const fid_detector *d, int width, int height, fid_box *tiles, int capacity) {
-    if (!d || width < 1 || height < 1 || d->haar || d->p.tile_face <= 0) return 0;
-    double m = smallest_face(d->p.kind), S = d->input_size, big = width > height ? width : height;
+    if (!d || width < 1 || height < 1 || !d->runner || d->p.tile_face <= 0) return 0;
+    double m = smallest_face(d), S = d->input_size, big = width > height ? width : height;
     double face = d->p.tile_face > big / 80 ? d->p.tile_face : big / 80;
     double need = m / face, whole = S / big; /* network pixels per image pixel */
     /* A pyramid: scales halving from `need` down to the whole frame's. A face too small for one
@@ -432,23 +227,6 @@ int fid_detector_tiles(const fid_detector *d, int width, int height, fid_box *ti
     return n;
 }
 
-/* The w x h region of im at (x0, y0), grey (128) where it leaves the image, into `reuse` when that
- * has the size (else a new image; reuse is freed). NULL when out of memory. Tiles, second looks
- * and the border retry all cut their input this way. */
-static fid_image *cut_region(fid_image *reuse, const fid_image *im, int x0, int y0, int w, int h) {
-    if (!reuse || reuse->width != w || reuse->height != h) {
-        fid_image_free(reuse);
-        if (!(reuse = fid__image_new(w, h))) return NULL;
-    }
-    int cx0 = x0 < 0 ? 0 : x0, cy0 = y0 < 0 ? 0 : y0;
-    int cx1 = x0 + w > im->width ? im->width : x0 + w, cy1 = y0 + h > im->height ? im->height : y0 + h;
-    if (cx0 > x0 || cy0 > y0 || cx1 < x0 + w || cy1 < y0 + h) memset(reuse->rgb, 128, (size_t)w * h * 3);
-    for (int y = cy0; y < cy1 && cx1 > cx0; y++)
-        memcpy(reuse->rgb + ((size_t)(y - y0) * w + (cx0 - x0)) * 3, im->rgb + ((size_t)y * im->width + cx0) * 3,
-               (size_t)(cx1 - cx0) * 3);
-    return reuse;
-}
-
 /* A detection in a region's pixels moved into the pixels of the image the region was cut from. */
 static fid_detection shifted(fid_detection det, float dx, float dy) {
     det.box.x += dx, det.box.y += dy;
@@ -461,7 +239,7 @@ static fid_detection shifted(fid_detection det, float dx, float dy) {
  * a cut edge of the tile: a face cut by the tile's border lies whole in its neighbour. */
 static fid_status scan_tile(fid_detector *d, const fid_image *im, fid_box t) {
     int x0 = (int)t.x, y0 = (int)t.y, w = (int)t.width, h = (int)t.height;
-    if (!(d->tile = cut_region(d->tile, im, x0, y0, w, h)))
+    if (!(d->tile = fid__image_cut(d->tile, im, x0, y0, w, h)))
         return fid__fail(FID_ERR_NO_MEMORY, "detector: cannot allocate a %dx%d tile", w, h);
     fid_status st;
     int first = d->n_found, n = detect_pass(d, d->tile, &st);
@@ -576,10 +354,10 @@ static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fi
     fid_box b = det.box;
     /* a small face is not blown up past twice the smallest the network finds: upscaled faces blur */
     float longer = b.width > b.height ? b.width : b.height;
-    int side = (int)fmax(2.5 * longer, longer * d->input_size / (2 * smallest_face(d->p.kind)));
+    int side = (int)fmax(2.5 * longer, longer * d->input_size / (2 * smallest_face(d)));
     if (side < 16) side = 16;
     int x0 = (int)(b.x + b.width / 2 - side / 2), y0 = (int)(b.y + b.height / 2 - side / 2);
-    if (!(d->tile = cut_region(d->tile, im, x0, y0, side, side))) {
+    if (!(d->tile = fid__image_cut(d->tile, im, x0, y0, side, side))) {
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "detector: out of memory"));
         return -1;
     }
@@ -684,12 +462,12 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
     int n = fid_detector_tiles(d, im->width, im->height, tiles, FID_MAX_TILES);
     int found =
         run_scan(d, im, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, out, capacity, status);
-    if (found != 0 || d->haar) return found;
+    if (found != 0 || !d->runner) return found;
     /* Nothing: perhaps a face that fills the picture (an ID photo, a face crop), which the
      * networks were not trained to see without surroundings (face-api's SSD finds 6 of the 40
      * bbt crops). Again with a grey border of a quarter of the longer side on every side. */
     int pad = (im->width > im->height ? im->width : im->height) / 4, W = im->width + 2 * pad, H = im->height + 2 * pad;
-    fid_image *framed = cut_region(NULL, im, -pad, -pad, W, H);
+    fid_image *framed = fid__image_cut(NULL, im, -pad, -pad, W, H);
     if (!framed) { /* too large to pad: what was found (nothing) stands */
         fid__set_status(status, FID_OK);
         return 0;
@@ -721,7 +499,7 @@ int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, 
     if (n > FID_MAX_TILES) n = FID_MAX_TILES;
     if (period < 1) period = 1;
     double whole = (double)d->input_size / (im->width > im->height ? im->width : im->height);
-    double m = smallest_face(d->p.kind);
+    double m = smallest_face(d);
     for (int t = 0; t < n; t++)
         which[t] = t % period == frame % period;
     /* followed faces too small for the whole-frame pass are looked for every frame, in mosaics */

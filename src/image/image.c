@@ -390,3 +390,20 @@ fid_status fid_image_save(const fid_image *im, const char *path) {
     if (st != FID_OK) remove(tmp);
     return st;
 }
+
+/* The w x h region of im at (x0, y0), grey (128) where it leaves the image, into `reuse` when that
+ * has the size (else a new image; reuse is freed). NULL when out of memory. Tiles, second looks
+ * and the border retry all cut their input this way. */
+fid_image *fid__image_cut(fid_image *reuse, const fid_image *im, int x0, int y0, int w, int h) {
+    if (!reuse || reuse->width != w || reuse->height != h) {
+        fid_image_free(reuse);
+        if (!(reuse = fid__image_new(w, h))) return NULL;
+    }
+    int cx0 = x0 < 0 ? 0 : x0, cy0 = y0 < 0 ? 0 : y0;
+    int cx1 = x0 + w > im->width ? im->width : x0 + w, cy1 = y0 + h > im->height ? im->height : y0 + h;
+    if (cx0 > x0 || cy0 > y0 || cx1 < x0 + w || cy1 < y0 + h) memset(reuse->rgb, 128, (size_t)w * h * 3);
+    for (int y = cy0; y < cy1 && cx1 > cx0; y++)
+        memcpy(reuse->rgb + ((size_t)(y - y0) * w + (cx0 - x0)) * 3, im->rgb + ((size_t)y * im->width + cx0) * 3,
+               (size_t)(cx1 - cx0) * 3);
+    return reuse;
+}

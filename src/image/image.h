@@ -14,6 +14,9 @@ struct fid_image {
 
 /* Uninitialised pixels; NULL (error recorded) for absurd sizes. */
 fid_image *fid__image_new(int width, int height);
+/* The w x h region of im at (x0, y0), grey (128) where it leaves the image, into `reuse` when
+ * that has the size (else a new image; reuse is freed). NULL when out of memory. */
+fid_image *fid__image_cut(fid_image *reuse, const fid_image *im, int x0, int y0, int w, int h);
 
 /* Decodes JPEG (with EXIF orientation), PNG or WebP from memory; `path` names it in errors. */
 fid_image *fid__image_decode(const unsigned char *data, size_t size, const char *path, fid_status *status);

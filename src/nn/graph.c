@@ -185,7 +185,7 @@ static int spatial_out(int64_t in, int k, int stride, int dilation, fid__padding
     return 0;
 }
 
-static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[FID__MAX_RANK], int *rank) {
+static fid_status infer_node(const fid__graph *g, int id, int batch, int64_t (*dims)[FID__MAX_RANK], int *rank) {
     fid__node *n = &g->nodes[id];
     int64_t *d = dims[id];
 #define IN(k) (n->inputs[k])
@@ -362,18 +362,9 @@ static fid_status infer_node(fid__graph *g, int id, int batch, int64_t (*dims)[F
 #undef SHAPE_FAIL
 }
 
-fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)[FID__MAX_RANK], int *rank_out) {
-    int64_t(*dims)[FID__MAX_RANK] = dims_out;
-    int *rank = rank_out;
-    if (!dims_out) {
-        dims = calloc((size_t)g->n_nodes, sizeof *dims);
-        rank = calloc((size_t)g->n_nodes, sizeof *rank);
-        if (!dims || !rank) {
-            free(dims);
-            free(rank);
-            return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate shapes");
-        }
-    }
+/* Shapes of every node for `batch` into dims/rank; the graph is only read (a shared net's runners
+ * infer their own shapes concurrently). */
+fid_status fid__graph_infer_shapes(const fid__graph *g, int batch, int64_t (*dims)[FID__MAX_RANK], int *rank) {
     fid_status st = FID_OK;
     /* Fusion may make a node read a later node (SUM operand), so infer in dependency order. */
     char *done = calloc((size_t)g->n_nodes, 1);
@@ -414,15 +405,21 @@ fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)
     }
     free(done);
     free(stack);
-    if (!dims_out) {
-        for (int i = 0; st == FID_OK && i < g->n_nodes; i++) {
-            if (g->nodes[i].op == FID__OP_INPUT) continue; /* keeps its declared, free batch */
-            g->nodes[i].rank = rank[i];
-            memcpy(g->nodes[i].dims, dims[i], sizeof dims[i]);
-        }
-        free(dims);
-        free(rank);
+    return st;
+}
+
+fid_status fid__graph_store_shapes(fid__graph *g) {
+    int64_t(*dims)[FID__MAX_RANK] = calloc((size_t)g->n_nodes, sizeof *dims);
+    int *rank = calloc((size_t)g->n_nodes, sizeof *rank);
+    fid_status st = dims && rank ? fid__graph_infer_shapes(g, 1, dims, rank)
+                                 : fid__fail(FID_ERR_NO_MEMORY, "cannot allocate shapes");
+    for (int i = 0; st == FID_OK && i < g->n_nodes; i++) {
+        if (g->nodes[i].op == FID__OP_INPUT) continue; /* keeps its declared, free batch */
+        g->nodes[i].rank = rank[i];
+        memcpy(g->nodes[i].dims, dims[i], sizeof dims[i]);
     }
+    free(dims);
+    free(rank);
     return st;
 }
 
@@ -719,7 +716,7 @@ static fid_status subsample_strided_1x1(fid__graph *g) {
         c->inputs[0] = pool;
         c->a.conv.stride_h = c->a.conv.stride_w = 1;
     }
-    return fid__graph_infer_shapes(g, 1, NULL, NULL);
+    return fid__graph_store_shapes(g);
 }
 
 fid_status fid__graph_optimize(fid__graph *g) {
@@ -766,7 +763,7 @@ fid_status fid__graph_optimize(fid__graph *g) {
         free(seen);
         if (st != FID_OK) return st;
     }
-    st = fid__graph_infer_shapes(g, 1, NULL, NULL);
+    st = fid__graph_store_shapes(g);
     if (st == FID_OK) st = drop_dead_constants(g);
     return st;
 }

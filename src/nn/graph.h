@@ -175,8 +175,10 @@ int fid__graph_binary(fid__graph *g, const char *name, int a, int b, fid__binary
 int fid__graph_pool(fid__graph *g, const char *name, int x, int is_max, int k, int stride, fid__padding padding);
 
 /* Infers every node's dims for the given batch size (dims[0] of rank >= 2 inputs) into
- * dims_out[n_nodes][4] / rank_out (or into the nodes themselves when NULL). */
-fid_status fid__graph_infer_shapes(fid__graph *g, int batch, int64_t (*dims_out)[FID__MAX_RANK], int *rank_out);
+ * dims[n_nodes][4] / rank, reading the graph only. */
+fid_status fid__graph_infer_shapes(const fid__graph *g, int batch, int64_t (*dims)[FID__MAX_RANK], int *rank);
+/* The same for batch 1, stored in the nodes: while a graph is built, before anything shares it. */
+fid_status fid__graph_store_shapes(fid__graph *g);
 
 /* Load-time rewrites that keep results identical up to float rounding: constant folding,
  * per-channel scale/shift folded into conv weights, activations/constants/residuals fused

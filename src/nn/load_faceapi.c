@@ -159,7 +159,7 @@ static int residual_down(builder *b, int x, const char *prefix) {
     int pooled = pool(b, x, 0, 2, 2, FID__PAD_VALID);
     if (b->st != FID_OK) return -1;
     /* Shapes are known at this point only through inference: run it on the partial graph. */
-    if ((b->st = fid__graph_infer_shapes(b->g, 1, NULL, NULL)) != FID_OK) return -1;
+    if ((b->st = fid__graph_store_shapes(b->g)) != FID_OK) return -1;
     const int64_t *od = b->g->nodes[out].dims, *pd = b->g->nodes[pooled].dims;
     if (od[1] != pd[1] || od[2] != pd[2]) {
         /* residualLayer.ts: a zero row below and a zero column right of the conv output. */

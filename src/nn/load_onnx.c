@@ -261,7 +261,7 @@ static fid_status onnx_dims(onnx *o, const value *v, int *rank, int64_t *dims) {
         }
         return unsupported(o, "shape of a load-time value");
     }
-    fid_status st = fid__graph_infer_shapes(o->g, 1, NULL, NULL);
+    fid_status st = fid__graph_store_shapes(o->g);
     if (st != FID_OK) return st;
     const fid__node *n = &o->g->nodes[v->node];
     *rank = n->rank;

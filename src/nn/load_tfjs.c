@@ -271,7 +271,7 @@ static int convert_pool(tfjs *t, json_t *node, const char *name, int is_max, fid
 
 /* Shapes of the graph built so far (needed by ops whose attributes depend on rank). */
 static int infer_rank(tfjs *t, int id, fid_status *st) {
-    if ((*st = fid__graph_infer_shapes(t->g, 1, NULL, NULL)) != FID_OK) return -1;
+    if ((*st = fid__graph_store_shapes(t->g)) != FID_OK) return -1;
     return t->g->nodes[id].rank;
 }
 

@@ -13,7 +13,7 @@ fid_net_params fid_net_default_params(void) {
 const fid__graph *fid__net_graph(const fid_net *net) { return net->graph; }
 
 fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *path, fid_status *status) {
-    fid_status st = fid__graph_infer_shapes(g, 1, NULL, NULL);
+    fid_status st = fid__graph_store_shapes(g);
     if (st == FID_OK) st = fid__graph_optimize(g);
     fid_net *net = NULL;
     if (st == FID_OK) {

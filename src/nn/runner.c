@@ -831,7 +831,7 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
         goto fail;
     }
-    st = fid__graph_infer_shapes((fid__graph *)r->g, p.batch, r->dims, r->rank);
+    st = fid__graph_infer_shapes(r->g, p.batch, r->dims, r->rank);
     if (st != FID_OK) goto fail;
     int n_order = topo_order(r->g, order);
     if (n_order < 0) {

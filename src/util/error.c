@@ -39,6 +39,10 @@ const char *fid_strerror(fid_status status) {
     case FID_ERR_NO_MEMORY: return "out of memory";
     case FID_ERR_BACKEND: return "compute backend failure";
     case FID_ERR_SHAPE: return "tensor shape mismatch";
+    case FID_AGAIN: return "nothing ready yet";
+    case FID_END: return "end of stream";
+    case FID_TIMEOUT: return "timed out";
+    case FID_ERR_NOT_FOUND: return "not found";
     }
     return "unknown status";
 }

@@ -39,7 +39,7 @@ struct fid_capture {
     /* under lock */
     fid_image *ready, *held;
     int has_ready, ended;
-    double ready_seconds, ready_captured;
+    double ready_seconds, ready_captured, ready_wall;
     fid_status error;
     char error_message[512];
     fid_capture_stats stats;
@@ -107,6 +107,9 @@ static int publish(fid_capture *c, const fid_image *frame, double seconds, doubl
             c->has_ready = 1;
             c->ready_seconds = seconds;
             c->ready_captured = captured;
+            struct timespec wall;
+            clock_gettime(CLOCK_REALTIME, &wall); /* the same instant on the calendar */
+            c->ready_wall = wall.tv_sec + wall.tv_nsec / 1e9 - (now_s() - captured);
             c->stats.decoded++;
         }
         pthread_cond_broadcast(&c->changed);
@@ -135,8 +138,8 @@ static void *decode_loop(void *arg) {
     while (!atomic_load(&c->stopping)) {
         const fid_image *frame = NULL;
         double seconds = NAN;
-        int r = c->video ? fid_video_read(c->video, &frame, &seconds, &st) : -1;
-        if (r == 1) {
+        st = c->video ? fid_video_read(c->video, &frame, &seconds) : FID_ERR_IO;
+        if (st == FID_OK) {
             double captured = now_s();
             if (isnan(seconds)) seconds = c->fps > 0 ? n / c->fps : n / 25.0;
             n++;
@@ -152,7 +155,7 @@ static void *decode_loop(void *arg) {
         }
         if (atomic_load(&c->stopping)) break;
         if (!c->network || c->params.reconnect_s == 0) {
-            if (r < 0) {
+            if (st != FID_END) {
                 pthread_mutex_lock(&c->lock);
                 c->error = st;
                 snprintf(c->error_message, sizeof c->error_message, "%s", fid_last_error());
@@ -239,11 +242,8 @@ fid_capture *fid_capture_open(const char *source, const fid_capture_params *para
     return c;
 }
 
-int fid_capture_next(fid_capture *c, double wait_s, fid_capture_frame *out, fid_status *status) {
-    if (!c || !out) {
-        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_capture_next: NULL argument"));
-        return -1;
-    }
+fid_status fid_capture_next(fid_capture *c, double wait_s, fid_capture_frame *out) {
+    if (!c || !out) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_capture_next: NULL argument");
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     if (wait_s >= 0) {
@@ -253,7 +253,7 @@ int fid_capture_next(fid_capture *c, double wait_s, fid_capture_frame *out, fid_
         if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&c->lock);
-    int r = 2;
+    fid_status r = FID_AGAIN;
     while (!c->has_ready && !c->ended) {
         int err = wait_s < 0 ? pthread_cond_wait(&c->changed, &c->lock)
                              : pthread_cond_timedwait(&c->changed, &c->lock, &deadline);
@@ -268,17 +268,11 @@ int fid_capture_next(fid_capture *c, double wait_s, fid_capture_frame *out, fid_
         out->index = c->stats.delivered++;
         out->seconds = c->ready_seconds;
         out->captured = c->ready_captured;
+        out->wall = c->ready_wall;
         pthread_cond_broadcast(&c->changed);
-        r = 1;
-        fid__set_status(status, FID_OK);
+        r = FID_OK;
     } else if (c->ended) {
-        r = c->error != FID_OK ? -1 : 0;
-        if (r < 0)
-            fid__set_status(status, fid__fail(c->error, "%s", c->error_message));
-        else
-            fid__set_status(status, FID_OK);
-    } else {
-        fid__set_status(status, FID_OK);
+        r = c->error != FID_OK ? fid__fail(c->error, "%s", c->error_message) : FID_END;
     }
     pthread_mutex_unlock(&c->lock);
     return r;

@@ -12,6 +12,7 @@
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -222,19 +223,13 @@ static fid_status convert(fid_video *v) {
     return FID_OK;
 }
 
-int fid_video_read(fid_video *v, const fid_image **frame, double *seconds, fid_status *status) {
-    if (!v || !frame) {
-        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_video_read: NULL argument"));
-        return -1;
-    }
+fid_status fid_video_read(fid_video *v, const fid_image **frame, double *seconds) {
+    if (!v || !frame) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_video_read: NULL argument");
     for (;;) {
         int err = avcodec_receive_frame(v->dec, v->frame);
         if (err == 0) {
             fid_status st = convert(v);
-            if (st != FID_OK) {
-                fid__set_status(status, st);
-                return -1;
-            }
+            if (st != FID_OK) return st;
             AVStream *s = v->fmt->streams[v->stream];
             int64_t pts = v->frame->best_effort_timestamp;
             if (seconds)
@@ -242,42 +237,34 @@ int fid_video_read(fid_video *v, const fid_image **frame, double *seconds, fid_s
                                ? NAN
                                : (pts - (s->start_time == AV_NOPTS_VALUE ? 0 : s->start_time)) * av_q2d(s->time_base);
             *frame = v->image;
-            fid__set_status(status, FID_OK);
-            return 1;
+            return FID_OK;
         }
-        if (err == AVERROR_EOF) {
-            fid__set_status(status, FID_OK);
-            return 0;
-        }
-        if (err != AVERROR(EAGAIN)) {
-            fid__set_status(status, av_fail(FID_ERR_FORMAT, v->url, "corrupt video", err));
-            return -1;
-        }
+        if (err == AVERROR_EOF) return FID_END;
+        if (err != AVERROR(EAGAIN)) return av_fail(FID_ERR_FORMAT, v->url, "corrupt video", err);
         if (v->eof) {
             if (!v->flushed) {
                 avcodec_send_packet(v->dec, NULL); /* drain the decoder's delayed frames */
                 v->flushed = 1;
                 continue;
             }
-            fid__set_status(status, FID_OK);
-            return 0;
+            return FID_END;
         }
         err = av_read_frame(v->fmt, v->pkt);
         if (err == AVERROR_EOF) {
             v->eof = 1;
             continue;
         }
-        if (err < 0) {
-            fid__set_status(status, av_fail(FID_ERR_IO, v->url, "read error", err));
-            return -1;
+        if (err == AVERROR(ETIMEDOUT)) {
+            fid__fail(FID_TIMEOUT, "%s: no data for the read timeout", v->url);
+            return FID_TIMEOUT;
         }
+        if (err < 0) return av_fail(FID_ERR_IO, v->url, "read error", err);
         if (v->pkt->stream_index == v->stream) {
             err = avcodec_send_packet(v->dec, v->pkt);
             /* A damaged packet is skipped, as players do; the next keyframe recovers. */
             if (err < 0 && err != AVERROR(EAGAIN) && err != AVERROR_INVALIDDATA) {
                 av_packet_unref(v->pkt);
-                fid__set_status(status, av_fail(FID_ERR_FORMAT, v->url, "cannot decode", err));
-                return -1;
+                return av_fail(FID_ERR_FORMAT, v->url, "cannot decode", err);
             }
         }
         av_packet_unref(v->pkt);
