@@ -35,6 +35,11 @@ typedef enum fid_status {
     FID_ERR_NO_MEMORY = 5,
     FID_ERR_BACKEND = 6, /* the compute backend (oneDNN) refused or failed */
     FID_ERR_SHAPE = 7,   /* tensor shapes do not fit together */
+    /* Not failures: what a call that waits or reads a stream found instead of a result. */
+    FID_AGAIN = 8,   /* nothing ready within the wait; the source is still there: call again */
+    FID_END = 9,     /* the end of a file or stream, or stopped on request: nothing more will come */
+    FID_TIMEOUT = 10, /* a network read stalled longer than its timeout (the stream may come back) */
+    FID_ERR_NOT_FOUND = 11, /* the named thing (a person, a calibration) does not exist */
 } fid_status;
 
 /* Static English text for a status. Borrowed; never NULL. */
@@ -200,6 +205,10 @@ typedef struct fid_detector_params {
 
 /* Defaults for a detector kind. */
 fid_detector_params fid_detector_default_params(fid_detector_kind kind);
+/* A kind's name as users type it ("ssd", "tiny", "blazeface", "haar"; static; NULL for an unknown
+ * kind), and the kind of a name (FID_ERR_INVALID_ARGUMENT, with the names in fid_last_error()). */
+const char *fid_detector_kind_name(fid_detector_kind kind);
+fid_status fid_detector_kind_from_name(const char *name, fid_detector_kind *kind);
 
 typedef struct fid_detection {
     fid_box box;
@@ -332,7 +341,15 @@ int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int 
 /* JSON export of every person and sample (written whole or not at all), and import of such a file
  * into this gallery in one transaction (same model and dimension required; names merge). */
 fid_status fid_gallery_export(fid_gallery *gallery, const char *path);
-fid_status fid_gallery_import(fid_gallery *gallery, const char *path, int *people, int *samples);
+typedef struct fid_import_params {
+    int refuse_existing; /* 1: a person already in the gallery fails the import (nothing imported) */
+    int max_samples;     /* merging stops adding a person's samples at this many; default 20 */
+} fid_import_params;
+fid_import_params fid_import_default_params(void);
+/* Names merge: a sample the person already has is skipped, and nobody grows past max_samples.
+ * *samples counts the samples added. params may be NULL (defaults). */
+fid_status fid_gallery_import(fid_gallery *gallery, const char *path, const fid_import_params *params, int *people,
+                              int *samples);
 /* Opens the gallery at `path` for the import of `export_path`: created with the export's model
  * and dimension when missing, refused when it holds another model. Caller closes. NULL on failure. */
 fid_gallery *fid_gallery_open_for_import(const char *path, const char *export_path, fid_status *status);
@@ -357,8 +374,13 @@ typedef struct fid_calibration {
  * from then on (a matcher whose threshold is NAN). Needs 2 people, one with 2+ samples. */
 fid_status fid_gallery_calibrate(fid_gallery *gallery, double target_far, int store, fid_calibration *out);
 
-/* The stored calibrated 1:N threshold, or NAN if the gallery was never calibrated. */
-float fid_gallery_threshold(fid_gallery *gallery);
+/* A number that changes whenever the gallery's content changed, through this handle or any other
+ * (another process enrolling, say): poll it to know when a matcher is out of date. */
+fid_status fid_gallery_version(fid_gallery *gallery, uint64_t *version);
+
+/* The stored calibrated 1:N threshold: FID_OK with *threshold set; FID_ERR_NOT_FOUND (and NAN) when
+ * the gallery was never calibrated; another status when it cannot be read. */
+fid_status fid_gallery_threshold(fid_gallery *gallery, float *threshold);
 
 /* In-memory snapshot of a gallery for identification (read-only once made: share it between
  * threads). Caller frees. */
@@ -511,6 +533,9 @@ void fid_tracker_free(fid_tracker *tracker);
 int fid_tracker_update(fid_tracker *tracker, const fid_detection *detections, int n, int64_t frame,
                        fid_track_event *events, int capacity);
 
+/* End of stream: every track leaves. Writes up to capacity left events; returns their number. */
+int fid_tracker_end(fid_tracker *tracker, int64_t frame, fid_track_event *events, int capacity);
+
 /* Tracks seen in `frame`; needs_descriptor[i] (may be NULL) says which want an identification
  * now: 2 never identified yet, 1 due for a re-check, 0 not now. A caller on a time budget may
  * postpone some; they stay due. Returns the count. */
@@ -559,9 +584,10 @@ fid_video_params fid_video_default_params(void);
 fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status);
 void fid_video_close(fid_video *video);
 
-/* Decodes the next frame: returns 1 and sets *frame (borrowed, upright RGB, valid until the next
- * read or close) and *seconds (presentation time, NAN if unknown); 0 at the end; -1 on error. */
-int fid_video_read(fid_video *video, const fid_image **frame, double *seconds, fid_status *status);
+/* Decodes the next frame: FID_OK with *frame (borrowed, upright RGB, valid until the next read or
+ * close) and *seconds (presentation time, NAN if unknown; may be NULL); FID_END at the end;
+ * FID_TIMEOUT when a network read stalled past timeout_s; another status on an error. */
+fid_status fid_video_read(fid_video *video, const fid_image **frame, double *seconds);
 
 /* Nominal frame rate, duration in seconds and frame count (estimates; 0 when unknown). */
 double fid_video_fps(const fid_video *video);
@@ -595,6 +621,7 @@ typedef struct fid_capture_frame {
     double seconds;         /* presentation time in the stream (restarts after a reconnect) */
     double captured;        /* CLOCK_MONOTONIC seconds when the frame was decoded (or, with
                              * realtime, when it was due): the start of capture-to-label latency */
+    double wall;            /* the same instant as Unix time (CLOCK_REALTIME), for timestamps */
 } fid_capture_frame;
 
 typedef struct fid_capture_stats {
@@ -607,10 +634,11 @@ fid_capture_params fid_capture_default_params(void);
 /* Opens the source (errors such as a missing device or an HTTP 404 are reported here) and starts
  * decoding. Caller closes with fid_capture_close. NULL on failure. */
 fid_capture *fid_capture_open(const char *source, const fid_capture_params *params, fid_status *status);
-/* Waits up to wait_s seconds (< 0: as long as it takes) for the next frame. Returns 1 with *frame
- * filled, 2 when the wait ran out (the source is still there, e.g. reconnecting), 0 at the end of
- * the source or after fid_capture_stop, -1 on an error the source cannot recover from. */
-int fid_capture_next(fid_capture *capture, double wait_s, fid_capture_frame *frame, fid_status *status);
+/* Waits up to wait_s seconds (< 0: as long as it takes) for the next frame. FID_OK with *frame
+ * filled; FID_AGAIN when the wait ran out (the source is still there, e.g. reconnecting); FID_END
+ * at the end of the source or after fid_capture_stop; another status on an error the source
+ * cannot recover from (fid_last_error() says which source and what). */
+fid_status fid_capture_next(fid_capture *capture, double wait_s, fid_capture_frame *frame);
 /* Asks the decoder thread to finish, interrupting blocked network I/O; thread-safe. */
 void fid_capture_stop(fid_capture *capture);
 fid_capture_stats fid_capture_get_stats(fid_capture *capture);
@@ -625,6 +653,118 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
 fid_status fid_video_writer_write(fid_video_writer *writer, const fid_image *frame);
 /* Flushes, finishes the container and renames it into place; frees the writer either way. */
 fid_status fid_video_writer_close(fid_video_writer *writer);
+
+
+/* ------------------------------------------------------------------------------------------ */
+/* Live pipeline                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Identification shared by any number of pipelines (cameras): one thread with one embedder
+ * describes the faces the pipelines hand it, oldest first and at most `per_stream` waiting per
+ * pipeline (a busy camera cannot starve a quiet one), and names them with a matcher it rebuilds
+ * when the gallery changes (fid_gallery_version), so people enrolled or removed while it runs
+ * count from their next identification. Thread-safe. */
+typedef struct fid_identifier fid_identifier;
+
+typedef struct fid_identifier_params {
+    fid_matcher_params matcher; /* threshold NAN: the gallery's calibration, else the model profile's */
+    int per_stream;             /* faces waiting per pipeline; default 4 */
+    /* A re-check of a track further than this from its previous look is someone else (the track
+     * is split). NAN (default): the embedder's 1:1 threshold (fid_embedder_threshold). */
+    float split_distance;
+    /* A track is named by the mean of its descriptors; the last this many count most. Default 10. */
+    int mean_frames;
+    double reload_interval_s; /* how often the gallery is checked for changes; default 1; 0: never */
+} fid_identifier_params;
+
+fid_identifier_params fid_identifier_default_params(void);
+/* Starts the identification thread. embedder and gallery are borrowed and from now on used by
+ * that thread only, until fid_identifier_free; both must outlive the identifier. */
+fid_identifier *fid_identifier_create(fid_embedder *embedder, fid_gallery *gallery, const fid_identifier_params *params,
+                                      fid_status *status);
+void fid_identifier_free(fid_identifier *identifier);
+/* People in the matcher in use, and how many times it was rebuilt after a gallery change. */
+int fid_identifier_people(fid_identifier *identifier);
+int fid_identifier_reloads(fid_identifier *identifier);
+
+/* One camera or video: detection, tracking, identification (through a shared identifier),
+ * events. Fed frames (fid_pipeline_process) or given a source (fid_pipeline_open + _next). A
+ * pipeline is used from one thread at a time; fid_pipeline_stop and fid_pipeline_get_stats from
+ * any thread. Many pipelines may share one identifier, each on its own thread. */
+typedef struct fid_pipeline fid_pipeline;
+
+typedef struct fid_pipeline_params {
+    const char *name; /* the source's name in events (copied); default "camera" */
+    fid_detector_params detector;
+    fid_tracker_params tracker; /* votes default 1 here: the mean descriptor already pools frames */
+    /* Region of interest in frame pixels: faces are looked for inside it only. width 0 (default):
+     * the whole frame. */
+    fid_box roi;
+    /* A file read as fast as it decodes: this many detectors work on consecutive frames side by
+     * side (results stay in frame order). Live sources always use one. Default 1. */
+    int detect_workers;
+    /* Wait for each frame's identifications before the next frame, so a file gives the same
+     * labels on every run (fid_pipeline_open sets it for files read offline). Default 0. */
+    int deterministic;
+    /* Faces and tracks per frame at most; default 64. */
+    int max_faces;
+} fid_pipeline_params;
+
+typedef struct fid_pipeline_event {
+    fid_track_event_kind kind;
+    int64_t frame;
+    double seconds;     /* stream time */
+    double wall;        /* Unix time of the frame's capture */
+    fid_track_info track;
+    const char *source; /* the pipeline's name; borrowed */
+} fid_pipeline_event;
+
+typedef struct fid_pipeline_result {
+    const fid_image *image; /* the frame; borrowed until the next call on this pipeline */
+    int64_t frame;
+    double seconds, wall;
+    double latency; /* capture to labels, seconds (source mode; 0 when fed) */
+    int n_tracks;   /* the tracks seen in this frame (box, score, name or "?", distance) */
+    const fid_track_info *tracks;
+    int n_events; /* appeared, identified, changed, left since the previous result */
+    const fid_pipeline_event *events;
+} fid_pipeline_result;
+
+typedef struct fid_pipeline_stats {
+    int64_t frames, decoded, dropped; /* dropped: frames a live source delivered with no time for them */
+    int reconnects, reconnecting;
+    double latency_p50, latency_p99; /* seconds, capture to labels (NAN before the first frame) */
+    int64_t identifications;
+} fid_pipeline_stats;
+
+fid_pipeline_params fid_pipeline_default_params(void);
+/* Creates a pipeline on a shared identifier (borrowed; must outlive it). Loads its detector(s). */
+fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params,
+                                  fid_status *status);
+void fid_pipeline_free(fid_pipeline *pipeline);
+
+/* Fed mode: detects, tracks and applies the identifications that finished on one frame (copied
+ * where needed). `index` grows by 1 per frame; `seconds` stream time; `wall` Unix time (NAN: now). */
+fid_status fid_pipeline_process(fid_pipeline *pipeline, const fid_image *frame, int64_t index, double seconds,
+                                double wall, fid_pipeline_result *result);
+/* End of stream in fed mode: waits for the identifications still running, then every track
+ * leaves; result holds those events (image NULL). */
+fid_status fid_pipeline_finish(fid_pipeline *pipeline, fid_pipeline_result *result);
+
+/* Source mode: opens a camera, file or stream (fid_capture_open) and decodes it on its own thread. */
+fid_status fid_pipeline_open(fid_pipeline *pipeline, const char *source, const fid_capture_params *capture);
+/* The next processed frame: FID_OK with result; FID_AGAIN when none came within wait_s (< 0:
+ * wait as long as it takes); FID_END at the end of the source or after fid_pipeline_stop, with
+ * result holding the final events (every track's left); another status on an error that ends the
+ * source (the final events are then in result too). */
+fid_status fid_pipeline_next(fid_pipeline *pipeline, double wait_s, fid_pipeline_result *result);
+/* Makes the pipeline's next fid_pipeline_next return FID_END soon; thread-safe. */
+void fid_pipeline_stop(fid_pipeline *pipeline);
+fid_pipeline_stats fid_pipeline_get_stats(fid_pipeline *pipeline);
+/* The source's nominal frame rate (0 when unknown) and whether it is live (a camera, a stream or
+ * a paced file), after fid_pipeline_open. */
+double fid_pipeline_fps(const fid_pipeline *pipeline);
+int fid_pipeline_is_live(const fid_pipeline *pipeline);
 
 #ifdef __cplusplus
 }

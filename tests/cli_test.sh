@@ -18,11 +18,11 @@ py() { /usr/bin/python3 -c "$@"; }
 check "detect --json exits 0" test $? = 0
 check "detect --json: 3 + 5 faces with boxes and scores" py "
 import json; d = json.load(open('$tmp/d.json'))
-n = [len(i['faces']) for i in d['images']]
+n = [len(i['faces']) for i in d['files']]
 assert n == [3, 5], n
-for i in d['images']:
+for i in d['files']:
     for f in i['faces']: assert len(f['box']) == 4 and 0.5 < f['score'] <= 1
-assert d['images'][0]['width'] == 1920"
+assert d['files'][0]['width'] == 1920"
 "$faceid" detect --detector tiny "$samples/sample6.jpg" > "$tmp/t.txt"
 check "detect --detector tiny: one line per face" test "$(grep -c 'face ' "$tmp/t.txt")" -ge 4
 "$faceid" detect "$samples/sample2.jpg" --annotate "$tmp/ann.png" > /dev/null
@@ -37,14 +37,14 @@ def iou(a, b):
     w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]); h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     return 0 if w <= 0 or h <= 0 else w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
 ssd, dflt = json.load(open('$tmp/d.json')), json.load(open('$tmp/dd.json'))
-for s, d in zip(ssd['images'], dflt['images']):
+for s, d in zip(ssd['files'], dflt['files']):
     for f in s['faces']:
         assert max(iou(f['box'], g['box']) for g in d['faces']) > 0.4, (s['file'], f)
     assert len(d['faces']) <= len(s['faces']) + 2, (d['file'], len(d['faces']))
     assert all(len(f['keypoints']) == 6 for f in d['faces'])"
 "$faceid" embed --json --all --detector ssd --tile-face 0 "$samples/sample3.jpg" > "$tmp/e.json"
 check "embed --all --json: 3 faces, 128-d, 68 landmarks" py "
-import json; d = json.load(open('$tmp/e.json'))
+import json; d = json.load(open('$tmp/e.json'))['files'][0]
 assert d['dim'] == 128 and len(d['faces']) == 3
 for f in d['faces']: assert len(f['descriptor']) == 128 and len(f['landmarks']) == 68"
 "$faceid" verify "$samples/sample4.jpg" "$samples/sample4.jpg" > /dev/null
@@ -75,6 +75,56 @@ for cmd in detect embed verify; do
   "$faceid" $cmd --help > "$tmp/help"
   check "$cmd --help shows usage and examples" grep -q "examples:" "$tmp/help"
 done
+
+# --- one contract for every command (README "Command-line contract") -------------------------
+schema=$(dirname "$0")/../schema/faceid-output.schema.json
+one_error() { # one_error EXPECTED_EXIT PATTERN COMMAND...: that exit, one stderr line matching PATTERN
+  local want=$1 pattern=$2; shift 2
+  "$@" > "$tmp/out" 2> "$tmp/err"; local rc=$?
+  [ $rc = "$want" ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q -- "$pattern" "$tmp/err" || { echo "rc $rc: $(cat "$tmp/err")" >&2; return 1; }
+}
+export FID_GALLERY=$tmp/contract.db
+check "garbage number: exit 2 naming the option" one_error 2 "--threshold" "$faceid" identify --threshold abc "$samples/sample1.jpg"
+check "NaN: exit 2" one_error 2 "--threshold" "$faceid" verify --threshold nan "$samples/sample1.jpg" "$samples/sample2.jpg"
+check "out of range: exit 2" one_error 2 "--step" "$faceid" identify --step 0 "$samples/sample1.jpg"
+check "trailing garbage: exit 2" one_error 2 "--threads" "$faceid" detect --threads 2x "$samples/sample1.jpg"
+check "missing value: exit 2" one_error 2 "needs a value" "$faceid" detect "$samples/sample1.jpg" --score
+check "unknown option: exit 2" one_error 2 "unknown option '--bogus'" "$faceid" identify --bogus "$samples/sample1.jpg"
+check "live: garbage --camera-fps" one_error 2 "--camera-fps" "$faceid" live --source x.mp4 --camera-fps fast
+"$faceid" enroll --force --gallery="$tmp/eq.db" --name=alice "$samples/sample2.jpg" > /dev/null 2>&1
+check "--opt=VAL works (enroll --gallery=... --name=...)" test "$("$faceid" list --gallery="$tmp/eq.db")" = "alice	1 samples"
+check "show of an unknown name: exit 1" one_error 1 "no person named 'bob'" "$faceid" show bob --gallery "$tmp/eq.db"
+check "remove of an unknown name: exit 1" one_error 1 "bob" "$faceid" remove bob --gallery "$tmp/eq.db"
+"$faceid" enroll --force --gallery "$tmp/eq.db" --name carol "$samples/sample4.jpg" > /dev/null 2>&1
+check "rename onto an existing name: exit 2 (an error, not a no)" one_error 2 "already exists" "$faceid" rename carol alice --gallery "$tmp/eq.db"
+"$faceid" identify --gallery "$tmp/eq.db" "$tmp/blank.png" > "$tmp/noface" 2>&1
+check "identify reports an image without a face (and exits 1: nobody found)" test $? = 1 -a "$(grep -c 'no face' "$tmp/noface")" = 1
+"$faceid" identify --gallery "$tmp/eq.db" --json "$samples/sample1.jpg" > "$tmp/strangers.json"
+check "identify with nobody known: exit 1" test $? = 1
+check "a stranger's record names nobody" py "
+import json; d = json.load(open('$tmp/strangers.json'))
+faces = [f for x in d['files'] for f in x['faces']]
+assert faces and all(f['name'] == '?' and 'closest' not in f and 'distance' not in f for f in faces), faces"
+"$faceid" identify --gallery "$tmp/eq.db" --json --explain "$samples/sample1.jpg" > "$tmp/explain.json"
+check "--explain adds the closest person" py "
+import json; d = json.load(open('$tmp/explain.json'))
+assert all(f['closest'] in ('alice', 'carol') and f['distance'] > 0 for x in d['files'] for f in x['faces'])"
+"$faceid" identify --gallery "$tmp/eq.db" --json "$samples/sample2.jpg" > "$tmp/known.json"
+check "identify with someone known: exit 0" test $? = 0
+"$faceid" list --gallery "$tmp/eq.db" --json > "$tmp/list.json"
+"$faceid" detect --json "$samples/sample1.jpg" > "$tmp/det.json"
+"$faceid" embed --json "$samples/sample2.jpg" > "$tmp/emb.json"
+"$faceid" verify --json "$samples/sample1.jpg" "$samples/sample6.jpg" > "$tmp/ver.json"
+check "every document validates against the schema" /usr/bin/python3 "$(dirname "$0")/check_schema.py" "$schema" \
+  "$tmp/strangers.json" "$tmp/known.json" "$tmp/list.json" "$tmp/det.json" "$tmp/emb.json" "$tmp/ver.json" "$tmp/d.json" "$tmp/e.json"
+check "boxes are whole pixels everywhere" py "
+import json
+for p in ['$tmp/det.json', '$tmp/known.json', '$tmp/ver.json']:
+    s = json.dumps(json.load(open(p)))
+    assert all(isinstance(v, int) for f in json.load(open(p))['files'] for face in f.get('faces', [f]) for v in face['box']), p"
+"$faceid" export "$tmp/ex.json" --gallery "$tmp/eq.db" && "$faceid" import "$tmp/ex.json" --gallery "$tmp/eq.db" > /dev/null
+check "importing an export into its own gallery adds nothing" test "$("$faceid" list --gallery "$tmp/eq.db" | tr '\n' ' ')" = "alice	1 samples carol	1 samples "
+check "import --on-conflict refuse: exit 2 naming the person" one_error 2 "alice" "$faceid" import "$tmp/ex.json" --gallery "$tmp/eq.db" --on-conflict refuse
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -33,7 +33,7 @@ else
   i=0
   for spec in "alice sample1.jpg 1" "bob sample3.jpg 2"; do
     set -- $spec
-    box=$("$faceid" detect --json --detector ssd --tile-face 0 "$samples/$2" | py "import json,sys; b=json.load(sys.stdin)['images'][0]['faces'][$3-1]['box']; print(' '.join(str(int(v)) for v in b))")
+    box=$("$faceid" detect --json --detector ssd --tile-face 0 "$samples/$2" | py "import json,sys; b=json.load(sys.stdin)['files'][0]['faces'][$3-1]['box']; print(' '.join(str(int(v)) for v in b))")
     set -- $1 $2 $box
     # a square around the face, 2x its size, as a 2 s clip zooming and panning, then noisy and darker
     side=$(( ($5 > $6 ? $5 : $6) * 2 )); cx=$(( $3 + $5 / 2 - side / 2 )); cy=$(( $4 + $6 / 2 - side / 2 ))

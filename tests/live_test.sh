@@ -66,19 +66,25 @@ assert len(tracks) == len(set(tracks)), "a track identified more than once"
 # A track over a hard cut keeps its place until its next re-check (15 frames) splits it.
 slack = 16 / 25
 for e in ident:
-    t = e["time"]
+    t = e["stream_time"]
     want = p1 if t < t1 else "?" if t < t2 else p2
     if abs(t - t1) < slack or abs(t - t2) < slack: continue
     assert e["name"] == want, (e, want)
 names = [e["name"] for e in ident]
 assert p1 in names and p2 in names and "?" in names, names
+# every track that appeared leaves, the last ones at the end of the file
+appeared = {e["track"] for e in ev if e["event"] == "appeared"}
+left = [e["track"] for e in ev if e["event"] == "left"]
+assert sorted(left) == sorted(appeared), (sorted(appeared), sorted(left))
+assert all(e["schema"] == 1 and e["source"] == "both" and e["time"].endswith("Z") for e in ev)
+assert all("distance" not in e for e in ev if e["name"] == "?"), "a stranger's event carries a distance"
 PY
 n_in=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/both.mp4")
 check "--tracks -: a line per frame, every track with id, box, score, name" /usr/bin/python3 - "$tmp/tracks.jsonl" "$n_in" "$tmp/ev.jsonl" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert [l["frame"] for l in lines] == list(range(int(sys.argv[2]))), "not one line per frame"
-assert all(l["time"] >= 0 for l in lines)
+assert all(l["stream_time"] >= 0 and l["source"] == "both" for l in lines)
 tracks = [t for l in lines for t in l["tracks"]]
 assert tracks and all(len(t["box"]) == 4 and 0 < t["score"] <= 1 and t["name"] for t in tracks)
 # the names per frame agree with the identified events of the same tracks
@@ -91,6 +97,36 @@ assert all(later.get(k) == v for k, v in named.items() if k in later), (named, l
 PY
 n_out=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/out.mp4")
 check "annotated video has every frame ($n_out of $n_in)" test "$n_in" = "$n_out"
+
+# --- several sources in one process: one set of models, events tagged by source --------------
+size=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=,:p=0 "$tmp/both.mp4")
+cat > "$tmp/cams.ini" <<INI
+[door]
+source = $tmp/both.mp4
+[yard]
+source = $tmp/both.mp4
+roi = 0,0,$size
+INI
+timeout 180 "$faceid" live --no-window --config "$tmp/cams.ini" --source "lobby=$tmp/both.mp4" --events - \
+  --output "$tmp/{name}.mp4" > "$tmp/multi.jsonl" 2> "$tmp/multi.err"
+check "live over three sources exits 0" test $? = 0
+check "three summaries, one memory line" test "$(grep -c 'frames in' "$tmp/multi.err")" = 3 -a "$(grep -c 'sources in' "$tmp/multi.err")" = 1
+check "each source named as the single run named it" /usr/bin/python3 - "$tmp/multi.jsonl" "$tmp/ev.jsonl" <<'PY'
+import json, sys
+multi = [json.loads(l) for l in open(sys.argv[1])]
+single = [json.loads(l) for l in open(sys.argv[2])]
+key = lambda e: (e["event"], e["frame"], e["track"], e["name"])
+want = sorted(map(key, single))
+for src in ("door", "yard", "lobby"):
+    got = sorted(key(e) for e in multi if e["source"] == src)
+    assert got == want, (src, len(got), len(want))
+PY
+for n in door yard lobby; do check "annotated video of $n" test -s "$tmp/$n.mp4"; done
+printf '[door]\nsource = %s\nroi = 1,2,3\n' "$tmp/both.mp4" > "$tmp/bad.ini"
+"$faceid" live --no-window --config "$tmp/bad.ini" 2> "$tmp/err"
+check "a bad config line: exit 2, one line naming the file and the key" test $? = 2 -a "$(wc -l < "$tmp/err")" = 1 -a "$(grep -c 'bad.ini: \[door\] roi' "$tmp/err")" = 1
+"$faceid" live --no-window --source "a=$tmp/both.mp4" --source "b=$tmp/both.mp4" --output "$tmp/same.mp4" 2> "$tmp/err"
+check "two sources into one --output: refused" test $? = 2 -a "$(wc -l < "$tmp/err")" = 1
 
 # --- the window: SDL's dummy driver, then a real X server (Xvfb) and a screenshot -----------
 SDL_VIDEODRIVER=dummy timeout 60 "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/dummy"

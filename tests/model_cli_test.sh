@@ -15,7 +15,7 @@ h5="vggface2-resnet50=$models/vggface2_resnet50.h5" onnx="vggface2-resnet50=$mod
 "$faceid" embed --json --model "$onnx" "$samples/sample2.jpg" > "$tmp/onnx.json" 2>/dev/null
 check "h5 and onnx: same 2048-d descriptor" /usr/bin/python3 - "$tmp/h5.json" "$tmp/onnx.json" <<'PY'
 import json, math, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:])
+a, b = (json.load(open(p))["files"][0] for p in sys.argv[1:])
 va, vb = a["faces"][0]["descriptor"], b["faces"][0]["descriptor"]
 assert a["profile"] == "vggface2-resnet50" and a["dim"] == len(va) == len(vb) == 2048, (a["profile"], a["dim"])
 cos = sum(x * y for x, y in zip(va, vb)) / math.sqrt(sum(x * x for x in va) * sum(y * y for y in vb))
@@ -24,7 +24,7 @@ PY
 "$faceid" embed --json --model "onnx:$models/arcface_small.onnx" "$samples/sample2.jpg" > "$tmp/arc.json" 2>/dev/null
 check "onnx:FILE embedder: 128-d unit vector, model id names the file" /usr/bin/python3 - "$tmp/arc.json" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
+d = json.load(open(sys.argv[1]))["files"][0]
 v = d["faces"][0]["descriptor"]
 assert d["profile"] == "onnx:arcface_small.onnx" and len(v) == 128 and abs(sum(x * x for x in v) - 1) < 1e-4, d["profile"]
 PY

@@ -6,7 +6,7 @@
 # (`faceid detect --detector ssd --tile-face 0`), so clips stay the same whatever the default detector.
 make_clip() {
   local photo=$1 face=$2 out=$3 seconds=$4 zoom=${5:-1} box side cx cy
-  box=$("$bin" detect --json --detector ssd --tile-face 0 "$samples/$photo" | /usr/bin/python3 -c "import json,sys; b=json.load(sys.stdin)['images'][0]['faces'][$face-1]['box']; print(' '.join(str(int(v)) for v in b))")
+  box=$("$bin" detect --json --detector ssd --tile-face 0 "$samples/$photo" | /usr/bin/python3 -c "import json,sys; b=json.load(sys.stdin)['files'][0]['faces'][$face-1]['box']; print(' '.join(str(int(v)) for v in b))")
   set -- $box
   side=$(( ($3 > $4 ? $3 : $4) * 2 )); cx=$(( $1 + $3 / 2 - side / 2 )); cy=$(( $2 + $4 / 2 - side / 2 ))
   [ $cx -lt 0 ] && cx=0; [ $cy -lt 0 ] && cy=0

@@ -1,27 +1,17 @@
 #include "cli/common.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int fid_cli_detector_kind(const char *name, fid_detector_kind *kind) {
-    static const struct {
-        const char *name;
-        fid_detector_kind kind;
-    } kinds[] = {
-        {"ssd", FID_DETECTOR_SSD_MOBILENETV1},
-        {"tiny", FID_DETECTOR_TINY_FACE},
-        {"blazeface", FID_DETECTOR_BLAZEFACE},
-        {"haar", FID_DETECTOR_HAAR},
-    };
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(name, kinds[i].name)) {
-            *kind = kinds[i].kind;
-            return 0;
-        }
-    fprintf(stderr, "faceid: unknown detector '%s' (ssd, tiny, blazeface or haar)\n", name);
+    if (fid_detector_kind_from_name(name, kind) == FID_OK) return 0;
+    fprintf(stderr, "faceid: %s\n", fid_last_error());
     return -1;
 }
 
@@ -34,13 +24,18 @@ void fid_cli_default_tile_face(int px) {
     if (detector_opts.tile_face < 0) detector_opts.tile_face = px;
 }
 
-fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score) {
-    fid_detector_kind kind;
-    if (fid_cli_detector_kind(name, &kind)) return NULL;
+fid_detector_params fid_cli_detector_params(fid_detector_kind kind, int threads) {
     fid_detector_params p = fid_detector_default_params(kind);
     p.threads = threads;
     if (detector_opts.tile_face >= 0) p.tile_face = detector_opts.tile_face;
     if (detector_opts.input_size > 0) p.input_size = detector_opts.input_size;
+    return p;
+}
+
+fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score) {
+    fid_detector_kind kind;
+    if (fid_cli_detector_kind(name, &kind)) return NULL;
+    fid_detector_params p = fid_cli_detector_params(kind, threads);
     if (min_face) p.min_face_size = min_face;
     if (!isnan(score)) p.score_threshold = score;
     fid_status st;
@@ -60,59 +55,148 @@ static int parse_floats(const char *s, float *out, int n) {
     for (int i = 0; i < n; i++) {
         char *end;
         out[i] = strtof(s, &end);
-        if (end == s || (i < n - 1 ? *end != ',' : *end != 0)) return -1;
+        if (end == s || !isfinite(out[i]) || (i < n - 1 ? *end != ',' : *end != 0)) return -1;
         s = end + 1;
     }
     return 0;
 }
 
-int fid_cli_model_option(int argc, char **argv, int *i) {
-    const char *a = argv[*i], *next = *i + 1 < argc ? argv[*i + 1] : NULL;
-    if (!strcmp(a, "--bgr")) return model_opts.bgr = 1;
-    int takes = !strcmp(a, "--model") || !strcmp(a, "--mean") || !strcmp(a, "--scale") || !strcmp(a, "--input-size") ||
-                !strcmp(a, "--tile-face") || !strcmp(a, "--detector-size");
-    if (!takes) return 0;
-    if (!next) {
-        fprintf(stderr, "faceid: %s needs a value (try --help)\n", a);
+int fid_cli_int(const char *opt, const char *arg, long min, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end || errno || v < min || v > max) {
+        fprintf(stderr, "faceid: %s wants a whole number in %ld..%ld, not '%s'\n", opt, min, max, arg);
         return -1;
     }
+    *out = (int)v;
+    return 0;
+}
+
+int fid_cli_double(const char *opt, const char *arg, double min, double max, double *out) {
     char *end;
-    long v;
-    if (!strcmp(a, "--tile-face")) {
-        if ((v = strtol(next, &end, 10)) < 0 || v > 4096 || *end || end == next) {
-            fprintf(stderr, "faceid: --tile-face wants a face height in pixels (0: whole frame only), not '%s'\n", next);
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || errno || !isfinite(v) || v < min || v > max) {
+        fprintf(stderr, "faceid: %s wants a number in %g..%g, not '%s'\n", opt, min, max, arg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int fid_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts) {
+    opterr = 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?' || c == ':') {
+        const char *what = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        char shortname[3] = {'-', (char)optopt, 0};
+        if (optopt && (optind > argc || strncmp(what, "--", 2))) what = shortname;
+        if (c == ':')
+            fprintf(stderr, "faceid %s: %s needs a value (try --help)\n", argv[0], what);
+        else
+            fprintf(stderr, "faceid %s: unknown option '%s' (try --help)\n", argv[0], what);
+        return '?';
+    }
+    return c;
+}
+
+int fid_cli_model_option(int code, const char *arg) {
+    double v;
+    int n;
+    switch (code) {
+    case FID_OPT_BGR: model_opts.bgr = 1; return 1;
+    case FID_OPT_TILE_FACE:
+        if (fid_cli_int("--tile-face", arg, 0, 4096, &n)) return -1;
+        detector_opts.tile_face = n;
+        return 1;
+    case FID_OPT_DETECTOR_SIZE:
+        if (fid_cli_int("--detector-size", arg, 32, 1024, &n)) return -1;
+        if (n % 32) {
+            fprintf(stderr, "faceid: --detector-size wants a multiple of 32 (tiny), not '%s'\n", arg);
             return -1;
         }
-        detector_opts.tile_face = (int)v;
-    } else if (!strcmp(a, "--detector-size")) {
-        if ((v = strtol(next, &end, 10)) < 32 || v > 1024 || v % 32 || *end) {
-            fprintf(stderr, "faceid: --detector-size wants a multiple of 32 in 32..1024 (tiny), not '%s'\n", next);
-            return -1;
-        }
-        detector_opts.input_size = (int)v;
-    } else if (!strcmp(a, "--model")) {
-        const char *eq = strchr(next, '=');
-        if (!strncmp(next, "onnx:", 5)) {
+        detector_opts.input_size = n;
+        return 1;
+    case FID_OPT_MODEL: {
+        const char *eq = strchr(arg, '=');
+        model_opts.path = NULL;
+        if (!strncmp(arg, "onnx:", 5)) {
             snprintf(model_opts.profile, sizeof model_opts.profile, "onnx");
-            model_opts.path = next + 5;
+            model_opts.path = arg + 5;
         } else if (eq) {
-            snprintf(model_opts.profile, sizeof model_opts.profile, "%.*s", (int)(eq - next), next);
+            snprintf(model_opts.profile, sizeof model_opts.profile, "%.*s", (int)(eq - arg), arg);
             model_opts.path = eq + 1;
         } else {
-            snprintf(model_opts.profile, sizeof model_opts.profile, "%s", next);
+            snprintf(model_opts.profile, sizeof model_opts.profile, "%s", arg);
         }
-    } else if (!strcmp(a, "--mean") && parse_floats(next, model_opts.mean, 3)) {
-        fprintf(stderr, "faceid: --mean wants R,G,B (e.g. 127.5,127.5,127.5), not '%s'\n", next);
-        return -1;
-    } else if (!strcmp(a, "--scale") && (!((model_opts.scale = strtof(next, &end)) != 0) || *end)) {
-        fprintf(stderr, "faceid: --scale wants a non-zero number, not '%s'\n", next);
-        return -1;
-    } else if (!strcmp(a, "--input-size") && ((model_opts.input_size = (int)strtol(next, &end, 10)) < 16 || *end)) {
-        fprintf(stderr, "faceid: --input-size wants a side in pixels, not '%s'\n", next);
-        return -1;
+        return 1;
     }
-    ++*i; /* the value */
-    return 1;
+    case FID_OPT_MEAN:
+        if (parse_floats(arg, model_opts.mean, 3)) {
+            fprintf(stderr, "faceid: --mean wants R,G,B (e.g. 127.5,127.5,127.5), not '%s'\n", arg);
+            return -1;
+        }
+        return 1;
+    case FID_OPT_SCALE:
+        if (fid_cli_double("--scale", arg, -1e6, 1e6, &v)) return -1;
+        if (v == 0) {
+            fprintf(stderr, "faceid: --scale wants a non-zero number, not '%s'\n", arg);
+            return -1;
+        }
+        model_opts.scale = (float)v;
+        return 1;
+    case FID_OPT_INPUT_SIZE: return fid_cli_int("--input-size", arg, 16, 4096, &model_opts.input_size) ? -1 : 1;
+    default: return 0;
+    }
+}
+
+json_t *fid_cli_json_box(fid_box b) {
+    return json_pack("[I,I,I,I]", (json_int_t)lround(b.x), (json_int_t)lround(b.y), (json_int_t)lround(b.width),
+                     (json_int_t)lround(b.height));
+}
+
+json_t *fid_cli_json_number(double v) { return isfinite(v) ? json_real(round(v * 1e4) / 1e4) : json_null(); }
+
+void fid_cli_iso_time(double wall, char out[32]) {
+    if (!isfinite(wall)) wall = 0;
+    time_t s = (time_t)floor(wall);
+    int ms = (int)floor((wall - (double)s) * 1000);
+    if (ms > 999) ms = 999;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%.19s.%03dZ", day, ms < 0 ? 0 : ms);
+}
+
+json_t *fid_cli_json_doc(const char *command) {
+    return json_pack("{s:i,s:s}", "schema", FID_JSON_SCHEMA, "command", command);
+}
+
+void fid_cli_write_line(FILE *f, json_t *line) {
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    if (text && f) {
+        fputs(text, f);
+        fputc('\n', f);
+        fflush(f); /* events are for other programs: hand them over as they happen */
+    }
+    free(text);
+    json_decref(line);
+}
+
+FILE *fid_cli_open_output(const char *path) {
+    if (!strcmp(path, "-")) return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f) fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(errno));
+    return f;
+}
+
+int fid_cli_close_output(FILE *f, const char *path) {
+    if (!f) return 0;
+    int bad = ferror(f) | (f == stdout ? fflush(f) : fclose(f));
+    if (bad) fprintf(stderr, "faceid: %s: could not write everything\n", path);
+    return bad != 0;
 }
 
 fid_embedder *fid_cli_embedder(int threads) {
@@ -153,8 +237,14 @@ fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embe
     return g;
 }
 
+const char *fid_cli_command = "faceid";
+
 void fid_cli_print_json(json_t *doc) {
-    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_REAL_PRECISION(7));
+    if (json_is_object(doc)) { /* every document says what it is (schema/faceid-output.schema.json) */
+        json_object_set_new(doc, "schema", json_integer(FID_JSON_SCHEMA));
+        json_object_set_new(doc, "command", json_string(fid_cli_command));
+    }
+    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
     if (text) puts(text);
     free(text);
     json_decref(doc);

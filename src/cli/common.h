@@ -3,6 +3,7 @@
 #define FID_CLI_COMMON_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "faceid.h"
 
@@ -13,14 +14,70 @@ int fid_cli_detector_kind(const char *name, fid_detector_kind *kind);
  * printing the error. Caller frees. */
 fid_detector *fid_cli_detector(const char *name, int threads, int min_face, float score);
 
+/* A kind's defaults with the detector options given (--tile-face, --detector-size). */
+fid_detector_params fid_cli_detector_params(fid_detector_kind kind, int threads);
+
 /* The smallest face the tiles look for unless --tile-face was given (enrollment: what its gates
  * can accept anyway). */
 void fid_cli_default_tile_face(int px);
 
-/* --model SPEC (a profile id, PROFILE=FILE, or onnx:FILE) and, for onnx, --mean R,G,B --scale S
- * --bgr --input-size N: consumed by every command that embeds. argv[*i] is the option; returns 1
- * when it was one (*i then indexes its last argument), 0 when not, -1 after printing an error. */
-int fid_cli_model_option(int argc, char **argv, int *i);
+/* Options every command takes through getopt_long ("--opt VAL" and "--opt=VAL"). The codes of
+ * long-only options start at 1000. The model options (--model SPEC: a profile id, PROFILE=FILE or
+ * onnx:FILE; for onnx --mean R,G,B --scale S --bgr --input-size N) and the detector options
+ * (--tile-face PX, --detector-size N) are shared by every command that embeds or detects. */
+enum {
+    FID_OPT_MODEL = 1000,
+    FID_OPT_MEAN,
+    FID_OPT_SCALE,
+    FID_OPT_BGR,
+    FID_OPT_INPUT_SIZE,
+    FID_OPT_TILE_FACE,
+    FID_OPT_DETECTOR_SIZE,
+    FID_OPT_COMMAND = 1100, /* a command's own options start here */
+};
+#define FID_CLI_MODEL_OPTIONS                                                                                    \
+    {"model", required_argument, 0, FID_OPT_MODEL}, {"mean", required_argument, 0, FID_OPT_MEAN},                 \
+        {"scale", required_argument, 0, FID_OPT_SCALE}, {"bgr", no_argument, 0, FID_OPT_BGR},                     \
+        {"input-size", required_argument, 0, FID_OPT_INPUT_SIZE},                                                \
+        {"tile-face", required_argument, 0, FID_OPT_TILE_FACE}, {                                               \
+        "detector-size", required_argument, 0, FID_OPT_DETECTOR_SIZE                                             \
+    }
+
+/* Handles a model or detector option's code from getopt_long: 1 when it was one, 0 when not,
+ * -1 after printing an error. */
+int fid_cli_model_option(int code, const char *arg);
+
+/* Runs getopt_long over a command's argv (argv[0] the command's name) with a ':'-prefixed
+ * optstring; prints the one-line error for an unknown option or a missing value. Returns the
+ * option code, -1 at the end, or '?' after printing. */
+struct option;
+int fid_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+/* Strict numbers for option `opt`: the whole string, finite, within [min, max]; else one line
+ * naming the option (and what it wants) and -1. */
+int fid_cli_int(const char *opt, const char *arg, long min, long max, int *out);
+int fid_cli_double(const char *opt, const char *arg, double min, double max, double *out);
+
+/* Exit codes, the same for every command. */
+enum { FID_EXIT_OK = 0, FID_EXIT_NO = 1, FID_EXIT_USAGE = 2 };
+
+/* JSON shared by every command's output (schema/faceid-output.schema.json). */
+#define FID_JSON_SCHEMA 1
+/* A box as [x, y, w, h] in whole pixels (the one rounding every command uses). */
+json_t *fid_cli_json_box(fid_box box);
+/* A score or distance rounded to 4 decimals (null when not finite). */
+json_t *fid_cli_json_number(double v);
+/* Unix time as ISO-8601 UTC with milliseconds: "2026-11-28T10:04:02.123Z". */
+void fid_cli_iso_time(double wall, char out[32]);
+/* {"schema": 1, "command": command}: the top of every command's JSON document. */
+json_t *fid_cli_json_doc(const char *command);
+/* One compact line of JSON to f, flushed (JSON Lines for other programs); frees line. */
+void fid_cli_write_line(FILE *f, json_t *line);
+
+/* "-" is standard output for every output file option. NULL after printing the error. */
+FILE *fid_cli_open_output(const char *path);
+/* Closes (stdout: flushes) an output; 1 after saying that writing it failed. */
+int fid_cli_close_output(FILE *f, const char *path);
 
 /* The embedder of --model (default profile faceapi-128); NULL after printing the error. Caller frees. */
 fid_embedder *fid_cli_embedder(int threads);
@@ -33,6 +90,9 @@ fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embe
  * $XDG_DATA_HOME/faceid/gallery.db or ~/.local/share/faceid/gallery.db, whose directories are
  * created private. Returns option, the environment's string, or buf. */
 const char *fid_cli_gallery_path(const char *option, char *buf, size_t size);
+
+/* The command being run (its documents say so). */
+extern const char *fid_cli_command;
 
 /* Prints and frees a JSON document (indented, 7 significant digits for reals). */
 void fid_cli_print_json(json_t *doc);

@@ -1,4 +1,5 @@
 /* faceid detect | embed | verify */
+#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,52 +18,64 @@ typedef struct options {
     int n_files;
 } options;
 
-/* Parses the options shared by the face commands; returns 0, or the exit code to leave with. */
+/* Parses the options shared by the face commands; returns 0, or the exit code to leave with
+ * (-1: --help was printed). argv[0] is the command's name. */
 static int parse(int argc, char **argv, options *o, const char *usage, int allow_annotate, int allow_threshold) {
+    enum { O_JSON = FID_OPT_COMMAND, O_ALL, O_DETECTOR, O_THREADS, O_MIN_FACE, O_SCORE, O_ANNOTATE, O_THRESHOLD };
+    const struct option longopts[] = {
+        {"help", no_argument, 0, 'h'},
+        {"json", no_argument, 0, O_JSON},
+        {"all", no_argument, 0, O_ALL},
+        {"detector", required_argument, 0, O_DETECTOR},
+        {"threads", required_argument, 0, O_THREADS},
+        {"min-face", required_argument, 0, O_MIN_FACE},
+        {"score", required_argument, 0, O_SCORE},
+        {allow_annotate ? "annotate" : "-", required_argument, 0, O_ANNOTATE},
+        {allow_threshold ? "threshold" : "-", required_argument, 0, O_THRESHOLD},
+        FID_CLI_MODEL_OPTIONS,
+        {0, 0, 0, 0},
+    };
     memset(o, 0, sizeof *o);
     o->detector = "blazeface";
     o->threads = 1;
     o->threshold = NAN;
     o->score = NAN;
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        int model_option = fid_cli_model_option(argc, argv, &i);
-        if (model_option < 0) return 2;
-        if (model_option) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            return -1;
-        } else if (!strcmp(a, "--json")) {
-            o->json = 1;
-        } else if (!strcmp(a, "--all")) {
-            o->all = 1;
-        } else if (!strcmp(a, "--detector") && next) {
-            o->detector = argv[++i];
-        } else if (!strcmp(a, "--threads") && next) {
-            o->threads = atoi(argv[++i]);
-        } else if (!strcmp(a, "--min-face") && next) {
-            o->min_face = atoi(argv[++i]);
-        } else if (!strcmp(a, "--score") && next) {
-            o->score = strtof(argv[++i], NULL);
-        } else if (allow_annotate && !strcmp(a, "--annotate") && next) {
-            o->annotate = argv[++i];
-        } else if (allow_threshold && !strcmp(a, "--threshold") && next) {
-            o->threshold = strtof(argv[++i], NULL);
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "faceid: unknown or incomplete option '%s' (try --help)\n", a);
-            return 2;
-        } else {
-            o->files[o->n_files++] = a;
+    if (!o->files) return FID_EXIT_USAGE;
+    optind = 1;
+    int c;
+    double v;
+    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
+        int m = fid_cli_model_option(c, optarg);
+        if (m < 0) return FID_EXIT_USAGE;
+        if (m) continue;
+        switch (c) {
+        case 'h': fputs(usage, stdout); return -1;
+        case O_JSON: o->json = 1; break;
+        case O_ALL: o->all = 1; break;
+        case O_DETECTOR: o->detector = optarg; break;
+        case O_THREADS:
+            if (fid_cli_int("--threads", optarg, 1, 64, &o->threads)) return FID_EXIT_USAGE;
+            break;
+        case O_MIN_FACE:
+            if (fid_cli_int("--min-face", optarg, 0, 100000, &o->min_face)) return FID_EXIT_USAGE;
+            break;
+        case O_SCORE:
+            if (fid_cli_double("--score", optarg, 0, 1, &v)) return FID_EXIT_USAGE;
+            o->score = (float)v;
+            break;
+        case O_ANNOTATE: o->annotate = optarg; break;
+        case O_THRESHOLD:
+            if (fid_cli_double("--threshold", optarg, 0, 1e6, &v)) return FID_EXIT_USAGE;
+            o->threshold = (float)v;
+            break;
+        default: return FID_EXIT_USAGE;
         }
     }
+    while (optind < argc)
+        o->files[o->n_files++] = argv[optind++];
     fid_detector_kind kind;
-    if (fid_cli_detector_kind(o->detector, &kind)) return 2;
-    if (o->threads < 1 || o->threads > 64) {
-        fprintf(stderr, "faceid: --threads must be 1..64\n");
-        return 2;
-    }
+    if (fid_cli_detector_kind(o->detector, &kind)) return FID_EXIT_USAGE;
     return 0;
 }
 
@@ -70,10 +83,7 @@ static fid_detector *make_detector(const options *o) {
     return fid_cli_detector(o->detector, o->threads, o->min_face, o->score);
 }
 
-static json_t *box_json(fid_box b) {
-    return json_pack("[f,f,f,f]", round(b.x * 10) / 10, round(b.y * 10) / 10, round(b.width * 10) / 10,
-                     round(b.height * 10) / 10);
-}
+static json_t *box_json(fid_box b) { return fid_cli_json_box(b); }
 
 static json_t *floats_json(const float *v, int n) {
     json_t *a = json_array();
@@ -141,7 +151,7 @@ int fid_cli_detect(int argc, char **argv) {
         if (n > 256) n = 256;
         json_t *faces = json_array();
         for (int k = 0; k < n; k++) {
-            json_t *face = json_pack("{s:o,s:f}", "box", box_json(dets[k].box), "score", round(dets[k].score * 1e4) / 1e4);
+            json_t *face = json_pack("{s:o,s:o}", "box", box_json(dets[k].box), "score", fid_cli_json_number(dets[k].score));
             if (dets[k].n_keypoints) { /* BlazeFace: eyes, nose, mouth, ears */
                 json_t *kp = json_array();
                 for (int j = 0; j < dets[k].n_keypoints; j++)
@@ -169,7 +179,7 @@ int fid_cli_detect(int argc, char **argv) {
         fid_image_free(im);
     }
     if (o.json)
-        fid_cli_print_json(json_pack("{s:o}", "images", images));
+        fid_cli_print_json(json_pack("{s:o}", "files", images));
     else
         json_decref(images);
     fid_detector_free(det);
@@ -220,8 +230,8 @@ static int describe_image(const char *file, fid_detector *det, fid_embedder *emb
 static const char *embed_usage =
     "usage: faceid embed IMAGE... [--all] [--json] [--detector blazeface|ssd|tiny|haar] [--threads N]\n"
     "Prints the descriptor (face-api's 128-d, profile faceapi-128) of the largest face, or of every\n"
-    "face with --all, with its box and 68 landmarks in --json: one document for one image,\n"
-    "{\"files\": [...]} of them for several. Exit 1 when an image has no face, 2 on an error.\n"
+    "face with --all, with its box and 68 landmarks in --json ({\"files\": [{\"file\", \"faces\"}]}).\n"
+    "Exit 1 when an image has no face, 2 on an error.\n"
     "examples:\n"
     "  faceid embed me.jpg\n"
     "  faceid embed --all --json group.jpg\n"
@@ -248,8 +258,8 @@ static json_t *embed_one(const char *file, fid_detector *det, fid_embedder *emb,
             for (int p = 0; p < 68; p++)
                 json_array_append_new(lm, json_pack("[f,f]", round(faces[k].landmarks[p].x * 10) / 10,
                                                     round(faces[k].landmarks[p].y * 10) / 10));
-            json_array_append_new(arr, json_pack("{s:o,s:f,s:o,s:o,s:o}", "box", box_json(faces[k].box), "score",
-                                                 round(faces[k].score * 1e4) / 1e4, "landmarks", lm, "crop",
+            json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "box", box_json(faces[k].box), "score",
+                                                 fid_cli_json_number(faces[k].score), "landmarks", lm, "crop",
                                                  box_json(faces[k].crop), "descriptor",
                                                  floats_json(desc + (size_t)k * dim, dim)));
         }
@@ -287,10 +297,7 @@ int fid_cli_embed(int argc, char **argv) {
         json_t *doc = embed_one(o.files[i], det, emb, &o, &rc);
         if (doc) json_array_append_new(docs, doc);
     }
-    if (o.json && emb && o.n_files == 1 && json_array_size(docs) == 1)
-        fid_cli_print_json(json_incref(json_array_get(docs, 0)));
-    else if (o.json && emb && o.n_files > 1)
-        fid_cli_print_json(json_pack("{s:O}", "files", docs));
+    if (o.json && emb) fid_cli_print_json(json_pack("{s:O}", "files", docs));
     json_decref(docs);
     fid_embedder_free(emb);
     fid_detector_free(det);
@@ -337,9 +344,10 @@ int fid_cli_verify(int argc, char **argv) {
         float dist = fid_embedder_distance(emb, desc[0], desc[1]);
         int same = dist < threshold;
         if (o.json)
-            fid_cli_print_json(json_pack("{s:[s,s],s:f,s:f,s:b,s:[o,o]}", "files", o.files[0], o.files[1], "distance",
-                                         dist, "threshold", threshold, "same", same, "boxes", box_json(faces[0][0].box),
-                                         box_json(faces[1][0].box)));
+            fid_cli_print_json(json_pack("{s:[{s:s,s:o},{s:s,s:o}],s:o,s:o,s:b}", "files", "file", o.files[0], "box",
+                                         box_json(faces[0][0].box), "file", o.files[1], "box",
+                                         box_json(faces[1][0].box), "distance", fid_cli_json_number(dist),
+                                         "threshold", fid_cli_json_number(threshold), "same", same));
         else
             printf("%s (distance %.4f, threshold %.2f)\n", same ? "same person" : "different people", dist, threshold);
         rc = same ? 0 : 1;

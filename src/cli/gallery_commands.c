@@ -1,6 +1,7 @@
 /* faceid enroll | enroll-dir | identify | list | show | remove | rename */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,13 +17,42 @@
 
 typedef struct gopts {
     const char *gallery, *name, *save_crops, *detector;
-    int json, threads, max_samples, step, max_frames, force;
+    int json, threads, max_samples, step, max_frames, force, explain;
     float threshold, margin;
+    const char *on_conflict;
+    double far;
+    int dry_run;
     const char **files;
     int n_files;
 } gopts;
 
+/* argv[0] is the command's name. 0, -1 after --help, or the exit code to leave with. */
 static int parse(int argc, char **argv, gopts *o, const char *usage) {
+    enum {
+        O_JSON = FID_OPT_COMMAND, O_FORCE, O_GALLERY, O_NAME, O_SAVE_CROPS, O_DETECTOR, O_THREADS, O_MAX_SAMPLES,
+        O_STEP, O_FRAMES, O_THRESHOLD, O_MARGIN, O_EXPLAIN, O_ON_CONFLICT, O_FAR, O_DRY_RUN
+    };
+    static const struct option longopts[] = {
+        {"help", no_argument, 0, 'h'},
+        {"json", no_argument, 0, O_JSON},
+        {"force", no_argument, 0, O_FORCE},
+        {"gallery", required_argument, 0, O_GALLERY},
+        {"name", required_argument, 0, O_NAME},
+        {"save-crops", required_argument, 0, O_SAVE_CROPS},
+        {"detector", required_argument, 0, O_DETECTOR},
+        {"threads", required_argument, 0, O_THREADS},
+        {"max-samples", required_argument, 0, O_MAX_SAMPLES},
+        {"step", required_argument, 0, O_STEP},
+        {"frames", required_argument, 0, O_FRAMES},
+        {"threshold", required_argument, 0, O_THRESHOLD},
+        {"margin", required_argument, 0, O_MARGIN},
+        {"explain", no_argument, 0, O_EXPLAIN},
+        {"on-conflict", required_argument, 0, O_ON_CONFLICT},
+        {"far", required_argument, 0, O_FAR},
+        {"dry-run", no_argument, 0, O_DRY_RUN},
+        FID_CLI_MODEL_OPTIONS,
+        {0, 0, 0, 0},
+    };
     memset(o, 0, sizeof *o);
     o->threads = 2;
     o->detector = "blazeface";
@@ -30,49 +60,64 @@ static int parse(int argc, char **argv, gopts *o, const char *usage) {
     o->max_frames = 60;
     o->threshold = NAN;
     o->margin = NAN;
+    o->on_conflict = "merge";
+    o->far = 1e-3;
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        int model_option = fid_cli_model_option(argc, argv, &i);
-        if (model_option < 0) return 2;
-        if (model_option) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            return -1;
-        } else if (!strcmp(a, "--json"))
-            o->json = 1;
-        else if (!strcmp(a, "--force"))
-            o->force = 1;
-        else if (!strcmp(a, "--gallery") && next)
-            o->gallery = argv[++i];
-        else if (!strcmp(a, "--name") && next)
-            o->name = argv[++i];
-        else if (!strcmp(a, "--save-crops") && next)
-            o->save_crops = argv[++i];
-        else if (!strcmp(a, "--detector") && next)
-            o->detector = argv[++i];
-        else if (!strcmp(a, "--threads") && next)
-            o->threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--max-samples") && next)
-            o->max_samples = atoi(argv[++i]);
-        else if (!strcmp(a, "--step") && next)
-            o->step = atoi(argv[++i]);
-        else if (!strcmp(a, "--frames") && next)
-            o->max_frames = atoi(argv[++i]);
-        else if (!strcmp(a, "--threshold") && next)
-            o->threshold = strtof(argv[++i], NULL);
-        else if (!strcmp(a, "--margin") && next)
-            o->margin = strtof(argv[++i], NULL);
-        else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "faceid: unknown or incomplete option '%s' (try --help)\n", a);
-            return 2;
-        } else
-            o->files[o->n_files++] = a;
+    if (!o->files) return FID_EXIT_USAGE;
+    optind = 1;
+    int c;
+    double v;
+    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
+        int m = fid_cli_model_option(c, optarg);
+        if (m < 0) return FID_EXIT_USAGE;
+        if (m) continue;
+        switch (c) {
+        case 'h': fputs(usage, stdout); return -1;
+        case O_JSON: o->json = 1; break;
+        case O_FORCE: o->force = 1; break;
+        case O_EXPLAIN: o->explain = 1; break;
+        case O_GALLERY: o->gallery = optarg; break;
+        case O_NAME: o->name = optarg; break;
+        case O_SAVE_CROPS: o->save_crops = optarg; break;
+        case O_DETECTOR: o->detector = optarg; break;
+        case O_THREADS:
+            if (fid_cli_int("--threads", optarg, 1, 64, &o->threads)) return FID_EXIT_USAGE;
+            break;
+        case O_MAX_SAMPLES:
+            if (fid_cli_int("--max-samples", optarg, 1, 1000, &o->max_samples)) return FID_EXIT_USAGE;
+            break;
+        case O_STEP:
+            if (fid_cli_int("--step", optarg, 1, 1000000, &o->step)) return FID_EXIT_USAGE;
+            break;
+        case O_FRAMES:
+            if (fid_cli_int("--frames", optarg, 0, 1000000, &o->max_frames)) return FID_EXIT_USAGE;
+            break;
+        case O_THRESHOLD:
+            if (fid_cli_double("--threshold", optarg, 0, 1e6, &v)) return FID_EXIT_USAGE;
+            o->threshold = (float)v;
+            break;
+        case O_MARGIN:
+            if (fid_cli_double("--margin", optarg, 0, 1e6, &v)) return FID_EXIT_USAGE;
+            o->margin = (float)v;
+            break;
+        case O_FAR:
+            if (fid_cli_double("--far", optarg, 1e-9, 0.5, &o->far)) return FID_EXIT_USAGE;
+            break;
+        case O_DRY_RUN: o->dry_run = 1; break;
+        case O_ON_CONFLICT:
+            if (strcmp(optarg, "merge") && strcmp(optarg, "refuse")) {
+                fprintf(stderr, "faceid: --on-conflict wants merge or refuse, not '%s'\n", optarg);
+                return FID_EXIT_USAGE;
+            }
+            o->on_conflict = optarg;
+            break;
+        default: return FID_EXIT_USAGE;
+        }
     }
-    if (o->threads < 1 || o->threads > 64 || o->step < 1) {
-        fprintf(stderr, "faceid: --threads must be 1..64 and --step >= 1\n");
-        return 2;
-    }
+    while (optind < argc)
+        o->files[o->n_files++] = argv[optind++];
+    fid_detector_kind kind;
+    if (fid_cli_detector_kind(o->detector, &kind)) return FID_EXIT_USAGE;
     return 0;
 }
 
@@ -148,8 +193,8 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     if (max_frames > 0 && total > (int64_t)max_frames * step) step = (int)((total + max_frames - 1) / max_frames);
     const fid_image *frame;
     double t0 = now_s(), last_print = 0;
-    int r, index = 0, used = 0;
-    while ((r = fid_video_read(v, &frame, NULL, &st)) == 1) {
+    int index = 0, used = 0;
+    while ((st = fid_video_read(v, &frame, NULL)) == FID_OK) {
         if (index++ % step) continue;
         if (fid_enrollment_add(e, frame, file, NULL) != FID_OK) {
             fprintf(stderr, "%sfaceid: %s: frame %d: %s\n", tty ? "\n" : "", file, index, fid_last_error());
@@ -169,7 +214,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     if (tty) fprintf(stderr, "\r%*s\r", 100, "");
     fid_video_close(v);
     *frames_out += used;
-    if (r < 0) {
+    if (st != FID_END) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         return 2;
     }
@@ -370,7 +415,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
 
 /* Identifies every face of one image; appends {"box","name","distance","margin"} to faces. */
 static int identify_image(const fid_image *im, fid_detector *det, fid_embedder *emb, const fid_matcher *m,
-                          json_t *faces, const char *label) {
+                          json_t *faces, const char *label, int explain, int *named) {
     fid_detection dets[64];
     fid_status st;
     int n = fid_detector_run(det, im, dets, 64, &st);
@@ -385,20 +430,25 @@ static int identify_image(const fid_image *im, fid_detector *det, fid_embedder *
             free(desc);
             return -1;
         }
-        json_t *box = json_pack("[f,f,f,f]", round(dets[i].box.x), round(dets[i].box.y), round(dets[i].box.width),
-                                round(dets[i].box.height));
-        json_t *f = json_pack("{s:o,s:s}", "box", box, "name", match.name);
-        json_object_set_new(f, "distance",
-                            isfinite(match.distance) ? json_real(round(match.distance * 1e4) / 1e4) : json_null());
-        json_object_set_new(f, "margin",
-                            isfinite(match.margin) ? json_real(round(match.margin * 1e4) / 1e4) : json_null());
-        if (!match.known && match.candidate[0]) json_object_set_new(f, "closest", json_string(match.candidate));
+        json_t *f = json_pack("{s:o,s:o,s:s}", "box", fid_cli_json_box(dets[i].box), "score",
+                              fid_cli_json_number(dets[i].score), "name", match.name);
+        *named += match.known;
+        /* a stranger's record names nobody: the closest enrolled person only when asked */
+        if (match.known || explain) {
+            json_object_set_new(f, "distance", fid_cli_json_number(match.distance));
+            json_object_set_new(f, "margin", fid_cli_json_number(match.margin));
+        }
+        if (!match.known && explain && match.candidate[0]) json_object_set_new(f, "closest", json_string(match.candidate));
         json_array_append_new(faces, f);
-        if (label)
-            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t%s\tdistance %.3f\tmargin %.3f\n", label, i + 1,
+        if (label && (match.known || explain))
+            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t%s\tdistance %.3f\tmargin %.3f%s%s\n", label, i + 1,
                    dets[i].box.x, dets[i].box.y, dets[i].box.width, dets[i].box.height, match.name, match.distance,
-                   match.margin);
+                   match.margin, match.known ? "" : "\tclosest ", match.known ? "" : match.candidate);
+        else if (label)
+            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t?\n", label, i + 1, dets[i].box.x, dets[i].box.y,
+                   dets[i].box.width, dets[i].box.height);
     }
+    if (label && n == 0) printf("%s\tno face\n", label);
     free(desc);
     return n;
 }
@@ -434,13 +484,14 @@ int fid_cli_identify(int argc, char **argv) {
     if (g && !m) fprintf(stderr, "faceid: %s\n", fid_last_error());
     json_t *files = json_array();
     rc = m ? 0 : 2;
+    int named = 0;
     for (int i = 0; i < o.n_files && m; i++) {
         const char *file = o.files[i];
         fid_image *im = fid_image_load(file, &st);
         json_t *entry = json_pack("{s:s}", "file", file);
         if (im) {
             json_t *faces = json_array();
-            if (identify_image(im, det, emb, m, faces, o.json ? NULL : file) < 0) {
+            if (identify_image(im, det, emb, m, faces, o.json ? NULL : file, o.explain, &named) < 0) {
                 fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
                 rc = 2;
             }
@@ -455,22 +506,22 @@ int fid_cli_identify(int argc, char **argv) {
                 json_t *frames = json_array();
                 const fid_image *frame;
                 double t;
-                int r, index = 0;
-                while ((r = fid_video_read(v, &frame, &t, &st)) == 1) {
+                int index = 0;
+                while ((st = fid_video_read(v, &frame, &t)) == FID_OK) {
                     if (index++ % o.step) continue;
                     json_t *faces = json_array();
                     char label[4200];
                     snprintf(label, sizeof label, "%s@%d", file, index - 1);
-                    if (identify_image(frame, det, emb, m, faces, o.json ? NULL : label) < 0) {
+                    if (identify_image(frame, det, emb, m, faces, o.json ? NULL : label, o.explain, &named) < 0) {
                         fprintf(stderr, "faceid: %s: %s\n", label, fid_last_error());
                         rc = 2;
                         json_decref(faces);
                         break;
                     }
-                    json_array_append_new(frames, json_pack("{s:i,s:f,s:o}", "index", index - 1, "time",
-                                                            isnan(t) ? -1.0 : t, "faces", faces));
+                    json_array_append_new(frames, json_pack("{s:i,s:o,s:o}", "frame", index - 1, "stream_time",
+                                                            fid_cli_json_number(t), "faces", faces));
                 }
-                if (r < 0) {
+                if (rc == 0 && st != FID_END) {
                     fprintf(stderr, "faceid: %s\n", fid_last_error());
                     rc = 2;
                 }
@@ -484,9 +535,10 @@ int fid_cli_identify(int argc, char **argv) {
         json_array_append_new(files, entry);
     }
     if (o.json && m)
-        fid_cli_print_json(json_pack("{s:i,s:o}", "people", fid_matcher_people(m), "files", files));
+        fid_cli_print_json(json_pack("{s:i,s:o}", "gallery_people", fid_matcher_people(m), "files", files));
     else
         json_decref(files);
+    if (rc == 0 && !named) rc = FID_EXIT_NO; /* nobody known was found */
     fid_embedder_free(emb);
     fid_detector_free(det);
     fid_matcher_free(m);
@@ -497,7 +549,11 @@ int fid_cli_identify(int argc, char **argv) {
 
 static const char *manage_usage =
     "usage: faceid list [--json] | show NAME [--json] | remove NAME | rename OLD NEW |\n"
-    "              export FILE.json | import FILE.json   [--gallery DB]\n"
+    "              export FILE.json | import FILE.json [--on-conflict merge|refuse] [--max-samples N]\n"
+    "              [--gallery DB]\n"
+    "import merges people by name (samples already there are skipped; nobody grows past --max-samples,\n"
+    "default 20) or, with --on-conflict refuse, imports nothing when a name is already in the gallery.\n"
+    "Exit status: 0 done, 1 no such person (show, remove, rename), 2 usage or input error.\n"
     "Lists the gallery's people with their sample counts, shows one, removes or renames one; exports\n"
     "every sample as JSON or imports such a file (one transaction; same model required).\n"
     "examples:\n"
@@ -528,13 +584,16 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
     fid_status st;
     if (g && transfer) {
         int people = 0, samples = 0;
+        fid_import_params ip = fid_import_default_params();
+        ip.refuse_existing = !strcmp(o.on_conflict, "refuse");
+        if (o.max_samples) ip.max_samples = o.max_samples;
         st = !strcmp(cmd, "export") ? fid_gallery_export(g, o.files[0])
-                                    : fid_gallery_import(g, o.files[0], &people, &samples);
+                                    : fid_gallery_import(g, o.files[0], &ip, &people, &samples);
         if (st != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             rc = 2;
         } else if (!strcmp(cmd, "import")) {
-            printf("imported %d samples of %d people\n", samples, people);
+            printf("imported %d new samples of %d people\n", samples, people);
         }
     } else if (g && readonly) {
         int n = fid_gallery_people(g, NULL, 0, &st);
@@ -553,7 +612,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
             rc = 2;
         } else if (need && !found) {
             fprintf(stderr, "faceid: no person named '%s'\n", o.files[0]);
-            rc = 1;
+            rc = FID_EXIT_NO;
         }
         if (o.json && rc == 0)
             fid_cli_print_json(json_pack("{s:o}", "people", arr));
@@ -564,7 +623,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
         st = !strcmp(cmd, "remove") ? fid_gallery_remove(g, o.files[0]) : fid_gallery_rename(g, o.files[0], o.files[1]);
         if (st != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
-            rc = st == FID_ERR_INVALID_ARGUMENT ? 1 : 2;
+            rc = st == FID_ERR_NOT_FOUND ? FID_EXIT_NO : FID_EXIT_USAGE; /* unknown name: a negative answer */
         }
     }
     fid_gallery_close(g);
@@ -583,23 +642,11 @@ static const char *calibrate_usage =
 
 int fid_cli_calibrate(int argc, char **argv) {
     gopts o;
-    double far = 1e-3;
-    int dry = 0;
-    /* --far and --dry-run are calibrate's own; the rest are the shared options */
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int n_rest = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--far") && i + 1 < argc)
-            far = strtod(argv[++i], NULL);
-        else if (!strcmp(argv[i], "--dry-run"))
-            dry = 1;
-        else
-            rest[n_rest++] = argv[i];
-    }
-    int rc = parse(n_rest, rest, &o, calibrate_usage);
-    free(rest);
-    if (rc || o.n_files || !(far > 0 && far < 1)) {
-        if (!rc) fputs(o.n_files ? calibrate_usage : "faceid: --far must be between 0 and 1\n", stderr);
+    int rc = parse(argc, argv, &o, calibrate_usage);
+    double far = o.far;
+    int dry = o.dry_run;
+    if (rc || o.n_files) {
+        if (!rc) fputs(calibrate_usage, stderr);
         free(o.files);
         return rc < 0 ? 0 : 2;
     }

@@ -1,7 +1,11 @@
-/* faceid live: a video source in, tracked faces named or "?", annotated video and JSON events out. */
+/* faceid live: cameras, streams or files in; tracked faces named or "?"; a window, annotated
+ * videos and JSON events out. The work is fid_pipeline's: this file parses, wires and prints. */
 #include <errno.h>
+#include <getopt.h>
+#include <ini.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +15,6 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/describer.h"
-#include "cli/detect_pool.h"
 #include "cli/window.h"
 #include "faceid.h"
 
@@ -28,80 +30,6 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *event_names[] = {"appeared", "identified", "changed", "left"};
-
-static void write_event(FILE *f, const fid_track_event *e, double t) {
-    if (!f) return;
-    json_t *j =
-        json_pack("{s:s,s:f,s:I,s:i,s:[f,f,f,f],s:s}", "event", event_names[e->kind], "time", round(t * 1000) / 1000,
-                  "frame", (json_int_t)e->frame, "track", e->track.id, "box", round(e->track.box.x),
-                  round(e->track.box.y), round(e->track.box.width), round(e->track.box.height), "name", e->track.name);
-    if (isfinite(e->track.distance))
-        json_object_set_new(j, "distance", json_real(round(e->track.distance * 1e4) / 1e4));
-    char *line = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (line) fprintf(f, "%s\n", line);
-    free(line);
-    json_decref(j);
-    fflush(f); /* events are for other programs: hand them over as they happen */
-}
-
-/* What each live track looked like: its last descriptor (a re-check that finds someone else
- * splits the track) and the mean of its descriptors so far (the evidence it is matched by). */
-typedef struct track_look {
-    int id, n;
-    float *descriptor, *mean; /* dim floats each, one allocation */
-} track_look;
-
-static track_look *look_of(track_look **looks, int *n, int id, int dim) {
-    for (int i = 0; i < *n; i++)
-        if ((*looks)[i].id == id) return &(*looks)[i];
-    track_look *grown = realloc(*looks, (size_t)(*n + 1) * sizeof **looks);
-    if (!grown) return NULL;
-    *looks = grown;
-    track_look *l = &(*looks)[*n];
-    l->id = id, l->n = 0; /* nothing seen yet */
-    if (!(l->descriptor = calloc((size_t)dim * 2, sizeof(float)))) return NULL;
-    l->mean = l->descriptor + dim;
-    ++*n;
-    return l;
-}
-
-/* A track that left no longer needs its look (keeps memory flat over hours of video). */
-static void forget_look(track_look *looks, int *n, int id) {
-    for (int i = 0; i < *n; i++)
-        if (looks[i].id == id) {
-            free(looks[i].descriptor);
-            looks[i] = looks[--*n];
-            return;
-        }
-}
-
-typedef struct appearance {
-    char name[208];
-    int tracks;
-} appearance;
-
-/* Capture-to-label latencies in 0.1 ms bins (fixed memory, however long it runs). */
-enum { LATENCY_BINS = 50000 };
-typedef struct latency_histogram {
-    uint32_t bins[LATENCY_BINS];
-    int64_t count;
-} latency_histogram;
-
-static void latency_add(latency_histogram *h, double seconds) {
-    int64_t bin = (int64_t)(seconds * 1e4);
-    h->bins[bin < 0 ? 0 : bin >= LATENCY_BINS ? LATENCY_BINS - 1 : bin]++;
-    h->count++;
-}
-
-static double latency_percentile_ms(const latency_histogram *h, double q) {
-    if (!h->count) return NAN;
-    int64_t want = (int64_t)ceil(q * h->count), seen = 0;
-    for (int i = 0; i < LATENCY_BINS; i++)
-        if ((seen += h->bins[i]) >= want) return (i + 1) / 10.0; /* bin upper edge */
-    return LATENCY_BINS / 10.0;
-}
-
 static long peak_rss_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -112,495 +40,643 @@ static long peak_rss_kb(void) {
     return kb;
 }
 
-/* Everything the per-frame work shares: models, the tracker and what it learned so far. */
-typedef struct live_state {
-    fid_detector *detector;
-    fid_embedder *embedder;
-    fid_matcher *matcher;
-    fid_tracker *tracker;
-    describer *describer;
-    FILE *events, *tracks_out; /* --events, --tracks */
-    int dim;
-    track_look *looks;
-    int n_looks;
+enum { MAX_CAMERAS = 32 };
+
+typedef struct appearance {
+    char name[208];
+    int tracks;
+} appearance;
+
+/* One source and what is done with it. */
+typedef struct camera {
+    char name[64];
+    char *url, *output;
+    fid_detector_kind detector;
+    int tile_face; /* -1: the detector's default */
+    fid_box roi;
+    int realtime;
+    double reconnect_s;
+    char *camera_size, *camera_format;
+    double camera_fps;
+    /* running */
+    fid_pipeline *pipeline;
+    pthread_t thread;
+    int started, rc, quit;
+    fid_video_writer *writer;
+    fid_image *canvas;
+    live_window *window;
+    int window_mode; /* 0 none, 1 required, 2 if one opens */
+    double shown_fps, last_at;
     appearance *seen;
     int n_seen;
-    const char *source;
-    /* Large frames: the detector's tiles are spread over `period` frames, and the faces of the
-     * tracks not yet left (`follow`, missed lately or not) are looked for every frame. */
-    int period, n_follow;
-    fid_box follow[64];
-} live_state;
+    double t_start, t_end;
+} camera;
 
-/* Tiles are spread so that a frame costs the whole-frame pass, one tile pass per 30 tiles and a
- * mosaic pass per 4 followed small faces the whole frame missed: 640x480 (12 BlazeFace tiles) one
- * tile a frame, all in 12 frames (0.4 s at 30 fps; 2 a frame cost 100 -> 78 frames/s offline);
- * 1080p (81 tiles) 3 a frame, all in 27 frames (0.9 s): a new small face is found within that,
- * and once followed it is looked for every frame. */
-static int scan_period(const fid_detector *d, const fid_image *frame) {
-    int n = d ? fid_detector_tiles(d, fid_image_width(frame), fid_image_height(frame), NULL, 0) : 0;
-    int per_frame = (n + 29) / 30;
-    return per_frame ? (n + per_frame - 1) / per_frame : 1;
+/* Outputs every camera writes to, one line at a time. */
+typedef struct shared_out {
+    FILE *events, *tracks;
+    const char *events_path, *tracks_path;
+    pthread_mutex_t lock;
+    int explain;
+} shared_out;
+
+static const char *event_names[] = {"appeared", "identified", "changed", "left"};
+
+static json_t *track_json(const fid_track_info *t) {
+    json_t *j = json_pack("{s:i,s:o,s:o,s:s}", "track", t->id, "box", fid_cli_json_box(t->box), "score",
+                          fid_cli_json_number(t->score), "name", t->name);
+    if (isfinite(t->distance) && strcmp(t->name, "?")) json_object_set_new(j, "distance", fid_cli_json_number(t->distance));
+    return j;
 }
 
-/* The faces to look for in `frame`: every track not yet left, where its motion puts it then (a
- * file's frames are detected a few frames ahead of tracking). */
-static void follow_tracks(live_state *s, int64_t frame) {
-    s->n_follow = fid_tracker_active(s->tracker, frame, s->follow, 64);
-    if (s->n_follow > 64) s->n_follow = 64;
+static void write_event(shared_out *o, const fid_pipeline_event *e) {
+    char when[32];
+    fid_cli_iso_time(e->wall, when);
+    json_t *j = json_pack("{s:i,s:s,s:s,s:s,s:o,s:I}", "schema", FID_JSON_SCHEMA, "event", event_names[e->kind],
+                          "source", e->source, "time", when, "stream_time", fid_cli_json_number(e->seconds), "frame",
+                          (json_int_t)e->frame);
+    json_t *t = track_json(&e->track);
+    json_object_update(j, t);
+    json_decref(t);
+    fid_cli_write_line(o->events, j);
 }
 
-
-static void count_appearance(live_state *s, const char *name) {
-    if (!strcmp(name, "?")) return;
-    int j = 0;
-    while (j < s->n_seen && strcmp(s->seen[j].name, name))
-        j++;
-    if (j == s->n_seen) {
-        appearance *grown = realloc(s->seen, (size_t)(s->n_seen + 1) * sizeof *s->seen);
-        if (!grown) return;
-        s->seen = grown;
-        snprintf(s->seen[j].name, sizeof s->seen[j].name, "%s", name);
-        s->seen[s->n_seen++].tracks = 0;
+static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r, int with_tracks) {
+    pthread_mutex_lock(&o->lock);
+    for (int i = 0; o->events && i < r->n_events; i++)
+        write_event(o, &r->events[i]);
+    if (o->tracks && with_tracks) {
+        char when[32];
+        fid_cli_iso_time(r->wall, when);
+        json_t *list = json_array();
+        for (int i = 0; i < r->n_tracks; i++)
+            json_array_append_new(list, track_json(&r->tracks[i]));
+        fid_cli_write_line(o->tracks, json_pack("{s:i,s:s,s:s,s:o,s:I,s:o}", "schema", FID_JSON_SCHEMA, "source",
+                                                c->name, "time", when, "stream_time", fid_cli_json_number(r->seconds),
+                                                "frame", (json_int_t)r->frame, "tracks", list));
     }
-    s->seen[j].tracks++;
-}
-
-/* A finished identification: split the track if someone else took its place, then vote. */
-/* Descriptors of one face averaged over the frames of its track: each frame's descriptor carries
- * its own noise (blur, pose, a small face), the mean less. On `make eval`'s 1080p clips (people
- * enrolled from one photo, 40-110 px faces) tracks matched by their mean were named right in 68%
- * and 76% of the frames where they were detected, against 58% and 71% by the vote of single
- * frames; no stranger named either way. The mean forgets slowly (the last MEAN_FRAMES count most)
- * as the face turns or nears. */
-enum { MEAN_FRAMES = 10 };
-
-static void apply_result(live_state *s, const describe_result *r) {
-    int id = r->track_id;
-    track_look *look = look_of(&s->looks, &s->n_looks, id, s->dim);
-    if (look && look->n) {
-        double d = fid_embedder_distance(s->embedder, look->descriptor, r->descriptor);
-        /* no longer the same person by the model's 1:1 threshold: someone else took the place */
-        if (d > fid_embedder_threshold(s->embedder)) {
-            fid_track_event split[2];
-            int new_id = fid_tracker_split(s->tracker, id, r->frame, split);
-            if (new_id < 0) return; /* the track left meanwhile */
-            write_event(s->events, &split[0], r->seconds);
-            write_event(s->events, &split[1], r->seconds);
-            forget_look(s->looks, &s->n_looks, id);
-            id = new_id;
-            look = look_of(&s->looks, &s->n_looks, id, s->dim);
+    pthread_mutex_unlock(&o->lock);
+    for (int i = 0; i < r->n_events; i++) { /* people seen, for the summary */
+        const fid_pipeline_event *e = &r->events[i];
+        if (e->kind != FID_TRACK_IDENTIFIED && e->kind != FID_TRACK_CHANGED) continue;
+        if (!strcmp(e->track.name, "?")) continue;
+        int j = 0;
+        while (j < c->n_seen && strcmp(c->seen[j].name, e->track.name))
+            j++;
+        if (j == c->n_seen) {
+            appearance *grown = realloc(c->seen, (size_t)(c->n_seen + 1) * sizeof *grown);
+            if (!grown) continue;
+            c->seen = grown;
+            snprintf(c->seen[j].name, sizeof c->seen[j].name, "%s", e->track.name);
+            c->seen[c->n_seen++].tracks = 0;
         }
-    }
-    fid_match m = r->match;
-    if (look) {
-        memcpy(look->descriptor, r->descriptor, (size_t)s->dim * sizeof *r->descriptor);
-        look->n++;
-        float w = 1.0f / (look->n < MEAN_FRAMES ? look->n : MEAN_FRAMES);
-        for (int j = 0; j < s->dim; j++)
-            look->mean[j] += w * (r->descriptor[j] - look->mean[j]);
-        if (look->n > 1 && fid_matcher_match(s->matcher, look->mean, &m) != FID_OK) m = r->match;
-    }
-    fid_track_event e;
-    if (fid_tracker_vote(s->tracker, id, m.name, m.distance, r->frame, &e) == 1) {
-        write_event(s->events, &e, r->seconds);
-        count_appearance(s, e.track.name);
+        c->seen[j].tracks++;
     }
 }
 
-/* Detect and track; hand the tracks that need identifying to the describer and apply what it
- * finished. `in_step`: results of the previous frame are waited for, so a file gives the same
- * labels on every run; a live source takes what is ready and never waits. -1 after an error. */
-static int track_frame(live_state *s, const fid_image *frame, int64_t index, double t, int in_step,
-                       const fid_detection *dets, int n) {
-    fid_track_event ev[128];
-    int k = fid_tracker_update(s->tracker, dets, n, index, ev, 128);
-    for (int i = 0; i < k && i < 128; i++) {
-        write_event(s->events, &ev[i], t);
-        if (ev[i].kind == FID_TRACK_LEFT) forget_look(s->looks, &s->n_looks, ev[i].track.id);
+/* The frame with every track's box and label ("?" in red for strangers), into c->canvas. */
+static int annotate(camera *c, const fid_pipeline_result *r) {
+    if (!(c->canvas = fid_image_copy_into(c->canvas, r->image, NULL))) return -1;
+    for (int i = 0; i < r->n_tracks; i++) {
+        const fid_track_info *t = &r->tracks[i];
+        char label[256];
+        int unknown = !strcmp(t->name, "?");
+        if (isfinite(t->distance) && !unknown)
+            snprintf(label, sizeof label, "%s %.2f", t->name, t->distance);
+        else
+            snprintf(label, sizeof label, "%s", t->name);
+        fid_image_draw_label(c->canvas, &t->box, label, unknown ? 0xd32f2f : 0x2e7d32);
     }
-    if (in_step) describer_wait(s->describer);
-    describe_result r;
-    while (describer_take(s->describer, &r))
-        apply_result(s, &r);
-    fid_track_info tracks[64];
-    int need[64], ids[64];
-    fid_detection faces[64];
-    int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, need);
-    if (nt > 64) nt = 64;
-    /* New faces first; re-checks one per frame, or the tracks that appeared together would all
-     * fall due on the same frame every 15 frames and queue up behind each other. */
-    int n_faces = 0, rechecks = 0;
-    for (int pass = 2; pass >= 1; pass--)
-        for (int i = 0; i < nt; i++) {
-            if (need[i] != pass || (pass == 1 && rechecks++ >= 1) || describer_in_flight(s->describer, tracks[i].id))
-                continue;
-            ids[n_faces] = tracks[i].id;
-            faces[n_faces++] = (fid_detection){.box = tracks[i].box, .score = tracks[i].score};
-        }
-    describer_submit(s->describer, frame, index, t, ids, faces, n_faces);
     return 0;
 }
 
-/* The frame with every track's box and label ("?" in red for strangers), into canvas. */
-static fid_image *annotate(live_state *s, const fid_image *frame, fid_image *canvas, int64_t index) {
-    if (!(canvas = fid_image_copy_into(canvas, frame, NULL))) return NULL;
-    fid_track_info tracks[64];
-    int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, NULL);
-    for (int i = 0; i < nt && i < 64; i++) {
-        char label[256];
-        int unknown = !strcmp(tracks[i].name, "?");
-        if (isfinite(tracks[i].distance) && !unknown)
-            snprintf(label, sizeof label, "%s %.2f", tracks[i].name, tracks[i].distance);
-        else
-            snprintf(label, sizeof label, "%s", tracks[i].name);
-        fid_image_draw_label(canvas, &tracks[i].box, label, unknown ? 0xd32f2f : 0x2e7d32);
-    }
-    return canvas;
-}
-
-/* What the loop shows and writes, and its running numbers. */
-typedef struct live_out {
-    const char *output;
-    int window_mode; /* 0 none, 1 required, 2 if one opens */
-    double fps;
-    fid_video_writer *writer;
-    live_window *window;
-    fid_image *canvas;
-    latency_histogram *latency;
-    double shown_fps, last_at, last_latency;
-    int64_t frames;
-    int quit; /* the user closed the window */
-} live_out;
-
-/* Track, identify, draw, show and write one detected frame. -1 after printing an error. */
-/* "-" is standard output, as for every output file. */
-static FILE *open_output(const char *path) { return strcmp(path, "-") ? fopen(path, "w") : stdout; }
-
-/* Closes (or, for stdout, flushes) an output; 1 after saying that writing it failed. */
-static int close_output(FILE *f, const char *path) {
-    if (!f) return 0;
-    int bad = ferror(f) | (f == stdout ? fflush(f) : fclose(f));
-    if (bad) fprintf(stderr, "faceid: %s: could not write everything\n", path);
-    return bad != 0;
-}
-
-/* --tracks: one JSON line per frame with every track seen in it, for scoring a run frame by frame. */
-static void write_tracks(live_state *s, int64_t index, double seconds) {
-    if (!s->tracks_out) return;
-    fid_track_info tracks[64];
-    int nt = fid_tracker_tracks(s->tracker, tracks, 64, index, NULL);
-    json_t *list = json_array();
-    for (int i = 0; i < nt && i < 64; i++) {
-        json_t *t = json_pack("{s:i,s:[f,f,f,f],s:f,s:s}", "track", tracks[i].id, "box", round(tracks[i].box.x),
-                              round(tracks[i].box.y), round(tracks[i].box.width), round(tracks[i].box.height), "score",
-                              round(tracks[i].score * 1e3) / 1e3, "name", tracks[i].name);
-        if (isfinite(tracks[i].distance))
-            json_object_set_new(t, "distance", json_real(round(tracks[i].distance * 1e4) / 1e4));
-        json_array_append_new(list, t);
-    }
-    json_t *j = json_pack("{s:I,s:f,s:o}", "frame", (json_int_t)index, "time",
-                          isfinite(seconds) ? round(seconds * 1000) / 1000 : -1.0, "tracks", list);
-    char *line = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (line) fprintf(s->tracks_out, "%s\n", line);
-    free(line);
-    json_decref(j);
-}
-
-static int handle_frame(live_state *s, live_out *o, fid_capture *capture, const fid_image *image, int64_t index,
-                        double seconds, double captured, const fid_detection *dets, int n, int in_step) {
+/* Draws, shows and writes one processed frame. -1 after printing an error. */
+static int show_frame(camera *c, const fid_pipeline_result *r) {
     fid_status st;
-    if (track_frame(s, image, index, seconds, in_step, dets, n) < 0) return -1;
-    write_tracks(s, index, seconds);
-    if (o->window_mode && !o->window) {
+    if (c->window_mode && !c->window) {
         char why[256];
-        o->window = live_window_open("faceid live", fid_image_width(image), fid_image_height(image), why, sizeof why);
-        if (!o->window) {
-            fprintf(stderr, "faceid: %s%s\n", why, o->window_mode == 2 ? "; going on without one" : "");
-            if (o->window_mode == 1) return -1;
-            o->window_mode = 0;
+        c->window = live_window_open("faceid live", fid_image_width(r->image), fid_image_height(r->image), why,
+                                     sizeof why);
+        if (!c->window) {
+            fprintf(stderr, "faceid: %s%s\n", why, c->window_mode == 2 ? "; going on without one" : "");
+            if (c->window_mode == 1) return -1;
+            c->window_mode = 0;
         }
     }
-    if ((o->output || o->window) && !(o->canvas = annotate(s, image, o->canvas, index))) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if ((c->output || c->window) && annotate(c, r) < 0) {
+        fprintf(stderr, "faceid: %s: out of memory for the annotated frame\n", c->name);
         return -1;
     }
-    double labelled = now_s();
-    o->last_latency = labelled - captured;
-    latency_add(o->latency, o->last_latency);
-    if (!isnan(o->last_at) && labelled > o->last_at) /* smoothed over ~1 s at camera rates */
-        o->shown_fps =
-            o->shown_fps ? 0.97 * o->shown_fps + 0.03 / (labelled - o->last_at) : 1 / (labelled - o->last_at);
-    o->last_at = labelled;
-    if (o->output) {
-        if (!o->writer && !(o->writer = fid_video_writer_open(o->output, fid_image_width(image),
-                                                              fid_image_height(image), o->fps, &st))) {
+    double at = now_s();
+    if (!isnan(c->last_at) && at > c->last_at) /* smoothed over ~1 s at camera rates */
+        c->shown_fps = c->shown_fps ? 0.97 * c->shown_fps + 0.03 / (at - c->last_at) : 1 / (at - c->last_at);
+    c->last_at = at;
+    if (c->output) {
+        double fps = fid_pipeline_fps(c->pipeline);
+        if (!c->writer && !(c->writer = fid_video_writer_open(c->output, fid_image_width(r->image),
+                                                              fid_image_height(r->image), fps > 0 ? fps : 25, &st))) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             return -1;
         }
-        if (fid_video_writer_write(o->writer, o->canvas) != FID_OK) {
+        if (fid_video_writer_write(c->writer, c->canvas) != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             return -1;
         }
     }
-    if (o->window) {
-        fid_capture_stats cs = fid_capture_get_stats(capture);
+    if (c->window) {
+        fid_pipeline_stats ps = fid_pipeline_get_stats(c->pipeline);
         char status[160];
-        snprintf(status, sizeof status, "%.1f fps  %.0f ms  %lld dropped%s", o->shown_fps, o->last_latency * 1e3,
-                 (long long)cs.dropped, cs.reconnecting ? "  reconnecting" : "");
-        fid_image_draw_text(o->canvas, 0, 0, status, 0, 0xffffff, 0x202020);
-        if (live_window_show(o->window, o->canvas) == 1) o->quit = 1;
+        snprintf(status, sizeof status, "%.1f fps  %.0f ms  %lld dropped%s", c->shown_fps, r->latency * 1e3,
+                 (long long)ps.dropped, ps.reconnecting ? "  reconnecting" : "");
+        fid_image_draw_text(c->canvas, 0, 0, status, 0, 0xffffff, 0x202020);
+        if (live_window_show(c->window, c->canvas) == 1) c->quit = 1;
     }
-    o->frames++;
     return 0;
 }
 
-/* A frame out of the detection pool, through handle_frame. */
-static int handle_detected(live_state *s, live_out *o, fid_capture *capture, detect_pool *pool, int in_step) {
-    const detected_frame *d = detect_pool_collect(pool);
-    if (!d) return 0;
-    int r = d->n_faces < 0 ? -1 : 0;
-    if (r < 0)
-        fprintf(stderr, "faceid: %s: frame %lld: %s\n", s->source, (long long)d->index, d->error);
-    else
-        r = handle_frame(s, o, capture, d->image, d->index, d->seconds, d->captured, d->faces, d->n_faces, in_step);
-    detect_pool_release(pool);
-    return r;
+typedef struct run_arg {
+    camera *c;
+    shared_out *o;
+} run_arg;
+
+/* One camera from start to end of its source: its own thread, so a slow or dead camera never
+ * stalls another. */
+static void *run_camera(void *p) {
+    run_arg *a = p;
+    camera *c = a->c;
+    c->t_start = now_s();
+    for (;;) {
+        if ((stop_requested || c->quit)) fid_pipeline_stop(c->pipeline);
+        fid_pipeline_result r;
+        fid_status st = fid_pipeline_next(c->pipeline, 0.1, &r);
+        if (st == FID_AGAIN) {
+            if (c->window && live_window_poll(c->window)) c->quit = 1;
+            continue;
+        }
+        if (st != FID_OK && st != FID_END) { /* the source failed: its tracks leave, then one line */
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            write_result(c, a->o, &r, 0);
+            c->rc = 2;
+            break;
+        }
+        write_result(c, a->o, &r, st == FID_OK);
+        if (st == FID_END) break;
+        if (show_frame(c, &r) < 0) { /* e.g. no window: the error stays one line */
+            c->rc = 2;
+            break;
+        }
+    }
+    c->t_end = now_s();
+    if (c->writer && fid_video_writer_close(c->writer) != FID_OK) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        c->rc = 2;
+    }
+    c->writer = NULL;
+    return NULL;
+}
+
+/* ---- options and the camera list ----------------------------------------------------------- */
+
+static camera *add_camera(camera *cams, int *n, const char *name, const camera *defaults) {
+    if (*n >= MAX_CAMERAS) {
+        fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS);
+        return NULL;
+    }
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(cams[i].name, name)) {
+            fprintf(stderr, "faceid: two sources are named '%s' (give NAME=URL)\n", name);
+            return NULL;
+        }
+    camera *c = &cams[(*n)++];
+    *c = *defaults; /* with copies of the strings: every camera owns its own */
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->url = defaults->url ? strdup(defaults->url) : NULL;
+    c->output = defaults->output ? strdup(defaults->output) : NULL;
+    c->camera_size = defaults->camera_size ? strdup(defaults->camera_size) : NULL;
+    c->camera_format = defaults->camera_format ? strdup(defaults->camera_format) : NULL;
+    return c;
+}
+
+/* A source's name: NAME= before the URL, else the file or device name without its extension. */
+static void source_name(const char *spec, char *name, size_t size, const char **url) {
+    const char *eq = strchr(spec, '=');
+    size_t k = eq ? (size_t)(eq - spec) : 0;
+    if (eq && k > 0 && k < 64 && strspn(spec, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == k) {
+        snprintf(name, size, "%.*s", (int)k, spec);
+        *url = eq + 1;
+        return;
+    }
+    *url = spec;
+    const char *base = strrchr(spec, '/');
+    base = base && base[1] ? base + 1 : spec;
+    if (strstr(spec, "://") && (!base || base == spec)) base = strstr(spec, "://") + 3;
+    size_t len = strcspn(base, ".?#:");
+    snprintf(name, size, "%.*s", (int)(len ? len : strlen(base)), len ? base : base);
+    if (!name[0]) snprintf(name, size, "camera");
+}
+
+static int parse_roi(const char *opt, const char *arg, fid_box *roi) {
+    double v[4];
+    char tail;
+    if (sscanf(arg, "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 || !(v[0] >= 0 && v[1] >= 0) ||
+        !(v[2] >= 16 && v[3] >= 16) || v[0] + v[2] > 16384 || v[1] + v[3] > 16384) {
+        fprintf(stderr, "faceid: %s wants X,Y,WIDTH,HEIGHT in pixels (at least 16x16), not '%s'\n", opt, arg);
+        return -1;
+    }
+    *roi = (fid_box){(float)v[0], (float)v[1], (float)v[2], (float)v[3]};
+    return 0;
+}
+
+static int parse_camera_size(const char *opt, const char *arg) {
+    int w, h;
+    char tail;
+    if (sscanf(arg, "%dx%d%c", &w, &h, &tail) != 2 || w < 16 || h < 16 || w > 16384 || h > 16384) {
+        fprintf(stderr, "faceid: %s wants WIDTHxHEIGHT, not '%s'\n", opt, arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* One key of a camera section (or of the defaults); 0, or -1 after printing. */
+static int camera_option(camera *c, const char *key, const char *value, const char *where) {
+    char opt[4300];
+    snprintf(opt, sizeof opt, "%s%s", where, key);
+    double v;
+    if (!strcmp(key, "source")) {
+        free(c->url);
+        c->url = strdup(value);
+    } else if (!strcmp(key, "output")) {
+        free(c->output);
+        c->output = strdup(value);
+    } else if (!strcmp(key, "detector")) {
+        if (fid_cli_detector_kind(value, &c->detector)) return -1;
+    } else if (!strcmp(key, "tile-face")) {
+        if (fid_cli_int(opt, value, 0, 4096, &c->tile_face)) return -1;
+    } else if (!strcmp(key, "roi")) {
+        if (parse_roi(opt, value, &c->roi)) return -1;
+    } else if (!strcmp(key, "realtime")) {
+        int b;
+        if (fid_cli_int(opt, value, 0, 1, &b)) return -1;
+        c->realtime = b;
+    } else if (!strcmp(key, "reconnect-timeout")) {
+        if (fid_cli_double(opt, value, 0, 1e9, &c->reconnect_s)) return -1;
+    } else if (!strcmp(key, "camera-size")) {
+        if (parse_camera_size(opt, value)) return -1;
+        free(c->camera_size);
+        c->camera_size = strdup(value);
+    } else if (!strcmp(key, "camera-fps")) {
+        if (fid_cli_double(opt, value, 0.1, 1000, &v)) return -1;
+        c->camera_fps = v;
+    } else if (!strcmp(key, "camera-format")) {
+        free(c->camera_format);
+        c->camera_format = strdup(value);
+    } else {
+        fprintf(stderr, "faceid: %sunknown setting '%s'\n", where, key);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct config_ctx {
+    const char *path;
+    camera *cams;
+    int *n;
+    const camera *defaults;
+    char section[64];
+    int failed;
+} config_ctx;
+
+static int on_ini(void *user, const char *section, const char *key, const char *value) {
+    config_ctx *x = user;
+    char where[4200];
+    snprintf(where, sizeof where, "%s: [%s] ", x->path, section);
+    if (!section[0]) {
+        fprintf(stderr, "faceid: %s'%s' outside a [camera] section\n", where, key);
+        return x->failed = 1, 0;
+    }
+    camera *c = NULL;
+    for (int i = 0; i < *x->n && !c; i++)
+        if (!strcmp(x->cams[i].name, section)) c = &x->cams[i];
+    if (!c && !(c = add_camera(x->cams, x->n, section, x->defaults))) return x->failed = 1, 0;
+    if (camera_option(c, key, value, where) < 0) return x->failed = 1, 0;
+    return 1;
 }
 
 static const char *live_usage =
-    "usage: faceid live [--source SRC] [--gallery DB] [--window | --no-window] [--output OUT.mp4]\n"
-    "                   [--events EVENTS.jsonl] [--tracks TRACKS.jsonl] [--realtime]\n"
-    "                   [--detector blazeface|tiny|ssd|haar] [--tile-face PX]\n"
+    "usage: faceid live [--source [NAME=]SRC]... [--config CAMERAS.ini] [--gallery DB]\n"
+    "                   [--window | --no-window] [--output OUT.mp4] [--events FILE] [--tracks FILE]\n"
+    "                   [--realtime] [--detector blazeface|tiny|ssd|haar] [--tile-face PX] [--roi X,Y,W,H]\n"
     "                   [--reconnect-timeout S] [--threads N] [--model SPEC]\n"
     "                   [--camera-size WxH] [--camera-fps N] [--camera-format mjpeg|yuyv422|...]\n"
-    "Follows every face of a camera, stream or video file, names it or shows \"?\" for strangers,\n"
-    "in a window (when a display exists) and/or into an annotated H.264 video and JSON Lines events\n"
-    "(appeared, identified, changed, left). SRC: /dev/videoN (default /dev/video0), a file, rtsp://,\n"
-    "http(s)://, anything FFmpeg opens. Decoding runs on its own thread and the newest frame wins:\n"
-    "frames the pipeline has no time for are dropped (counted), so the picture never lags.\n"
+    "Follows every face of cameras, streams or video files, names it or shows \"?\" for strangers,\n"
+    "in a window (one source, when a display exists) and/or into annotated H.264 videos and JSON\n"
+    "Lines (schema/faceid-output.schema.json). SRC: /dev/videoN (default /dev/video0), a file,\n"
+    "rtsp://, http(s)://, anything FFmpeg opens. Each source decodes on its own thread and the\n"
+    "newest frame wins: frames there is no time for are dropped (counted), so the picture never lags.\n"
+    "Several sources share one set of models and one identification thread; each has its own\n"
+    "tracks, and its events carry its name. People enrolled or removed while it runs count from\n"
+    "their next identification (the gallery is checked every second).\n"
     "A track is identified when it appears and re-checked every 15 frames; it is named by the mean\n"
     "of its descriptors so far (one frame's blur or pose averages out).\n"
-    "  --events FILE          JSON Lines: appeared, identified, changed, left (- for stdout)\n"
-    "  --tracks FILE          JSON Lines, one per frame: frame, time and every track's id, box,\n"
-    "                         detector score, name and distance (- for stdout)\n"
+    "  --source [NAME=]SRC    a source (repeat for several); NAME tags its events (default: the\n"
+    "                         file or device name)\n"
+    "  --config FILE          sources from an INI file: a [NAME] section per camera with source=,\n"
+    "                         and optionally detector=, tile-face=, roi=X,Y,W,H, realtime=0|1,\n"
+    "                         output=, reconnect-timeout=, camera-size=, camera-fps=, camera-format=\n"
+    "  --output OUT.mp4       annotated video; with several sources put {name} in the path\n"
+    "  --events FILE          JSON Lines: appeared, identified, changed, left, with the source's\n"
+    "                         name, ISO-8601 time and stream time (- for stdout). Every track gets\n"
+    "                         its left at the end of its source\n"
+    "  --tracks FILE          JSON Lines, one per frame and source: every track's id, box, detector\n"
+    "                         score, name and distance (- for stdout)\n"
+    "  --roi X,Y,W,H          look for faces in this region of the frame only\n"
     "  --tile-face PX         smallest face to find in large frames (default 24; 0: the whole frame\n"
     "                         only). A 1080p frame's tiles are spread over frames; tracked faces'\n"
     "                         tiles are scanned every frame\n"
     "  --realtime             pace a file at its frame rate, as a camera would deliver it\n"
+    "  --threads N            compute threads of a source's detector (default 2; a file read\n"
+    "                         offline runs N 1-thread detectors on consecutive frames instead)\n"
     "  --camera-size/-fps/-format  ask a V4L2 camera for a mode (most USB webcams need mjpeg\n"
     "                         for 720p at 30 fps; `v4l2-ctl --list-formats-ext` lists them)\n"
     "  --reconnect-timeout S  a network stream that was cut is reopened with back-off; give up\n"
     "                         after S seconds without a frame (default: never; 0: do not reconnect)\n"
-    "Esc or q in the window, or Ctrl-C, stops; output files are finished cleanly. A summary (frames,\n"
-    "dropped, fps, capture-to-label latency, people seen) goes to stderr at the end.\n"
+    "Esc or q in the window, or Ctrl-C, stops; output files are finished cleanly. A summary per\n"
+    "source (frames, dropped, fps, capture-to-label latency, people seen) goes to stderr at the end.\n"
+    "Exit status: 0 every source ended cleanly, 2 a usage error or a source that failed.\n"
     "examples:\n"
     "  faceid live                                   # the webcam, in a window\n"
     "  faceid live --source rtsp://cam.local/stream --no-window --events events.jsonl\n"
-    "  faceid live --source party.mp4 --output out/annotated.mp4 --events out/events.jsonl\n";
+    "  faceid live --source door=rtsp://door/s --source yard=rtsp://yard/s --events - --no-window\n"
+    "  faceid live --config cameras.ini --output 'out/{name}.mp4' --events out/events.jsonl\n";
+
+static void free_camera_strings(camera *c) {
+    free(c->url);
+    free(c->output);
+    free(c->camera_size);
+    free(c->camera_format);
+}
+
+/* "{name}" in an output path becomes the camera's name. NULL when out of memory. */
+static char *output_for(const char *pattern, const char *name) {
+    const char *at = strstr(pattern, "{name}");
+    size_t n = strlen(pattern) + strlen(name) + 1;
+    char *out = malloc(n);
+    if (!out) return NULL;
+    if (at)
+        snprintf(out, n, "%.*s%s%s", (int)(at - pattern), pattern, name, at + 6);
+    else
+        snprintf(out, n, "%s", pattern);
+    return out;
+}
 
 int fid_cli_live(int argc, char **argv) {
-    const char *source = NULL, *output = NULL, *events_path = NULL, *gallery = NULL, *detector = "blazeface",
-               *tracks_path = NULL;
-    int threads = 2, realtime = 0, window_mode = -1; /* -1: when a display exists */
-    double reconnect_s = -1, camera_fps = 0;
-    const char *camera_size = NULL, *camera_format = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        int model_option = fid_cli_model_option(argc, argv, &i);
-        if (model_option < 0) return 2;
-        if (model_option) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(live_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--source") && next)
-            source = argv[++i];
-        else if (!strcmp(a, "--output") && next)
-            output = argv[++i];
-        else if (!strcmp(a, "--events") && next)
-            events_path = argv[++i];
-        else if (!strcmp(a, "--tracks") && next)
-            tracks_path = argv[++i];
-        else if (!strcmp(a, "--gallery") && next)
-            gallery = argv[++i];
-        else if (!strcmp(a, "--detector") && next)
-            detector = argv[++i];
-        else if (!strcmp(a, "--threads") && next)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--reconnect-timeout") && next) {
-            reconnect_s = strtod(argv[++i], &end);
-            if (*end || reconnect_s < 0) {
-                fprintf(stderr, "faceid: --reconnect-timeout wants seconds >= 0, not '%s'\n", argv[i]);
-                return 2;
+    enum {
+        O_SOURCE = FID_OPT_COMMAND, O_CONFIG, O_OUTPUT, O_EVENTS, O_TRACKS, O_GALLERY, O_DETECTOR, O_THREADS,
+        O_RECONNECT, O_CAMERA_SIZE, O_CAMERA_FPS, O_CAMERA_FORMAT, O_REALTIME, O_WINDOW, O_NO_WINDOW, O_ROI
+    };
+    static const struct option longopts[] = {
+        {"help", no_argument, 0, 'h'},
+        {"source", required_argument, 0, O_SOURCE},
+        {"config", required_argument, 0, O_CONFIG},
+        {"output", required_argument, 0, O_OUTPUT},
+        {"events", required_argument, 0, O_EVENTS},
+        {"tracks", required_argument, 0, O_TRACKS},
+        {"gallery", required_argument, 0, O_GALLERY},
+        {"detector", required_argument, 0, O_DETECTOR},
+        {"threads", required_argument, 0, O_THREADS},
+        {"reconnect-timeout", required_argument, 0, O_RECONNECT},
+        {"camera-size", required_argument, 0, O_CAMERA_SIZE},
+        {"camera-fps", required_argument, 0, O_CAMERA_FPS},
+        {"camera-format", required_argument, 0, O_CAMERA_FORMAT},
+        {"realtime", no_argument, 0, O_REALTIME},
+        {"window", no_argument, 0, O_WINDOW},
+        {"no-window", no_argument, 0, O_NO_WINDOW},
+        {"roi", required_argument, 0, O_ROI},
+        FID_CLI_MODEL_OPTIONS,
+        {0, 0, 0, 0},
+    };
+    static camera cams[MAX_CAMERAS];
+    int n_cams = 0;
+    camera defaults = {.detector = FID_DETECTOR_BLAZEFACE, .tile_face = -1, .reconnect_s = -1, .last_at = NAN};
+    const char *sources[MAX_CAMERAS], *configs[8], *gallery = NULL;
+    int n_sources = 0, n_configs = 0, threads = 2, window_mode = -1; /* -1: when a display exists */
+    shared_out o = {.explain = 0};
+    int c;
+    optind = 1;
+    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
+        int m = fid_cli_model_option(c, optarg);
+        if (m < 0) return FID_EXIT_USAGE;
+        if (m) {
+            if (c == FID_OPT_TILE_FACE) defaults.tile_face = atoi(optarg); /* validated above */
+            continue;
+        }
+        switch (c) {
+        case 'h': fputs(live_usage, stdout); return FID_EXIT_OK;
+        case O_SOURCE:
+            if (n_sources == MAX_CAMERAS) {
+                fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS);
+                return FID_EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--camera-size") && next) {
-            camera_size = argv[++i];
-            int w, h;
-            char tail;
-            if (sscanf(camera_size, "%dx%d%c", &w, &h, &tail) != 2 || w < 16 || h < 16) {
-                fprintf(stderr, "faceid: --camera-size wants WIDTHxHEIGHT, not '%s'\n", camera_size);
-                return 2;
+            sources[n_sources++] = optarg;
+            break;
+        case O_CONFIG:
+            if (n_configs == 8) {
+                fprintf(stderr, "faceid: at most 8 --config files\n");
+                return FID_EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--camera-fps") && next) {
-            camera_fps = strtod(argv[++i], &end);
-            if (*end || !(camera_fps > 0 && camera_fps <= 1000)) {
-                fprintf(stderr, "faceid: --camera-fps wants frames per second, not '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--camera-format") && next)
-            camera_format = argv[++i];
-        else if (!strcmp(a, "--realtime"))
-            realtime = 1;
-        else if (!strcmp(a, "--window"))
-            window_mode = 1;
-        else if (!strcmp(a, "--no-window"))
-            window_mode = 0;
-        else {
-            fprintf(stderr, "faceid: unknown or incomplete option '%s' (try --help)\n", a);
-            return 2;
+            configs[n_configs++] = optarg;
+            break;
+        case O_OUTPUT: defaults.output = optarg; break;
+        case O_EVENTS: o.events_path = optarg; break;
+        case O_TRACKS: o.tracks_path = optarg; break;
+        case O_GALLERY: gallery = optarg; break;
+        case O_DETECTOR:
+            if (fid_cli_detector_kind(optarg, &defaults.detector)) return FID_EXIT_USAGE;
+            break;
+        case O_THREADS:
+            if (fid_cli_int("--threads", optarg, 1, 64, &threads)) return FID_EXIT_USAGE;
+            break;
+        case O_RECONNECT:
+            if (fid_cli_double("--reconnect-timeout", optarg, 0, 1e9, &defaults.reconnect_s)) return FID_EXIT_USAGE;
+            break;
+        case O_CAMERA_SIZE:
+            if (parse_camera_size("--camera-size", optarg)) return FID_EXIT_USAGE;
+            defaults.camera_size = optarg;
+            break;
+        case O_CAMERA_FPS:
+            if (fid_cli_double("--camera-fps", optarg, 0.1, 1000, &defaults.camera_fps)) return FID_EXIT_USAGE;
+            break;
+        case O_CAMERA_FORMAT: defaults.camera_format = optarg; break;
+        case O_REALTIME: defaults.realtime = 1; break;
+        case O_WINDOW: window_mode = 1; break;
+        case O_NO_WINDOW: window_mode = 0; break;
+        case O_ROI:
+            if (parse_roi("--roi", optarg, &defaults.roi)) return FID_EXIT_USAGE;
+            break;
+        default: return FID_EXIT_USAGE;
         }
     }
-    if (!source) {
+    if (optind < argc) {
+        fprintf(stderr, "faceid live: unexpected argument '%s' (sources go with --source; try --help)\n", argv[optind]);
+        return FID_EXIT_USAGE;
+    }
+    int rc = FID_EXIT_OK;
+    for (int i = 0; i < n_sources && rc == 0; i++) {
+        char name[64];
+        const char *url;
+        source_name(sources[i], name, sizeof name, &url);
+        camera *cam = add_camera(cams, &n_cams, name, &defaults);
+        if (!cam) rc = FID_EXIT_USAGE;
+        else
+            cam->url = strdup(url);
+    }
+    for (int i = 0; i < n_configs && rc == 0; i++) {
+        config_ctx x = {.path = configs[i], .cams = cams, .n = &n_cams, .defaults = &defaults};
+        int err = ini_parse(configs[i], on_ini, &x);
+        if (err < 0) {
+            fprintf(stderr, "faceid: %s: cannot read: %s\n", configs[i], strerror(errno));
+            rc = FID_EXIT_USAGE;
+        } else if (err > 0 || x.failed) {
+            if (!x.failed) fprintf(stderr, "faceid: %s:%d: not an INI line\n", configs[i], err);
+            rc = FID_EXIT_USAGE;
+        }
+    }
+    for (int i = 0; i < n_cams && rc == 0; i++)
+        if (!cams[i].url) {
+            fprintf(stderr, "faceid: camera '%s' has no source=\n", cams[i].name);
+            rc = FID_EXIT_USAGE;
+        }
+    if (rc == 0 && n_cams == 0) {
         if (access("/dev/video0", F_OK) != 0) {
             fprintf(stderr, "faceid: no --source given and no camera at /dev/video0 (try --help)\n");
-            return 2;
+            return FID_EXIT_USAGE;
         }
-        source = "/dev/video0";
+        camera *cam = add_camera(cams, &n_cams, "video0", &defaults);
+        free(cam->url);
+        cam->url = strdup("/dev/video0");
     }
-    if (threads < 1 || threads > 64) {
-        fprintf(stderr, "faceid: --threads must be 1..64\n");
-        return 2;
+    if (rc == 0 && n_cams > 1) {
+        if (window_mode == 1) {
+            fprintf(stderr, "faceid: --window shows one source; with %d give --output '...{name}...'\n", n_cams);
+            rc = FID_EXIT_USAGE;
+        }
+        for (int i = 0; i < n_cams && rc == 0; i++)
+            for (int j = 0; j < i && rc == 0; j++)
+                if (cams[i].output && cams[j].output && !strcmp(cams[i].output, cams[j].output) &&
+                    !strstr(cams[i].output, "{name}")) {
+                    fprintf(stderr, "faceid: sources '%s' and '%s' would write one --output: put {name} in it\n",
+                            cams[j].name, cams[i].name);
+                    rc = FID_EXIT_USAGE;
+                }
+        window_mode = 0;
     }
-    if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
+    for (int i = 0; i < n_cams && rc == 0; i++) {
+        if (cams[i].output) {
+            char *out = output_for(cams[i].output, cams[i].name);
+            free(cams[i].output);
+            cams[i].output = out;
+        }
+        if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
+        cams[i].window_mode = window_mode;
+    }
+    if (rc != 0) {
+        for (int i = 0; i < n_cams; i++)
+            free_camera_strings(&cams[i]);
+        return rc;
+    }
 
+    /* one set of models and one gallery for every source */
     fid_status st;
     char path[4096];
     gallery = fid_cli_gallery_path(gallery, path, sizeof path);
-    live_state s = {.source = source};
-    s.embedder = fid_cli_embedder(1); /* on its own thread, beside the detector */
-    fid_gallery *g = s.embedder ? fid_cli_open_gallery(gallery, 1, s.embedder) : NULL;
-    s.matcher = g ? fid_matcher_create(g, NULL, &st) : NULL;
-    if (!s.matcher) {
-        if (g) fprintf(stderr, "faceid: %s\n", fid_last_error());
-        fid_gallery_close(g);
-        fid_embedder_free(s.embedder);
-        return 2;
-    }
-    /* A file read as fast as it decodes gets two frames detected at once (see detect_pool.h);
-     * a camera, a stream or --realtime one frame at a time, each as soon as it arrives. */
-    int file_offline = !realtime && !fid_video_is_network(source) && strncmp(source, "/dev/", 5) &&
-                       strncmp(source, "v4l2:", 5) && threads > 1;
-    detect_pool *pool = file_offline ? detect_pool_start(detector, 2) : NULL;
-    if (!pool) s.detector = fid_cli_detector(detector, threads, 0, NAN);
-    fid_tracker_params tpar = fid_tracker_default_params();
-    /* the mean descriptor already pools the track's frames: its latest match is the label (a vote
-     * of 5 on top held a person at "?" for 3 re-checks: named right 76% -> 86% on the dim clip) */
-    tpar.votes = 1;
-    s.tracker = s.detector || pool ? fid_tracker_create(&tpar, &st) : NULL;
-    s.dim = s.embedder ? fid_embedder_dim(s.embedder) : 0;
-    s.describer = s.tracker ? describer_start(s.embedder, s.matcher, 4) : NULL;
-    if (s.tracker && !s.describer) fprintf(stderr, "faceid: cannot start the identification thread\n");
-    fid_capture *capture = NULL;
-    if (s.describer) {
+    fid_embedder *embedder = fid_cli_embedder(1); /* on its own thread, beside the detectors */
+    fid_gallery *g = embedder ? fid_cli_open_gallery(gallery, 1, embedder) : NULL;
+    fid_identifier *identifier = g ? fid_identifier_create(embedder, g, NULL, &st) : NULL;
+    if (g && !identifier) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    rc = identifier ? 0 : FID_EXIT_USAGE;
+    pthread_mutex_init(&o.lock, NULL);
+    if (rc == 0 && o.events_path && !(o.events = fid_cli_open_output(o.events_path))) rc = FID_EXIT_USAGE;
+    if (rc == 0 && o.tracks_path && !(o.tracks = fid_cli_open_output(o.tracks_path))) rc = FID_EXIT_USAGE;
+    for (int i = 0; i < n_cams && rc == 0; i++) {
+        camera *cam = &cams[i];
+        fid_pipeline_params pp = fid_pipeline_default_params();
+        pp.name = cam->name;
+        pp.detector = fid_cli_detector_params(cam->detector, threads);
+        if (cam->tile_face >= 0) pp.detector.tile_face = cam->tile_face;
+        pp.roi = cam->roi;
+        pp.detect_workers = threads > 1 ? 2 : 1;
+        if (!(cam->pipeline = fid_pipeline_create(identifier, &pp, &st))) {
+            fprintf(stderr, "faceid: %s: %s\n", cam->name, fid_last_error());
+            rc = FID_EXIT_USAGE;
+            break;
+        }
         fid_capture_params cp = fid_capture_default_params();
-        cp.realtime = realtime;
-        cp.reconnect_s = reconnect_s;
-        cp.camera_size = camera_size;
-        cp.camera_fps = camera_fps;
-        cp.camera_format = camera_format;
-        if (!(capture = fid_capture_open(source, &cp, &st))) fprintf(stderr, "faceid: %s\n", fid_last_error());
+        cp.realtime = cam->realtime;
+        cp.reconnect_s = cam->reconnect_s;
+        cp.camera_size = cam->camera_size;
+        cp.camera_fps = cam->camera_fps;
+        cp.camera_format = cam->camera_format;
+        if (fid_pipeline_open(cam->pipeline, cam->url, &cp) != FID_OK) {
+            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            rc = FID_EXIT_USAGE;
+        }
     }
-    if (capture && events_path && !(s.events = open_output(events_path)))
-        fprintf(stderr, "faceid: %s: cannot create: %s\n", events_path, strerror(errno));
-    if (capture && tracks_path && (!events_path || s.events) && !(s.tracks_out = open_output(tracks_path)))
-        fprintf(stderr, "faceid: %s: cannot create: %s\n", tracks_path, strerror(errno));
-    int rc = capture && (!events_path || s.events) && (!tracks_path || s.tracks_out) ? 0 : 2;
-    latency_histogram *latency = rc == 0 ? calloc(1, sizeof *latency) : NULL;
-    if (rc == 0 && !latency) rc = 2;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    double fps = capture ? fid_capture_fps(capture) : 0;
-    int live = capture && fid_capture_is_live(capture);
-    if (!(fps > 0)) fps = 25;
-    live_out o = {.output = output, .window_mode = window_mode, .fps = fps, .latency = latency, .last_at = NAN};
-    double t_start = now_s();
-    while (rc == 0 && !stop_requested && !o.quit) {
-        fid_capture_frame f;
-        /* bounded waits keep Ctrl-C and the window responsive while a stream reconnects */
-        int r = fid_capture_next(capture, 0.1, &f, &st);
-        if (r == 2) {
-            if (o.window && live_window_poll(o.window)) break;
-            continue;
+    run_arg args[MAX_CAMERAS];
+    double t0 = now_s();
+    if (rc == 0 && n_cams == 1) { /* the window (SDL) lives on the main thread */
+        args[0] = (run_arg){&cams[0], &o};
+        run_camera(&args[0]);
+    } else if (rc == 0) {
+        for (int i = 0; i < n_cams; i++) {
+            args[i] = (run_arg){&cams[i], &o};
+            cams[i].started = !pthread_create(&cams[i].thread, NULL, run_camera, &args[i]);
+            if (!cams[i].started) {
+                fprintf(stderr, "faceid: %s: cannot start a thread\n", cams[i].name);
+                cams[i].rc = FID_EXIT_USAGE;
+            }
         }
-        if (r < 0) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
-            rc = 2;
-            break;
-        }
-        if (r == 0) break;
-        if (pool) {
-            if (!s.period) s.period = scan_period(detect_pool_detector(pool), f.image);
-            follow_tracks(&s, f.index);
-            detect_pool_submit(pool, f.image, f.index, f.seconds, f.captured, s.period, s.follow, s.n_follow);
-            if (detect_pool_in_flight(pool) >= detect_pool_depth(pool) && handle_detected(&s, &o, capture, pool, 1) < 0)
-                rc = 2;
-            continue;
-        }
-        fid_detection dets[64];
-        if (!s.period) s.period = scan_period(s.detector, f.image);
-        follow_tracks(&s, f.index);
-        int n = fid_detector_run_video(s.detector, f.image, f.index, s.period, s.follow, s.n_follow, dets, 64, &st);
-        if (n < 0) {
-            fprintf(stderr, "faceid: %s: frame %lld: %s\n", source, (long long)f.index, fid_last_error());
-            rc = 2;
-            break;
-        }
-        if (handle_frame(&s, &o, capture, f.image, f.index, f.seconds, f.captured, dets, n > 64 ? 64 : n, !live) < 0)
-            rc = 2;
+        for (int i = 0; i < n_cams; i++)
+            if (cams[i].started) pthread_join(cams[i].thread, NULL);
     }
-    while (pool && rc == 0 && !o.quit && detect_pool_in_flight(pool) > 0) /* the frames still in the pool */
-        if (handle_detected(&s, &o, capture, pool, 1) < 0) rc = 2;
-    detect_pool_stop(pool);
-    if (capture) fid_capture_stop(capture);
-    if (s.describer && rc == 0) { /* the identifications of the last frame still count */
-        describer_wait(s.describer);
-        describe_result r;
-        while (describer_take(s.describer, &r))
-            apply_result(&s, &r);
-    }
-    if (o.writer && fid_video_writer_close(o.writer) != FID_OK) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
-        rc = 2;
-    }
-    double elapsed = now_s() - t_start;
-    if (capture && latency && (rc == 0 || o.frames > 0)) { /* an error before any frame stays one line */
-        fid_capture_stats cs = fid_capture_get_stats(capture);
+    double elapsed = now_s() - t0;
+    for (int i = 0; i < n_cams; i++) {
+        camera *cam = &cams[i];
+        if (cam->rc) rc = cam->rc;
+        if (!cam->pipeline || !cam->t_end || cam->rc) continue;
+        fid_pipeline_stats ps = fid_pipeline_get_stats(cam->pipeline);
+        double t = cam->t_end - cam->t_start;
         fprintf(stderr,
-                "%s%lld frames in %.1f s (%.1f frames/s), %lld dropped, capture-to-label latency p50 %.1f ms "
-                "p99 %.1f ms, peak memory %.0f MB",
-                stop_requested ? "stopped: " : "", (long long)o.frames, elapsed, elapsed > 0 ? o.frames / elapsed : 0,
-                (long long)cs.dropped, latency_percentile_ms(latency, 0.5), latency_percentile_ms(latency, 0.99),
-                peak_rss_kb() / 1024.0);
-        if (cs.reconnects) fprintf(stderr, ", %d reconnects", cs.reconnects);
-        for (int i = 0; i < s.n_seen; i++)
-            fprintf(stderr, "%s %s x%d", i ? "," : "; seen:", s.seen[i].name, s.seen[i].tracks);
+                "%s%s: %lld frames in %.1f s (%.1f frames/s), %lld dropped, capture-to-label latency p50 %.1f ms "
+                "p99 %.1f ms",
+                stop_requested ? "stopped: " : "", cam->name, (long long)ps.frames, t, t > 0 ? ps.frames / t : 0,
+                (long long)ps.dropped, ps.latency_p50 * 1e3, ps.latency_p99 * 1e3);
+        if (ps.reconnects) fprintf(stderr, ", %d reconnects", ps.reconnects);
+        for (int j = 0; j < cam->n_seen; j++)
+            fprintf(stderr, "%s %s x%d", j ? "," : "; seen:", cam->seen[j].name, cam->seen[j].tracks);
         fprintf(stderr, "\n");
     }
-    live_window_close(o.window);
-    fid_image_free(o.canvas);
-    free(latency);
-    if (close_output(s.events, events_path) || close_output(s.tracks_out, tracks_path)) rc = 2;
-    free(s.seen);
-    for (int i = 0; i < s.n_looks; i++)
-        free(s.looks[i].descriptor);
-    free(s.looks);
-    describer_stop(s.describer);
-    fid_capture_close(capture);
-    fid_tracker_free(s.tracker);
-    fid_embedder_free(s.embedder);
-    fid_detector_free(s.detector);
-    fid_matcher_free(s.matcher);
+    int ran = 0;
+    for (int i = 0; i < n_cams; i++)
+        ran += cams[i].t_end > 0 && !cams[i].rc;
+    if (identifier && ran > 0 && elapsed > 0)
+        fprintf(stderr, "%d source%s in %.1f s, peak memory %.0f MB%s\n", n_cams, n_cams > 1 ? "s" : "", elapsed,
+                peak_rss_kb() / 1024.0,
+                fid_identifier_reloads(identifier) ? "; the gallery changed and was reloaded" : "");
+    if (fid_cli_close_output(o.events, o.events_path) || fid_cli_close_output(o.tracks, o.tracks_path))
+        rc = FID_EXIT_USAGE;
+    for (int i = 0; i < n_cams; i++) {
+        camera *cam = &cams[i];
+        live_window_close(cam->window);
+        fid_image_free(cam->canvas);
+        free(cam->seen);
+        fid_pipeline_free(cam->pipeline);
+        free_camera_strings(cam);
+    }
+    pthread_mutex_destroy(&o.lock);
+    fid_identifier_free(identifier);
+    fid_embedder_free(embedder);
     fid_gallery_close(g);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/threads.h"
 #include "faceid.h"
 
@@ -78,6 +79,7 @@ int main(int argc, char **argv) {
     fid_cli_passive_threads(argc, argv);
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
+    fid_cli_command = cmd;
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("faceid %s\n", fid_version());
@@ -95,17 +97,17 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
-    if (!strcmp(cmd, "detect")) return fid_cli_detect(argc - 2, argv + 2);
-    if (!strcmp(cmd, "embed")) return fid_cli_embed(argc - 2, argv + 2);
-    if (!strcmp(cmd, "verify")) return fid_cli_verify(argc - 2, argv + 2);
-    if (!strcmp(cmd, "enroll")) return fid_cli_enroll(argc - 2, argv + 2);
-    if (!strcmp(cmd, "enroll-dir")) return fid_cli_enroll_dir(argc - 2, argv + 2);
-    if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 2, argv + 2);
-    if (!strcmp(cmd, "calibrate")) return fid_cli_calibrate(argc - 2, argv + 2);
-    if (!strcmp(cmd, "live")) return fid_cli_live(argc - 2, argv + 2);
+    if (!strcmp(cmd, "detect")) return fid_cli_detect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "embed")) return fid_cli_embed(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify")) return fid_cli_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "enroll")) return fid_cli_enroll(argc - 1, argv + 1);
+    if (!strcmp(cmd, "enroll-dir")) return fid_cli_enroll_dir(argc - 1, argv + 1);
+    if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate")) return fid_cli_calibrate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "live")) return fid_cli_live(argc - 1, argv + 1);
     if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename") ||
         !strcmp(cmd, "export") || !strcmp(cmd, "import"))
-        return fid_cli_manage(cmd, argc - 2, argv + 2);
+        return fid_cli_manage(cmd, argc - 1, argv + 1);
     fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;
 }

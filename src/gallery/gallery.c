@@ -264,7 +264,7 @@ static fid_status change_one(fid_gallery *g, const char *sql, const char *a, con
     sqlite3_finalize(q);
     if (rc == SQLITE_CONSTRAINT) return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: '%s' already exists", g->path, b);
     if (rc != SQLITE_DONE) return db_fail(g, what);
-    if (sqlite3_changes(g->db) == 0) return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: no person named '%s'", g->path, a);
+    if (sqlite3_changes(g->db) == 0) return fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->path, a);
     return FID_OK;
 }
 
@@ -357,10 +357,34 @@ fid_status fid__gallery_set_threshold(fid_gallery *g, float threshold, double fa
     return st;
 }
 
-float fid_gallery_threshold(fid_gallery *g) {
+fid_status fid_gallery_version(fid_gallery *g, uint64_t *version) {
+    if (!g || !version) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_version: NULL argument");
+    /* data_version moves when another connection (another process, another handle) commits;
+     * this handle's own changes are counted by total_changes */
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(g->db, "PRAGMA data_version", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read the gallery's version");
+    int rc = sqlite3_step(q);
+    uint64_t theirs = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW) return db_fail(g, "cannot read the gallery's version");
+    *version = (theirs << 32) ^ (uint64_t)sqlite3_total_changes64(g->db);
+    return FID_OK;
+}
+
+fid_status fid_gallery_threshold(fid_gallery *g, float *threshold) {
+    if (!g || !threshold) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_threshold: NULL argument");
+    *threshold = NAN;
     char v[64];
-    if (!g || get_meta(g, "identify_threshold", v, sizeof v) != FID_OK || !v[0]) return NAN;
-    return strtof(v, NULL);
+    fid_status st = get_meta(g, "identify_threshold", v, sizeof v);
+    if (st != FID_OK) return st;
+    if (!v[0]) return fid__fail(FID_ERR_NOT_FOUND, "%s: not calibrated", g->path);
+    char *end;
+    float t = strtof(v, &end);
+    if (*end || !isfinite(t) || t < 0)
+        return fid__fail(FID_ERR_FORMAT, "%s: stored threshold '%.30s' is not a distance", g->path, v);
+    *threshold = t;
+    return FID_OK;
 }
 
 /* ---- JSON export / import ------------------------------------------------------------------- */
@@ -410,8 +434,13 @@ fid_status fid_gallery_export(fid_gallery *g, const char *path) {
     }
     json_t *doc = json_pack("{s:i,s:s,s:i,s:o}", "faceid_gallery", SCHEMA_VERSION, "model", g->model, "dim", g->dim,
                             "people", people);
-    float t = fid_gallery_threshold(g);
-    json_object_set_new(doc, "identify_threshold", isnan(t) ? json_null() : json_real(t));
+    float t;
+    fid_status tst = fid_gallery_threshold(g, &t);
+    if (tst != FID_OK && tst != FID_ERR_NOT_FOUND) {
+        json_decref(doc);
+        return tst;
+    }
+    json_object_set_new(doc, "identify_threshold", tst == FID_OK ? json_real(t) : json_null());
     /* whole or nothing: written beside the target, renamed over it */
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
@@ -443,8 +472,16 @@ fid_gallery *fid_gallery_open_for_import(const char *path, const char *export_pa
     return g;
 }
 
-fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out, int *samples_out) {
-    if (!g || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_import: NULL argument");
+fid_import_params fid_import_default_params(void) {
+    fid_import_params p = {.refuse_existing = 0, .max_samples = 20};
+    return p;
+}
+
+fid_status fid_gallery_import(fid_gallery *g, const char *path, const fid_import_params *params, int *people_out,
+                              int *samples_out) {
+    fid_import_params ip = params ? *params : fid_import_default_params();
+    if (!g || !path || ip.max_samples < 1)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_import: NULL argument or max_samples < 1");
     if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
     json_t *doc;
     fid_status st = load_export(path, &doc);
@@ -461,9 +498,15 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out,
     /* one transaction for the whole file: all of it or none */
     if (st == FID_OK && exec(g, "BEGIN IMMEDIATE") != SQLITE_OK) st = db_fail(g, "cannot start a change");
     int began = st == FID_OK, n_people = 0, n_samples = 0;
-    sqlite3_stmt *ins_person = NULL, *ins_sample = NULL;
+    sqlite3_stmt *ins_person = NULL, *ins_sample = NULL, *has = NULL;
+    /* merging by name: a sample the person already has (the same descriptor) is not added twice,
+     * and nobody grows past max_samples */
     if (st == FID_OK && (sqlite3_prepare_v2(g->db, "INSERT OR IGNORE INTO person(name, created) VALUES(?, ?)", -1,
                                             &ins_person, NULL) != SQLITE_OK ||
+                         sqlite3_prepare_v2(g->db,
+                                            "SELECT count(*), sum(s.descriptor = ?2) FROM person p"
+                                            " JOIN sample s ON s.person = p.id WHERE p.name = ?1",
+                                            -1, &has, NULL) != SQLITE_OK ||
                          sqlite3_prepare_v2(g->db,
                                             "INSERT INTO sample(person, descriptor, quality, source, created)"
                                             " SELECT id, ?, ?, ?, ? FROM person WHERE name = ?",
@@ -487,6 +530,11 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out,
             st = db_fail(g, "cannot import");
             break;
         }
+        if (!sqlite3_changes(g->db) && ip.refuse_existing) {
+            st = fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: '%s' is already in %s (nothing imported)", path, name,
+                           g->path);
+            break;
+        }
         n_people++;
         json_array_foreach(samples, j, s) {
             json_t *desc = json_object_get(s, "descriptor");
@@ -505,6 +553,14 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out,
                 }
             }
             if (st != FID_OK) break;
+            sqlite3_reset(has);
+            sqlite3_bind_text(has, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(has, 2, d, g->dim * (int)sizeof(float), SQLITE_STATIC);
+            if (sqlite3_step(has) != SQLITE_ROW) {
+                st = db_fail(g, "cannot import");
+                break;
+            }
+            if (sqlite3_column_int(has, 0) >= ip.max_samples || sqlite3_column_int(has, 1) > 0) continue;
             sqlite3_reset(ins_sample);
             sqlite3_bind_blob(ins_sample, 1, d, g->dim * (int)sizeof(float), SQLITE_STATIC);
             json_t *qv = json_object_get(s, "quality"), *src = json_object_get(s, "source");
@@ -527,6 +583,7 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, int *people_out,
     }
     sqlite3_finalize(ins_person);
     sqlite3_finalize(ins_sample);
+    sqlite3_finalize(has);
     if (began) {
         if (st == FID_OK && exec(g, "COMMIT") != SQLITE_OK) st = db_fail(g, "cannot commit");
         if (st != FID_OK) exec(g, "ROLLBACK");

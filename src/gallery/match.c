@@ -45,10 +45,19 @@ fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params
     }
     m->p = params ? *params : fid_matcher_default_params();
     m->dim = fid_gallery_dim(g);
-    if (isnan(m->p.threshold)) m->p.threshold = fid_gallery_threshold(g); /* calibrated */
-    if (isnan(m->p.threshold)) {                                          /* else the model profile's */
+    if (isnan(m->p.threshold)) { /* calibrated */
+        st = fid_gallery_threshold(g, &m->p.threshold);
+        if (st != FID_OK && st != FID_ERR_NOT_FOUND) goto fail;
+    }
+    if (isnan(m->p.threshold)) { /* else the model profile's */
         const fid__profile *prof = fid__profile_for_model(fid__gallery_model(g));
-        m->p.threshold = prof ? prof->identify_threshold : 0.5f;
+        if (!prof) {
+            st = fid__fail(FID_ERR_INVALID_ARGUMENT,
+                           "no threshold known for the gallery's model '%s': calibrate it or give a threshold",
+                           fid__gallery_model(g));
+            goto fail;
+        }
+        m->p.threshold = prof->identify_threshold;
     }
     int n = fid_gallery_people(g, NULL, 0, &st);
     if (n < 0) goto fail;

@@ -1,4 +1,4 @@
-#include "cli/detect_pool.h"
+#include "pipeline/detect_pool.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/common.h"
+#include "image/image.h"
+#include "util/error.h"
 
 enum { MAX_WORKERS = 4 };
 typedef enum { FREE, QUEUED, RUNNING, DONE } slot_state;
@@ -34,8 +35,35 @@ struct detect_pool {
     slot slots[MAX_WORKERS + 1];
     worker_arg args[MAX_WORKERS];
     int64_t submitted, collected; /* sequence numbers; slot = seq % depth */
+    fid_box roi;
+    fid_image *cuts[MAX_WORKERS]; /* each worker's copy of the region of interest */
     int quit;
 };
+
+/* Detects in the region of interest only: cut out, boxes (followed and found) moved between
+ * frame and region pixels. */
+static int detect_roi(detect_pool *pool, int w, slot *s) {
+    fid_status st;
+    fid_box r = pool->roi;
+    if (!(r.width > 0))
+        return fid_detector_run_video(pool->detectors[w], s->f.image, s->f.index, s->period, s->follow, s->n_follow,
+                                      s->f.faces, 64, &st);
+    int x0 = (int)r.x, y0 = (int)r.y;
+    pool->cuts[w] = fid__image_cut(pool->cuts[w], s->f.image, x0, y0, (int)r.width, (int)r.height);
+    if (!pool->cuts[w]) return fid__fail(FID_ERR_NO_MEMORY, "cannot cut the region of interest"), -1;
+    fid_box follow[64];
+    for (int i = 0; i < s->n_follow; i++)
+        follow[i] = (fid_box){s->follow[i].x - x0, s->follow[i].y - y0, s->follow[i].width, s->follow[i].height};
+    int n = fid_detector_run_video(pool->detectors[w], pool->cuts[w], s->f.index, s->period, follow, s->n_follow,
+                                   s->f.faces, 64, &st);
+    for (int i = 0; i < n && i < 64; i++) {
+        fid_detection *d = &s->f.faces[i];
+        d->box.x += x0, d->box.y += y0;
+        for (int k = 0; k < d->n_keypoints; k++)
+            d->keypoints[k].x += x0, d->keypoints[k].y += y0;
+    }
+    return n;
+}
 
 static void *work(void *p) {
     worker_arg *a = p;
@@ -53,9 +81,7 @@ static void *work(void *p) {
         }
         s->state = RUNNING;
         pthread_mutex_unlock(&pool->lock);
-        fid_status st;
-        int n = fid_detector_run_video(pool->detectors[a->id], s->copy, s->f.index, s->period, s->follow, s->n_follow,
-                                       s->f.faces, 64, &st);
+        int n = detect_roi(pool, a->id, s);
         if (n < 0) snprintf(s->error, sizeof s->error, "%s", fid_last_error());
         s->f.n_faces = n < 0 ? -1 : n > 64 ? 64 : n;
         pthread_mutex_lock(&pool->lock);
@@ -66,26 +92,41 @@ static void *work(void *p) {
     return NULL;
 }
 
-detect_pool *detect_pool_start(const char *detector, int workers) {
-    if (workers < 1 || workers > MAX_WORKERS) workers = 2;
+detect_pool *detect_pool_start(const fid_detector_params *params, int workers, fid_box roi, fid_status *status) {
+    if (workers < 0 || workers > MAX_WORKERS) workers = 2;
     detect_pool *pool = calloc(1, sizeof *pool);
-    if (!pool) return NULL;
+    if (!pool) {
+        fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a detection pool"));
+        return NULL;
+    }
     pool->depth = workers + 1;
+    pool->roi = roi;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->changed, NULL);
+    fid_detector_params p = *params;
+    if (workers == 0) { /* inline: the submitting thread detects, with the threads asked for */
+        pool->depth = 1;
+        if (!(pool->detectors[0] = fid_detector_create(&p, status))) {
+            detect_pool_stop(pool);
+            return NULL;
+        }
+        return pool;
+    }
+    p.threads = 1;
     for (int i = 0; i < workers; i++) {
-        if (!(pool->detectors[i] = fid_cli_detector(detector, 1, 0, NAN))) {
+        if (!(pool->detectors[i] = fid_detector_create(&p, status))) {
             detect_pool_stop(pool);
             return NULL;
         }
         pool->args[i] = (worker_arg){pool, i};
         if (pthread_create(&pool->threads[i], NULL, work, &pool->args[i])) {
-            fprintf(stderr, "faceid: cannot start a detection thread\n");
+            fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot start a detection thread"));
             detect_pool_stop(pool);
             return NULL;
         }
         pool->n_workers = i + 1;
     }
+    fid__set_status(status, FID_OK);
     return pool;
 }
 
@@ -98,7 +139,7 @@ void detect_pool_stop(detect_pool *pool) {
     for (int i = 0; i < pool->n_workers; i++)
         pthread_join(pool->threads[i], NULL);
     for (int i = 0; i < MAX_WORKERS; i++)
-        fid_detector_free(pool->detectors[i]);
+        fid_detector_free(pool->detectors[i]), fid_image_free(pool->cuts[i]);
     for (int i = 0; i <= MAX_WORKERS; i++)
         fid_image_free(pool->slots[i].copy);
     pthread_cond_destroy(&pool->changed);
@@ -116,21 +157,29 @@ int detect_pool_in_flight(detect_pool *pool) {
 }
 
 void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured,
-                        int period, const fid_box *follow, int n_follow) {
+                        double wall, int period, const fid_box *follow, int n_follow) {
     pthread_mutex_lock(&pool->lock);
     while (pool->submitted - pool->collected >= pool->depth)
         pthread_cond_wait(&pool->changed, &pool->lock);
     slot *s = &pool->slots[pool->submitted % pool->depth];
     pthread_mutex_unlock(&pool->lock);
     /* the slot is free and only this thread fills it: copy outside the lock */
-    s->copy = fid_image_copy_into(s->copy, frame, NULL);
-    s->f = (detected_frame){.image = s->copy, .index = index, .seconds = seconds, .captured = captured};
+    /* inline, the caller's frame is used where it is: it outlives the slot's collection */
+    const fid_image *image = pool->n_workers ? (s->copy = fid_image_copy_into(s->copy, frame, NULL)) : frame;
+    s->f = (detected_frame){.image = image, .index = index, .seconds = seconds, .captured = captured, .wall = wall};
     s->error[0] = 0;
     s->period = period;
     s->n_follow = n_follow < 64 ? n_follow : 64;
     memcpy(s->follow, follow, (size_t)s->n_follow * sizeof *follow);
+    if (image && pool->n_workers == 0) { /* inline */
+        int n = detect_roi(pool, 0, s);
+        if (n < 0) snprintf(s->error, sizeof s->error, "%s", fid_last_error());
+        s->f.n_faces = n < 0 ? -1 : n > 64 ? 64 : n;
+    }
     pthread_mutex_lock(&pool->lock);
-    if (s->copy) {
+    if (image && pool->n_workers == 0) {
+        s->state = DONE;
+    } else if (image) {
         s->state = QUEUED;
     } else { /* out of memory: reported as a failed detection */
         s->f.n_faces = -1;
@@ -164,4 +213,14 @@ void detect_pool_release(detect_pool *pool) {
     pthread_mutex_unlock(&pool->lock);
 }
 
-const fid_detector *detect_pool_detector(const detect_pool *pool) { return pool->detectors[0]; }
+/* Tiles are spread so that a frame costs the whole-frame pass, one tile pass per 30 tiles and a
+ * mosaic pass per 4 followed small faces the whole frame missed: 640x480 (12 BlazeFace tiles) one
+ * tile a frame, all in 12 frames (0.4 s at 30 fps; 2 a frame cost 100 -> 78 frames/s offline);
+ * 1080p (81 tiles) 3 a frame, all in 27 frames (0.9 s): a new small face is found within that,
+ * and once followed it is looked for every frame. */
+int detect_pool_scan_period(const detect_pool *pool, int width, int height) {
+    if (pool->roi.width > 0) width = (int)pool->roi.width, height = (int)pool->roi.height;
+    int n = fid_detector_tiles(pool->detectors[0], width, height, NULL, 0);
+    int per_frame = (n + 29) / 30;
+    return per_frame ? (n + per_frame - 1) / per_frame : 1;
+}

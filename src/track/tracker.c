@@ -82,6 +82,15 @@ static void emit(fid_track_event *events, int capacity, int *n, fid_track_event_
     (*n)++;
 }
 
+int fid_tracker_end(fid_tracker *t, int64_t frame, fid_track_event *events, int capacity) {
+    if (!t) return -1;
+    int n_events = 0;
+    for (int i = 0; i < t->n; i++)
+        emit(events, capacity, &n_events, FID_TRACK_LEFT, &t->tracks[i], frame);
+    t->n = 0;
+    return n_events;
+}
+
 int fid_tracker_update(fid_tracker *t, const fid_detection *dets, int n_dets, int64_t frame, fid_track_event *events,
                        int capacity) {
     int n_events = 0;

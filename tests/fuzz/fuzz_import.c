@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fid_gallery *g = fid_gallery_open(db, NULL, &st);
     if (!g) abort();
     int people, samples;
-    fid_gallery_import(g, json, &people, &samples);
+    fid_gallery_import(g, json, NULL, &people, &samples);
     fid_gallery_close(g);
     return 0;
 }
