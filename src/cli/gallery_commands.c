@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "faceid.h"
+#include "util/clock.h"
 
 typedef struct gopts {
     const char *gallery, *name, *save_crops, *detector;
@@ -131,12 +132,6 @@ static fid_detector *make_detector(const gopts *o) { return fid_cli_detector(o->
 
 static fid_embedder *make_embedder(const gopts *o) { return fid_cli_embedder(o->threads); }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Feeds one file (photo or video) to the enrollment; prints progress on a TTY. */
 /* Consecutive frames are near-duplicates: a video is sampled evenly at about max_frames frames
  * (0: every step-th frame), which keeps enrollment of a 10 s clip short. */
@@ -192,7 +187,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     int64_t total = fid_video_frame_count(v);
     if (max_frames > 0 && total > (int64_t)max_frames * step) step = (int)((total + max_frames - 1) / max_frames);
     const fid_image *frame;
-    double t0 = now_s(), last_print = 0;
+    double t0 = fid__monotonic_s(), last_print = 0;
     int index = 0, used = 0;
     while ((st = fid_video_read(v, &frame, NULL)) == FID_OK) {
         if (index++ % step) continue;
@@ -202,7 +197,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
             return 2;
         }
         used++;
-        double now = now_s();
+        double now = fid__monotonic_s();
         if (tty && now - last_print > 0.2) {
             double rate = index / (now - t0);
             double eta = total > index && rate > 0 ? (total - index) / rate : 0;

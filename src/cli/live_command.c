@@ -17,17 +17,12 @@
 #include "cli/common.h"
 #include "cli/window.h"
 #include "faceid.h"
+#include "util/clock.h"
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static long peak_rss_kb(void) {
@@ -167,7 +162,7 @@ static int show_frame(camera *c, const fid_pipeline_result *r) {
         fprintf(stderr, "faceid: %s: out of memory for the annotated frame\n", c->name);
         return -1;
     }
-    double at = now_s();
+    double at = fid__monotonic_s();
     if (!isnan(c->last_at) && at > c->last_at) /* smoothed over ~1 s at camera rates */
         c->shown_fps = c->shown_fps ? 0.97 * c->shown_fps + 0.03 / (at - c->last_at) : 1 / (at - c->last_at);
     c->last_at = at;
@@ -204,7 +199,7 @@ typedef struct run_arg {
 static void *run_camera(void *p) {
     run_arg *a = p;
     camera *c = a->c;
-    c->t_start = now_s();
+    c->t_start = fid__monotonic_s();
     for (;;) {
         if ((stop_requested || c->quit)) fid_pipeline_stop(c->pipeline);
         fid_pipeline_result r;
@@ -226,7 +221,7 @@ static void *run_camera(void *p) {
             break;
         }
     }
-    c->t_end = now_s();
+    c->t_end = fid__monotonic_s();
     if (c->writer && fid_video_writer_close(c->writer) != FID_OK) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         c->rc = 2;
@@ -624,7 +619,7 @@ int fid_cli_live(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     run_arg args[MAX_CAMERAS];
-    double t0 = now_s();
+    double t0 = fid__monotonic_s();
     if (rc == 0 && n_cams == 1) { /* the window (SDL) lives on the main thread */
         args[0] = (run_arg){&cams[0], &o};
         run_camera(&args[0]);
@@ -640,7 +635,7 @@ int fid_cli_live(int argc, char **argv) {
         for (int i = 0; i < n_cams; i++)
             if (cams[i].started) pthread_join(cams[i].thread, NULL);
     }
-    double elapsed = now_s() - t0;
+    double elapsed = fid__monotonic_s() - t0;
     for (int i = 0; i < n_cams; i++) {
         camera *cam = &cams[i];
         if (cam->rc) rc = cam->rc;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gallery/gallery.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -190,12 +191,6 @@ void fid_gallery_close(fid_gallery *g) {
 
 int fid_gallery_dim(const fid_gallery *g) { return g ? g->dim : 0; }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 fid_status fid_gallery_add(fid_gallery *g, const char *name, const float *descriptors, int n, const float *quality,
                            const char *source) {
     if (!g || !name || !*name || (n > 0 && !descriptors) || n < 0)
@@ -210,7 +205,7 @@ fid_status fid_gallery_add(fid_gallery *g, const char *name, const float *descri
     fid_status st = FID_OK;
     sqlite3_stmt *q = NULL;
     if (exec(g, "BEGIN IMMEDIATE") != SQLITE_OK) return db_fail(g, "cannot start a change");
-    double now = now_seconds();
+    double now = fid__wall_s();
     if (sqlite3_prepare_v2(g->db, "INSERT OR IGNORE INTO person(name, created) VALUES(?, ?)", -1, &q, NULL) !=
         SQLITE_OK)
         goto db_error;
@@ -512,7 +507,7 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, const fid_import
                                             " SELECT id, ?, ?, ?, ? FROM person WHERE name = ?",
                                             -1, &ins_sample, NULL) != SQLITE_OK))
         st = db_fail(g, "cannot import");
-    double now = now_seconds();
+    double now = fid__wall_s();
     size_t i, j;
     json_t *p, *s;
     json_array_foreach(people, i, p) {

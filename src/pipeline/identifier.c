@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "util/error.h"
+#include "util/clock.h"
 
 /* Frames are shared by the jobs of one frame and recycled, not freed: at 30 fps a fresh 1 MB
  * allocation per frame was page faults for nothing. */
@@ -68,12 +69,6 @@ struct fid_identifier {
     double next_check;
 };
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 fid_identifier_params fid_identifier_default_params(void) {
     fid_identifier_params p = {.matcher = fid_matcher_default_params(),
                                .per_stream = 4,
@@ -91,7 +86,7 @@ static int describe_with_embedder(void *user, const fid_image *image, const fid_
 /* The gallery changed since the matcher was made (another process enrolled someone): a new
  * matcher. Worker thread only (it alone uses the gallery and the matcher once started). */
 static void check_gallery(fid_identifier *id) {
-    double now = now_s();
+    double now = fid__monotonic_s();
     if (!(id->p.reload_interval_s > 0) || now < id->next_check) return;
     id->next_check = now + id->p.reload_interval_s;
     uint64_t v;
@@ -213,7 +208,7 @@ fid_identifier *fid__identifier_create_with(fid__describe_fn describe, void *use
     fid_status st = fid_gallery_version(gallery, &id->version);
     if (st == FID_OK) id->matcher = fid_matcher_create(gallery, &p.matcher, &st);
     if (id->matcher) id->people = fid_matcher_people(id->matcher);
-    id->next_check = now_s() + p.reload_interval_s;
+    id->next_check = fid__monotonic_s() + p.reload_interval_s;
     if (st == FID_OK && pthread_create(&id->thread, NULL, work, id))
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot start the identification thread");
     if (st != FID_OK) {

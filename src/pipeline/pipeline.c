@@ -15,6 +15,7 @@
 #include "pipeline/detect_pool.h"
 #include "pipeline/identifier.h"
 #include "util/error.h"
+#include "util/clock.h"
 
 /* Capture-to-label latencies in 0.1 ms bins (fixed memory, however long it runs). */
 enum { LATENCY_BINS = 50000 };
@@ -62,18 +63,6 @@ struct fid_pipeline {
     uint32_t *latency_bins;
     int64_t latency_count;
 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 fid_pipeline_params fid_pipeline_default_params(void) {
     fid_pipeline_params p = {.name = "camera",
@@ -311,7 +300,7 @@ fid_status fid_pipeline_process(fid_pipeline *pl, const fid_image *frame, int64_
         return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: frame %lld after frame %lld", (long long)index,
                          (long long)pl->last_frame);
     begin_result(pl);
-    submit(pl, frame, index, seconds, 0, isnan(wall) ? wall_now() : wall);
+    submit(pl, frame, index, seconds, 0, isnan(wall) ? fid__wall_s() : wall);
     const detected_frame *d = detect_pool_collect(pl->pool);
     pl->holding = 1;
     fid_status st = track_frame(pl, d, out);
@@ -381,13 +370,13 @@ fid_status fid_pipeline_next(fid_pipeline *pl, double wait_s, fid_pipeline_resul
     if (!pl || !out) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_next: NULL argument");
     if (!pl->capture) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_next: no source (fid_pipeline_open)");
     begin_result(pl);
-    double deadline = wait_s < 0 ? INFINITY : now_s() + wait_s;
+    double deadline = wait_s < 0 ? INFINITY : fid__monotonic_s() + wait_s;
     for (;;) {
         if (atomic_load(&pl->stop) && !pl->source_ended) pl->source_ended = 1; /* frames in flight still come */
         int in_flight = detect_pool_in_flight(pl->pool);
         if (!pl->source_ended && in_flight < detect_pool_depth(pl->pool)) {
             /* bounded waits keep fid_pipeline_stop responsive while a stream reconnects */
-            double left = deadline - now_s();
+            double left = deadline - fid__monotonic_s();
             fid_capture_frame f;
             /* a live source's frame in flight is never held back for the next one; a file's
              * decoder is waited for, keeping the detectors busy */
@@ -400,8 +389,8 @@ fid_status fid_pipeline_next(fid_pipeline *pl, double wait_s, fid_pipeline_resul
             }
             if (st == FID_AGAIN) {
                 update_capture_stats(pl);
-                if (!in_flight && now_s() >= deadline) return FID_AGAIN;
-                if (!in_flight || (!live && now_s() < deadline && !atomic_load(&pl->stop))) continue;
+                if (!in_flight && fid__monotonic_s() >= deadline) return FID_AGAIN;
+                if (!in_flight || (!live && fid__monotonic_s() < deadline && !atomic_load(&pl->stop))) continue;
             } else {
                 pl->source_ended = 1;
                 if (st != FID_END) {
@@ -414,7 +403,7 @@ fid_status fid_pipeline_next(fid_pipeline *pl, double wait_s, fid_pipeline_resul
             const detected_frame *d = detect_pool_collect(pl->pool);
             pl->holding = 1;
             fid_status st = track_frame(pl, d, out);
-            double latency = now_s() - d->captured;
+            double latency = fid__monotonic_s() - d->captured;
             update_capture_stats(pl);
             pthread_mutex_lock(&pl->stats_lock);
             pl->stats.frames++;

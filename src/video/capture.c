@@ -21,6 +21,7 @@
 #include "image/image.h"
 #include "util/error.h"
 #include "video/video.h"
+#include "util/clock.h"
 
 struct fid_capture {
     char *source;
@@ -45,12 +46,6 @@ struct fid_capture {
     fid_capture_stats stats;
 };
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int interrupted(void *opaque) { return atomic_load(&((fid_capture *)opaque)->stopping); }
 
 fid_capture_params fid_capture_default_params(void) {
@@ -74,7 +69,7 @@ static fid_video *open_video(fid_capture *c, fid_status *status) {
 static int sleep_until(fid_capture *c, double until) {
     pthread_mutex_lock(&c->lock);
     while (!atomic_load(&c->stopping)) {
-        double left = until - now_s();
+        double left = until - fid__monotonic_s();
         if (left <= 0) break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -107,9 +102,7 @@ static int publish(fid_capture *c, const fid_image *frame, double seconds, doubl
             c->has_ready = 1;
             c->ready_seconds = seconds;
             c->ready_captured = captured;
-            struct timespec wall;
-            clock_gettime(CLOCK_REALTIME, &wall); /* the same instant on the calendar */
-            c->ready_wall = wall.tv_sec + wall.tv_nsec / 1e9 - (now_s() - captured);
+            c->ready_wall = fid__wall_s() - (fid__monotonic_s() - captured); /* the same instant on the calendar */
             c->stats.decoded++;
         }
         pthread_cond_broadcast(&c->changed);
@@ -133,14 +126,14 @@ static void *decode_loop(void *arg) {
     struct sched_param idle = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     fid_status st = FID_OK;
-    double last_frame_at = now_s(), t0_wall = NAN, t0_stream = NAN;
+    double last_frame_at = fid__monotonic_s(), t0_wall = NAN, t0_stream = NAN;
     int64_t n = 0;
     while (!atomic_load(&c->stopping)) {
         const fid_image *frame = NULL;
         double seconds = NAN;
         st = c->video ? fid_video_read(c->video, &frame, &seconds) : FID_ERR_IO;
         if (st == FID_OK) {
-            double captured = now_s();
+            double captured = fid__monotonic_s();
             if (isnan(seconds)) seconds = c->fps > 0 ? n / c->fps : n / 25.0;
             n++;
             if (c->params.realtime && !c->live) { /* a file delivered as a camera would */
@@ -170,8 +163,8 @@ static void *decode_loop(void *arg) {
         set_reconnecting(c, 1);
         double backoff = 0.25;
         while (!atomic_load(&c->stopping)) {
-            if (c->params.reconnect_s > 0 && now_s() - last_frame_at > c->params.reconnect_s) break;
-            if (!sleep_until(c, now_s() + backoff)) break;
+            if (c->params.reconnect_s > 0 && fid__monotonic_s() - last_frame_at > c->params.reconnect_s) break;
+            if (!sleep_until(c, fid__monotonic_s() + backoff)) break;
             backoff = backoff * 2 > 8 ? 8 : backoff * 2;
             if ((c->video = open_video(c, &st))) break;
         }
