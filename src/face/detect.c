@@ -154,7 +154,6 @@ int fid__suppress(fid__candidate *c, int n, double iou_threshold, int max_keep, 
 
 double fid__sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
-static double smallest_face(const fid_detector *d) { return d->kind->smallest_face; }
 
 static int keep_found(fid_detector *d, int more) {
     if (d->n_found + more <= d->cap_found) return 0;
@@ -166,9 +165,10 @@ static int keep_found(fid_detector *d, int more) {
 }
 
 int fid__detector_keep(fid_detector *d, const fid_detection *det) {
+    if (!(det->box.width > 0 && det->box.height > 0)) return 0;
     if (keep_found(d, 1)) return -1;
     d->found[d->n_found++] = *det;
-    return 0;
+    return 1;
 }
 
 /* One run of the detector over `im` (the frame or a tile of it): appends its detections, in im's
@@ -195,7 +195,7 @@ static int detect_pass(fid_detector *d, const fid_image *im, fid_status *status)
 
 int fid_detector_tiles(const fid_detector *d, int width, int height, fid_box *tiles, int capacity) {
     if (!d || width < 1 || height < 1 || !d->runner || d->p.tile_face <= 0) return 0;
-    double m = smallest_face(d), S = d->input_size, big = width > height ? width : height;
+    double m = d->kind->smallest_face, S = d->input_size, big = width > height ? width : height;
     double face = d->p.tile_face > big / 80 ? d->p.tile_face : big / 80;
     double need = m / face, whole = S / big; /* network pixels per image pixel */
     /* A pyramid: scales halving from `need` down to the whole frame's. A face too small for one
@@ -354,7 +354,7 @@ static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fi
     fid_box b = det.box;
     /* a small face is not blown up past twice the smallest the network finds: upscaled faces blur */
     float longer = b.width > b.height ? b.width : b.height;
-    int side = (int)fmax(2.5 * longer, longer * d->input_size / (2 * smallest_face(d)));
+    int side = (int)fmax(2.5 * longer, longer * d->input_size / (2 * d->kind->smallest_face));
     if (side < 16) side = 16;
     int x0 = (int)(b.x + b.width / 2 - side / 2), y0 = (int)(b.y + b.height / 2 - side / 2);
     if (!(d->tile = fid__image_cut(d->tile, im, x0, y0, side, side))) {
@@ -499,7 +499,7 @@ int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, 
     if (n > FID_MAX_TILES) n = FID_MAX_TILES;
     if (period < 1) period = 1;
     double whole = (double)d->input_size / (im->width > im->height ? im->width : im->height);
-    double m = smallest_face(d);
+    double m = d->kind->smallest_face;
     for (int t = 0; t < n; t++)
         which[t] = t % period == frame % period;
     /* followed faces too small for the whole-frame pass are looked for every frame, in mosaics */

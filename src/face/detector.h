@@ -47,8 +47,12 @@ typedef struct fid__detector_kind {
     void (*unload)(fid_detector *d);
 } fid__detector_kind;
 
-/* Appends a detection to d->found; -1 when out of memory. */
+/* Appends a detection to d->found: 1, or 0 for an empty box (not kept), -1 when out of memory. */
 int fid__detector_keep(fid_detector *d, const fid_detection *det);
+/* A box given by its edges relative to a W x H image, in pixels. */
+static inline fid_box fid__relative_box(double left, double top, double right, double bottom, double W, double H) {
+    return (fid_box){(float)(left * W), (float)(top * H), (float)((right - left) * W), (float)((bottom - top) * H)};
+}
 /* Greedy non-maximum suppression over candidates (sorted here by score); keeps at most max_keep.
  * With `nested`, a box lying mostly (> 60%) inside a better one goes too. */
 int fid__suppress(fid__candidate *c, int n, double iou_threshold, int max_keep, int nested);

@@ -74,8 +74,8 @@ static int decode(fid_detector *d, const fid_image *im) {
         for (int k = 0; k < 6; k++)
             det.keypoints[k] =
                 (fid_point){(float)(kp[c[i].index * 12 + 2 * k] * big), (float)(kp[c[i].index * 12 + 2 * k + 1] * big)};
-        if (det.box.width <= 0 || det.box.height <= 0) continue;
-        found = fid__detector_keep(d, &det) < 0 ? -1 : found + 1;
+        int kept = fid__detector_keep(d, &det);
+        found = kept < 0 ? -1 : found + kept;
     }
     free(c);
     free(kp);

@@ -20,8 +20,11 @@ static int pass(fid_detector *d, const fid_image *im, fid_status *status) {
     fid_box boxes[1024];
     int n = fid__haar_detect(d->own, im, 1.2, 10, d->p.min_face_size, boxes, 1024, d->p.threads), found = 0;
     if (n > 1024) n = 1024;
-    for (int i = 0; n >= 0 && i < n && found < d->p.max_faces; i++, found++)
-        if (fid__detector_keep(d, &(fid_detection){.box = boxes[i], .score = 1}) < 0) n = -1;
+    for (int i = 0; n >= 0 && i < n && found < d->p.max_faces; i++) {
+        int kept = fid__detector_keep(d, &(fid_detection){.box = boxes[i], .score = 1});
+        if (kept < 0) n = -1;
+        found += kept > 0;
+    }
     if (n < 0) {
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "Haar detector: out of memory"));
         return -1;

@@ -47,19 +47,13 @@ static int decode(fid_detector *d, const fid_image *im) {
     double W = im->width, H = im->height, big = W > H ? W : H, scale = d->input_size / big;
     double px = d->input_size / floor(W * scale + 0.5), py = d->input_size / floor(H * scale + 0.5);
     int found = 0;
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < count && found >= 0; i++) {
         const float *b = boxes + 4 * c[i].index; /* face-api clips the raw (unsorted) corners */
         double top = fmax(0, b[0]) * py, bottom = fmin(1.0, b[2]) * py;
         double left = fmax(0, b[1]) * px, right = fmin(1.0, b[3]) * px;
-        fid_detection det = {
-            .box = {(float)(left * W), (float)(top * H), (float)((right - left) * W), (float)((bottom - top) * H)},
-            .score = (float)c[i].score};
-        if (det.box.width <= 0 || det.box.height <= 0) continue;
-        if (fid__detector_keep(d, &det) < 0) {
-            found = -1;
-            break;
-        }
-        found++;
+        fid_detection det = {.box = fid__relative_box(left, top, right, bottom, W, H), .score = (float)c[i].score};
+        int kept = fid__detector_keep(d, &det);
+        found = kept < 0 ? -1 : found + kept;
     }
     free(boxes);
     free(scores);

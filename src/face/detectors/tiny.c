@@ -39,11 +39,10 @@ static int decode(fid_detector *d, const fid_image *im) {
     double W = im->width, H = im->height;
     int found = 0;
     for (int i = 0; i < count && found >= 0; i++) {
-        fid_detection det = {.box = {(float)(c[i].left * W), (float)(c[i].top * H),
-                                     (float)((c[i].right - c[i].left) * W), (float)((c[i].bottom - c[i].top) * H)},
+        fid_detection det = {.box = fid__relative_box(c[i].left, c[i].top, c[i].right, c[i].bottom, W, H),
                              .score = (float)c[i].score};
-        if (det.box.width <= 0 || det.box.height <= 0) continue;
-        found = fid__detector_keep(d, &det) < 0 ? -1 : found + 1;
+        int kept = fid__detector_keep(d, &det);
+        found = kept < 0 ? -1 : found + kept;
     }
     free(c);
     return found;
