@@ -88,17 +88,11 @@ int fid_cli_double(const char *opt, const char *arg, double min, double max, dou
 int fid_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts) {
     opterr = 0;
     int c = getopt_long(argc, argv, shortopts, longopts, NULL);
-    if (c == '?' || c == ':') {
-        const char *what = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-        char shortname[3] = {'-', (char)optopt, 0};
-        if (optopt && (optind > argc || strncmp(what, "--", 2))) what = shortname;
-        if (c == ':')
-            fprintf(stderr, "faceid %s: %s needs a value (try --help)\n", argv[0], what);
-        else
-            fprintf(stderr, "faceid %s: unknown option '%s' (try --help)\n", argv[0], what);
-        return '?';
-    }
-    return c;
+    if (c != '?' && c != ':') return c;
+    const char *what = argv[optind - 1]; /* the argument getopt stopped at */
+    fprintf(stderr, c == ':' ? "faceid %s: %s needs a value (try --help)\n" : "faceid %s: unknown option '%s' (try --help)\n",
+            argv[0], what);
+    return '?';
 }
 
 int fid_cli_model_option(int code, const char *arg) {
@@ -149,6 +143,127 @@ int fid_cli_model_option(int code, const char *arg) {
     case FID_OPT_INPUT_SIZE: return fid_cli_int("--input-size", arg, 16, 4096, &model_opts.input_size) ? -1 : 1;
     default: return 0;
     }
+}
+
+/* Every option fid_cli_parse knows; a command takes those it names. */
+enum {
+    P_JSON, P_ALL, P_FORCE, P_EXPLAIN, P_DRY_RUN, P_GALLERY, P_NAME, P_SAVE_CROPS, P_DETECTOR, P_ANNOTATE,
+    P_ON_CONFLICT, P_THREADS, P_MIN_FACE, P_MAX_SAMPLES, P_STEP, P_FRAMES, P_THRESHOLD, P_MARGIN, P_SCORE, P_FAR,
+    P_COUNT
+};
+static const struct option parse_options[P_COUNT] = {
+    [P_JSON] = {"json", no_argument, 0, FID_OPT_COMMAND + P_JSON},
+    [P_ALL] = {"all", no_argument, 0, FID_OPT_COMMAND + P_ALL},
+    [P_FORCE] = {"force", no_argument, 0, FID_OPT_COMMAND + P_FORCE},
+    [P_EXPLAIN] = {"explain", no_argument, 0, FID_OPT_COMMAND + P_EXPLAIN},
+    [P_DRY_RUN] = {"dry-run", no_argument, 0, FID_OPT_COMMAND + P_DRY_RUN},
+    [P_GALLERY] = {"gallery", required_argument, 0, FID_OPT_COMMAND + P_GALLERY},
+    [P_NAME] = {"name", required_argument, 0, FID_OPT_COMMAND + P_NAME},
+    [P_SAVE_CROPS] = {"save-crops", required_argument, 0, FID_OPT_COMMAND + P_SAVE_CROPS},
+    [P_DETECTOR] = {"detector", required_argument, 0, FID_OPT_COMMAND + P_DETECTOR},
+    [P_ANNOTATE] = {"annotate", required_argument, 0, FID_OPT_COMMAND + P_ANNOTATE},
+    [P_ON_CONFLICT] = {"on-conflict", required_argument, 0, FID_OPT_COMMAND + P_ON_CONFLICT},
+    [P_THREADS] = {"threads", required_argument, 0, FID_OPT_COMMAND + P_THREADS},
+    [P_MIN_FACE] = {"min-face", required_argument, 0, FID_OPT_COMMAND + P_MIN_FACE},
+    [P_MAX_SAMPLES] = {"max-samples", required_argument, 0, FID_OPT_COMMAND + P_MAX_SAMPLES},
+    [P_STEP] = {"step", required_argument, 0, FID_OPT_COMMAND + P_STEP},
+    [P_FRAMES] = {"frames", required_argument, 0, FID_OPT_COMMAND + P_FRAMES},
+    [P_THRESHOLD] = {"threshold", required_argument, 0, FID_OPT_COMMAND + P_THRESHOLD},
+    [P_MARGIN] = {"margin", required_argument, 0, FID_OPT_COMMAND + P_MARGIN},
+    [P_SCORE] = {"score", required_argument, 0, FID_OPT_COMMAND + P_SCORE},
+    [P_FAR] = {"far", required_argument, 0, FID_OPT_COMMAND + P_FAR},
+};
+
+/* 1 when the space-separated list names `word`. */
+static int names(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
+}
+
+/* One value of option `i`; 0, or -1 after printing. */
+static int parse_value(int i, const char *arg, fid_cli_opts *o) {
+    double v = 0;
+    switch (i) {
+    case P_JSON: o->json = 1; return 0;
+    case P_ALL: o->all = 1; return 0;
+    case P_FORCE: o->force = 1; return 0;
+    case P_EXPLAIN: o->explain = 1; return 0;
+    case P_DRY_RUN: o->dry_run = 1; return 0;
+    case P_GALLERY: o->gallery = arg; return 0;
+    case P_NAME: o->name = arg; return 0;
+    case P_SAVE_CROPS: o->save_crops = arg; return 0;
+    case P_DETECTOR: o->detector = arg; return 0;
+    case P_ANNOTATE: o->annotate = arg; return 0;
+    case P_ON_CONFLICT:
+        if (strcmp(arg, "merge") && strcmp(arg, "refuse")) {
+            fprintf(stderr, "faceid: --on-conflict wants merge or refuse, not '%s'\n", arg);
+            return -1;
+        }
+        o->on_conflict = arg;
+        return 0;
+    case P_THREADS: return fid_cli_int("--threads", arg, 1, 64, &o->threads);
+    case P_MIN_FACE: return fid_cli_int("--min-face", arg, 0, 100000, &o->min_face);
+    case P_MAX_SAMPLES: return fid_cli_int("--max-samples", arg, 1, 1000, &o->max_samples);
+    case P_STEP: return fid_cli_int("--step", arg, 1, 1000000, &o->step);
+    case P_FRAMES: return fid_cli_int("--frames", arg, 0, 1000000, &o->max_frames);
+    case P_FAR: return fid_cli_double("--far", arg, 1e-9, 0.5, &o->far);
+    case P_THRESHOLD:
+        if (fid_cli_double("--threshold", arg, 0, 1e6, &v)) return -1;
+        o->threshold = (float)v;
+        return 0;
+    case P_MARGIN:
+        if (fid_cli_double("--margin", arg, 0, 1e6, &v)) return -1;
+        o->margin = (float)v;
+        return 0;
+    case P_SCORE:
+        if (fid_cli_double("--score", arg, 0, 1, &v)) return -1;
+        o->score = (float)v;
+        return 0;
+    }
+    return -1;
+}
+
+int fid_cli_parse(int argc, char **argv, const char *accepts, const char *usage, int default_threads,
+                  fid_cli_opts *o) {
+    static const struct option model[] = {FID_CLI_MODEL_OPTIONS};
+    struct option longopts[1 + P_COUNT + sizeof model / sizeof model[0] + 1];
+    int n = 0;
+    longopts[n++] = (struct option){"help", no_argument, 0, 'h'};
+    for (int i = 0; i < P_COUNT; i++)
+        if (names(accepts, parse_options[i].name)) longopts[n++] = parse_options[i];
+    for (size_t i = 0; names(accepts, "model") && i < sizeof model / sizeof model[0]; i++)
+        longopts[n++] = model[i];
+    longopts[n] = (struct option){0, 0, 0, 0};
+    *o = (fid_cli_opts){.detector = "blazeface",
+                        .on_conflict = "merge",
+                        .threads = default_threads,
+                        .step = 1,
+                        .max_frames = 60,
+                        .threshold = NAN,
+                        .margin = NAN,
+                        .score = NAN,
+                        .far = 1e-3,
+                        .files = calloc((size_t)argc + 1, sizeof *o->files)};
+    if (!o->files) return FID_EXIT_USAGE;
+    optind = 1;
+    int c;
+    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
+        int m = fid_cli_model_option(c, optarg);
+        if (m < 0) return FID_EXIT_USAGE;
+        if (m) continue;
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (c < FID_OPT_COMMAND || c >= FID_OPT_COMMAND + P_COUNT || parse_value(c - FID_OPT_COMMAND, optarg, o))
+            return FID_EXIT_USAGE;
+    }
+    while (optind < argc)
+        o->files[o->n_files++] = argv[optind++];
+    fid_detector_kind kind;
+    return fid_cli_detector_kind(o->detector, &kind) ? FID_EXIT_USAGE : 0;
 }
 
 json_t *fid_cli_json_box(fid_box b) {

@@ -53,6 +53,23 @@ int fid_cli_model_option(int code, const char *arg);
 struct option;
 int fid_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 
+/* The options of the commands other than live, parsed in one place. */
+typedef struct fid_cli_opts {
+    const char *gallery, *name, *save_crops, *detector, *annotate, *on_conflict;
+    int json, all, force, explain, dry_run, threads, min_face, max_samples, step, max_frames;
+    float threshold, margin, score; /* NAN: not given */
+    double far;
+    const char **files; /* the arguments that are not options; caller frees */
+    int n_files;
+} fid_cli_opts;
+
+/* Parses argv (argv[0] the command's name) for --help and the options named in `accepts`
+ * (space-separated long names; "model" stands for the model and detector options); every other
+ * argument is a file. threads defaults to default_threads. 0, -1 after printing usage for --help,
+ * or FID_EXIT_USAGE after printing the one-line error. */
+int fid_cli_parse(int argc, char **argv, const char *accepts, const char *usage, int default_threads,
+                  fid_cli_opts *o);
+
 /* Strict numbers for option `opt`: the whole string, finite, within [min, max]; else one line
  * naming the option (and what it wants) and -1. */
 int fid_cli_int(const char *opt, const char *arg, long min, long max, int *out);

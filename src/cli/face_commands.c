@@ -1,5 +1,4 @@
 /* faceid detect | embed | verify */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,80 +9,11 @@
 #include "cli/common.h"
 #include "faceid.h"
 
-typedef struct options {
-    const char *detector, *annotate;
-    int json, all, threads, min_face;
-    float threshold, score;
-    const char **files;
-    int n_files;
-} options;
-
-/* Parses the options shared by the face commands; returns 0, or the exit code to leave with
- * (-1: --help was printed). argv[0] is the command's name. */
-static int parse(int argc, char **argv, options *o, const char *usage, int allow_annotate, int allow_threshold) {
-    enum { O_JSON = FID_OPT_COMMAND, O_ALL, O_DETECTOR, O_THREADS, O_MIN_FACE, O_SCORE, O_ANNOTATE, O_THRESHOLD };
-    const struct option longopts[] = {
-        {"help", no_argument, 0, 'h'},
-        {"json", no_argument, 0, O_JSON},
-        {"all", no_argument, 0, O_ALL},
-        {"detector", required_argument, 0, O_DETECTOR},
-        {"threads", required_argument, 0, O_THREADS},
-        {"min-face", required_argument, 0, O_MIN_FACE},
-        {"score", required_argument, 0, O_SCORE},
-        {allow_annotate ? "annotate" : "-", required_argument, 0, O_ANNOTATE},
-        {allow_threshold ? "threshold" : "-", required_argument, 0, O_THRESHOLD},
-        FID_CLI_MODEL_OPTIONS,
-        {0, 0, 0, 0},
-    };
-    memset(o, 0, sizeof *o);
-    o->detector = "blazeface";
-    o->threads = 1;
-    o->threshold = NAN;
-    o->score = NAN;
-    o->files = calloc((size_t)argc + 1, sizeof *o->files);
-    if (!o->files) return FID_EXIT_USAGE;
-    optind = 1;
-    int c;
-    double v;
-    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
-        int m = fid_cli_model_option(c, optarg);
-        if (m < 0) return FID_EXIT_USAGE;
-        if (m) continue;
-        switch (c) {
-        case 'h': fputs(usage, stdout); return -1;
-        case O_JSON: o->json = 1; break;
-        case O_ALL: o->all = 1; break;
-        case O_DETECTOR: o->detector = optarg; break;
-        case O_THREADS:
-            if (fid_cli_int("--threads", optarg, 1, 64, &o->threads)) return FID_EXIT_USAGE;
-            break;
-        case O_MIN_FACE:
-            if (fid_cli_int("--min-face", optarg, 0, 100000, &o->min_face)) return FID_EXIT_USAGE;
-            break;
-        case O_SCORE:
-            if (fid_cli_double("--score", optarg, 0, 1, &v)) return FID_EXIT_USAGE;
-            o->score = (float)v;
-            break;
-        case O_ANNOTATE: o->annotate = optarg; break;
-        case O_THRESHOLD:
-            if (fid_cli_double("--threshold", optarg, 0, 1e6, &v)) return FID_EXIT_USAGE;
-            o->threshold = (float)v;
-            break;
-        default: return FID_EXIT_USAGE;
-        }
-    }
-    while (optind < argc)
-        o->files[o->n_files++] = argv[optind++];
-    fid_detector_kind kind;
-    if (fid_cli_detector_kind(o->detector, &kind)) return FID_EXIT_USAGE;
-    return 0;
-}
+typedef fid_cli_opts options;
 
 static fid_detector *make_detector(const options *o) {
     return fid_cli_detector(o->detector, o->threads, o->min_face, o->score);
 }
-
-static json_t *box_json(fid_box b) { return fid_cli_json_box(b); }
 
 static json_t *floats_json(const float *v, int n) {
     json_t *a = json_array();
@@ -115,7 +45,7 @@ static const char *detect_usage =
 
 int fid_cli_detect(int argc, char **argv) {
     options o;
-    int rc = parse(argc, argv, &o, detect_usage, 1, 0);
+    int rc = fid_cli_parse(argc, argv, "json detector threads min-face score annotate model", detect_usage, 1, &o);
     if (rc) {
         free(o.files);
         return rc < 0 ? 0 : rc;
@@ -151,7 +81,7 @@ int fid_cli_detect(int argc, char **argv) {
         if (n > 256) n = 256;
         json_t *faces = json_array();
         for (int k = 0; k < n; k++) {
-            json_t *face = json_pack("{s:o,s:o}", "box", box_json(dets[k].box), "score", fid_cli_json_number(dets[k].score));
+            json_t *face = json_pack("{s:o,s:o}", "box", fid_cli_json_box(dets[k].box), "score", fid_cli_json_number(dets[k].score));
             if (dets[k].n_keypoints) { /* BlazeFace: eyes, nose, mouth, ears */
                 json_t *kp = json_array();
                 for (int j = 0; j < dets[k].n_keypoints; j++)
@@ -258,9 +188,9 @@ static json_t *embed_one(const char *file, fid_detector *det, fid_embedder *emb,
             for (int p = 0; p < 68; p++)
                 json_array_append_new(lm, json_pack("[f,f]", round(faces[k].landmarks[p].x * 10) / 10,
                                                     round(faces[k].landmarks[p].y * 10) / 10));
-            json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "box", box_json(faces[k].box), "score",
+            json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "box", fid_cli_json_box(faces[k].box), "score",
                                                  fid_cli_json_number(faces[k].score), "landmarks", lm, "crop",
-                                                 box_json(faces[k].crop), "descriptor",
+                                                 fid_cli_json_box(faces[k].crop), "descriptor",
                                                  floats_json(desc + (size_t)k * dim, dim)));
         }
         doc = json_pack("{s:s,s:s,s:i,s:o}", "file", file, "profile", fid_embedder_model_id(emb), "dim", dim, "faces",
@@ -279,7 +209,7 @@ static json_t *embed_one(const char *file, fid_detector *det, fid_embedder *emb,
 
 int fid_cli_embed(int argc, char **argv) {
     options o;
-    int rc = parse(argc, argv, &o, embed_usage, 0, 0);
+    int rc = fid_cli_parse(argc, argv, "json all detector threads min-face score model", embed_usage, 1, &o);
     if (rc) {
         free(o.files);
         return rc < 0 ? 0 : rc;
@@ -316,7 +246,7 @@ static const char *verify_usage =
 
 int fid_cli_verify(int argc, char **argv) {
     options o;
-    int rc = parse(argc, argv, &o, verify_usage, 0, 1);
+    int rc = fid_cli_parse(argc, argv, "json detector threads min-face score threshold model", verify_usage, 1, &o);
     if (rc) {
         free(o.files);
         return rc < 0 ? 0 : rc;
@@ -345,8 +275,8 @@ int fid_cli_verify(int argc, char **argv) {
         int same = dist < threshold;
         if (o.json)
             fid_cli_print_json(json_pack("{s:[{s:s,s:o},{s:s,s:o}],s:o,s:o,s:b}", "files", "file", o.files[0], "box",
-                                         box_json(faces[0][0].box), "file", o.files[1], "box",
-                                         box_json(faces[1][0].box), "distance", fid_cli_json_number(dist),
+                                         fid_cli_json_box(faces[0][0].box), "file", o.files[1], "box",
+                                         fid_cli_json_box(faces[1][0].box), "distance", fid_cli_json_number(dist),
                                          "threshold", fid_cli_json_number(threshold), "same", same));
         else
             printf("%s (distance %.4f, threshold %.2f)\n", same ? "same person" : "different people", dist, threshold);

@@ -1,7 +1,6 @@
 /* faceid enroll | enroll-dir | identify | list | show | remove | rename */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,111 +15,7 @@
 #include "faceid.h"
 #include "util/clock.h"
 
-typedef struct gopts {
-    const char *gallery, *name, *save_crops, *detector;
-    int json, threads, max_samples, step, max_frames, force, explain;
-    float threshold, margin;
-    const char *on_conflict;
-    double far;
-    int dry_run;
-    const char **files;
-    int n_files;
-} gopts;
-
-/* argv[0] is the command's name. 0, -1 after --help, or the exit code to leave with. */
-static int parse(int argc, char **argv, gopts *o, const char *usage) {
-    enum {
-        O_JSON = FID_OPT_COMMAND, O_FORCE, O_GALLERY, O_NAME, O_SAVE_CROPS, O_DETECTOR, O_THREADS, O_MAX_SAMPLES,
-        O_STEP, O_FRAMES, O_THRESHOLD, O_MARGIN, O_EXPLAIN, O_ON_CONFLICT, O_FAR, O_DRY_RUN
-    };
-    static const struct option longopts[] = {
-        {"help", no_argument, 0, 'h'},
-        {"json", no_argument, 0, O_JSON},
-        {"force", no_argument, 0, O_FORCE},
-        {"gallery", required_argument, 0, O_GALLERY},
-        {"name", required_argument, 0, O_NAME},
-        {"save-crops", required_argument, 0, O_SAVE_CROPS},
-        {"detector", required_argument, 0, O_DETECTOR},
-        {"threads", required_argument, 0, O_THREADS},
-        {"max-samples", required_argument, 0, O_MAX_SAMPLES},
-        {"step", required_argument, 0, O_STEP},
-        {"frames", required_argument, 0, O_FRAMES},
-        {"threshold", required_argument, 0, O_THRESHOLD},
-        {"margin", required_argument, 0, O_MARGIN},
-        {"explain", no_argument, 0, O_EXPLAIN},
-        {"on-conflict", required_argument, 0, O_ON_CONFLICT},
-        {"far", required_argument, 0, O_FAR},
-        {"dry-run", no_argument, 0, O_DRY_RUN},
-        FID_CLI_MODEL_OPTIONS,
-        {0, 0, 0, 0},
-    };
-    memset(o, 0, sizeof *o);
-    o->threads = 2;
-    o->detector = "blazeface";
-    o->step = 1;
-    o->max_frames = 60;
-    o->threshold = NAN;
-    o->margin = NAN;
-    o->on_conflict = "merge";
-    o->far = 1e-3;
-    o->files = calloc((size_t)argc + 1, sizeof *o->files);
-    if (!o->files) return FID_EXIT_USAGE;
-    optind = 1;
-    int c;
-    double v;
-    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
-        int m = fid_cli_model_option(c, optarg);
-        if (m < 0) return FID_EXIT_USAGE;
-        if (m) continue;
-        switch (c) {
-        case 'h': fputs(usage, stdout); return -1;
-        case O_JSON: o->json = 1; break;
-        case O_FORCE: o->force = 1; break;
-        case O_EXPLAIN: o->explain = 1; break;
-        case O_GALLERY: o->gallery = optarg; break;
-        case O_NAME: o->name = optarg; break;
-        case O_SAVE_CROPS: o->save_crops = optarg; break;
-        case O_DETECTOR: o->detector = optarg; break;
-        case O_THREADS:
-            if (fid_cli_int("--threads", optarg, 1, 64, &o->threads)) return FID_EXIT_USAGE;
-            break;
-        case O_MAX_SAMPLES:
-            if (fid_cli_int("--max-samples", optarg, 1, 1000, &o->max_samples)) return FID_EXIT_USAGE;
-            break;
-        case O_STEP:
-            if (fid_cli_int("--step", optarg, 1, 1000000, &o->step)) return FID_EXIT_USAGE;
-            break;
-        case O_FRAMES:
-            if (fid_cli_int("--frames", optarg, 0, 1000000, &o->max_frames)) return FID_EXIT_USAGE;
-            break;
-        case O_THRESHOLD:
-            if (fid_cli_double("--threshold", optarg, 0, 1e6, &v)) return FID_EXIT_USAGE;
-            o->threshold = (float)v;
-            break;
-        case O_MARGIN:
-            if (fid_cli_double("--margin", optarg, 0, 1e6, &v)) return FID_EXIT_USAGE;
-            o->margin = (float)v;
-            break;
-        case O_FAR:
-            if (fid_cli_double("--far", optarg, 1e-9, 0.5, &o->far)) return FID_EXIT_USAGE;
-            break;
-        case O_DRY_RUN: o->dry_run = 1; break;
-        case O_ON_CONFLICT:
-            if (strcmp(optarg, "merge") && strcmp(optarg, "refuse")) {
-                fprintf(stderr, "faceid: --on-conflict wants merge or refuse, not '%s'\n", optarg);
-                return FID_EXIT_USAGE;
-            }
-            o->on_conflict = optarg;
-            break;
-        default: return FID_EXIT_USAGE;
-        }
-    }
-    while (optind < argc)
-        o->files[o->n_files++] = argv[optind++];
-    fid_detector_kind kind;
-    if (fid_cli_detector_kind(o->detector, &kind)) return FID_EXIT_USAGE;
-    return 0;
-}
+typedef fid_cli_opts gopts;
 
 /* For the descriptors of `emb`; NULL: whatever model the gallery holds. */
 static fid_gallery *open_gallery(const gopts *o, int readonly, const fid_embedder *emb) {
@@ -308,7 +203,7 @@ static const char *enroll_usage =
 
 int fid_cli_enroll(int argc, char **argv) {
     gopts o;
-    int rc = parse(argc, argv, &o, enroll_usage);
+    int rc = fid_cli_parse(argc, argv, "name gallery max-samples save-crops json force frames step detector threads model", enroll_usage, 2, &o);
     if (rc || !o.name || !o.n_files) {
         if (!rc) fputs(enroll_usage, stderr);
         free(o.files);
@@ -343,7 +238,7 @@ static const char *enroll_dir_usage =
 
 int fid_cli_enroll_dir(int argc, char **argv) {
     gopts o;
-    int rc = parse(argc, argv, &o, enroll_dir_usage);
+    int rc = fid_cli_parse(argc, argv, "gallery max-samples save-crops json force frames step detector threads model", enroll_dir_usage, 2, &o);
     if (rc || o.n_files != 1) {
         if (!rc) fputs(enroll_dir_usage, stderr);
         free(o.files);
@@ -462,7 +357,7 @@ static const char *identify_usage =
 
 int fid_cli_identify(int argc, char **argv) {
     gopts o;
-    int rc = parse(argc, argv, &o, identify_usage);
+    int rc = fid_cli_parse(argc, argv, "gallery json threshold margin step explain detector threads model", identify_usage, 2, &o);
     if (rc || !o.n_files) {
         if (!rc) fputs(identify_usage, stderr);
         free(o.files);
@@ -557,7 +452,7 @@ static const char *manage_usage =
 
 int fid_cli_manage(const char *cmd, int argc, char **argv) {
     gopts o;
-    int rc = parse(argc, argv, &o, manage_usage);
+    int rc = fid_cli_parse(argc, argv, "gallery json on-conflict max-samples", manage_usage, 2, &o);
     int need = !strcmp(cmd, "list") ? 0 : !strcmp(cmd, "rename") ? 2 : 1;
     int transfer = !strcmp(cmd, "export") || !strcmp(cmd, "import");
     if (rc || o.n_files != need) {
@@ -637,17 +532,15 @@ static const char *calibrate_usage =
 
 int fid_cli_calibrate(int argc, char **argv) {
     gopts o;
-    int rc = parse(argc, argv, &o, calibrate_usage);
-    double far = o.far;
-    int dry = o.dry_run;
+    int rc = fid_cli_parse(argc, argv, "gallery json far dry-run", calibrate_usage, 2, &o);
     if (rc || o.n_files) {
         if (!rc) fputs(calibrate_usage, stderr);
         free(o.files);
         return rc < 0 ? 0 : 2;
     }
-    fid_gallery *g = open_gallery(&o, dry, NULL);
+    fid_gallery *g = open_gallery(&o, o.dry_run, NULL);
     fid_calibration c;
-    fid_status st = g ? fid_gallery_calibrate(g, far, !dry, &c) : FID_ERR_IO;
+    fid_status st = g ? fid_gallery_calibrate(g, o.far, !o.dry_run, &c) : FID_ERR_IO;
     if (g && st != FID_OK) fprintf(stderr, "faceid: %s\n", fid_last_error());
     rc = st == FID_OK ? 0 : 2;
     if (st == FID_OK && o.json) {
@@ -659,7 +552,7 @@ int fid_cli_calibrate(int argc, char **argv) {
         fid_cli_print_json(json_pack("{s:f,s:f,s:f,s:f,s:i,s:i,s:b,s:b,s:b,s:o}", "target_far", c.target_far,
                                      "threshold", c.threshold, "tar", c.tar, "far", c.far, "genuine", c.genuine,
                                      "impostor", c.impostor, "resolution_limited", c.resolution_limited, "capped",
-                                     c.capped, "stored", !dry, "table", table));
+                                     c.capped, "stored", !o.dry_run, "table", table));
     } else if (st == FID_OK) {
         printf("%d genuine and %d impostor distances (leave-one-out, nearest sample per person)\n", c.genuine,
                c.impostor);
@@ -668,7 +561,7 @@ int fid_cli_calibrate(int argc, char **argv) {
         for (int i = 0; i < 4; i++)
             printf("  %-10g   %.4f      %6.2f%%   %.2g\n", c.table[i].far, c.table[i].threshold, 100 * c.table[i].tar,
                    c.table[i].measured_far);
-        printf("%s threshold %.4f for FAR %g (TAR %.2f%%)%s\n", dry ? "would store" : "stored", c.threshold,
+        printf("%s threshold %.4f for FAR %g (TAR %.2f%%)%s\n", o.dry_run ? "would store" : "stored", c.threshold,
                c.target_far, 100 * c.tar,
                c.capped ? "; capped at the model's default: with fewer than 20 people the gallery cannot show that a "
                           "looser threshold is safe for strangers"

@@ -154,7 +154,6 @@ int fid__suppress(fid__candidate *c, int n, double iou_threshold, int max_keep, 
 
 double fid__sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
-
 static int keep_found(fid_detector *d, int more) {
     if (d->n_found + more <= d->cap_found) return 0;
     int cap = (d->n_found + more) * 2;
