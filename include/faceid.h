@@ -706,8 +706,6 @@ typedef struct fid_pipeline_params {
     /* Wait for each frame's identifications before the next frame, so a file gives the same
      * labels on every run (fid_pipeline_open sets it for files read offline). Default 0. */
     int deterministic;
-    /* Faces and tracks per frame at most; default 64. */
-    int max_faces;
 } fid_pipeline_params;
 
 typedef struct fid_pipeline_event {
@@ -738,7 +736,9 @@ typedef struct fid_pipeline_stats {
 } fid_pipeline_stats;
 
 fid_pipeline_params fid_pipeline_default_params(void);
-/* Creates a pipeline on a shared identifier (borrowed; must outlive it). Loads its detector(s). */
+/* Creates a pipeline on a shared identifier (borrowed; must outlive it). Its detectors are loaded
+ * by fid_pipeline_open (as many as the source needs) or by the first fid_pipeline_process. At most
+ * 64 faces per frame are followed. */
 fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params,
                                   fid_status *status);
 void fid_pipeline_free(fid_pipeline *pipeline);

@@ -47,7 +47,7 @@ typedef struct camera {
     char name[64];
     char *url, *output;
     fid_detector_kind detector;
-    int tile_face; /* -1: the detector's default */
+    int tile_face; /* a config file's tile-face; -1: --tile-face or the detector's default */
     fid_box roi;
     int realtime;
     double reconnect_s;
@@ -72,7 +72,6 @@ typedef struct shared_out {
     FILE *events, *tracks;
     const char *events_path, *tracks_path;
     pthread_mutex_t lock;
-    int explain;
 } shared_out;
 
 static const char *event_names[] = {"appeared", "identified", "changed", "left"};
@@ -262,11 +261,10 @@ static void source_name(const char *spec, char *name, size_t size, const char **
         return;
     }
     *url = spec;
-    const char *base = strrchr(spec, '/');
-    base = base && base[1] ? base + 1 : spec;
-    if (strstr(spec, "://") && (!base || base == spec)) base = strstr(spec, "://") + 3;
-    size_t len = strcspn(base, ".?#:");
-    snprintf(name, size, "%.*s", (int)(len ? len : strlen(base)), len ? base : base);
+    const char *base = strrchr(spec, '/'), *scheme = strstr(spec, "://");
+    base = base && base[1] ? base + 1 : scheme ? scheme + 3 : spec; /* "rtsp://host/" is "host" */
+    size_t len = strcspn(base, ".?#:/");
+    snprintf(name, size, "%.*s", (int)(len ? len : strlen(base)), base);
     if (!name[0]) snprintf(name, size, "camera");
 }
 
@@ -455,16 +453,13 @@ int fid_cli_live(int argc, char **argv) {
     camera defaults = {.detector = FID_DETECTOR_BLAZEFACE, .tile_face = -1, .reconnect_s = -1, .last_at = NAN};
     const char *sources[MAX_CAMERAS], *configs[8], *gallery = NULL;
     int n_sources = 0, n_configs = 0, threads = 2, window_mode = -1; /* -1: when a display exists */
-    shared_out o = {.explain = 0};
+    shared_out o = {0};
     int c;
     optind = 1;
     while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
         int m = fid_cli_model_option(c, optarg);
         if (m < 0) return FID_EXIT_USAGE;
-        if (m) {
-            if (c == FID_OPT_TILE_FACE) defaults.tile_face = atoi(optarg); /* validated above */
-            continue;
-        }
+        if (m) continue; /* --tile-face reaches every camera through fid_cli_detector_params */
         switch (c) {
         case 'h': fputs(live_usage, stdout); return FID_EXIT_OK;
         case O_SOURCE:

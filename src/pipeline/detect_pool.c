@@ -15,7 +15,7 @@ typedef enum { FREE, QUEUED, RUNNING, DONE } slot_state;
 typedef struct slot {
     detected_frame f;
     int period, n_follow;
-    fid_box follow[64];
+    fid_box follow[FID__MAX_FACES];
     fid_image *copy;
     slot_state state;
     char error[512];
@@ -47,16 +47,16 @@ static int detect_roi(detect_pool *pool, int w, slot *s) {
     fid_box r = pool->roi;
     if (!(r.width > 0))
         return fid_detector_run_video(pool->detectors[w], s->f.image, s->f.index, s->period, s->follow, s->n_follow,
-                                      s->f.faces, 64, &st);
+                                      s->f.faces, FID__MAX_FACES, &st);
     int x0 = (int)r.x, y0 = (int)r.y;
     pool->cuts[w] = fid__image_cut(pool->cuts[w], s->f.image, x0, y0, (int)r.width, (int)r.height);
     if (!pool->cuts[w]) return fid__fail(FID_ERR_NO_MEMORY, "cannot cut the region of interest"), -1;
-    fid_box follow[64];
+    fid_box follow[FID__MAX_FACES];
     for (int i = 0; i < s->n_follow; i++)
         follow[i] = (fid_box){s->follow[i].x - x0, s->follow[i].y - y0, s->follow[i].width, s->follow[i].height};
     int n = fid_detector_run_video(pool->detectors[w], pool->cuts[w], s->f.index, s->period, follow, s->n_follow,
-                                   s->f.faces, 64, &st);
-    for (int i = 0; i < n && i < 64; i++) {
+                                   s->f.faces, FID__MAX_FACES, &st);
+    for (int i = 0; i < n && i < FID__MAX_FACES; i++) {
         fid_detection *d = &s->f.faces[i];
         d->box.x += x0, d->box.y += y0;
         for (int k = 0; k < d->n_keypoints; k++)
@@ -83,7 +83,7 @@ static void *work(void *p) {
         pthread_mutex_unlock(&pool->lock);
         int n = detect_roi(pool, a->id, s);
         if (n < 0) snprintf(s->error, sizeof s->error, "%s", fid_last_error());
-        s->f.n_faces = n < 0 ? -1 : n > 64 ? 64 : n;
+        s->f.n_faces = n < 0 ? -1 : n > FID__MAX_FACES ? FID__MAX_FACES : n;
         pthread_mutex_lock(&pool->lock);
         s->state = DONE;
         pthread_cond_broadcast(&pool->changed);
@@ -169,12 +169,12 @@ void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index
     s->f = (detected_frame){.image = image, .index = index, .seconds = seconds, .captured = captured, .wall = wall};
     s->error[0] = 0;
     s->period = period;
-    s->n_follow = n_follow < 64 ? n_follow : 64;
+    s->n_follow = n_follow < FID__MAX_FACES ? n_follow : FID__MAX_FACES;
     memcpy(s->follow, follow, (size_t)s->n_follow * sizeof *follow);
     if (image && pool->n_workers == 0) { /* inline */
         int n = detect_roi(pool, 0, s);
         if (n < 0) snprintf(s->error, sizeof s->error, "%s", fid_last_error());
-        s->f.n_faces = n < 0 ? -1 : n > 64 ? 64 : n;
+        s->f.n_faces = n < 0 ? -1 : n > FID__MAX_FACES ? FID__MAX_FACES : n;
     }
     pthread_mutex_lock(&pool->lock);
     if (image && pool->n_workers == 0) {

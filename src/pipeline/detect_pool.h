@@ -12,11 +12,14 @@
 
 typedef struct detect_pool detect_pool;
 
+/* Faces per frame and faces followed at most. */
+#define FID__MAX_FACES 64
+
 typedef struct detected_frame {
-    const fid_image *image; /* the pool's copy, valid until detect_pool_release */
+    const fid_image *image; /* the pool's copy (inline: the submitted frame), valid until detect_pool_release */
     int64_t index;
     double seconds, captured;
-    fid_detection faces[64];
+    fid_detection faces[FID__MAX_FACES];
     int n_faces;       /* -1: the detector failed */
     double wall;
     const char *error; /* then: why, one line */

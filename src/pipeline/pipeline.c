@@ -32,22 +32,21 @@ struct fid_pipeline {
     char *name;
     int dim;
     fid_tracker *tracker;
-    detect_pool *pool;
-    int workers;
+    detect_pool *pool; /* started by the first frame or by fid_pipeline_open, which knows the source */
     track_look *looks;
     int n_looks;
     /* Large frames: the detector's tiles are spread over `period` frames, and the faces of the
      * tracks not yet left (`follow`, missed lately or not) are looked for every frame. */
     int period;
-    fid_box *follow;
+    fid_box follow[FID__MAX_FACES];
     /* the current result's contents */
-    fid_track_event *tev; /* scratch for the tracker's events */
+    fid_track_event tev[2 * FID__MAX_FACES + 2]; /* scratch for the tracker's events */
     fid_pipeline_event *events;
     int n_events, cap_events;
-    fid_track_info *tracks;
-    int *need, *ids;
-    fid_detection *faces;
-    fid__look *submit_looks;
+    fid_track_info tracks[FID__MAX_FACES];
+    int need[FID__MAX_FACES], ids[FID__MAX_FACES];
+    fid_detection faces[FID__MAX_FACES];
+    fid__look submit_looks[FID__MAX_FACES];
     int holding; /* a collected pool slot backs the last result's image */
     int64_t last_frame;
     double last_seconds, last_wall;
@@ -68,8 +67,7 @@ fid_pipeline_params fid_pipeline_default_params(void) {
     fid_pipeline_params p = {.name = "camera",
                              .detector = fid_detector_default_params(FID_DETECTOR_BLAZEFACE),
                              .tracker = fid_tracker_default_params(),
-                             .detect_workers = 1,
-                             .max_faces = 64};
+                             .detect_workers = 1};
     /* the mean descriptor already pools the track's frames: its latest match is the label (a vote
      * of 5 on top held a person at "?" for 3 re-checks: named right 76% -> 86% on the dim clip) */
     p.tracker.votes = 1;
@@ -79,12 +77,12 @@ fid_pipeline_params fid_pipeline_default_params(void) {
 fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params,
                                   fid_status *status) {
     fid_pipeline_params p = params ? *params : fid_pipeline_default_params();
-    if (!identifier || p.max_faces < 1 || p.max_faces > 4096 || p.detect_workers < 1 || p.detect_workers > 4 ||
+    if (!identifier || p.detect_workers < 1 || p.detect_workers > 4 ||
         p.roi.width < 0 || p.roi.height < 0 || (p.roi.width > 0 && !(p.roi.height > 0)) || p.roi.x < 0 ||
         p.roi.y < 0) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT,
-                                          "fid_pipeline_create: need an identifier, max_faces 1..4096, "
-                                          "detect_workers 1..4 and a region of interest inside the frame"));
+                                          "fid_pipeline_create: need an identifier, detect_workers 1..4 and a "
+                                          "region of interest inside the frame"));
         return NULL;
     }
     fid_pipeline *pl = calloc(1, sizeof *pl);
@@ -99,22 +97,10 @@ fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline
     pl->name = strdup(p.name ? p.name : "camera");
     pl->p.name = pl->name;
     pl->last_frame = -1;
-    pl->stats.latency_p50 = pl->stats.latency_p99 = NAN;
-    int m = p.max_faces;
-    pl->follow = calloc((size_t)m, sizeof *pl->follow);
-    pl->tev = calloc((size_t)m * 2 + 2, sizeof *pl->tev);
-    pl->tracks = calloc((size_t)m, sizeof *pl->tracks);
-    pl->need = calloc((size_t)m, sizeof *pl->need);
-    pl->ids = calloc((size_t)m, sizeof *pl->ids);
-    pl->faces = calloc((size_t)m, sizeof *pl->faces);
-    pl->submit_looks = calloc((size_t)m, sizeof *pl->submit_looks);
     pl->latency_bins = calloc(LATENCY_BINS, sizeof *pl->latency_bins);
     fid_status st = FID_OK;
-    if (!pl->name || !pl->follow || !pl->tev || !pl->tracks || !pl->need || !pl->ids || !pl->faces ||
-        !pl->submit_looks || !pl->latency_bins)
-        st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a pipeline");
+    if (!pl->name || !pl->latency_bins) st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a pipeline");
     if (st == FID_OK) pl->tracker = fid_tracker_create(&p.tracker, &st);
-    if (st == FID_OK) pl->pool = detect_pool_start(&p.detector, 0, p.roi, &st);
     if (st == FID_OK && !(pl->client = fid__identifier_join(identifier)))
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot join the identifier");
     if (st != FID_OK) {
@@ -136,14 +122,7 @@ void fid_pipeline_free(fid_pipeline *pl) {
         free(pl->looks[i].look.last);
     free(pl->looks);
     fid_tracker_free(pl->tracker);
-    free(pl->follow);
-    free(pl->tev);
     free(pl->events);
-    free(pl->tracks);
-    free(pl->need);
-    free(pl->ids);
-    free(pl->faces);
-    free(pl->submit_looks);
     free(pl->latency_bins);
     free(pl->name);
     pthread_mutex_destroy(&pl->stats_lock);
@@ -239,7 +218,7 @@ static double latency_percentile(const fid_pipeline *pl, double q) {
  * it finished. Deterministic: the previous frame's identifications are waited for, so a file
  * gives the same labels on every run; else what is ready is taken and nothing waits. */
 static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pipeline_result *out) {
-    int m = pl->p.max_faces;
+    int m = FID__MAX_FACES;
     if (d->n_faces < 0) return fid__fail(FID_ERR_BACKEND, "%s: frame %lld: %s", pl->name, (long long)d->index, d->error);
     int n = d->n_faces < m ? d->n_faces : m;
     int k = fid_tracker_update(pl->tracker, d->faces, n, d->index, pl->tev, m * 2 + 2);
@@ -281,8 +260,8 @@ static void submit(fid_pipeline *pl, const fid_image *frame, int64_t index, doub
     if (!pl->period) pl->period = detect_pool_scan_period(pl->pool, fid_image_width(frame), fid_image_height(frame));
     /* the faces to look for: every track not yet left, where its motion puts it then (a file's
      * frames are detected a few frames ahead of tracking) */
-    int nf = fid_tracker_active(pl->tracker, index, pl->follow, pl->p.max_faces);
-    if (nf > 64) nf = 64; /* the pool's follow list */
+    int nf = fid_tracker_active(pl->tracker, index, pl->follow, FID__MAX_FACES);
+    if (nf > FID__MAX_FACES) nf = FID__MAX_FACES;
     detect_pool_submit(pl->pool, frame, index, seconds, captured, wall, pl->period, pl->follow, nf);
 }
 
@@ -299,11 +278,13 @@ fid_status fid_pipeline_process(fid_pipeline *pl, const fid_image *frame, int64_
     if (index <= pl->last_frame)
         return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: frame %lld after frame %lld", (long long)index,
                          (long long)pl->last_frame);
+    fid_status st;
+    if (!pl->pool && !(pl->pool = detect_pool_start(&pl->p.detector, 0, pl->p.roi, &st))) return st;
     begin_result(pl);
     submit(pl, frame, index, seconds, 0, isnan(wall) ? fid__wall_s() : wall);
     const detected_frame *d = detect_pool_collect(pl->pool);
     pl->holding = 1;
-    fid_status st = track_frame(pl, d, out);
+    st = track_frame(pl, d, out);
     pthread_mutex_lock(&pl->stats_lock);
     pl->stats.frames++;
     pthread_mutex_unlock(&pl->stats_lock);
@@ -317,8 +298,8 @@ fid_status fid_pipeline_finish(fid_pipeline *pl, fid_pipeline_result *out) {
         fid__identifier_wait(pl->identifier, pl->client); /* the last frames' identifications still count */
         take_results(pl);
         int64_t frame = pl->last_frame < 0 ? 0 : pl->last_frame;
-        int k = fid_tracker_end(pl->tracker, frame, pl->tev, pl->p.max_faces * 2 + 2);
-        for (int i = 0; i < k && i < pl->p.max_faces * 2 + 2; i++)
+        int k = fid_tracker_end(pl->tracker, frame, pl->tev, 2 * FID__MAX_FACES + 2);
+        for (int i = 0; i < k && i < 2 * FID__MAX_FACES + 2; i++)
             push_event(pl, &pl->tev[i], pl->last_seconds, pl->last_wall);
         pl->finished = 1;
     }
@@ -332,18 +313,18 @@ fid_status fid_pipeline_finish(fid_pipeline *pl, fid_pipeline_result *out) {
 
 fid_status fid_pipeline_open(fid_pipeline *pl, const char *source, const fid_capture_params *cp) {
     if (!pl || !source) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_open: NULL argument");
-    if (pl->capture || pl->last_frame >= 0)
+    if (pl->capture || pl->pool)
         return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_open: the pipeline already has frames");
     fid_status st;
     if (!(pl->capture = fid_capture_open(source, cp, &st))) return st;
     int live = fid_capture_is_live(pl->capture);
     /* A file read as fast as it decodes gets frames detected side by side (see detect_pool.h);
      * a camera, a stream or a paced file one frame at a time, each as soon as it arrives. */
-    if (!live && pl->p.detect_workers > 1) {
-        detect_pool *pool = detect_pool_start(&pl->p.detector, pl->p.detect_workers, pl->p.roi, &st);
-        if (!pool) return st;
-        detect_pool_stop(pl->pool);
-        pl->pool = pool;
+    int workers = !live && pl->p.detect_workers > 1 ? pl->p.detect_workers : 0;
+    if (!(pl->pool = detect_pool_start(&pl->p.detector, workers, pl->p.roi, &st))) {
+        fid_capture_close(pl->capture);
+        pl->capture = NULL;
+        return st;
     }
     pl->p.deterministic |= !live;
     return FID_OK;
@@ -408,10 +389,6 @@ fid_status fid_pipeline_next(fid_pipeline *pl, double wait_s, fid_pipeline_resul
             pthread_mutex_lock(&pl->stats_lock);
             pl->stats.frames++;
             latency_add(pl, latency);
-            if (pl->stats.frames % 16 == 1 || pl->source_ended) { /* percentiles now and then: 50000 bins */
-                pl->stats.latency_p50 = latency_percentile(pl, 0.5);
-                pl->stats.latency_p99 = latency_percentile(pl, 0.99);
-            }
             pthread_mutex_unlock(&pl->stats_lock);
             out->latency = latency;
             if (st != FID_OK) { /* a detector failure ends the source: one line, tracks leave */
@@ -425,10 +402,6 @@ fid_status fid_pipeline_next(fid_pipeline *pl, double wait_s, fid_pipeline_resul
             return FID_OK;
         }
         /* the source ended and every frame is out: the final events */
-        pthread_mutex_lock(&pl->stats_lock);
-        pl->stats.latency_p50 = latency_percentile(pl, 0.5);
-        pl->stats.latency_p99 = latency_percentile(pl, 0.99);
-        pthread_mutex_unlock(&pl->stats_lock);
         int first = !pl->finished;
         fid_pipeline_finish(pl, out);
         if (pl->source_error != FID_OK && first) {
@@ -444,6 +417,8 @@ fid_pipeline_stats fid_pipeline_get_stats(fid_pipeline *pl) {
     if (!pl) return s;
     pthread_mutex_lock(&pl->stats_lock);
     s = pl->stats;
+    s.latency_p50 = latency_percentile(pl, 0.5);
+    s.latency_p99 = latency_percentile(pl, 0.99);
     pthread_mutex_unlock(&pl->stats_lock);
     return s;
 }
