@@ -71,9 +71,10 @@ open('$tmp/blank.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.
 check "image without a face -> exit 2 with 'no face'" test $? = 2 -a -n "$(grep 'no face' "$tmp/err")"
 "$faceid" detect --bogus x > /dev/null 2>&1
 check "unknown option -> exit 2" test $? = 2
-for cmd in detect embed verify; do
+for cmd in detect embed verify enroll enroll-dir identify calibrate list live; do
   "$faceid" $cmd --help > "$tmp/help"
   check "$cmd --help shows usage and examples" grep -q "examples:" "$tmp/help"
+  check "$cmd --help states the contract" grep -q "exit 0 success, 1 a negative answer, 2 usage" "$tmp/help"
 done
 
 # --- one contract for every command (README "Command-line contract") -------------------------

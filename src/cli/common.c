@@ -255,6 +255,7 @@ int fid_cli_parse(int argc, char **argv, const char *accepts, const char *usage,
         if (m) continue;
         if (c == 'h') {
             fputs(usage, stdout);
+            fputs(fid_cli_contract, stdout);
             return -1;
         }
         if (c < FID_OPT_COMMAND || c >= FID_OPT_COMMAND + P_COUNT || parse_value(c - FID_OPT_COMMAND, optarg, o))
@@ -353,6 +354,11 @@ fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embe
 }
 
 const char *fid_cli_command = "faceid";
+
+const char *fid_cli_contract =
+    "Every command: --opt VAL or --opt=VAL; numbers are checked whole (a bad one: one line, exit 2);\n"
+    "exit 0 success, 1 a negative answer, 2 usage or input error; - is stdout for output files;\n"
+    "JSON follows schema/faceid-output.schema.json (\"schema\": 1).\n";
 
 void fid_cli_print_json(json_t *doc) {
     if (json_is_object(doc)) { /* every document says what it is (schema/faceid-output.schema.json) */

@@ -110,6 +110,8 @@ const char *fid_cli_gallery_path(const char *option, char *buf, size_t size);
 
 /* The command being run (its documents say so). */
 extern const char *fid_cli_command;
+/* The lines every --help ends with: options, numbers, exit codes, '-', the JSON schema. */
+extern const char *fid_cli_contract;
 
 /* Prints and frees a JSON document (indented, 7 significant digits for reals). */
 void fid_cli_print_json(json_t *doc);

@@ -30,7 +30,7 @@ static const char *detect_usage =
     "               (face-api SSD-MobileNet-v1), tiny (face-api Tiny Face Detector) or haar (OpenCV's\n"
     "               cascade, the original demo's)\n"
     "  --json       one JSON document: "
-    "{\"images\":[{\"file\",\"width\",\"height\",\"faces\":[{\"box\":[x,y,w,h],\"score\"}]}]}\n"
+    "{\"schema\":1,\"command\":\"detect\",\"files\":[{\"file\",\"width\",\"height\",\"faces\":[{\"box\":[x,y,w,h],\"score\"}]}]}\n"
     "               (BlazeFace adds \"keypoints\": eyes, nose, mouth, ears)\n"
     "  --annotate   write the (single) image with boxes and scores drawn, as PNG or JPEG\n"
     "  --min-face   drop faces whose shorter side is below PX pixels\n"

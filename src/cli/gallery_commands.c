@@ -345,12 +345,14 @@ static int identify_image(const fid_image *im, fid_detector *det, fid_embedder *
 
 static const char *identify_usage =
     "usage: faceid identify IMAGE|VIDEO... [--gallery DB] [--json] [--threshold T] [--margin M] [--step N]\n"
-    "                       [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
+    "                       [--explain] [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
     "Names every face, or \"?\" when nobody in the gallery is close enough: distance to the closest\n"
     "person's nearest sample under the threshold (default 0.5 for faceapi-128), and the runner-up at least\n"
-    "the margin (default 0) further. Videos: every --step-th frame.\n"
-    "--json: {\"files\":[{\"file\",\"faces\":[{\"box\":[x,y,w,h],\"name\",\"distance\",\"margin\"}]}]}, videos\n"
-    "with \"frames\":[{\"index\",\"time\",\"faces\":[...]}].\n"
+    "the margin (default 0) further. Videos: every --step-th frame. An image without a face says so.\n"
+    "--json: {\"files\":[{\"file\",\"faces\":[{\"box\":[x,y,w,h],\"score\",\"name\",\"distance\",\"margin\"}]}]},\n"
+    "videos with \"frames\":[{\"frame\",\"stream_time\",\"faces\":[...]}]. A stranger (\"?\") carries no\n"
+    "distance and no enrolled name unless --explain (then also \"closest\").\n"
+    "Exit status: 0 someone known was found, 1 nobody known, 2 usage or input error.\n"
     "examples:\n"
     "  faceid identify party.jpg\n"
     "  faceid identify --json clip.mp4 --step 5 > names.json\n";

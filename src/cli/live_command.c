@@ -461,7 +461,10 @@ int fid_cli_live(int argc, char **argv) {
         if (m < 0) return FID_EXIT_USAGE;
         if (m) continue; /* --tile-face reaches every camera through fid_cli_detector_params */
         switch (c) {
-        case 'h': fputs(live_usage, stdout); return FID_EXIT_OK;
+        case 'h':
+            fputs(live_usage, stdout);
+            fputs(fid_cli_contract, stdout);
+            return FID_EXIT_OK;
         case O_SOURCE:
             if (n_sources == MAX_CAMERAS) {
                 fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS);

@@ -28,6 +28,8 @@ static int usage(FILE *f) {
             "  version            print the version\n"
             "\n"
             "'faceid COMMAND --help' explains each command, with examples.\n"
+            "Every command: --opt VAL or --opt=VAL; exit 0 success, 1 a negative answer (verify: different,\n"
+            "identify: nobody known, show/remove/rename: no such person), 2 usage or input error.\n"
             "\n"
             "Models installed by scripts/setup live in %s (FID_MODEL_DIR overrides).\n",
             fid_model_dir());
