@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/threads.h"
 #include "faceid.h"
 #include "image/image.h"
 
@@ -27,7 +26,7 @@ static double median(double *t, int n) {
 }
 
 int main(int argc, char **argv) {
-    fid_cli_passive_threads(argc, argv);
+    fid_bounded_spin_wait(argv);
     if (argc < 2) {
         fprintf(stderr, "usage: face_bench IMAGE [--threads N] [--runs N] [--json]\n");
         return 2;

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/threads.h"
 #include "faceid.h"
 
 static double now_ms(void) {
@@ -22,7 +21,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    fid_cli_passive_threads(argc, argv);
+    fid_bounded_spin_wait(argv);
     if (argc < 2) {
         fprintf(stderr, "usage: nn_bench MODEL [--threads N] [--batch N] [--runs N] [--json]\n");
         return 2;

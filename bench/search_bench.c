@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/threads.h"
 #include "gallery/index.h"
 
 static double now_ms(void) {
@@ -26,7 +25,7 @@ static double gauss(void) { /* Box-Muller on xorshift64 */
 }
 
 int main(int argc, char **argv) {
-    fid_cli_passive_threads(argc, argv);
+    fid_bounded_spin_wait(argv);
     int64_t n = 1000000;
     int threads = 2, queries = 50, dim = 128;
     for (int i = 1; i < argc; i++) {

@@ -52,6 +52,16 @@ const char *fid_last_error(void);
 /* Library version as "MAJOR.MINOR.PATCH". Borrowed, static. */
 const char *fid_version(void);
 
+/* Threads. Runners set OpenMP's thread count for their own runs only: the calling thread's
+ * setting (omp_set_num_threads) is given back after every create and run. How idle OpenMP threads
+ * wait cannot be changed once a program runs: with libgomp's default (spin 300,000 times) a busy
+ * neighbour on a small CPU made 2-thread inferences many times slower, and a purely passive wait
+ * made every small layer pay a wake-up. Call this first in main(), before any thread exists: when
+ * neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, it sets GOMP_SPINCOUNT=10000 and re-executes
+ * the program with the same argv (so it returns only when nothing was to do: FID_OK, or when the
+ * exec failed: FID_ERR_IO, and the program may go on). Bindings set the variable before loading. */
+fid_status fid_bounded_spin_wait(char **argv);
+
 /* Directory that holds the model files installed by scripts/setup: $FID_MODEL_DIR when set,
  * else the directory chosen at build time. Borrowed, static. */
 const char *fid_model_dir(void);

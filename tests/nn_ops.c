@@ -2,6 +2,7 @@
  * runner (after load-time folding and fusion) and by the naive reference on the unoptimised
  * graph; every output must agree to 1e-4 relative. Seeds are fixed, so failures reproduce. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +265,8 @@ int main(void) {
         {"binary", build_binary, 100}, {"affine", build_affine_chain, 60}, {"unary", build_unary, 30},
         {"matmul", build_matmul, 30},  {"concat", build_concat, 20},       {"pad_mean", build_pad_mean, 30},
     };
+    /* runners set OpenMP's thread count for themselves only: the caller's own setting stays */
+    omp_set_num_threads(3);
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
         int before = check_failed;
         for (int s = 1; s <= ops[o].cases; s++) {
@@ -273,6 +276,8 @@ int main(void) {
             run_case(ops[o].name, s * 31 + (int)o, 4, d, ops[o].fn);
         }
         printf("%-10s %3d cases, %s\n", ops[o].name, ops[o].cases, check_failed == before ? "ok" : "FAILED");
+        CHECK(omp_get_max_threads() == 3, "%s: the caller's OpenMP thread count became %d", ops[o].name,
+              omp_get_max_threads());
     }
     return check_summary();
 }

@@ -5,7 +5,6 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/threads.h"
 #include "faceid.h"
 
 static int usage(FILE *f) {
@@ -78,7 +77,7 @@ static int cmd_net_info(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    fid_cli_passive_threads(argc, argv);
+    fid_bounded_spin_wait(argv);
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     fid_cli_command = cmd;

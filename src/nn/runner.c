@@ -850,8 +850,11 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         goto fail;
     }
     r->n_plans = r->adaptive ? 2 : 1;
-    for (int i = 0; i < r->n_plans; i++)
-        if ((st = build_plan(r, &r->plans[i], i == 0 ? r->threads : 1, order, n_order)) != FID_OK) goto fail;
+    int callers = omp_get_max_threads(); /* build_plan sets the count; the caller's comes back */
+    for (int i = 0; i < r->n_plans && st == FID_OK; i++)
+        st = build_plan(r, &r->plans[i], i == 0 ? r->threads : 1, order, n_order);
+    omp_set_num_threads(callers);
+    if (st != FID_OK) goto fail;
     if (r->scratch_bytes) {
         r->scratch = alloc_big(r->scratch_bytes);
         if (!r->scratch) {
@@ -940,12 +943,7 @@ static void record_latency(fid_runner *r, int threads, int probing, double ms) {
     r->runs_to_probe = r->probe_interval;
 }
 
-fid_status fid_runner_run(fid_runner *r) {
-    if (!r) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_run: runner is NULL");
-    int probing, threads = choose_threads(r, &probing);
-    double t0 = r->adaptive ? now_ms() : 0;
-    const plan *p = &r->plans[threads == r->threads ? 0 : 1];
-    omp_set_num_threads(threads);
+static fid_status run_plan(fid_runner *r, const plan *p, int threads) {
     for (int k = 0; k < p->n_steps; k++) {
         const step *s = &p->steps[k];
         const fid__node *n = &r->g->nodes[s->node];
@@ -975,8 +973,21 @@ fid_status fid_runner_run(fid_runner *r) {
             return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
     }
     dnnl_stream_wait(r->stream);
-    if (r->adaptive) record_latency(r, threads, probing, now_ms() - t0);
     return FID_OK;
+}
+
+fid_status fid_runner_run(fid_runner *r) {
+    if (!r) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_run: runner is NULL");
+    int probing, threads = choose_threads(r, &probing);
+    double t0 = r->adaptive ? now_ms() : 0;
+    /* The OpenMP thread count is the calling thread's setting: set for the run, then given back,
+     * so a program's own parallel regions in this thread are not changed by faceid. */
+    int callers = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    fid_status st = run_plan(r, &r->plans[threads == r->threads ? 0 : 1], threads);
+    omp_set_num_threads(callers);
+    if (st == FID_OK && r->adaptive) record_latency(r, threads, probing, now_ms() - t0);
+    return st;
 }
 
 const float *fid_runner_output(const fid_runner *r, int index, int64_t dims[4], int *rank) {

@@ -3,18 +3,17 @@
  * passive wait made every small kernel pay a futex wake-up (landmarks: 1.8 -> 10 ms). A short
  * bounded spin (GOMP_SPINCOUNT=10000) keeps both cases fast. libgomp reads its environment only
  * at start-up, so a program started without either setting re-executes itself once with it. */
-#ifndef FID_CLI_THREADS_H
-#define FID_CLI_THREADS_H
-
 #include <stdlib.h>
 #include <unistd.h>
 
-static inline void fid_cli_passive_threads(int argc, char **argv) {
-    (void)argc;
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+#include "faceid.h"
+#include "util/error.h"
+
+fid_status fid_bounded_spin_wait(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return FID_OK; /* the user chose */
+    if (!argv || !argv[0]) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_bounded_spin_wait: no argv");
     setenv("GOMP_SPINCOUNT", "10000", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the default policy rather than fail */
+    /* exec failed: the program goes on with the default policy rather than fail */
+    return fid__fail(FID_ERR_IO, "cannot re-execute /proc/self/exe with GOMP_SPINCOUNT set");
 }
-
-#endif
