@@ -24,7 +24,7 @@ def detect(faceid, paths, detector="ssd", extra=()):
                            capture_output=True, text=True)
         if r.returncode not in (0, 1):
             raise RuntimeError(r.stderr.strip())
-        for im in json.loads(r.stdout)["images"]:
+        for im in json.loads(r.stdout)["files"]:
             out.append([(f["box"], f["score"], f.get("keypoints")) if "keypoints" in f else (f["box"], f["score"])
                         for f in im["faces"]])
     return out
