@@ -431,20 +431,21 @@ int fid_cli_live(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},
         {"source", required_argument, 0, O_SOURCE},
         {"config", required_argument, 0, O_CONFIG},
-        {"output", required_argument, 0, O_OUTPUT},
         {"events", required_argument, 0, O_EVENTS},
         {"tracks", required_argument, 0, O_TRACKS},
         {"gallery", required_argument, 0, O_GALLERY},
-        {"detector", required_argument, 0, O_DETECTOR},
         {"threads", required_argument, 0, O_THREADS},
+        {"window", no_argument, 0, O_WINDOW},
+        {"no-window", no_argument, 0, O_NO_WINDOW},
+        /* every camera's settings, named as the keys of a --config section (camera_option) */
+        {"output", required_argument, 0, O_OUTPUT},
+        {"detector", required_argument, 0, O_DETECTOR},
+        {"roi", required_argument, 0, O_ROI},
+        {"realtime", no_argument, 0, O_REALTIME},
         {"reconnect-timeout", required_argument, 0, O_RECONNECT},
         {"camera-size", required_argument, 0, O_CAMERA_SIZE},
         {"camera-fps", required_argument, 0, O_CAMERA_FPS},
         {"camera-format", required_argument, 0, O_CAMERA_FORMAT},
-        {"realtime", no_argument, 0, O_REALTIME},
-        {"window", no_argument, 0, O_WINDOW},
-        {"no-window", no_argument, 0, O_NO_WINDOW},
-        {"roi", required_argument, 0, O_ROI},
         FID_CLI_MODEL_OPTIONS,
         {0, 0, 0, 0},
     };
@@ -456,64 +457,50 @@ int fid_cli_live(int argc, char **argv) {
     shared_out o = {0};
     int c;
     optind = 1;
-    while ((c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
+    int rc = FID_EXIT_OK;
+    while (rc == 0 && (c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
         int m = fid_cli_model_option(c, optarg);
-        if (m < 0) return FID_EXIT_USAGE;
-        if (m) continue; /* --tile-face reaches every camera through fid_cli_detector_params */
+        if (m) { /* --tile-face reaches every camera through fid_cli_detector_params */
+            if (m < 0) rc = FID_EXIT_USAGE;
+            continue;
+        }
         switch (c) {
         case 'h':
             fputs(live_usage, stdout);
             fputs(fid_cli_contract, stdout);
+            free_camera_strings(&defaults);
             return FID_EXIT_OK;
         case O_SOURCE:
-            if (n_sources == MAX_CAMERAS) {
-                fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS);
-                return FID_EXIT_USAGE;
-            }
-            sources[n_sources++] = optarg;
+            if (n_sources < MAX_CAMERAS)
+                sources[n_sources++] = optarg;
+            else
+                fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS), rc = FID_EXIT_USAGE;
             break;
         case O_CONFIG:
-            if (n_configs == 8) {
-                fprintf(stderr, "faceid: at most 8 --config files\n");
-                return FID_EXIT_USAGE;
-            }
-            configs[n_configs++] = optarg;
+            if (n_configs < 8)
+                configs[n_configs++] = optarg;
+            else
+                fprintf(stderr, "faceid: at most 8 --config files\n"), rc = FID_EXIT_USAGE;
             break;
-        case O_OUTPUT: defaults.output = optarg; break;
         case O_EVENTS: o.events_path = optarg; break;
         case O_TRACKS: o.tracks_path = optarg; break;
         case O_GALLERY: gallery = optarg; break;
-        case O_DETECTOR:
-            if (fid_cli_detector_kind(optarg, &defaults.detector)) return FID_EXIT_USAGE;
-            break;
         case O_THREADS:
-            if (fid_cli_int("--threads", optarg, 1, 64, &threads)) return FID_EXIT_USAGE;
+            if (fid_cli_int("--threads", optarg, 1, 64, &threads)) rc = FID_EXIT_USAGE;
             break;
-        case O_RECONNECT:
-            if (fid_cli_double("--reconnect-timeout", optarg, 0, 1e9, &defaults.reconnect_s)) return FID_EXIT_USAGE;
-            break;
-        case O_CAMERA_SIZE:
-            if (parse_camera_size("--camera-size", optarg)) return FID_EXIT_USAGE;
-            defaults.camera_size = optarg;
-            break;
-        case O_CAMERA_FPS:
-            if (fid_cli_double("--camera-fps", optarg, 0.1, 1000, &defaults.camera_fps)) return FID_EXIT_USAGE;
-            break;
-        case O_CAMERA_FORMAT: defaults.camera_format = optarg; break;
-        case O_REALTIME: defaults.realtime = 1; break;
         case O_WINDOW: window_mode = 1; break;
         case O_NO_WINDOW: window_mode = 0; break;
-        case O_ROI:
-            if (parse_roi("--roi", optarg, &defaults.roi)) return FID_EXIT_USAGE;
-            break;
-        default: return FID_EXIT_USAGE;
+        case '?': rc = FID_EXIT_USAGE; break;
+        default: /* a camera's setting, for every camera: the same keys as a --config section */
+            for (const struct option *lo = longopts; lo->name; lo++)
+                if (lo->val == c && camera_option(&defaults, lo->name, optarg ? optarg : "1", "--") < 0)
+                    rc = FID_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
+    if (rc == 0 && optind < argc) {
         fprintf(stderr, "faceid live: unexpected argument '%s' (sources go with --source; try --help)\n", argv[optind]);
-        return FID_EXIT_USAGE;
+        rc = FID_EXIT_USAGE;
     }
-    int rc = FID_EXIT_OK;
     for (int i = 0; i < n_sources && rc == 0; i++) {
         char name[64];
         const char *url;
@@ -539,11 +526,10 @@ int fid_cli_live(int argc, char **argv) {
             fprintf(stderr, "faceid: camera '%s' has no source=\n", cams[i].name);
             rc = FID_EXIT_USAGE;
         }
-    if (rc == 0 && n_cams == 0) {
-        if (access("/dev/video0", F_OK) != 0) {
-            fprintf(stderr, "faceid: no --source given and no camera at /dev/video0 (try --help)\n");
-            return FID_EXIT_USAGE;
-        }
+    if (rc == 0 && n_cams == 0 && access("/dev/video0", F_OK) != 0) {
+        fprintf(stderr, "faceid: no --source given and no camera at /dev/video0 (try --help)\n");
+        rc = FID_EXIT_USAGE;
+    } else if (rc == 0 && n_cams == 0) {
         camera *cam = add_camera(cams, &n_cams, "video0", &defaults);
         free(cam->url);
         cam->url = strdup("/dev/video0");
@@ -572,6 +558,7 @@ int fid_cli_live(int argc, char **argv) {
         if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
         cams[i].window_mode = window_mode;
     }
+    free_camera_strings(&defaults); /* every camera has its own copies */
     if (rc != 0) {
         for (int i = 0; i < n_cams; i++)
             free_camera_strings(&cams[i]);
