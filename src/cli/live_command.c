@@ -2,7 +2,6 @@
  * videos and JSON events out. The work is fid_pipeline's: this file parses, wires and prints. */
 #include <errno.h>
 #include <getopt.h>
-#include <ini.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/cameras.h"
 #include "cli/common.h"
 #include "cli/window.h"
 #include "faceid.h"
@@ -35,7 +35,7 @@ static long peak_rss_kb(void) {
     return kb;
 }
 
-enum { MAX_CAMERAS = 32 };
+enum { MAX_CAMERAS = FID_CLI_MAX_CAMERAS };
 
 typedef struct appearance {
     char name[208];
@@ -44,16 +44,7 @@ typedef struct appearance {
 
 /* One source and what is done with it. */
 typedef struct camera {
-    char name[64];
-    char *url, *output;
-    fid_detector_kind detector;
-    int tile_face; /* a config file's tile-face; -1: --tile-face or the detector's default */
-    fid_box roi;
-    int realtime;
-    double reconnect_s;
-    char *camera_size, *camera_format;
-    double camera_fps;
-    /* running */
+    fid_cli_camera cfg;
     fid_pipeline *pipeline;
     pthread_t thread;
     int started, rc, quit;
@@ -106,7 +97,7 @@ static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r,
         for (int i = 0; i < r->n_tracks; i++)
             json_array_append_new(list, track_json(&r->tracks[i]));
         fid_cli_write_line(o->tracks, json_pack("{s:i,s:s,s:s,s:o,s:I,s:o}", "schema", FID_JSON_SCHEMA, "source",
-                                                c->name, "time", when, "stream_time", fid_cli_json_number(r->seconds),
+                                                c->cfg.name, "time", when, "stream_time", fid_cli_json_number(r->seconds),
                                                 "frame", (json_int_t)r->frame, "tracks", list));
     }
     pthread_mutex_unlock(&o->lock);
@@ -157,17 +148,17 @@ static int show_frame(camera *c, const fid_pipeline_result *r) {
             c->window_mode = 0;
         }
     }
-    if ((c->output || c->window) && annotate(c, r) < 0) {
-        fprintf(stderr, "faceid: %s: out of memory for the annotated frame\n", c->name);
+    if ((c->cfg.output || c->window) && annotate(c, r) < 0) {
+        fprintf(stderr, "faceid: %s: out of memory for the annotated frame\n", c->cfg.name);
         return -1;
     }
     double at = fid__monotonic_s();
     if (!isnan(c->last_at) && at > c->last_at) /* smoothed over ~1 s at camera rates */
         c->shown_fps = c->shown_fps ? 0.97 * c->shown_fps + 0.03 / (at - c->last_at) : 1 / (at - c->last_at);
     c->last_at = at;
-    if (c->output) {
+    if (c->cfg.output) {
         double fps = fid_pipeline_fps(c->pipeline);
-        if (!c->writer && !(c->writer = fid_video_writer_open(c->output, fid_image_width(r->image),
+        if (!c->writer && !(c->writer = fid_video_writer_open(c->cfg.output, fid_image_width(r->image),
                                                               fid_image_height(r->image), fps > 0 ? fps : 25, &st))) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             return -1;
@@ -229,132 +220,6 @@ static void *run_camera(void *p) {
     return NULL;
 }
 
-/* ---- options and the camera list ----------------------------------------------------------- */
-
-static camera *add_camera(camera *cams, int *n, const char *name, const camera *defaults) {
-    if (*n >= MAX_CAMERAS) {
-        fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS);
-        return NULL;
-    }
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(cams[i].name, name)) {
-            fprintf(stderr, "faceid: two sources are named '%s' (give NAME=URL)\n", name);
-            return NULL;
-        }
-    camera *c = &cams[(*n)++];
-    *c = *defaults; /* with copies of the strings: every camera owns its own */
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->url = defaults->url ? strdup(defaults->url) : NULL;
-    c->output = defaults->output ? strdup(defaults->output) : NULL;
-    c->camera_size = defaults->camera_size ? strdup(defaults->camera_size) : NULL;
-    c->camera_format = defaults->camera_format ? strdup(defaults->camera_format) : NULL;
-    return c;
-}
-
-/* A source's name: NAME= before the URL, else the file or device name without its extension. */
-static void source_name(const char *spec, char *name, size_t size, const char **url) {
-    const char *eq = strchr(spec, '=');
-    size_t k = eq ? (size_t)(eq - spec) : 0;
-    if (eq && k > 0 && k < 64 && strspn(spec, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == k) {
-        snprintf(name, size, "%.*s", (int)k, spec);
-        *url = eq + 1;
-        return;
-    }
-    *url = spec;
-    const char *base = strrchr(spec, '/'), *scheme = strstr(spec, "://");
-    base = base && base[1] ? base + 1 : scheme ? scheme + 3 : spec; /* "rtsp://host/" is "host" */
-    size_t len = strcspn(base, ".?#:/");
-    snprintf(name, size, "%.*s", (int)(len ? len : strlen(base)), base);
-    if (!name[0]) snprintf(name, size, "camera");
-}
-
-static int parse_roi(const char *opt, const char *arg, fid_box *roi) {
-    double v[4];
-    char tail;
-    if (sscanf(arg, "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 || !(v[0] >= 0 && v[1] >= 0) ||
-        !(v[2] >= 16 && v[3] >= 16) || v[0] + v[2] > 16384 || v[1] + v[3] > 16384) {
-        fprintf(stderr, "faceid: %s wants X,Y,WIDTH,HEIGHT in pixels (at least 16x16), not '%s'\n", opt, arg);
-        return -1;
-    }
-    *roi = (fid_box){(float)v[0], (float)v[1], (float)v[2], (float)v[3]};
-    return 0;
-}
-
-static int parse_camera_size(const char *opt, const char *arg) {
-    int w, h;
-    char tail;
-    if (sscanf(arg, "%dx%d%c", &w, &h, &tail) != 2 || w < 16 || h < 16 || w > 16384 || h > 16384) {
-        fprintf(stderr, "faceid: %s wants WIDTHxHEIGHT, not '%s'\n", opt, arg);
-        return -1;
-    }
-    return 0;
-}
-
-/* One key of a camera section (or of the defaults); 0, or -1 after printing. */
-static int camera_option(camera *c, const char *key, const char *value, const char *where) {
-    char opt[4300];
-    snprintf(opt, sizeof opt, "%s%s", where, key);
-    double v;
-    if (!strcmp(key, "source")) {
-        free(c->url);
-        c->url = strdup(value);
-    } else if (!strcmp(key, "output")) {
-        free(c->output);
-        c->output = strdup(value);
-    } else if (!strcmp(key, "detector")) {
-        if (fid_cli_detector_kind(value, &c->detector)) return -1;
-    } else if (!strcmp(key, "tile-face")) {
-        if (fid_cli_int(opt, value, 0, 4096, &c->tile_face)) return -1;
-    } else if (!strcmp(key, "roi")) {
-        if (parse_roi(opt, value, &c->roi)) return -1;
-    } else if (!strcmp(key, "realtime")) {
-        int b;
-        if (fid_cli_int(opt, value, 0, 1, &b)) return -1;
-        c->realtime = b;
-    } else if (!strcmp(key, "reconnect-timeout")) {
-        if (fid_cli_double(opt, value, 0, 1e9, &c->reconnect_s)) return -1;
-    } else if (!strcmp(key, "camera-size")) {
-        if (parse_camera_size(opt, value)) return -1;
-        free(c->camera_size);
-        c->camera_size = strdup(value);
-    } else if (!strcmp(key, "camera-fps")) {
-        if (fid_cli_double(opt, value, 0.1, 1000, &v)) return -1;
-        c->camera_fps = v;
-    } else if (!strcmp(key, "camera-format")) {
-        free(c->camera_format);
-        c->camera_format = strdup(value);
-    } else {
-        fprintf(stderr, "faceid: %sunknown setting '%s'\n", where, key);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct config_ctx {
-    const char *path;
-    camera *cams;
-    int *n;
-    const camera *defaults;
-    char section[64];
-    int failed;
-} config_ctx;
-
-static int on_ini(void *user, const char *section, const char *key, const char *value) {
-    config_ctx *x = user;
-    char where[4200];
-    snprintf(where, sizeof where, "%s: [%s] ", x->path, section);
-    if (!section[0]) {
-        fprintf(stderr, "faceid: %s'%s' outside a [camera] section\n", where, key);
-        return x->failed = 1, 0;
-    }
-    camera *c = NULL;
-    for (int i = 0; i < *x->n && !c; i++)
-        if (!strcmp(x->cams[i].name, section)) c = &x->cams[i];
-    if (!c && !(c = add_camera(x->cams, x->n, section, x->defaults))) return x->failed = 1, 0;
-    if (camera_option(c, key, value, where) < 0) return x->failed = 1, 0;
-    return 1;
-}
-
 static const char *live_usage =
     "usage: faceid live [--source [NAME=]SRC]... [--config CAMERAS.ini] [--gallery DB]\n"
     "                   [--window | --no-window] [--output OUT.mp4] [--events FILE] [--tracks FILE]\n"
@@ -402,26 +267,6 @@ static const char *live_usage =
     "  faceid live --source door=rtsp://door/s --source yard=rtsp://yard/s --events - --no-window\n"
     "  faceid live --config cameras.ini --output 'out/{name}.mp4' --events out/events.jsonl\n";
 
-static void free_camera_strings(camera *c) {
-    free(c->url);
-    free(c->output);
-    free(c->camera_size);
-    free(c->camera_format);
-}
-
-/* "{name}" in an output path becomes the camera's name. NULL when out of memory. */
-static char *output_for(const char *pattern, const char *name) {
-    const char *at = strstr(pattern, "{name}");
-    size_t n = strlen(pattern) + strlen(name) + 1;
-    char *out = malloc(n);
-    if (!out) return NULL;
-    if (at)
-        snprintf(out, n, "%.*s%s%s", (int)(at - pattern), pattern, name, at + 6);
-    else
-        snprintf(out, n, "%s", pattern);
-    return out;
-}
-
 int fid_cli_live(int argc, char **argv) {
     enum {
         O_SOURCE = FID_OPT_COMMAND, O_CONFIG, O_OUTPUT, O_EVENTS, O_TRACKS, O_GALLERY, O_DETECTOR, O_THREADS,
@@ -449,9 +294,10 @@ int fid_cli_live(int argc, char **argv) {
         FID_CLI_MODEL_OPTIONS,
         {0, 0, 0, 0},
     };
+    static fid_cli_camera cfgs[MAX_CAMERAS];
     static camera cams[MAX_CAMERAS];
     int n_cams = 0;
-    camera defaults = {.detector = FID_DETECTOR_BLAZEFACE, .tile_face = -1, .reconnect_s = -1, .last_at = NAN};
+    fid_cli_camera defaults = fid_cli_camera_defaults();
     const char *sources[MAX_CAMERAS], *configs[8], *gallery = NULL;
     int n_sources = 0, n_configs = 0, threads = 2, window_mode = -1; /* -1: when a display exists */
     shared_out o = {0};
@@ -468,7 +314,7 @@ int fid_cli_live(int argc, char **argv) {
         case 'h':
             fputs(live_usage, stdout);
             fputs(fid_cli_contract, stdout);
-            free_camera_strings(&defaults);
+            fid_cli_camera_free(&defaults);
             return FID_EXIT_OK;
         case O_SOURCE:
             if (n_sources < MAX_CAMERAS)
@@ -493,7 +339,7 @@ int fid_cli_live(int argc, char **argv) {
         case '?': rc = FID_EXIT_USAGE; break;
         default: /* a camera's setting, for every camera: the same keys as a --config section */
             for (const struct option *lo = longopts; lo->name; lo++)
-                if (lo->val == c && camera_option(&defaults, lo->name, optarg ? optarg : "1", "--") < 0)
+                if (lo->val == c && fid_cli_camera_option(&defaults, lo->name, optarg ? optarg : "1", "--") < 0)
                     rc = FID_EXIT_USAGE;
         }
     }
@@ -504,35 +350,23 @@ int fid_cli_live(int argc, char **argv) {
     for (int i = 0; i < n_sources && rc == 0; i++) {
         char name[64];
         const char *url;
-        source_name(sources[i], name, sizeof name, &url);
-        camera *cam = add_camera(cams, &n_cams, name, &defaults);
-        if (!cam) rc = FID_EXIT_USAGE;
-        else
-            cam->url = strdup(url);
+        fid_cli_source_name(sources[i], name, sizeof name, &url);
+        fid_cli_camera *cam = fid_cli_camera_add(cfgs, &n_cams, name, &defaults);
+        if (!cam || fid_cli_camera_option(cam, "source", url, "--") < 0) rc = FID_EXIT_USAGE;
     }
-    for (int i = 0; i < n_configs && rc == 0; i++) {
-        config_ctx x = {.path = configs[i], .cams = cams, .n = &n_cams, .defaults = &defaults};
-        int err = ini_parse(configs[i], on_ini, &x);
-        if (err < 0) {
-            fprintf(stderr, "faceid: %s: cannot read: %s\n", configs[i], strerror(errno));
-            rc = FID_EXIT_USAGE;
-        } else if (err > 0 || x.failed) {
-            if (!x.failed) fprintf(stderr, "faceid: %s:%d: not an INI line\n", configs[i], err);
-            rc = FID_EXIT_USAGE;
-        }
-    }
+    for (int i = 0; i < n_configs && rc == 0; i++)
+        if (fid_cli_cameras_load(configs[i], cfgs, &n_cams, &defaults) < 0) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams && rc == 0; i++)
-        if (!cams[i].url) {
-            fprintf(stderr, "faceid: camera '%s' has no source=\n", cams[i].name);
+        if (!cfgs[i].url) {
+            fprintf(stderr, "faceid: camera '%s' has no source=\n", cfgs[i].name);
             rc = FID_EXIT_USAGE;
         }
     if (rc == 0 && n_cams == 0 && access("/dev/video0", F_OK) != 0) {
         fprintf(stderr, "faceid: no --source given and no camera at /dev/video0 (try --help)\n");
         rc = FID_EXIT_USAGE;
     } else if (rc == 0 && n_cams == 0) {
-        camera *cam = add_camera(cams, &n_cams, "video0", &defaults);
-        free(cam->url);
-        cam->url = strdup("/dev/video0");
+        fid_cli_camera *cam = fid_cli_camera_add(cfgs, &n_cams, "video0", &defaults);
+        if (!cam || fid_cli_camera_option(cam, "source", "/dev/video0", "--") < 0) rc = FID_EXIT_USAGE;
     }
     if (rc == 0 && n_cams > 1) {
         if (window_mode == 1) {
@@ -541,27 +375,27 @@ int fid_cli_live(int argc, char **argv) {
         }
         for (int i = 0; i < n_cams && rc == 0; i++)
             for (int j = 0; j < i && rc == 0; j++)
-                if (cams[i].output && cams[j].output && !strcmp(cams[i].output, cams[j].output) &&
-                    !strstr(cams[i].output, "{name}")) {
+                if (cfgs[i].output && cfgs[j].output && !strcmp(cfgs[i].output, cfgs[j].output) &&
+                    !strstr(cfgs[i].output, "{name}")) {
                     fprintf(stderr, "faceid: sources '%s' and '%s' would write one --output: put {name} in it\n",
-                            cams[j].name, cams[i].name);
+                            cfgs[j].name, cfgs[i].name);
                     rc = FID_EXIT_USAGE;
                 }
         window_mode = 0;
     }
-    for (int i = 0; i < n_cams && rc == 0; i++) {
-        if (cams[i].output) {
-            char *out = output_for(cams[i].output, cams[i].name);
-            free(cams[i].output);
-            cams[i].output = out;
+    if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
+    for (int i = 0; i < n_cams; i++) {
+        cams[i] = (camera){.cfg = cfgs[i], .window_mode = window_mode, .last_at = NAN}; /* takes the strings */
+        if (cams[i].cfg.output) {
+            char *out = fid_cli_output_for(cams[i].cfg.output, cams[i].cfg.name);
+            free(cams[i].cfg.output);
+            cams[i].cfg.output = out;
         }
-        if (window_mode < 0) window_mode = live_window_display_present() ? 2 : 0; /* 2: if it opens */
-        cams[i].window_mode = window_mode;
     }
-    free_camera_strings(&defaults); /* every camera has its own copies */
+    fid_cli_camera_free(&defaults); /* every camera has its own copies */
     if (rc != 0) {
         for (int i = 0; i < n_cams; i++)
-            free_camera_strings(&cams[i]);
+            fid_cli_camera_free(&cams[i].cfg);
         return rc;
     }
 
@@ -580,23 +414,23 @@ int fid_cli_live(int argc, char **argv) {
     for (int i = 0; i < n_cams && rc == 0; i++) {
         camera *cam = &cams[i];
         fid_pipeline_params pp = fid_pipeline_default_params();
-        pp.name = cam->name;
-        pp.detector = fid_cli_detector_params(cam->detector, threads);
-        if (cam->tile_face >= 0) pp.detector.tile_face = cam->tile_face;
-        pp.roi = cam->roi;
+        pp.name = cam->cfg.name;
+        pp.detector = fid_cli_detector_params(cam->cfg.detector, threads);
+        if (cam->cfg.tile_face >= 0) pp.detector.tile_face = cam->cfg.tile_face;
+        pp.roi = cam->cfg.roi;
         pp.detect_workers = threads > 1 ? 2 : 1;
         if (!(cam->pipeline = fid_pipeline_create(identifier, &pp, &st))) {
-            fprintf(stderr, "faceid: %s: %s\n", cam->name, fid_last_error());
+            fprintf(stderr, "faceid: %s: %s\n", cam->cfg.name, fid_last_error());
             rc = FID_EXIT_USAGE;
             break;
         }
         fid_capture_params cp = fid_capture_default_params();
-        cp.realtime = cam->realtime;
-        cp.reconnect_s = cam->reconnect_s;
-        cp.camera_size = cam->camera_size;
-        cp.camera_fps = cam->camera_fps;
-        cp.camera_format = cam->camera_format;
-        if (fid_pipeline_open(cam->pipeline, cam->url, &cp) != FID_OK) {
+        cp.realtime = cam->cfg.realtime;
+        cp.reconnect_s = cam->cfg.reconnect_s;
+        cp.camera_size = cam->cfg.camera_size;
+        cp.camera_fps = cam->cfg.camera_fps;
+        cp.camera_format = cam->cfg.camera_format;
+        if (fid_pipeline_open(cam->pipeline, cam->cfg.url, &cp) != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             rc = FID_EXIT_USAGE;
         }
@@ -613,7 +447,7 @@ int fid_cli_live(int argc, char **argv) {
             args[i] = (run_arg){&cams[i], &o};
             cams[i].started = !pthread_create(&cams[i].thread, NULL, run_camera, &args[i]);
             if (!cams[i].started) {
-                fprintf(stderr, "faceid: %s: cannot start a thread\n", cams[i].name);
+                fprintf(stderr, "faceid: %s: cannot start a thread\n", cams[i].cfg.name);
                 cams[i].rc = FID_EXIT_USAGE;
             }
         }
@@ -630,7 +464,7 @@ int fid_cli_live(int argc, char **argv) {
         fprintf(stderr,
                 "%s%s: %lld frames in %.1f s (%.1f frames/s), %lld dropped, capture-to-label latency p50 %.1f ms "
                 "p99 %.1f ms",
-                stop_requested ? "stopped: " : "", cam->name, (long long)ps.frames, t, t > 0 ? ps.frames / t : 0,
+                stop_requested ? "stopped: " : "", cam->cfg.name, (long long)ps.frames, t, t > 0 ? ps.frames / t : 0,
                 (long long)ps.dropped, ps.latency_p50 * 1e3, ps.latency_p99 * 1e3);
         if (ps.reconnects) fprintf(stderr, ", %d reconnects", ps.reconnects);
         for (int j = 0; j < cam->n_seen; j++)
@@ -652,7 +486,7 @@ int fid_cli_live(int argc, char **argv) {
         fid_image_free(cam->canvas);
         free(cam->seen);
         fid_pipeline_free(cam->pipeline);
-        free_camera_strings(cam);
+        fid_cli_camera_free(&cam->cfg);
     }
     pthread_mutex_destroy(&o.lock);
     fid_identifier_free(identifier);

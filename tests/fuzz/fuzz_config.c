@@ -1,0 +1,28 @@
+/* libFuzzer target for faceid live's --config files (INI through libinih, then each camera's
+ * settings through fid_cli_camera_option). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli/cameras.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static char path[64];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/faceid-fuzz-config-%d.ini", (int)getpid());
+        if (!freopen("/dev/null", "w", stderr)) abort(); /* one line per bad input is the point, not the noise */
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(data, 1, size, f);
+    fclose(f);
+    fid_cli_camera cams[FID_CLI_MAX_CAMERAS], defaults = fid_cli_camera_defaults();
+    int n = 0;
+    fid_cli_cameras_load(path, cams, &n, &defaults);
+    for (int i = 0; i < n; i++) {
+        if (cams[i].output) free(fid_cli_output_for(cams[i].output, cams[i].name));
+        fid_cli_camera_free(&cams[i]);
+    }
+    return 0;
+}
