@@ -40,6 +40,7 @@ typedef enum fid_status {
     FID_END = 9,     /* the end of a file or stream, or stopped on request: nothing more will come */
     FID_TIMEOUT = 10, /* a network read stalled longer than its timeout (the stream may come back) */
     FID_ERR_NOT_FOUND = 11, /* the named thing (a person, a calibration) does not exist */
+    FID_ERR_TOO_LARGE = 12, /* well-formed, but beyond a safety limit (an image's pixels, a file's size) */
 } fid_status;
 
 /* Static English text for a status. Borrowed; never NULL. */
@@ -330,8 +331,18 @@ void fid_gallery_close(fid_gallery *gallery);
 int fid_gallery_dim(const fid_gallery *gallery);
 const char *fid_gallery_model(const fid_gallery *gallery); /* borrowed */
 
-/* Adds n samples (n * dim floats) to person `name`, creating the person when new. quality
- * (n floats) and source (a file name) may be NULL. All or nothing. */
+/* Whether `name` can name a person: FID_OK, or FID_ERR_INVALID_ARGUMENT with the reason in
+ * fid_last_error(). Names are shown in events and terminals and become file and folder names
+ * (enrollment crops), so one rule holds for enroll, import, rename and crops: 1 to
+ * FID_NAME_MAX bytes of valid UTF-8; no control characters (C0, DEL, C1), no bidirectional
+ * overrides or line separators; no '/' or '\\'; not "?" (the stranger), not starting with '.'
+ * (hidden files, "..") nor starting or ending with a space. Letters of every script are fine. */
+#define FID_NAME_MAX 200
+fid_status fid_person_name_check(const char *name);
+
+/* Adds n >= 1 samples (n * dim floats, all finite) to person `name` (fid_person_name_check),
+ * creating the person when new. quality (n floats) and source (a file name) may be NULL. All or
+ * nothing. */
 fid_status fid_gallery_add(fid_gallery *gallery, const char *name, const float *descriptors, int n,
                            const float *quality, const char *source);
 fid_status fid_gallery_remove(fid_gallery *gallery, const char *name);

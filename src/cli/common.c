@@ -290,29 +290,41 @@ json_t *fid_cli_json_doc(const char *command) {
     return json_pack("{s:i,s:s}", "schema", FID_JSON_SCHEMA, "command", command);
 }
 
-void fid_cli_write_line(FILE *f, json_t *line) {
+int fid_cli_write_line(FILE *f, json_t *line) {
     char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    if (text && f) {
-        fputs(text, f);
-        fputc('\n', f);
-        fflush(f); /* events are for other programs: hand them over as they happen */
-    }
+    int bad = !text;
+    if (text && f) /* events are for other programs: hand them over as they happen */
+        bad = fputs(text, f) == EOF || fputc('\n', f) == EOF || fflush(f) != 0;
     free(text);
     json_decref(line);
+    return bad ? -1 : 0;
 }
 
-FILE *fid_cli_open_output(const char *path) {
-    if (!strcmp(path, "-")) return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f) fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(errno));
-    return f;
+fid__output *fid_cli_open_output(const char *path) {
+    fid__output *out;
+    if (fid__output_open(path, FID__OUTPUT_STREAM, 0666, &out) != FID_OK) {
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        return NULL;
+    }
+    return out;
 }
 
-int fid_cli_close_output(FILE *f, const char *path) {
-    if (!f) return 0;
-    int bad = ferror(f) | (f == stdout ? fflush(f) : fclose(f));
-    if (bad) fprintf(stderr, "faceid: %s: could not write everything\n", path);
-    return bad != 0;
+int fid_cli_close_output(fid__output *out) {
+    if (!out) return 0;
+    if (fid__output_commit(out) == FID_OK) return 0;
+    fprintf(stderr, "faceid: %s\n", fid_last_error());
+    return 1;
+}
+
+int fid_cli_finish_stdout(int rc) {
+    /* everything printed went through stdio's buffer: a full disk, ulimit -f or a closed pipe
+     * shows up here at the latest, and the run must not look successful */
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) {
+        fprintf(stderr, "faceid: standard output: cannot write%s%s\n", err ? ": " : "", err ? strerror(err) : "");
+        return FID_EXIT_USAGE;
+    }
+    return rc;
 }
 
 fid_embedder *fid_cli_embedder(int threads) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "faceid.h"
+#include "util/output.h"
 
 /* "ssd", "tiny", "blazeface" or "haar"; 0, or -1 after printing an error. */
 int fid_cli_detector_kind(const char *name, fid_detector_kind *kind);
@@ -88,13 +89,17 @@ json_t *fid_cli_json_number(double v);
 void fid_cli_iso_time(double wall, char out[32]);
 /* {"schema": 1, "command": command}: the top of every command's JSON document. */
 json_t *fid_cli_json_doc(const char *command);
-/* One compact line of JSON to f, flushed (JSON Lines for other programs); frees line. */
-void fid_cli_write_line(FILE *f, json_t *line);
+/* One compact line of JSON to f, flushed (JSON Lines for other programs); frees line. 0, or -1
+ * when the write failed (the caller says so once and stops). */
+int fid_cli_write_line(FILE *f, json_t *line);
 
-/* "-" is standard output for every output file option. NULL after printing the error. */
-FILE *fid_cli_open_output(const char *path);
-/* Closes (stdout: flushes) an output; 1 after saying that writing it failed. */
-int fid_cli_close_output(FILE *f, const char *path);
+/* Output file options: "-" is standard output; a file, FIFO, device or symlink is written in
+ * place as a stream (util/output.h). NULL after printing the error. */
+fid__output *fid_cli_open_output(const char *path);
+/* Flushes and closes an output; 1 after printing why writing it failed. */
+int fid_cli_close_output(fid__output *out);
+/* rc, or FID_EXIT_USAGE after one line when anything written to standard output was lost. */
+int fid_cli_finish_stdout(int rc);
 
 /* The embedder of --model (default profile faceapi-128); NULL after printing the error. Caller frees. */
 fid_embedder *fid_cli_embedder(int threads);

@@ -60,8 +60,9 @@ typedef struct camera {
 
 /* Outputs every camera writes to, one line at a time. */
 typedef struct shared_out {
-    FILE *events, *tracks;
+    fid__output *events, *tracks;
     const char *events_path, *tracks_path;
+    int failed; /* a write failed: said once, every camera stops */
     pthread_mutex_t lock;
 } shared_out;
 
@@ -74,6 +75,14 @@ static json_t *track_json(const fid_track_info *t) {
     return j;
 }
 
+static void write_failed(shared_out *o, const char *path) {
+    if (!o->failed)
+        fprintf(stderr, "faceid: %s: cannot write: %s\n", !strcmp(path, "-") ? "standard output" : path,
+                strerror(errno));
+    o->failed = 1;
+    stop_requested = 1;
+}
+
 static void write_event(shared_out *o, const fid_pipeline_event *e) {
     char when[32];
     fid_cli_iso_time(e->wall, when);
@@ -83,7 +92,7 @@ static void write_event(shared_out *o, const fid_pipeline_event *e) {
     json_t *t = track_json(&e->track);
     json_object_update(j, t);
     json_decref(t);
-    fid_cli_write_line(o->events, j);
+    if (fid_cli_write_line(fid__output_file(o->events), j) != 0) write_failed(o, o->events_path);
 }
 
 static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r, int with_tracks) {
@@ -96,9 +105,10 @@ static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r,
         json_t *list = json_array();
         for (int i = 0; i < r->n_tracks; i++)
             json_array_append_new(list, track_json(&r->tracks[i]));
-        fid_cli_write_line(o->tracks, json_pack("{s:i,s:s,s:s,s:o,s:I,s:o}", "schema", FID_JSON_SCHEMA, "source",
+        json_t *line = json_pack("{s:i,s:s,s:s,s:o,s:I,s:o}", "schema", FID_JSON_SCHEMA, "source",
                                                 c->cfg.name, "time", when, "stream_time", fid_cli_json_number(r->seconds),
-                                                "frame", (json_int_t)r->frame, "tracks", list));
+                                                "frame", (json_int_t)r->frame, "tracks", list);
+        if (fid_cli_write_line(fid__output_file(o->tracks), line) != 0) write_failed(o, o->tracks_path);
     }
     pthread_mutex_unlock(&o->lock);
     for (int i = 0; i < r->n_events; i++) { /* people seen, for the summary */
@@ -437,6 +447,7 @@ int fid_cli_live(int argc, char **argv) {
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal); /* a closed terminal ends the run like Ctrl-C: outputs finished */
     run_arg args[MAX_CAMERAS];
     double t0 = fid__monotonic_s();
     if (rc == 0 && n_cams == 1) { /* the window (SDL) lives on the main thread */
@@ -478,8 +489,7 @@ int fid_cli_live(int argc, char **argv) {
         fprintf(stderr, "%d source%s in %.1f s, peak memory %.0f MB%s\n", n_cams, n_cams > 1 ? "s" : "", elapsed,
                 peak_rss_kb() / 1024.0,
                 fid_identifier_reloads(identifier) ? "; the gallery changed and was reloaded" : "");
-    if (fid_cli_close_output(o.events, o.events_path) || fid_cli_close_output(o.tracks, o.tracks_path))
-        rc = FID_EXIT_USAGE;
+    if (fid_cli_close_output(o.events) | fid_cli_close_output(o.tracks) || o.failed) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams; i++) {
         camera *cam = &cams[i];
         live_window_close(cam->window);

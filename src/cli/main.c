@@ -76,8 +76,7 @@ static int cmd_net_info(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    fid_bounded_spin_wait(argv);
+static int run(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     fid_cli_command = cmd;
@@ -111,4 +110,9 @@ int main(int argc, char **argv) {
         return fid_cli_manage(cmd, argc - 1, argv + 1);
     fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    fid_bounded_spin_wait(argv);
+    return fid_cli_finish_stdout(run(argc, argv));
 }

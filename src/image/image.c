@@ -17,6 +17,7 @@
 #include <webp/decode.h>
 
 #include "util/error.h"
+#include "util/output.h"
 #include "util/file.h"
 
 #define MAX_SIDE 16384
@@ -25,7 +26,8 @@
 fid_image *fid__image_new(int width, int height) {
     if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE ||
         (uint64_t)width * (uint64_t)height > MAX_PIXELS) {
-        fid__fail(FID_ERR_UNSUPPORTED, "image of %dx%d pixels is outside 1..%d per side, %u pixels", width, height,
+        fid__fail(width > 0 && height > 0 ? FID_ERR_TOO_LARGE : FID_ERR_FORMAT,
+                  "image of %dx%d pixels is outside 1..%d per side, %u pixels", width, height,
                   MAX_SIDE, MAX_PIXELS);
         return NULL;
     }
@@ -59,7 +61,7 @@ fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t 
     }
     fid_image *im = fid__image_new(width, height);
     if (!im) {
-        fid__set_status(status, width > 0 && height > 0 ? FID_ERR_UNSUPPORTED : FID_ERR_INVALID_ARGUMENT);
+        fid__set_status(status, width > 0 && height > 0 ? FID_ERR_TOO_LARGE : FID_ERR_INVALID_ARGUMENT);
         return NULL;
     }
     for (int y = 0; y < height; y++)
@@ -126,7 +128,7 @@ static fid_image *decode_jpeg(const unsigned char *data, size_t size, const char
     jpeg_start_decompress(&cinfo);
     im = fid__image_new((int)cinfo.output_width, (int)cinfo.output_height);
     if (!im) {
-        *st = FID_ERR_UNSUPPORTED;
+        *st = FID_ERR_TOO_LARGE;
         fid__error_prefix(path);
         jpeg_destroy_decompress(&cinfo);
         return NULL;
@@ -209,7 +211,7 @@ static fid_image *decode_png(const unsigned char *data, size_t size, const char 
     if (png_get_rowbytes(png, info) != (png_size_t)w * 3) png_error(png, "unexpected pixel layout");
     im = fid__image_new((int)(w > INT32_MAX ? 0 : w), (int)(h > INT32_MAX ? 0 : h));
     if (!im) {
-        *st = FID_ERR_UNSUPPORTED;
+        *st = FID_ERR_TOO_LARGE;
         fid__error_prefix(path);
         png_destroy_read_struct(&png, &info, NULL);
         return NULL;
@@ -236,7 +238,7 @@ static fid_image *decode_webp(const unsigned char *data, size_t size, const char
     }
     fid_image *im = fid__image_new(w, h);
     if (!im) {
-        *st = FID_ERR_UNSUPPORTED;
+        *st = FID_ERR_TOO_LARGE;
         fid__error_prefix(path);
         return NULL;
     }
@@ -366,13 +368,11 @@ fid_status fid_image_save(const fid_image *im, const char *path) {
     int jpeg = ends_with(path, ".jpg") || ends_with(path, ".jpeg");
     if (!jpeg && !ends_with(path, ".png"))
         return fid__fail(FID_ERR_UNSUPPORTED, "%s: can only write .png, .jpg or .jpeg", path);
-    /* Written next to the target and renamed over it: a failure never leaves half a file. */
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp)
-        return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
-    fid_status st = FID_OK;
+    /* whole or nothing for a file; in place for a pipe or a device (util/output.h) */
+    fid__output *out;
+    fid_status st = fid__output_open(path, FID__OUTPUT_WHOLE, 0666, &out);
+    if (st != FID_OK) return st;
+    FILE *f = fid__output_file(out);
     if (jpeg) {
         st = save_jpeg(im, f, path);
     } else {
@@ -385,10 +385,11 @@ fid_status fid_image_save(const fid_image *im, const char *path) {
         if (!png_image_write_to_stdio(&png, f, 0, im->rgb, 0, NULL))
             st = fid__fail(FID_ERR_IO, "%s: cannot write PNG: %s", path, png.message);
     }
-    if (fclose(f) != 0 && st == FID_OK) st = fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
-    if (st == FID_OK && rename(tmp, path) != 0) st = fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
-    if (st != FID_OK) remove(tmp);
-    return st;
+    if (st != FID_OK) {
+        fid__output_abort(out);
+        return st;
+    }
+    return fid__output_commit(out);
 }
 
 /* The w x h region of im at (x0, y0), grey (128) where it leaves the image, into `reuse` when that

@@ -43,6 +43,7 @@ const char *fid_strerror(fid_status status) {
     case FID_END: return "end of stream";
     case FID_TIMEOUT: return "timed out";
     case FID_ERR_NOT_FOUND: return "not found";
+    case FID_ERR_TOO_LARGE: return "beyond a size limit";
     }
     return "unknown status";
 }
