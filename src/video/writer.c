@@ -1,8 +1,14 @@
 /*
  * Annotated video output: RGB frames encoded to H.264 (libx264 through libavcodec, else the
- * container's default encoder) in whatever container the file name asks for. Written to a
- * temporary name and renamed on close, so an interrupted run leaves no half file behind the
- * final name; fid_video_writer_close always finishes the container (playable mp4).
+ * container's default encoder) in whatever container the file name asks for.
+ *
+ * A recording must survive any death of the process (kill -9, a power cut, a full disk), so it is
+ * written in place as it goes, never to a temporary renamed at the end (which a crash leaves
+ * unplayable under a stray name). MP4/MOV are fragmented (an empty moov, then one moof+mdat per
+ * second or keyframe), and every packet is flushed: the file on disk is always a playable
+ * prefix, at most about a second short. Other containers (mkv, avi, ts) are streamed and play up
+ * to their last complete packet. In place also means a FIFO, /dev/stdout or "-" (standard output,
+ * fragmented MP4) receive the video instead of being replaced by a file.
  */
 #include <errno.h>
 #include <libavcodec/avcodec.h>
@@ -29,7 +35,7 @@ struct fid_video_writer {
     int rgb_linesize[4];
     int width, height; /* even: what the encoder gets */
     int64_t next_pts;
-    char *path, *tmp;
+    char *path;
 };
 
 static fid_status av_fail(fid_status st, const char *path, const char *what, int err) {
@@ -49,7 +55,6 @@ static void release(fid_video_writer *w) {
         avformat_free_context(w->fmt);
     }
     free(w->path);
-    free(w->tmp);
     free(w);
 }
 
@@ -62,19 +67,22 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
     }
     av_log_set_level(AV_LOG_QUIET);
     fid_video_writer *w = calloc(1, sizeof *w);
-    size_t len = strlen(path) + 32;
-    if (!w || !(w->path = strdup(path)) || !(w->tmp = malloc(len))) {
-        if (w) free(w->path);
+    if (!w || !(w->path = strdup(path))) {
         free(w);
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a writer", path));
         return NULL;
     }
-    /* the temporary keeps the extension: it picks the container */
-    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-    if (!dot || (slash && dot < slash)) dot = path + strlen(path);
-    snprintf(w->tmp, len, "%.*s.tmp-%d%s", (int)(dot - path), path, (int)getpid(), dot);
+    /* "-" is standard output; a plain name is a file even when it holds a ':' */
+    int to_stdout = !strcmp(path, "-");
+    char url[4200];
+    if (snprintf(url, sizeof url, "%s%s", to_stdout ? "pipe:1" : strstr(path, "://") ? "" : "file:",
+                 to_stdout ? "" : path) >= (int)sizeof url) {
+        release(w);
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: path too long", path));
+        return NULL;
+    }
     w->width = width & ~1, w->height = height & ~1; /* 4:2:0 needs even sizes: drop the odd column/row */
-    int err = avformat_alloc_output_context2(&w->fmt, NULL, NULL, w->tmp);
+    int err = avformat_alloc_output_context2(&w->fmt, NULL, to_stdout ? "mp4" : NULL, to_stdout ? NULL : path);
     if (err < 0 || !w->fmt) {
         st = av_fail(FID_ERR_UNSUPPORTED, path, "no container for this file name", err);
         goto fail;
@@ -105,6 +113,9 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
     if (!strcmp(codec->name, "libx264")) {
         av_opt_set(w->enc->priv_data, "preset", "veryfast", 0);
         av_opt_set(w->enc->priv_data, "crf", "23", 0);
+        /* no lookahead queue: a packet per frame as it comes, so a crash loses only the open
+         * fragment and not another second of frames still inside the encoder */
+        av_opt_set(w->enc->priv_data, "tune", "zerolatency", 0);
     }
     if ((err = avcodec_open2(w->enc, codec, NULL)) < 0) {
         st = av_fail(FID_ERR_UNSUPPORTED, path, "cannot open the encoder", err);
@@ -120,21 +131,26 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
         st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a frame", path);
         goto fail;
     }
-    if ((err = avio_open(&w->fmt->pb, w->tmp, AVIO_FLAG_WRITE)) < 0) {
+    if ((err = avio_open(&w->fmt->pb, url, AVIO_FLAG_WRITE)) < 0) {
         st = av_fail(FID_ERR_IO, path, "cannot create", err);
         goto fail;
     }
-    if ((err = avformat_write_header(w->fmt, NULL)) < 0) {
+    AVDictionary *opts = NULL;
+    const char *mux = w->fmt->oformat->name;
+    if (!strcmp(mux, "mp4") || !strcmp(mux, "mov")) {
+        av_dict_set(&opts, "movflags", "frag_keyframe+empty_moov+default_base_moof", 0);
+        av_dict_set(&opts, "frag_duration", "1000000", 0); /* microseconds: lose at most ~1 s */
+    }
+    w->fmt->flush_packets = 1;
+    err = avformat_write_header(w->fmt, &opts);
+    av_dict_free(&opts);
+    if (err < 0) {
         st = av_fail(FID_ERR_IO, path, "cannot write the header", err);
         goto fail;
     }
     fid__set_status(status, FID_OK);
     return w;
 fail:
-    if (w->fmt && w->fmt->pb) {
-        avio_closep(&w->fmt->pb);
-        remove(w->tmp);
-    }
     release(w);
     fid__set_status(status, st);
     return NULL;
@@ -153,6 +169,8 @@ static fid_status drain(fid_video_writer *w, AVFrame *frame) {
         if ((err = av_interleaved_write_frame(w->fmt, w->pkt)) < 0)
             return av_fail(FID_ERR_IO, w->path, "cannot write", err);
     }
+    if (w->fmt->pb && w->fmt->pb->error < 0) /* avio keeps a failed write (disk full) here */
+        return av_fail(FID_ERR_IO, w->path, "cannot write", w->fmt->pb->error);
     return err == AVERROR(EAGAIN) || err == AVERROR_EOF ? FID_OK : av_fail(FID_ERR_IO, w->path, "cannot encode", err);
 }
 
@@ -178,9 +196,8 @@ fid_status fid_video_writer_close(fid_video_writer *w) {
     fid_status st = drain(w, NULL);
     int err = av_write_trailer(w->fmt);
     if (st == FID_OK && err < 0) st = av_fail(FID_ERR_IO, w->path, "cannot finish", err);
-    avio_closep(&w->fmt->pb);
-    if (st == FID_OK && rename(w->tmp, w->path) != 0) st = fid__fail(FID_ERR_IO, "%s: %s", w->path, strerror(errno));
-    if (st != FID_OK) remove(w->tmp);
+    int cerr = avio_closep(&w->fmt->pb);
+    if (st == FID_OK && cerr < 0) st = av_fail(FID_ERR_IO, w->path, "cannot finish", cerr);
     release(w);
     return st;
 }
