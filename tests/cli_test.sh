@@ -97,7 +97,7 @@ check "--opt=VAL works (enroll --gallery=... --name=...)" test "$("$faceid" list
 check "show of an unknown name: exit 1" one_error 1 "no person named 'bob'" "$faceid" show bob --gallery "$tmp/eq.db"
 check "remove of an unknown name: exit 1" one_error 1 "bob" "$faceid" remove bob --gallery "$tmp/eq.db"
 "$faceid" enroll --force --gallery "$tmp/eq.db" --name carol "$samples/sample4.jpg" > /dev/null 2>&1
-check "rename onto an existing name: exit 2 (an error, not a no)" one_error 2 "already exists" "$faceid" rename carol alice --gallery "$tmp/eq.db"
+check "rename onto an existing name: exit 2 (an error, not a no)" one_error 2 "already a person named 'alice'" "$faceid" rename carol alice --gallery "$tmp/eq.db"
 "$faceid" identify --gallery "$tmp/eq.db" "$tmp/blank.png" > "$tmp/noface" 2>&1
 check "identify reports an image without a face (and exits 1: nobody found)" test $? = 1 -a "$(grep -c 'no face' "$tmp/noface")" = 1
 "$faceid" identify --gallery "$tmp/eq.db" --json "$samples/sample1.jpg" > "$tmp/strangers.json"

@@ -1,6 +1,7 @@
 /* faceid enroll | enroll-dir | identify | list | show | remove | rename */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ static fid_embedder *make_embedder(const gopts *o) { return fid_cli_embedder(o->
 /* Consecutive frames are near-duplicates: a video is sampled evenly at about max_frames frames
  * (0: every step-th frame), which keeps enrollment of a 10 s clip short. */
 static int enroll_file(fid_enrollment *e, const char *file, int step, int max_frames, int threads, int force,
-                       int *frames_out) {
+                       int skip_other, int *frames_out) {
     fid_status st;
     fid_image *im = fid_image_load(file, &st);
     if (im) {
@@ -74,6 +75,11 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     fid_video_params vp = fid_video_default_params();
     vp.threads = threads;
     fid_video *v = fid_video_open(file, &vp, &st);
+    if (!v && skip_other && (st == FID_ERR_UNSUPPORTED || st == FID_ERR_FORMAT)) {
+        /* a notes.txt or a .DS_Store in a person's folder is not worth losing the person for */
+        fprintf(stderr, "faceid: %s: neither an image nor a video; skipped\n", file);
+        return 0;
+    }
     if (!v) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         return 2;
@@ -115,21 +121,81 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     return 0;
 }
 
-static int save_crops(const fid_enrollment *e, const char *dir, const char *name) {
+/* --save-crops: DIR/<name>/<name>_NNN.jpg, numbered after the crops already there (enrolling a
+ * name again adds crops as it adds samples). The crops are written before the samples are
+ * committed and removed again when the commit fails, so the gallery and the crops folder change
+ * together or not at all. Crops show faces: folders are private (0700). */
+typedef struct crops {
+    char **paths;
+    int n;
+} crops;
+
+static void crops_discard(crops *c) {
+    for (int i = 0; i < c->n; i++) {
+        unlink(c->paths[i]);
+        free(c->paths[i]);
+    }
+    free(c->paths);
+    c->paths = NULL, c->n = 0;
+}
+
+static void crops_keep(crops *c) {
+    for (int i = 0; i < c->n; i++)
+        free(c->paths[i]);
+    free(c->paths);
+    c->paths = NULL, c->n = 0;
+}
+
+/* A real directory at path (created 0700 when missing; a symlink or a file there is refused:
+ * a crop must land where the user pointed, not where a link points). */
+static int private_dir(const char *path) {
+    struct stat sb;
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "faceid: %s: not a directory\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_crops(const fid_enrollment *e, const char *dir, const char *name, crops *out) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    mkdir(dir, 0755);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "faceid: %s: %s\n", path, strerror(errno));
+    out->paths = NULL, out->n = 0;
+    if (fid_person_name_check(name) != FID_OK) { /* names become folder names: checked here as well */
+        fprintf(stderr, "faceid: %s\n", fid_last_error());
         return 2;
     }
-    for (int i = 0; i < fid_enrollment_count(e); i++) {
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+        fprintf(stderr, "faceid: %s: path too long\n", dir);
+        return 2;
+    }
+    if (private_dir(dir) || private_dir(path)) return 2;
+    int n = fid_enrollment_count(e), next = 1;
+    if (!(out->paths = calloc((size_t)(n ? n : 1), sizeof *out->paths))) return 2;
+    for (int i = 0; i < n; i++) {
         const fid_image *crop;
         fid_enrollment_sample(e, i, NULL, NULL, NULL, NULL, &crop);
         if (!crop) continue;
-        snprintf(path, sizeof path, "%s/%s/%s_%03d.jpg", dir, name, name, i + 1);
+        /* the first free number: O_EXCL claims it, so two enrollments never write one file */
+        int fd = -1;
+        for (; next < 100000 && fd < 0; next++) {
+            snprintf(path, sizeof path, "%s/%s/%s_%03d.jpg", dir, name, name, next);
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0 && errno != EEXIST) break;
+        }
+        if (fd < 0) {
+            fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(errno));
+            crops_discard(out);
+            return 2;
+        }
+        close(fd);
+        out->paths[out->n++] = strdup(path);
         if (fid_image_save(crop, path) != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
+            crops_discard(out);
             return 2;
         }
     }
@@ -137,8 +203,10 @@ static int save_crops(const fid_enrollment *e, const char *dir, const char *name
 }
 
 /* Enrolls `name` from files into the gallery; adds a summary object to `summary`. */
+/* source_dir: the person's folder (enroll-dir), where files that are neither image nor video
+ * are skipped with a note; NULL for enroll, where every named file must be usable. */
 static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, const gopts *o, const char *name,
-                         const char **files, int n_files, json_t *summary) {
+                         const char **files, int n_files, const char *source_dir, json_t *summary) {
     fid_enroll_params ep = fid_enroll_default_params();
     if (o->max_samples > 0) ep.max_samples = o->max_samples;
     fid_status st;
@@ -148,8 +216,12 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
         return 2;
     }
     int rc = 0, frames = 0;
+    if (fid_person_name_check(name) != FID_OK) { /* before any work: the same rule the gallery applies */
+        fprintf(stderr, "faceid: %s: %s\n", source_dir ? source_dir : "--name", fid_last_error());
+        rc = 2;
+    }
     for (int i = 0; i < n_files && rc == 0; i++)
-        rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, &frames);
+        rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, source_dir != NULL, &frames);
     int n = fid_enrollment_count(e), dim = fid_embedder_dim(emb);
     if (rc == 0 && n == 0) {
         fprintf(stderr, "faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
@@ -161,13 +233,18 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
         for (int i = 0; i < n; i++)
             fid_enrollment_sample(e, i, desc + (size_t)i * dim, quality + i, NULL, NULL, NULL);
         const char *source = n_files == 1 ? files[0] : NULL;
-        if (fid_gallery_add(g, name, desc, n, quality, source) != FID_OK) {
+        crops written = {0};
+        if (o->save_crops) rc = write_crops(e, o->save_crops, name, &written);
+        if (rc == 0 && fid_gallery_add(g, name, desc, n, quality, source) != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             rc = 2;
         }
+        if (rc == 0)
+            crops_keep(&written);
+        else
+            crops_discard(&written);
         free(desc);
         free(quality);
-        if (rc == 0 && o->save_crops) rc = save_crops(e, o->save_crops, name);
     }
     fid_enroll_stats s = fid_enrollment_stats(e);
     json_array_append_new(summary,
@@ -215,7 +292,7 @@ int fid_cli_enroll(int argc, char **argv) {
     fid_embedder *emb = det ? make_embedder(&o) : NULL;
     fid_gallery *g = emb ? open_gallery(&o, 0, emb) : NULL;
     json_t *summary = json_array();
-    rc = g ? enroll_person(g, det, emb, &o, o.name, o.files, o.n_files, summary) : 2;
+    rc = g ? enroll_person(g, det, emb, &o, o.name, o.files, o.n_files, NULL, summary) : 2;
     if (o.json)
         fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
@@ -284,7 +361,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
         }
         if (pd) closedir(pd);
         qsort(files, (size_t)n, sizeof *files, by_name);
-        int r = n ? enroll_person(g, det, emb, &o, people[i], (const char **)files, n, summary) : 1;
+        int r = n ? enroll_person(g, det, emb, &o, people[i], (const char **)files, n, dir, summary) : 1;
         if (!n) fprintf(stderr, "faceid: %s: no files\n", dir);
         if (r > rc) rc = r;
         for (int k = 0; k < n; k++)
@@ -415,6 +492,9 @@ int fid_cli_identify(int argc, char **argv) {
                 }
                 if (rc == 0 && st != FID_END) {
                     fprintf(stderr, "faceid: %s\n", fid_last_error());
+                    rc = 2;
+                } else if (rc == 0 && index == 0) { /* nothing looked at is not "nobody there" */
+                    fprintf(stderr, "faceid: %s: no frames could be decoded\n", file);
                     rc = 2;
                 }
                 json_object_set_new(entry, "frames", frames);

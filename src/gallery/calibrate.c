@@ -41,15 +41,24 @@ fid_status fid_gallery_calibrate(fid_gallery *g, double target_far, int store, f
     if (n_people < 0) return st;
     fid_person_info *people = calloc((size_t)(n_people ? n_people : 1), sizeof *people);
     if (!people) return fid__fail(FID_ERR_NO_MEMORY, "calibrate: out of memory");
-    n_people = fid_gallery_people(g, people, n_people, &st);
-    int dim = fid_gallery_dim(g), total = 0, usable = 0;
+    /* another process may add people between the two calls: never more than was allocated */
+    int listed = fid_gallery_people(g, people, n_people, &st);
+    if (listed < 0) {
+        free(people);
+        return st;
+    }
+    if (listed < n_people) n_people = listed;
+    int dim = fid_gallery_dim(g), total = 0, usable = 0, with_samples = 0;
     for (int i = 0; i < n_people; i++)
-        total += people[i].samples, usable += people[i].samples >= 2;
-    if (n_people < 2 || usable < 1) {
+        total += people[i].samples, usable += people[i].samples >= 2, with_samples += people[i].samples >= 1;
+    /* genuine distances need a person with 2 samples, impostor distances two people with any:
+     * without both there is nothing to measure, and a threshold from nothing would be stored */
+    if (with_samples < 2 || usable < 1) {
         free(people);
         return fid__fail(FID_ERR_INVALID_ARGUMENT,
-                         "calibration needs at least 2 people and one with 2 or more samples (gallery has %d people)",
-                         n_people);
+                         "calibration needs at least 2 people with samples and one with 2 or more (gallery has %d "
+                         "people, %d with samples, %d with 2 or more)",
+                         n_people, with_samples, usable);
     }
     float *data = malloc((size_t)total * dim * sizeof *data);
     int *owner = malloc((size_t)total * sizeof *owner);
@@ -64,6 +73,7 @@ fid_status fid_gallery_calibrate(fid_gallery *g, double target_far, int store, f
     for (int i = 0; i < n_people; i++) {
         int k = fid_gallery_samples(g, people[i].name, data + (size_t)at * dim, total - at, &st);
         if (k < 0) goto done;
+        if (k > total - at) k = total - at; /* samples added since the count: not read, not counted */
         for (int j = 0; j < k; j++)
             owner[at + j] = i;
         at += k;
@@ -89,6 +99,11 @@ fid_status fid_gallery_calibrate(fid_gallery *g, double target_far, int store, f
             else
                 impostor[n_imp++] = sqrtf(best[p]);
         }
+    }
+    if (n_gen < 1 || n_imp < 1) { /* samples removed since the count */
+        st = fid__fail(FID_ERR_INVALID_ARGUMENT, "calibration found %d genuine and %d impostor distances; it needs both",
+                       n_gen, n_imp);
+        goto done;
     }
     qsort(genuine, (size_t)n_gen, sizeof *genuine, cmp_float);
     qsort(impostor, (size_t)n_imp, sizeof *impostor, cmp_float);

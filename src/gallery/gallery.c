@@ -19,6 +19,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/output.h"
 
 #define SCHEMA_VERSION 1
 
@@ -40,6 +41,65 @@ static fid_status db_fail(fid_gallery *g, const char *what) {
 }
 
 static int exec(fid_gallery *g, const char *sql) { return sqlite3_exec(g->db, sql, NULL, NULL, NULL); }
+
+/* The next UTF-8 code point at *s (advanced), or -1 for a malformed, overlong or surrogate one. */
+static long next_code_point(const unsigned char **s) {
+    const unsigned char *p = *s;
+    long c = p[0];
+    int len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (!len) return -1;
+    if (len > 1) c &= 0x3f >> (len - 1);
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return -1;
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < min[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return -1;
+    *s = p + len;
+    return c;
+}
+
+/* What a stored name must be to be shown at all: valid UTF-8 without control characters, and
+ * short enough for fid_person_info (the rest of fid_person_name_check is for new names: an older
+ * gallery may hold, say, "AC/DC"). */
+static int readable_name(const char *name) {
+    if (!*name || strlen(name) > FID_NAME_MAX) return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p;) {
+        long c = next_code_point(&p);
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) return 0;
+    }
+    return 1;
+}
+
+fid_status fid_person_name_check(const char *name) {
+    if (!name || !*name) return fid__fail(FID_ERR_INVALID_ARGUMENT, "a person's name cannot be empty");
+    size_t len = strlen(name);
+    if (len > FID_NAME_MAX)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "name '%.40s...' is %zu bytes long, more than %d", name, len,
+                         FID_NAME_MAX);
+    const char *why = NULL;
+    if (!strcmp(name, "?"))
+        why = "'?' stands for a stranger";
+    else if (name[0] == '.')
+        why = "it starts with '.'";
+    else if (name[0] == ' ' || name[len - 1] == ' ')
+        why = "it starts or ends with a space";
+    for (const unsigned char *p = (const unsigned char *)name; *p && !why;) {
+        long c = next_code_point(&p);
+        if (c < 0)
+            why = "it is not valid UTF-8";
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+            why = "it holds a control character";
+        else if (c == '/' || c == '\\')
+            why = "it holds a '/' or '\\' (names become folder names)";
+        else if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029 ||
+                 c == 0x200e || c == 0x200f || c == 0x061c)
+            why = "it holds a bidirectional override or a line separator";
+    }
+    if (!why) return FID_OK;
+    /* the name itself may be what breaks a terminal: show it only when printable */
+    return fid__fail(FID_ERR_INVALID_ARGUMENT, "not a usable person's name: %s", why);
+}
 
 fid_gallery_params fid_gallery_default_params(void) {
     fid_gallery_params p = {.model = "faceapi-128", .dim = 128, .readonly = 0};
@@ -75,6 +135,16 @@ static fid_status set_meta(fid_gallery *g, const char *key, const char *value) {
     return rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot write settings");
 }
 
+/* file:PATH?immutable=1 with the characters a URI gives meaning to escaped; 0 when too long. */
+static int immutable_uri(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    n += (size_t)snprintf(out, size, "file:");
+    for (const char *c = path; *c && n + 4 < size; c++)
+        n += *c == '%' || *c == '?' || *c == '#' ? (size_t)snprintf(out + n, size - n, "%%%02X", (unsigned char)*c)
+                                                  : (size_t)snprintf(out + n, size - n, "%c", *c);
+    return snprintf(out + n, size - n, "?immutable=1") < (int)(size - n);
+}
+
 fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params, fid_status *status) {
     fid_gallery_params p = params ? *params : fid_gallery_default_params();
     if (!path || (p.model && (p.dim < 1 || p.dim > 65536))) {
@@ -93,7 +163,7 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
     g->readonly = p.readonly;
     fid_status st = FID_OK;
     struct stat sb;
-    int exists = stat(path, &sb) == 0;
+    int exists = stat(path, &sb) == 0, created = 0;
     if (!exists && (p.readonly || !p.model)) {
         st = fid__fail(FID_ERR_IO, "%s: no such gallery", path);
         goto fail;
@@ -105,6 +175,7 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
             goto fail;
         }
         if (fd >= 0) close(fd);
+        created = fd >= 0;
     }
     int flags = p.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     if (sqlite3_open_v2(path, &g->db, flags | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
@@ -119,8 +190,29 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
         st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(g->db));
         goto fail;
     }
-    if (sqlite3_step(q) == SQLITE_ROW) version = sqlite3_column_int(q, 0);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) version = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && p.readonly) {
+        /* A WAL gallery is read through its -shm file, which a read-only file system or directory
+         * cannot hold: read it as immutable instead (nothing can change it there anyway). */
+        sqlite3_close(g->db);
+        g->db = NULL;
+        char uri[8300];
+        if (immutable_uri(path, uri, sizeof uri) &&
+            sqlite3_open_v2(uri, &g->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, NULL) ==
+                SQLITE_OK &&
+            sqlite3_prepare_v2(g->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK) {
+            rc = sqlite3_step(q);
+            if (rc == SQLITE_ROW) version = sqlite3_column_int(q, 0);
+            sqlite3_finalize(q);
+        }
+    }
+    if (rc != SQLITE_ROW) {
+        st = g->db ? fid__fail(FID_ERR_IO, "%s: cannot read: %s", path, sqlite3_errmsg(g->db))
+                   : fid__fail(FID_ERR_IO, "%s: cannot read", path);
+        goto fail;
+    }
     if (version == 0) {
         /* empty file or another SQLite database */
         if (sqlite3_prepare_v2(g->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK) {
@@ -177,6 +269,12 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
     return g;
 fail:
     fid_gallery_close(g);
+    if (created) { /* a file this call made and could not make a gallery of is not left behind */
+        char side[4200];
+        unlink(path);
+        snprintf(side, sizeof side, "%s-wal", path), unlink(side);
+        snprintf(side, sizeof side, "%s-shm", path), unlink(side);
+    }
     fid__set_status(status, st);
     return NULL;
 }
@@ -193,11 +291,11 @@ int fid_gallery_dim(const fid_gallery *g) { return g ? g->dim : 0; }
 
 fid_status fid_gallery_add(fid_gallery *g, const char *name, const float *descriptors, int n, const float *quality,
                            const char *source) {
-    if (!g || !name || !*name || (n > 0 && !descriptors) || n < 0)
+    if (!g || !name || !descriptors || n < 1)
         return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_add: need a gallery, a name and descriptors");
     if (g->readonly) return fid__fail(FID_ERR_IO, "%s: opened read-only", g->path);
-    if (strlen(name) > 200 || strchr(name, '\n'))
-        return fid__fail(FID_ERR_INVALID_ARGUMENT, "name '%.40s' is not usable", name);
+    fid_status nst = fid_person_name_check(name);
+    if (nst != FID_OK) return nst;
     for (int64_t i = 0; i < (int64_t)n * g->dim; i++)
         if (!isfinite(descriptors[i]))
             return fid__fail(FID_ERR_INVALID_ARGUMENT, "descriptor %lld of '%s' is not finite", (long long)(i / g->dim),
@@ -257,7 +355,8 @@ static fid_status change_one(fid_gallery *g, const char *sql, const char *a, con
     if (b) sqlite3_bind_text(q, 2, b, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
-    if (rc == SQLITE_CONSTRAINT) return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: '%s' already exists", g->path, b);
+    if (rc == SQLITE_CONSTRAINT)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: there is already a person named '%s'", g->path, b);
     if (rc != SQLITE_DONE) return db_fail(g, what);
     if (sqlite3_changes(g->db) == 0) return fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->path, a);
     return FID_OK;
@@ -268,8 +367,8 @@ fid_status fid_gallery_remove(fid_gallery *g, const char *name) {
 }
 
 fid_status fid_gallery_rename(fid_gallery *g, const char *from, const char *to) {
-    if (to && (!*to || strlen(to) > 200 || strchr(to, '\n')))
-        return fid__fail(FID_ERR_INVALID_ARGUMENT, "name '%.40s' is not usable", to);
+    fid_status nst = fid_person_name_check(to);
+    if (nst != FID_OK) return nst;
     return change_one(g, "UPDATE person SET name = ?2 WHERE name = ?1", from, to, "rename");
 }
 
@@ -288,8 +387,16 @@ int fid_gallery_people(fid_gallery *g, fid_person_info *out, int capacity, fid_s
     }
     int n = 0, rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        if (!name || !readable_name(name)) { /* a damaged file, or written by something else */
+            sqlite3_finalize(q);
+            fid__set_status(status, fid__fail(FID_ERR_FORMAT,
+                                              "%s: damaged: person %d has a name that is not printable UTF-8",
+                                              g->path, n + 1));
+            return -1;
+        }
         if (n < capacity) {
-            snprintf(out[n].name, sizeof out[n].name, "%s", (const char *)sqlite3_column_text(q, 0));
+            snprintf(out[n].name, sizeof out[n].name, "%s", name);
             out[n].samples = sqlite3_column_int(q, 1);
         }
         n++;
@@ -324,7 +431,17 @@ int fid_gallery_samples(fid_gallery *g, const char *name, float *out, int capaci
                             fid__fail(FID_ERR_FORMAT, "%s: a sample of '%s' has the wrong size", g->path, name));
             return -1;
         }
-        if (n < capacity) memcpy(out + (size_t)n * g->dim, sqlite3_column_blob(q, 0), (size_t)g->dim * sizeof(float));
+        if (n < capacity) {
+            float *d = out + (size_t)n * g->dim;
+            memcpy(d, sqlite3_column_blob(q, 0), (size_t)g->dim * sizeof(float));
+            for (int k = 0; k < g->dim; k++)
+                if (!isfinite(d[k])) { /* NaN would match nobody or everybody: refuse, don't guess */
+                    sqlite3_finalize(q);
+                    fid__set_status(status, fid__fail(FID_ERR_FORMAT, "%s: damaged: sample %d of '%s' is not finite",
+                                                      g->path, n + 1, name));
+                    return -1;
+                }
+        }
         n++;
     }
     sqlite3_finalize(q);
@@ -436,12 +553,17 @@ fid_status fid_gallery_export(fid_gallery *g, const char *path) {
         return tst;
     }
     json_object_set_new(doc, "identify_threshold", tst == FID_OK ? json_real(t) : json_null());
-    /* whole or nothing: written beside the target, renamed over it */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
-    if (json_dump_file(doc, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(9)) != 0 || rename(tmp, path) != 0) {
-        st = fid__fail(FID_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
+    /* whole or nothing (util/output.h); descriptors are biometric data: a new file is private */
+    fid__output *out;
+    st = fid__output_open(path, FID__OUTPUT_WHOLE, 0600, &out);
+    if (st == FID_OK) {
+        if (json_dumpf(doc, fid__output_file(out), JSON_INDENT(1) | JSON_REAL_PRECISION(9)) != 0 ||
+            fputc('\n', fid__output_file(out)) == EOF) {
+            fid__output_abort(out);
+            st = fid__fail(FID_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        } else {
+            st = fid__output_commit(out);
+        }
     }
     json_decref(doc);
     return st;
@@ -483,8 +605,12 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, const fid_import
     if (st != FID_OK) return st;
     const char *model = json_string_value(json_object_get(doc, "model"));
     json_t *people = json_object_get(doc, "people");
-    if (!json_is_integer(json_object_get(doc, "faceid_gallery")) || !model || !json_is_array(people))
+    json_t *version = json_object_get(doc, "faceid_gallery");
+    if (!json_is_integer(version) || !model || !json_is_array(people))
         st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery export", path);
+    else if (json_integer_value(version) != SCHEMA_VERSION)
+        st = fid__fail(FID_ERR_UNSUPPORTED, "%s: export format version %lld, this faceid reads version %d", path,
+                       (long long)json_integer_value(version), SCHEMA_VERSION);
     else if (strcmp(model, g->model) || json_integer_value(json_object_get(doc, "dim")) != g->dim)
         st = fid__fail(FID_ERR_UNSUPPORTED, "%s: descriptors of model '%s' (%lld-d), the gallery holds '%s' (%d-d)",
                        path, model, (long long)json_integer_value(json_object_get(doc, "dim")), g->model, g->dim);
@@ -514,8 +640,12 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, const fid_import
         if (st != FID_OK) break;
         const char *name = json_string_value(json_object_get(p, "name"));
         json_t *samples = json_object_get(p, "samples");
-        if (!name || !*name || strlen(name) > 200 || !json_is_array(samples)) {
-            st = fid__fail(FID_ERR_FORMAT, "%s: person %zu has no name or samples", path, i);
+        if (!name || !json_is_array(samples) || json_array_size(samples) == 0) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: person %zu has no name or no samples (nothing imported)", path, i + 1);
+            break;
+        }
+        if (fid_person_name_check(name) != FID_OK) { /* the rule enroll and rename follow */
+            st = fid__fail(FID_ERR_FORMAT, "%s: person %zu: %s (nothing imported)", path, i + 1, fid_last_error());
             break;
         }
         sqlite3_reset(ins_person);
@@ -579,6 +709,16 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, const fid_import
     sqlite3_finalize(ins_person);
     sqlite3_finalize(ins_sample);
     sqlite3_finalize(has);
+    /* the export's calibration comes along into a gallery that has none (one calibrated for its
+     * own people is kept): it was measured on these descriptors */
+    json_t *thr = json_object_get(doc, "identify_threshold");
+    char have[64];
+    if (st == FID_OK && json_is_number(thr) && isfinite(json_number_value(thr)) && json_number_value(thr) > 0 &&
+        (st = get_meta(g, "identify_threshold", have, sizeof have)) == FID_OK && !have[0]) {
+        char t[32];
+        snprintf(t, sizeof t, "%.6g", json_number_value(thr));
+        st = set_meta(g, "identify_threshold", t);
+    }
     if (began) {
         if (st == FID_OK && exec(g, "COMMIT") != SQLITE_OK) st = db_fail(g, "cannot commit");
         if (st != FID_OK) exec(g, "ROLLBACK");
