@@ -17,17 +17,44 @@ check "h5 and onnx: same 2048-d descriptor" /usr/bin/python3 - "$tmp/h5.json" "$
 import json, math, sys
 a, b = (json.load(open(p))["files"][0] for p in sys.argv[1:])
 va, vb = a["faces"][0]["descriptor"], b["faces"][0]["descriptor"]
-assert a["profile"] == "vggface2-resnet50" and a["dim"] == len(va) == len(vb) == 2048, (a["profile"], a["dim"])
+assert a["profile"].startswith("vggface2-resnet50:") and a["dim"] == len(va) == len(vb) == 2048, (a["profile"], a["dim"])
 cos = sum(x * y for x, y in zip(va, vb)) / math.sqrt(sum(x * x for x in va) * sum(y * y for y in vb))
 assert cos > 0.99999, cos
 PY
 "$faceid" embed --json --model "onnx:$models/arcface_small.onnx" "$samples/sample2.jpg" > "$tmp/arc.json" 2>/dev/null
-check "onnx:FILE embedder: 128-d unit vector, model id names the file" /usr/bin/python3 - "$tmp/arc.json" <<'PY'
-import json, sys
+check "onnx:FILE embedder: 128-d unit vector, model id = onnx:<hash of the weights>" /usr/bin/python3 - "$tmp/arc.json" <<'PY'
+import json, re, sys
 d = json.load(open(sys.argv[1]))["files"][0]
 v = d["faces"][0]["descriptor"]
-assert d["profile"] == "onnx:arcface_small.onnx" and len(v) == 128 and abs(sum(x * x for x in v) - 1) < 1e-4, d["profile"]
+assert re.fullmatch("onnx:[0-9a-f]{16}", d["profile"]) and len(v) == 128 and abs(sum(x * x for x in v) - 1) < 1e-4, d["profile"]
 PY
+# Model identity is the weights, not the file name (issue 12): a copy under another name is the
+# same model, another network under the same name is not, and a NaN weight is refused at load.
+mkdir -p "$tmp/copy" "$tmp/other"
+cp "$models/arcface_small.onnx" "$tmp/copy/renamed.onnx"
+/usr/bin/python3 - "$models/arcface_small.onnx" "$tmp/other/arcface_small.onnx" "$tmp/nan.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+for out, how in ((sys.argv[2], "scale"), (sys.argv[3], "nan")):
+    m = onnx.load(sys.argv[1])
+    init = max(m.graph.initializer, key=lambda t: np.prod(t.dims))
+    w = numpy_helper.to_array(init).copy()
+    if how == "scale":
+        w *= 1.01
+    else:
+        w.flat[7] = np.nan
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(m, out)
+PY
+export FID_GALLERY=$tmp/arc.db
+"$faceid" enroll --force --model "onnx:$models/arcface_small.onnx" --name carol "$samples/sample2.jpg" > /dev/null 2>&1
+"$faceid" identify --model "onnx:$tmp/copy/renamed.onnx" "$samples/sample2.jpg" > /dev/null 2> "$tmp/err"
+check "the same weights under another file name open the gallery" test $? -le 1 -a ! -s "$tmp/err"
+"$faceid" identify --model "onnx:$tmp/other/arcface_small.onnx" "$samples/sample2.jpg" > /dev/null 2> "$tmp/err"; rc=$?
+check "other weights under the same file name are refused ($(head -c 160 "$tmp/err"))" test $rc = 2 -a "$(wc -l < "$tmp/err")" = 1
+"$faceid" embed --model "onnx:$tmp/nan.onnx" "$samples/sample2.jpg" > /dev/null 2> "$tmp/err"; rc=$?
+check "a NaN weight is refused in one line naming the file ($(cat "$tmp/err"))" test $rc = 2 -a "$(wc -l < "$tmp/err")" = 1 -a "$(grep -c "nan.onnx.*non-finite" "$tmp/err")" = 1
+unset FID_GALLERY
 bin=$faceid
 . "$(dirname "$0")/../scripts/lib/clips.sh"
 make_clip sample1.jpg 1 "$tmp/alice.mp4" 2 && make_clip sample3.jpg 2 "$tmp/bob.mp4" 2

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <nettle/sha2.h>
 #include <string.h>
 
 #include "face/align.h"
@@ -67,6 +68,26 @@ static fid_status check_descriptor_net(fid_embedder *e, const char *path) {
     return e->crop ? FID_OK : FID_ERR_NO_MEMORY;
 }
 
+/* A network from the user's file is known by what it computes, not by the file's name: the
+ * profile, then 16 hex digits of SHA-256 over the weights' digest and the input normalisation
+ * ("onnx:3f2a9c..."). Another network that happens to share a name gets another id (its
+ * descriptors never mix into the gallery); a copy under another name gets the same one. The
+ * pinned npm models keep their profile id: models.sha256 already fixes their content. */
+static void set_file_model_id(fid_embedder *e) {
+    struct sha256_ctx h;
+    uint8_t d[32];
+    sha256_init(&h);
+    sha256_update(&h, 32, fid__net_digest(e->descriptor_net));
+    sha256_update(&h, sizeof e->mean, (const uint8_t *)e->mean);
+    sha256_update(&h, sizeof e->scale, (const uint8_t *)&e->scale);
+    sha256_update(&h, sizeof e->bgr, (const uint8_t *)&e->bgr);
+    sha256_update(&h, sizeof e->input_size, (const uint8_t *)&e->input_size);
+    sha256_digest(&h, sizeof d, d);
+    int n = snprintf(e->model_id, sizeof e->model_id, "%s:", e->profile->id);
+    for (int i = 0; i < 8; i++)
+        n += snprintf(e->model_id + n, sizeof e->model_id - (size_t)n, "%02x", d[i]);
+}
+
 fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status *status) {
     fid_embedder_params p = params ? *params : fid_embedder_default_params();
     const fid__profile *profile = fid__profile_find(p.profile ? p.profile : "faceapi-128");
@@ -95,11 +116,6 @@ fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status 
         e->bgr = p.bgr;
     }
     snprintf(e->model_id, sizeof e->model_id, "%s", profile->id);
-    if (!profile->descriptor_model && p.model_path) {
-        const char *base = strrchr(p.model_path, '/');
-        if (!strcmp(profile->id, "onnx"))
-            snprintf(e->model_id, sizeof e->model_id, "onnx:%s", base ? base + 1 : p.model_path);
-    }
     fid_status st = FID_OK;
     if (!profile->descriptor_model && !p.model_path) {
         st = fid__fail(FID_ERR_INVALID_ARGUMENT, "profile %s needs the descriptor network's file (--model %s=FILE)",
@@ -119,6 +135,7 @@ fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status 
         fid__set_status(status, st);
         return NULL;
     }
+    if (!profile->descriptor_model) set_file_model_id(e);
     fid__set_status(status, FID_OK);
     return e;
 }

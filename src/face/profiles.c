@@ -1,5 +1,6 @@
 #include "face/profiles.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The demo's network and crop, shared by its Euclidean and cosine profiles. The weights come
@@ -70,8 +71,15 @@ const fid__profile *fid__profile_find(const char *id) {
     return 0;
 }
 
+/* A model id is a profile id, or "PROFILE:HASH" for the user's own file of that profile. */
 const fid__profile *fid__profile_for_model(const char *model) {
-    return model && !strncmp(model, "onnx:", 5) ? fid__profile_find("onnx") : fid__profile_find(model ? model : "");
+    if (!model) return 0;
+    const char *colon = strchr(model, ':');
+    if (!colon) return fid__profile_find(model);
+    char id[64];
+    if ((size_t)(colon - model) >= sizeof id) return 0;
+    snprintf(id, sizeof id, "%.*s", (int)(colon - model), model);
+    return fid__profile_find(id);
 }
 
 const fid__profile *fid__profile_at(int i) {

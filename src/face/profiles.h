@@ -28,7 +28,7 @@ typedef struct fid__profile {
 } fid__profile;
 
 const fid__profile *fid__profile_find(const char *id);
-/* The profile of a gallery's model id (fid_embedder_model_id: "onnx:FILE" is profile "onnx"). */
+/* The profile of a gallery's model id (fid_embedder_model_id: "PROFILE:HASH" is profile PROFILE). */
 const fid__profile *fid__profile_for_model(const char *model);
 /* The i-th profile, or NULL past the end. */
 const fid__profile *fid__profile_at(int i);

@@ -1,5 +1,7 @@
 #include "nn/net.h"
 
+#include <math.h>
+#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +14,33 @@ fid_net_params fid_net_default_params(void) {
 
 const fid__graph *fid__net_graph(const fid_net *net) { return net->graph; }
 
+/* Every loader ends here, so one check covers them all: a NaN or infinite weight would turn
+ * every descriptor into NaN, which matches nobody (or, compared carelessly, everybody). */
+static fid_status check_and_hash(const fid__graph *g, unsigned char digest[32]) {
+    struct sha256_ctx h;
+    sha256_init(&h);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fid__node *n = &g->nodes[i];
+        if (n->op != FID__OP_CONST || !n->data) continue;
+        int64_t count = fid__node_numel(n);
+        for (int64_t k = 0; k < count; k++)
+            if (!isfinite(n->data[k]))
+                return fid__fail(FID_ERR_FORMAT, "weight '%s' holds a non-finite value (%g at index %lld)",
+                                 n->name ? n->name : "?", n->data[k], (long long)k);
+        sha256_update(&h, sizeof n->rank, (const uint8_t *)&n->rank);
+        sha256_update(&h, (size_t)n->rank * sizeof *n->dims, (const uint8_t *)n->dims);
+        sha256_update(&h, (size_t)count * sizeof *n->data, (const uint8_t *)n->data);
+    }
+    sha256_digest(&h, 32, digest);
+    return FID_OK;
+}
+
+const unsigned char *fid__net_digest(const fid_net *net) { return net->digest; }
+
 fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *path, fid_status *status) {
-    fid_status st = fid__graph_store_shapes(g);
+    unsigned char digest[32];
+    fid_status st = check_and_hash(g, digest);
+    if (st == FID_OK) st = fid__graph_store_shapes(g);
     if (st == FID_OK) st = fid__graph_optimize(g);
     fid_net *net = NULL;
     if (st == FID_OK) {
@@ -33,6 +60,7 @@ fid_net *fid__net_from_graph(fid__graph *g, fid_net_format format, const char *p
     }
     net->graph = g;
     net->format = format;
+    memcpy(net->digest, digest, sizeof digest);
     fid__set_status(status, FID_OK);
     return net;
 }

@@ -9,7 +9,12 @@ struct fid_net {
     fid_net_format format;
     char *path;
     int weights_released; /* fid__net_release_packed_weights ran: no further runners */
+    unsigned char digest[32]; /* SHA-256 of every constant's shape and values, in graph order */
 };
+
+/* What the net computes with, independent of the file's name: fid__net_from_graph hashes the
+ * weights as loaded (before optimisation), so a copy under another name has the same digest. */
+const unsigned char *fid__net_digest(const fid_net *net);
 
 const fid__graph *fid__net_graph(const fid_net *net);
 
