@@ -544,10 +544,14 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
     }
     int readonly = !strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "export");
     fid_gallery *g = NULL;
+    char created[4096] = ""; /* a gallery this import made: removed again when the import fails */
     if (!strcmp(cmd, "import")) { /* a new gallery takes the export's model; an existing one must match it */
         char buf[4096];
         fid_status gst;
-        g = fid_gallery_open_for_import(fid_cli_gallery_path(o.gallery, buf, sizeof buf), o.files[0], &gst);
+        const char *path = fid_cli_gallery_path(o.gallery, buf, sizeof buf);
+        struct stat sb;
+        if (stat(path, &sb) != 0) snprintf(created, sizeof created, "%s", path);
+        g = fid_gallery_open_for_import(path, o.files[0], &gst);
         if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
     } else {
         g = open_gallery(&o, readonly, NULL);
@@ -564,6 +568,14 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
         if (st != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             rc = 2;
+            if (created[0]) {
+                fid_gallery_close(g);
+                g = NULL;
+                char side[4200];
+                unlink(created);
+                snprintf(side, sizeof side, "%s-wal", created), unlink(side);
+                snprintf(side, sizeof side, "%s-shm", created), unlink(side);
+            }
         } else if (!strcmp(cmd, "import")) {
             printf("imported %d new samples of %d people\n", samples, people);
         }
