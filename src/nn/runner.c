@@ -932,13 +932,18 @@ static int choose_threads(fid_runner *r, int *probing) {
     return r->use_all ? r->threads : 1;
 }
 
+/* The choice is made again after every run, not only after a probe: a probe can be lucky (the
+ * busy neighbour was descheduled for those 2 ms), and waiting for the next probe to notice
+ * meant up to 256 runs with a thread stuck behind the neighbour at every barrier (7.7x the idle
+ * latency on one machine). Now the mode in use pays for a bad run at once: its average rises
+ * past the other mode's and the next run switches. */
 static void record_latency(fid_runner *r, int threads, int probing, double ms) {
     double *ewma = threads == 1 ? &r->ms_one : &r->ms_all;
-    *ewma = *ewma == 0 || probing ? ms : 0.8 * *ewma + 0.2 * ms;
-    if (!probing && !(r->ms_one == 0 || r->ms_all == 0)) return;
+    *ewma = *ewma == 0 || probing ? ms : 0.7 * *ewma + 0.3 * ms;
     int was_all = r->use_all;
     r->use_all = r->ms_one == 0 || r->ms_all <= r->ms_one;
-    /* A probe that changed nothing comes back later; one that won resets the interval. */
+    if (!probing && r->use_all == was_all) return;
+    /* A probe that changed nothing comes back later; a switch resets the interval. */
     r->probe_interval = r->use_all == was_all ? (r->probe_interval < 256 ? r->probe_interval * 2 : 256) : 8;
     r->runs_to_probe = r->probe_interval;
 }
