@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "faceid.h"
+#include "image/image.h"
 #include "util/clock.h"
 
 typedef fid_cli_opts gopts;
@@ -179,31 +180,36 @@ static int write_crops(const fid_enrollment *e, const char *dir, const char *nam
         const fid_image *crop;
         fid_enrollment_sample(e, i, NULL, NULL, NULL, NULL, &crop);
         if (!crop) continue;
-        /* the first free number: O_EXCL claims it, so two enrollments never write one file */
-        int fd = -1;
-        for (; next < 100000 && fd < 0; next++) {
-            snprintf(path, sizeof path, "%s/%s/%s_%03d.jpg", dir, name, name, next);
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-            if (fd < 0 && errno != EEXIST) break;
-        }
-        if (fd < 0) {
-            fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(errno));
-            crops_discard(out);
-            return 2;
-        }
-        close(fd);
-        out->paths[out->n++] = strdup(path);
-        if (fid_image_save(crop, path) != FID_OK) {
+        /* written whole under a hidden name, then linked to the first free number (link never
+         * replaces: two enrollments cannot take one number), so no crop is ever seen half
+         * written, and a killed run leaves at most a hidden staging file */
+        char staging[4200];
+        snprintf(staging, sizeof staging, "%s/%s/.staging-%d-%d.jpg", dir, name, (int)getpid(), i);
+        if (fid__image_save_mode(crop, staging, 0600) != FID_OK) {
             fprintf(stderr, "faceid: %s\n", fid_last_error());
             crops_discard(out);
             return 2;
         }
+        int linked = -1;
+        for (; next < 100000 && linked != 0; next++) {
+            snprintf(path, sizeof path, "%s/%s/%s_%03d.jpg", dir, name, name, next);
+            linked = link(staging, path);
+            if (linked != 0 && errno != EEXIST) break;
+        }
+        int err = errno;
+        unlink(staging);
+        if (linked != 0) {
+            fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(err));
+            crops_discard(out);
+            return 2;
+        }
+        out->paths[out->n++] = strdup(path);
     }
     return 0;
 }
 
-/* Enrolls `name` from files into the gallery; adds a summary object to `summary`. */
-/* source_dir: the person's folder (enroll-dir), where files that are neither image nor video
+/* Enrolls `name` from files into the gallery; adds a summary object to `summary`.
+ * source_dir: the person's folder (enroll-dir), where files that are neither image nor video
  * are skipped with a note; NULL for enroll, where every named file must be usable. */
 static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, const gopts *o, const char *name,
                          const char **files, int n_files, const char *source_dir, json_t *summary) {

@@ -363,14 +363,16 @@ static fid_status save_jpeg(const fid_image *im, FILE *f, const char *path) {
     return FID_OK;
 }
 
-fid_status fid_image_save(const fid_image *im, const char *path) {
+fid_status fid_image_save(const fid_image *im, const char *path) { return fid__image_save_mode(im, path, 0666); }
+
+fid_status fid__image_save_mode(const fid_image *im, const char *path, int mode) {
     if (!im || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_save: image or path is NULL");
     int jpeg = ends_with(path, ".jpg") || ends_with(path, ".jpeg");
     if (!jpeg && !ends_with(path, ".png"))
         return fid__fail(FID_ERR_UNSUPPORTED, "%s: can only write .png, .jpg or .jpeg", path);
     /* whole or nothing for a file; in place for a pipe or a device (util/output.h) */
     fid__output *out;
-    fid_status st = fid__output_open(path, FID__OUTPUT_WHOLE, 0666, &out);
+    fid_status st = fid__output_open(path, FID__OUTPUT_WHOLE, mode, &out);
     if (st != FID_OK) return st;
     FILE *f = fid__output_file(out);
     if (jpeg) {

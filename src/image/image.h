@@ -24,8 +24,6 @@ fid_image *fid__image_decode(const unsigned char *data, size_t size, const char 
 /* Applies EXIF orientation 1..8; consumes im, returns the oriented image (NULL on no memory). */
 fid_image *fid__image_orient(fid_image *im, int orientation);
 
-#endif
-
 /* ---- float tensors (HWC, 3 channels) as TF.js builds them ------------------------------------ */
 
 /* Pixels of the rectangle (x, y, w, h), which must lie inside the image, as floats. Caller frees. */
@@ -46,3 +44,8 @@ int fid__font_covers(const char *text);
  * resized to size x size with fid__resize_bilinear's arithmetic, straight from the 8-bit pixels,
  * then mapped v * scale + offset (1, 0: unchanged). Rows split over `threads`. */
 void fid__square_resize(const fid_image *im, float *dst, int size, float scale, float offset, int threads);
+
+/* fid_image_save with the permissions a new file gets (0600 for faces: enrollment crops). */
+fid_status fid__image_save_mode(const fid_image *im, const char *path, int mode);
+
+#endif
