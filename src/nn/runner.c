@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "nn/kernels.h"
 #include "nn/net.h"
@@ -797,6 +799,27 @@ done:
     return status;
 }
 
+/* oneDNN 2.6 does not survive running out of address space while it generates its JIT kernels
+ * (under ulimit -v it dereferences the failed mapping: a segfault inside dnnl_primitive_create).
+ * So before any primitive is made, the room it will need is claimed once and given back: the
+ * packed weights, the arena, and 48 MB for kernels, scratch and
+ * the OpenMP threads' stacks. Without a limit there is nothing to check. */
+static fid_status address_space_headroom(const fid_runner *r) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return FID_OK;
+    size_t weights = 0;
+    for (int i = 0; i < r->g->n_nodes; i++)
+        if (r->g->nodes[i].op == FID__OP_CONST) weights += (size_t)fid__node_numel(&r->g->nodes[i]) * sizeof(float);
+    size_t need = weights + r->arena_bytes + ((size_t)48 << 20);
+    void *probe = mmap(NULL, need, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED)
+        return fid__fail(FID_ERR_NO_MEMORY, "the address-space limit (ulimit -v %llu kB) leaves less than the %zu MB a "
+                                            "network needs",
+                         (unsigned long long)(lim.rlim_cur >> 10), need >> 20);
+    munmap(probe, need);
+    return FID_OK;
+}
+
 fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params, fid_status *status) {
     fid_runner_params p = params ? *params : fid_runner_default_params();
     fid_status st = FID_OK;
@@ -839,6 +862,7 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         goto fail;
     }
     if ((st = plan_memory(r, order, n_order)) != FID_OK) goto fail;
+    if ((st = address_space_headroom(r)) != FID_OK) goto fail;
     if (dnnl_engine_create(&r->engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&r->stream, r->engine, dnnl_stream_default_flags) != dnnl_success) {
         st = fid__fail(FID_ERR_BACKEND, "oneDNN cannot create a CPU engine");
