@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,15 +268,25 @@ int fid_cli_parse(int argc, char **argv, const char *accepts, const char *usage,
     return fid_cli_detector_kind(o->detector, &kind) ? FID_EXIT_USAGE : 0;
 }
 
-json_t *fid_cli_json_box(fid_box b) {
-    return json_pack("[I,I,I,I]", (json_int_t)lround(b.x), (json_int_t)lround(b.y), (json_int_t)lround(b.width),
-                     (json_int_t)lround(b.height));
+/* Whole pixels; a coordinate no frame can have (NaN, beyond +-2^31) is clamped, not undefined. */
+static json_int_t pixel(float v) {
+    if (!(v > -2147483648.0f)) return v != v ? 0 : INT32_MIN;
+    return v < 2147483647.0f ? (json_int_t)lround(v) : INT32_MAX;
 }
 
-json_t *fid_cli_json_number(double v) { return isfinite(v) ? json_real(round(v * 1e4) / 1e4) : json_null(); }
+json_t *fid_cli_json_box(fid_box b) {
+    return json_pack("[I,I,I,I]", pixel(b.x), pixel(b.y), pixel(b.width), pixel(b.height));
+}
+
+json_t *fid_cli_json_number(double v) {
+    /* no score, distance or time reaches 1e15; a value that does is garbage, and near DBL_MAX
+     * its 10-digit form would even read back as infinity (fuzz_writers found it) */
+    if (!isfinite(v) || fabs(v) >= 1e15) return json_null();
+    return json_real(round(v * 1e4) / 1e4);
+}
 
 void fid_cli_iso_time(double wall, char out[32]) {
-    if (!isfinite(wall)) wall = 0;
+    if (!(wall >= 0 && wall < 253402300800.0)) wall = 0; /* 1970 .. 9999: what gmtime and the format hold */
     time_t s = (time_t)floor(wall);
     int ms = (int)floor((wall - (double)s) * 1000);
     if (ms > 999) ms = 999;
@@ -290,27 +301,91 @@ json_t *fid_cli_json_doc(const char *command) {
     return json_pack("{s:i,s:s}", "schema", FID_JSON_SCHEMA, "command", command);
 }
 
-int fid_cli_write_line(FILE *f, json_t *line) {
+/* A string for JSON: jansson refuses invalid UTF-8 (json_pack would return NULL and the line
+ * would be lost), so such bytes become U+FFFD; names from a gallery are checked already, this
+ * is for anything else (a source's name, a damaged record). */
+static json_t *json_text(const char *s) {
+    json_t *j = json_string(s ? s : "");
+    if (j) return j;
+    size_t n = strlen(s);
+    char *fixed = malloc(n * 3 + 1), *o = fixed;
+    if (!fixed) return json_string("");
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        for (int i = 1; i < len; i++) /* stops at the NUL too: it is no continuation byte */
+            if ((p[i] & 0xc0) != 0x80) len = 0;
+        json_t *probe = len > 1 ? json_stringn((const char *)p, (size_t)len) : NULL; /* overlong, surrogate */
+        if (len == 1 || probe) {
+            memcpy(o, p, (size_t)len), o += len, p += len;
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3), o += 3, p++;
+        }
+        json_decref(probe);
+    }
+    *o = 0;
+    j = json_string(fixed);
+    free(fixed);
+    return j ? j : json_string("");
+}
+
+json_t *fid_cli_track_json(const fid_track_info *t) {
+    json_t *j = json_pack("{s:i,s:o,s:o,s:o}", "track", t->id, "box", fid_cli_json_box(t->box), "score",
+                          fid_cli_json_number(t->score), "name", json_text(t->name));
+    if (j && isfinite(t->distance) && strcmp(t->name, "?"))
+        json_object_set_new(j, "distance", fid_cli_json_number(t->distance));
+    return j;
+}
+
+json_t *fid_cli_event_json(const fid_pipeline_event *e) {
+    static const char *names[] = {"appeared", "identified", "changed", "left"};
+    char when[32];
+    fid_cli_iso_time(e->wall, when);
+    json_t *j = json_pack("{s:i,s:s,s:o,s:s,s:o,s:I}", "schema", FID_JSON_SCHEMA, "event",
+                          (unsigned)e->kind < 4 ? names[e->kind] : "unknown", "source", json_text(e->source), "time",
+                          when, "stream_time", fid_cli_json_number(e->seconds), "frame", (json_int_t)e->frame);
+    json_t *t = fid_cli_track_json(&e->track);
+    if (j && t) json_object_update(j, t);
+    json_decref(t);
+    return j;
+}
+
+json_t *fid_cli_tracks_json(const char *source, const fid_pipeline_result *r) {
+    char when[32];
+    fid_cli_iso_time(r->wall, when);
+    json_t *list = json_array();
+    for (int i = 0; i < r->n_tracks; i++)
+        json_array_append_new(list, fid_cli_track_json(&r->tracks[i]));
+    return json_pack("{s:i,s:o,s:s,s:o,s:I,s:o}", "schema", FID_JSON_SCHEMA, "source", json_text(source), "time", when,
+                     "stream_time", fid_cli_json_number(r->seconds), "frame", (json_int_t)r->frame, "tracks", list);
+}
+
+int fid_cli_write_line(fid__output *out, json_t *line) {
     char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    int bad = !text;
-    if (text && f) /* events are for other programs: hand them over as they happen */
-        bad = fputs(text, f) == EOF || fputc('\n', f) == EOF || fflush(f) != 0;
-    free(text);
     json_decref(line);
-    return bad ? -1 : 0;
+    if (!text) return -1;
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps' NUL becomes the line's end: one write for the whole line */
+    int rc = out ? fid__output_write_record(out, text, n + 1) : 0;
+    free(text);
+    return rc;
 }
 
 fid__output *fid_cli_open_output(const char *path) {
     fid__output *out;
-    if (fid__output_open(path, FID__OUTPUT_STREAM, 0666, &out) != FID_OK) {
+    /* events and tracks say who was where: private unless the file exists already (SECURITY.md) */
+    if (fid__output_open(path, FID__OUTPUT_STREAM, 0600, &out) != FID_OK) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         return NULL;
     }
     return out;
 }
 
-int fid_cli_close_output(fid__output *out) {
+int fid_cli_close_output(fid__output *out, int failed) {
     if (!out) return 0;
+    if (failed) { /* the failure was said when it happened: one line, not two */
+        fid__output_abort(out);
+        return 1;
+    }
     if (fid__output_commit(out) == FID_OK) return 0;
     fprintf(stderr, "faceid: %s\n", fid_last_error());
     return 1;
@@ -320,7 +395,7 @@ int fid_cli_finish_stdout(int rc) {
     /* everything printed went through stdio's buffer: a full disk, ulimit -f or a closed pipe
      * shows up here at the latest, and the run must not look successful */
     int err = fflush(stdout) != 0 ? errno : 0;
-    if (err || ferror(stdout)) {
+    if ((err || ferror(stdout)) && rc < FID_EXIT_USAGE) { /* a failed command has said why already */
         fprintf(stderr, "faceid: standard output: cannot write%s%s\n", err ? ": " : "", err ? strerror(err) : "");
         return FID_EXIT_USAGE;
     }

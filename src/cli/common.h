@@ -83,21 +83,27 @@ enum { FID_EXIT_OK = 0, FID_EXIT_NO = 1, FID_EXIT_USAGE = 2 };
 #define FID_JSON_SCHEMA 1
 /* A box as [x, y, w, h] in whole pixels (the one rounding every command uses). */
 json_t *fid_cli_json_box(fid_box box);
-/* A score or distance rounded to 4 decimals (null when not finite). */
+/* A score, distance or time rounded to 4 decimals (null when not finite or beyond 1e15). */
 json_t *fid_cli_json_number(double v);
 /* Unix time as ISO-8601 UTC with milliseconds: "2026-11-28T10:04:02.123Z". */
 void fid_cli_iso_time(double wall, char out[32]);
 /* {"schema": 1, "command": command}: the top of every command's JSON document. */
 json_t *fid_cli_json_doc(const char *command);
+/* The JSON of live's events and --tracks lines (schema/faceid-output.schema.json); any bytes in
+ * names and sources give valid JSON (invalid UTF-8 becomes U+FFFD). Caller decrefs. */
+json_t *fid_cli_track_json(const fid_track_info *t);
+json_t *fid_cli_event_json(const fid_pipeline_event *e);
+json_t *fid_cli_tracks_json(const char *source, const fid_pipeline_result *r);
 /* One compact line of JSON to f, flushed (JSON Lines for other programs); frees line. 0, or -1
  * when the write failed (the caller says so once and stops). */
-int fid_cli_write_line(FILE *f, json_t *line);
+int fid_cli_write_line(fid__output *out, json_t *line);
 
 /* Output file options: "-" is standard output; a file, FIFO, device or symlink is written in
  * place as a stream (util/output.h). NULL after printing the error. */
 fid__output *fid_cli_open_output(const char *path);
-/* Flushes and closes an output; 1 after printing why writing it failed. */
-int fid_cli_close_output(fid__output *out);
+/* Flushes and closes an output; 1 after printing why writing it failed (failed: a write failed
+ * and was reported already: closed quietly). */
+int fid_cli_close_output(fid__output *out, int failed);
 /* rc, or FID_EXIT_USAGE after one line when anything written to standard output was lost. */
 int fid_cli_finish_stdout(int rc);
 

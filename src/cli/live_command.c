@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +67,6 @@ typedef struct shared_out {
     pthread_mutex_t lock;
 } shared_out;
 
-static const char *event_names[] = {"appeared", "identified", "changed", "left"};
-
-static json_t *track_json(const fid_track_info *t) {
-    json_t *j = json_pack("{s:i,s:o,s:o,s:s}", "track", t->id, "box", fid_cli_json_box(t->box), "score",
-                          fid_cli_json_number(t->score), "name", t->name);
-    if (isfinite(t->distance) && strcmp(t->name, "?")) json_object_set_new(j, "distance", fid_cli_json_number(t->distance));
-    return j;
-}
-
 static void write_failed(shared_out *o, const char *path) {
     if (!o->failed)
         fprintf(stderr, "faceid: %s: cannot write: %s\n", !strcmp(path, "-") ? "standard output" : path,
@@ -84,32 +76,15 @@ static void write_failed(shared_out *o, const char *path) {
 }
 
 static void write_event(shared_out *o, const fid_pipeline_event *e) {
-    char when[32];
-    fid_cli_iso_time(e->wall, when);
-    json_t *j = json_pack("{s:i,s:s,s:s,s:s,s:o,s:I}", "schema", FID_JSON_SCHEMA, "event", event_names[e->kind],
-                          "source", e->source, "time", when, "stream_time", fid_cli_json_number(e->seconds), "frame",
-                          (json_int_t)e->frame);
-    json_t *t = track_json(&e->track);
-    json_object_update(j, t);
-    json_decref(t);
-    if (fid_cli_write_line(fid__output_file(o->events), j) != 0) write_failed(o, o->events_path);
+    if (fid_cli_write_line(o->events, fid_cli_event_json(e)) != 0) write_failed(o, o->events_path);
 }
 
 static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r, int with_tracks) {
     pthread_mutex_lock(&o->lock);
     for (int i = 0; o->events && i < r->n_events; i++)
         write_event(o, &r->events[i]);
-    if (o->tracks && with_tracks) {
-        char when[32];
-        fid_cli_iso_time(r->wall, when);
-        json_t *list = json_array();
-        for (int i = 0; i < r->n_tracks; i++)
-            json_array_append_new(list, track_json(&r->tracks[i]));
-        json_t *line = json_pack("{s:i,s:s,s:s,s:o,s:I,s:o}", "schema", FID_JSON_SCHEMA, "source",
-                                                c->cfg.name, "time", when, "stream_time", fid_cli_json_number(r->seconds),
-                                                "frame", (json_int_t)r->frame, "tracks", list);
-        if (fid_cli_write_line(fid__output_file(o->tracks), line) != 0) write_failed(o, o->tracks_path);
-    }
+    if (o->tracks && with_tracks && fid_cli_write_line(o->tracks, fid_cli_tracks_json(c->cfg.name, r)) != 0)
+        write_failed(o, o->tracks_path);
     pthread_mutex_unlock(&o->lock);
     for (int i = 0; i < r->n_events; i++) { /* people seen, for the summary */
         const fid_pipeline_event *e = &r->events[i];
@@ -222,7 +197,8 @@ static void *run_camera(void *p) {
         }
     }
     c->t_end = fid__monotonic_s();
-    if (c->writer && fid_video_writer_close(c->writer) != FID_OK) {
+    /* after a failed write the reason is out already: the close only finishes what it can */
+    if (c->writer && fid_video_writer_close(c->writer) != FID_OK && !c->rc) {
         fprintf(stderr, "faceid: %s\n", fid_last_error());
         c->rc = 2;
     }
@@ -419,6 +395,15 @@ int fid_cli_live(int argc, char **argv) {
     if (g && !identifier) fprintf(stderr, "faceid: %s\n", fid_last_error());
     rc = identifier ? 0 : FID_EXIT_USAGE;
     pthread_mutex_init(&o.lock, NULL);
+    struct stat se, st_;
+    if (rc == 0 && o.events_path && o.tracks_path && strcmp(o.events_path, "-") &&
+        (!strcmp(o.events_path, o.tracks_path) ||
+         (stat(o.events_path, &se) == 0 && stat(o.tracks_path, &st_) == 0 && S_ISREG(se.st_mode) &&
+          se.st_dev == st_.st_dev && se.st_ino == st_.st_ino))) {
+        fprintf(stderr, "faceid: --events and --tracks name the same file (%s): their lines would overwrite each other\n",
+                o.events_path);
+        rc = FID_EXIT_USAGE;
+    }
     if (rc == 0 && o.events_path && !(o.events = fid_cli_open_output(o.events_path))) rc = FID_EXIT_USAGE;
     if (rc == 0 && o.tracks_path && !(o.tracks = fid_cli_open_output(o.tracks_path))) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams && rc == 0; i++) {
@@ -469,7 +454,8 @@ int fid_cli_live(int argc, char **argv) {
     for (int i = 0; i < n_cams; i++) {
         camera *cam = &cams[i];
         if (cam->rc) rc = cam->rc;
-        if (!cam->pipeline || !cam->t_end || cam->rc) continue;
+        /* a run stopped by a failed write ends on that one line, not on statistics */
+        if (!cam->pipeline || !cam->t_end || cam->rc || o.failed) continue;
         fid_pipeline_stats ps = fid_pipeline_get_stats(cam->pipeline);
         double t = cam->t_end - cam->t_start;
         fprintf(stderr,
@@ -485,11 +471,11 @@ int fid_cli_live(int argc, char **argv) {
     int ran = 0;
     for (int i = 0; i < n_cams; i++)
         ran += cams[i].t_end > 0 && !cams[i].rc;
-    if (identifier && ran > 0 && elapsed > 0)
+    if (identifier && ran > 0 && elapsed > 0 && !o.failed)
         fprintf(stderr, "%d source%s in %.1f s, peak memory %.0f MB%s\n", n_cams, n_cams > 1 ? "s" : "", elapsed,
                 peak_rss_kb() / 1024.0,
                 fid_identifier_reloads(identifier) ? "; the gallery changed and was reloaded" : "");
-    if (fid_cli_close_output(o.events) | fid_cli_close_output(o.tracks) || o.failed) rc = FID_EXIT_USAGE;
+    if (fid_cli_close_output(o.events, o.failed) | fid_cli_close_output(o.tracks, o.failed)) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams; i++) {
         camera *cam = &cams[i];
         live_window_close(cam->window);

@@ -1,4 +1,5 @@
 /* faceid command-line tool. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,5 +115,8 @@ static int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     fid_bounded_spin_wait(argv);
+    /* past ulimit -f a write fails with EFBIG and the command says so in one line; the default
+     * action of SIGXFSZ would kill it silently, with outputs half written */
+    signal(SIGXFSZ, SIG_IGN);
     return fid_cli_finish_stdout(run(argc, argv));
 }

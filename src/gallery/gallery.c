@@ -559,8 +559,9 @@ fid_status fid_gallery_export(fid_gallery *g, const char *path) {
     if (st == FID_OK) {
         if (json_dumpf(doc, fid__output_file(out), JSON_INDENT(1) | JSON_REAL_PRECISION(9)) != 0 ||
             fputc('\n', fid__output_file(out)) == EOF) {
+            int err = errno;
+            st = fid__fail(FID_ERR_IO, "%s: cannot write: %s", fid__output_path(out), strerror(err));
             fid__output_abort(out);
-            st = fid__fail(FID_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         } else {
             st = fid__output_commit(out);
         }

@@ -135,7 +135,28 @@ fid_status fid__output_open(const char *path, int kind, int mode, fid__output **
 }
 
 FILE *fid__output_file(fid__output *o) { return o ? o->f : NULL; }
-const char *fid__output_path(const fid__output *o) { return o ? o->path : ""; }
+
+int fid__output_write_record(fid__output *o, const char *data, size_t len) {
+    int fd = fileno(o->f);
+    if (fflush(o->f) != 0) return -1; /* anything written through the FILE goes first */
+    struct stat sb;
+    off_t start = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? lseek(fd, 0, SEEK_CUR) : -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            /* a record cut by a full disk or ulimit -f is taken back: readers see whole lines */
+            if (start >= 0 && done > 0 && ftruncate(fd, start) == 0) lseek(fd, start, SEEK_SET);
+            errno = err;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+const char *fid__output_path(const fid__output *o) { return !o ? "" : o->is_stdout ? "standard output" : o->path; }
 
 fid_status fid__output_commit(fid__output *o) {
     if (!o) return FID_OK;

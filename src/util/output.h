@@ -28,7 +28,11 @@ enum { FID__OUTPUT_WHOLE = 0, FID__OUTPUT_STREAM = 1 };
  * owner. */
 fid_status fid__output_open(const char *path, int kind, int mode, fid__output **out);
 FILE *fid__output_file(fid__output *o);
-/* The name given to fid__output_open. */
+/* Writes one record (a JSON line) with write(2), bypassing the FILE's buffer: it reaches a
+ * reader at once, and when it cannot be written whole (disk full, ulimit -f) a regular file is
+ * cut back to where the record began. 0, or -1 with errno. */
+int fid__output_write_record(fid__output *o, const char *data, size_t len);
+/* The name given to fid__output_open ("standard output" for "-"), for messages. */
 const char *fid__output_path(const fid__output *o);
 /* Flushes, syncs and (whole files) renames into place; always frees o. */
 fid_status fid__output_commit(fid__output *o);

@@ -11,6 +11,7 @@
  * fragmented MP4) receive the video instead of being replaced by a file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/image.h"
@@ -73,7 +75,7 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
         return NULL;
     }
     /* "-" is standard output; a plain name is a file even when it holds a ':' */
-    int to_stdout = !strcmp(path, "-");
+    int to_stdout = !strcmp(path, "-"), created = 0;
     char url[4200];
     if (snprintf(url, sizeof url, "%s%s", to_stdout ? "pipe:1" : strstr(path, "://") ? "" : "file:",
                  to_stdout ? "" : path) >= (int)sizeof url) {
@@ -82,7 +84,11 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
         return NULL;
     }
     w->width = width & ~1, w->height = height & ~1; /* 4:2:0 needs even sizes: drop the odd column/row */
-    int err = avformat_alloc_output_context2(&w->fmt, NULL, to_stdout ? "mp4" : NULL, to_stdout ? NULL : path);
+    /* a pipe or a device has no extension to pick the container by: fragmented MP4 */
+    struct stat sb;
+    int stream = to_stdout || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode));
+    int err = avformat_alloc_output_context2(&w->fmt, NULL, NULL, path);
+    if ((err < 0 || !w->fmt) && stream) err = avformat_alloc_output_context2(&w->fmt, NULL, "mp4", NULL);
     if (err < 0 || !w->fmt) {
         st = av_fail(FID_ERR_UNSUPPORTED, path, "no container for this file name", err);
         goto fail;
@@ -131,6 +137,12 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
         st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate a frame", path);
         goto fail;
     }
+    if (!to_stdout && !strstr(path, "://") && stat(path, &sb) != 0) {
+        /* a recording shows faces: a new file is private (FFmpeg would create it 0666 & umask) */
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+        created = fd >= 0;
+    }
     if ((err = avio_open(&w->fmt->pb, url, AVIO_FLAG_WRITE)) < 0) {
         st = av_fail(FID_ERR_IO, path, "cannot create", err);
         goto fail;
@@ -152,6 +164,7 @@ fid_video_writer *fid_video_writer_open(const char *path, int width, int height,
     return w;
 fail:
     release(w);
+    if (created) unlink(path); /* nothing was recorded: no empty file left behind */
     fid__set_status(status, st);
     return NULL;
 }
