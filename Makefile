@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo eval fuzz goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo eval fuzz faults goldens goldens-faces clean
 
 all: build
 
@@ -41,6 +41,12 @@ demo: build
 # photos, TAR/FAR by samples per person and probe condition, live naming on synthesized 1080p clips.
 eval: build
 	eval/run
+
+# The long fault-injection run (not in CI): ten times the cases of `make test`'s, plus the load
+# checks (recognition net with a core busy, live beside CPU-hungry processes). FAULTS_SEED=N
+# repeats a run.
+faults: build
+	tests/faults_test.sh $(BUILD)/faceid .cache/models long
 
 fuzz: setup
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFID_FUZZ=ON

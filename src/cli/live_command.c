@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@
 #include "faceid.h"
 #include "util/clock.h"
 
-static volatile sig_atomic_t stop_requested;
+/* set by signal handlers and by any camera thread whose write failed: a lock-free atomic is safe for both */
+static atomic_int stop_requested;
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
