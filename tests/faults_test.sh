@@ -422,11 +422,13 @@ if [ "$mode" = long ]; then
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   summary=$(grep 'frames in' "$tmp/err")
   echo "load: live --realtime beside 3 busy processes: $summary"
-  check load "live beside busy processes: runs, reports drops, no lag built up" /usr/bin/python3 - "$summary" <<'PY'
+  check load "live beside busy processes: keeps the pace, reports drops, no lag built up" /usr/bin/python3 - "$summary" <<'PY'
 import re, sys
 s = sys.argv[1]
-frames, dropped, p99 = int(re.search(r"(\d+) frames in", s)[1]), int(re.search(r"(\d+) dropped", s)[1]), float(re.search(r"p99 ([\d.]+) ms", s)[1])
-assert frames > 50 and p99 < 1500, s
+frames, seconds = int(re.search(r"(\d+) frames in", s)[1]), float(re.search(r"frames in ([\d.]+) s", s)[1])
+dropped, p99 = int(re.search(r"(\d+) dropped", s)[1]), float(re.search(r"p99 ([\d.]+) ms", s)[1])
+# 20 s of 30 fps video: it keeps the source's pace (dropping what it has no time for), the lag stays short
+assert frames + dropped == 600 and seconds < 24 and p99 < 500, s
 PY
 fi
 

@@ -122,9 +122,13 @@ static void *decode_loop(void *arg) {
     fid_capture *c = arg;
     /* Decoding runs ahead in the gaps the networks leave; at normal priority it preempted one of
      * the 2 inference threads mid-layer and stalled its partner at the barrier (p99 latency
-     * 39 -> 57 ms at 30 fps). */
-    struct sched_param idle = {0};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+     * 39 -> 57 ms at 30 fps). But SCHED_IDLE also yields to every other process: beside three
+     * CPU-hungry ones a paced 30 fps file decoded at 1.5 frames/s (287 s for 20 s of video). So
+     * idle only while it keeps up: a source running 0.25 s behind its own clock gets normal
+     * priority, and goes back to idle after 10 s on time. */
+    struct sched_param prio = {0};
+    int idle = pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio) == 0;
+    double on_time_since = fid__monotonic_s();
     fid_status st = FID_OK;
     double last_frame_at = fid__monotonic_s(), t0_wall = NAN, t0_stream = NAN;
     int64_t n = 0;
@@ -136,11 +140,24 @@ static void *decode_loop(void *arg) {
             double captured = fid__monotonic_s();
             if (isnan(seconds)) seconds = c->fps > 0 ? n / c->fps : n / 25.0;
             n++;
-            if (c->params.realtime && !c->live) { /* a file delivered as a camera would */
+            if (c->params.realtime || c->live) {
                 if (isnan(t0_wall)) t0_wall = captured, t0_stream = seconds;
                 double due = t0_wall + (seconds - t0_stream);
-                if (due > captured && !sleep_until(c, due)) break;
-                if (due > captured) captured = due;
+                if (c->live && due > captured) /* a live source sets the clock: re-anchor when early */
+                    t0_wall -= due - captured, due = captured;
+                if (!c->live) { /* a file delivered as a camera would */
+                    if (due > captured && !sleep_until(c, due)) break;
+                    if (due > captured) captured = due;
+                }
+                double late = captured - due;
+                if (idle && late > 0.25) {
+                    idle = pthread_setschedparam(pthread_self(), SCHED_OTHER, &prio) != 0;
+                    on_time_since = captured;
+                } else if (late > 0.05) {
+                    on_time_since = captured;
+                } else if (!idle && captured - on_time_since > 10) {
+                    idle = pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio) == 0;
+                }
             }
             last_frame_at = captured;
             if (!publish(c, frame, seconds, captured)) break;
