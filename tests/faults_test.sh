@@ -97,6 +97,14 @@ while IFS= read -r -d '' name && IFS= read -r -d '' verdict; do
     fi
   fi
 done < "$tmp/names"
+# enroll-dir: folder names are names; a refused one is one line even when it holds a newline
+rm -rf "$tmp/pp"; mkdir -p "$tmp/pp/ok" "$tmp/pp/$(printf 'bad\nname')" "$tmp/pp/$(printf 'esc\033[2J')" "$tmp/pp/?"
+cp "$samples/sample2.jpg" "$tmp/pp/ok/"; cp "$samples/sample3.jpg" "$tmp/pp/$(printf 'bad\nname')/"
+cp "$samples/sample3.jpg" "$tmp/pp/$(printf 'esc\033[2J')/"; cp "$samples/sample4.jpg" "$tmp/pp/?/"
+run "$faceid" enroll-dir "$tmp/pp" --force --gallery "$tmp/pp.db"
+check names "enroll-dir with hostile folder names: the valid one enrolled, each refusal one line, exit 2" \
+  test "$rc" = 2 -a "$(grep -c 'not a usable' "$tmp/err")" = 3 -a "$(grep -c . "$tmp/err")" -le 4 -a \
+       "$("$faceid" list --gallery "$tmp/pp.db" | cut -f1 | tr '\n' ' ')" = "ok "
 # import applies the same rule
 "$faceid" export "$tmp/names.json" > /dev/null 2>&1
 for bad in '../x' $'a\nb' '?' '.hidden' $'\xff'; do

@@ -27,16 +27,16 @@ static char *copy(const char *s) { return s ? strdup(s) : NULL; }
 fid_cli_camera *fid_cli_camera_add(fid_cli_camera *cams, int *n, const char *name, const fid_cli_camera *defaults) {
     size_t len = strlen(name);
     if (!len || len >= sizeof cams->name || strspn(name, name_chars) != len) {
-        fprintf(stderr, "faceid: camera name '%.80s' is not usable (up to 63 letters, digits, '_', '-', '.')\n", name);
+        fid_cli_say("faceid: camera name '%.80s' is not usable (up to 63 letters, digits, '_', '-', '.')\n", name);
         return NULL;
     }
     if (*n >= FID_CLI_MAX_CAMERAS) {
-        fprintf(stderr, "faceid: at most %d sources\n", FID_CLI_MAX_CAMERAS);
+        fid_cli_say("faceid: at most %d sources\n", FID_CLI_MAX_CAMERAS);
         return NULL;
     }
     for (int i = 0; i < *n; i++)
         if (!strcmp(cams[i].name, name)) {
-            fprintf(stderr, "faceid: two sources are named '%s' (give NAME=URL)\n", name);
+            fid_cli_say("faceid: two sources are named '%s' (give NAME=URL)\n", name);
             return NULL;
         }
     fid_cli_camera *c = &cams[(*n)++];
@@ -71,7 +71,7 @@ static int parse_roi(const char *opt, const char *arg, fid_box *roi) {
     char tail;
     if (sscanf(arg, "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 || !(v[0] >= 0 && v[1] >= 0) ||
         !(v[2] >= 16 && v[3] >= 16) || v[0] + v[2] > 16384 || v[1] + v[3] > 16384) {
-        fprintf(stderr, "faceid: %s wants X,Y,WIDTH,HEIGHT in pixels (at least 16x16), not '%s'\n", opt, arg);
+        fid_cli_say("faceid: %s wants X,Y,WIDTH,HEIGHT in pixels (at least 16x16), not '%s'\n", opt, arg);
         return -1;
     }
     *roi = (fid_box){(float)v[0], (float)v[1], (float)v[2], (float)v[3]};
@@ -82,7 +82,7 @@ static int check_camera_size(const char *opt, const char *arg) {
     int w, h;
     char tail;
     if (sscanf(arg, "%dx%d%c", &w, &h, &tail) != 2 || w < 16 || h < 16 || w > 16384 || h > 16384) {
-        fprintf(stderr, "faceid: %s wants WIDTHxHEIGHT, not '%s'\n", opt, arg);
+        fid_cli_say("faceid: %s wants WIDTHxHEIGHT, not '%s'\n", opt, arg);
         return -1;
     }
     return 0;
@@ -120,7 +120,7 @@ int fid_cli_camera_option(fid_cli_camera *c, const char *key, const char *value,
         if (fid_cli_int(opt, value, 0, 1, &b)) return -1;
         c->realtime = b;
     } else {
-        fprintf(stderr, "faceid: %sunknown setting '%s'\n", where, key);
+        fid_cli_say("faceid: %sunknown setting '%s'\n", where, key);
         return -1;
     }
     return 0;
@@ -142,7 +142,7 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     for (int i = 0; i < *x->n && !c; i++)
         if (!strcmp(x->cams[i].name, section)) c = &x->cams[i];
     if (!section[0])
-        fprintf(stderr, "faceid: %s: '%s' outside a [camera] section\n", x->path, key);
+        fid_cli_say("faceid: %s: '%s' outside a [camera] section\n", x->path, key);
     else if ((c || (c = fid_cli_camera_add(x->cams, x->n, section, x->defaults))) &&
              fid_cli_camera_option(c, key, value, where) == 0)
         return 1;
@@ -154,10 +154,10 @@ int fid_cli_cameras_load(const char *path, fid_cli_camera *cams, int *n, const f
     config_ctx x = {.path = path, .cams = cams, .n = n, .defaults = defaults};
     int err = ini_parse(path, on_ini, &x);
     if (err < 0) {
-        fprintf(stderr, "faceid: %s: cannot read: %s\n", path, err == -1 ? strerror(errno) : "out of memory");
+        fid_cli_say("faceid: %s: cannot read: %s\n", path, err == -1 ? strerror(errno) : "out of memory");
         return -1;
     }
-    if (err > 0 && !x.failed) fprintf(stderr, "faceid: %s:%d: not an INI line\n", path, err);
+    if (err > 0 && !x.failed) fid_cli_say("faceid: %s:%d: not an INI line\n", path, err);
     return err || x.failed ? -1 : 0;
 }
 

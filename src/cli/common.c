@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 
 int fid_cli_detector_kind(const char *name, fid_detector_kind *kind) {
     if (fid_detector_kind_from_name(name, kind) == FID_OK) return 0;
-    fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_cli_say("faceid: %s\n", fid_last_error());
     return -1;
 }
 
@@ -41,7 +42,7 @@ fid_detector *fid_cli_detector(const char *name, int threads, int min_face, floa
     if (!isnan(score)) p.score_threshold = score;
     fid_status st;
     fid_detector *d = fid_detector_create(&p, &st);
-    if (!d) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if (!d) fid_cli_say("faceid: %s\n", fid_last_error());
     return d;
 }
 
@@ -67,7 +68,7 @@ int fid_cli_int(const char *opt, const char *arg, long min, long max, int *out) 
     errno = 0;
     long v = strtol(arg, &end, 10);
     if (end == arg || *end || errno || v < min || v > max) {
-        fprintf(stderr, "faceid: %s wants a whole number in %ld..%ld, not '%s'\n", opt, min, max, arg);
+        fid_cli_say("faceid: %s wants a whole number in %ld..%ld, not '%s'\n", opt, min, max, arg);
         return -1;
     }
     *out = (int)v;
@@ -79,7 +80,7 @@ int fid_cli_double(const char *opt, const char *arg, double min, double max, dou
     errno = 0;
     double v = strtod(arg, &end);
     if (end == arg || *end || errno || !isfinite(v) || v < min || v > max) {
-        fprintf(stderr, "faceid: %s wants a number in %g..%g, not '%s'\n", opt, min, max, arg);
+        fid_cli_say("faceid: %s wants a number in %g..%g, not '%s'\n", opt, min, max, arg);
         return -1;
     }
     *out = v;
@@ -108,7 +109,7 @@ int fid_cli_model_option(int code, const char *arg) {
     case FID_OPT_DETECTOR_SIZE:
         if (fid_cli_int("--detector-size", arg, 32, 1024, &n)) return -1;
         if (n % 32) {
-            fprintf(stderr, "faceid: --detector-size wants a multiple of 32 (tiny), not '%s'\n", arg);
+            fid_cli_say("faceid: --detector-size wants a multiple of 32 (tiny), not '%s'\n", arg);
             return -1;
         }
         detector_opts.input_size = n;
@@ -129,14 +130,14 @@ int fid_cli_model_option(int code, const char *arg) {
     }
     case FID_OPT_MEAN:
         if (parse_floats(arg, model_opts.mean, 3)) {
-            fprintf(stderr, "faceid: --mean wants R,G,B (e.g. 127.5,127.5,127.5), not '%s'\n", arg);
+            fid_cli_say("faceid: --mean wants R,G,B (e.g. 127.5,127.5,127.5), not '%s'\n", arg);
             return -1;
         }
         return 1;
     case FID_OPT_SCALE:
         if (fid_cli_double("--scale", arg, -1e6, 1e6, &v)) return -1;
         if (v == 0) {
-            fprintf(stderr, "faceid: --scale wants a non-zero number, not '%s'\n", arg);
+            fid_cli_say("faceid: --scale wants a non-zero number, not '%s'\n", arg);
             return -1;
         }
         model_opts.scale = (float)v;
@@ -199,7 +200,7 @@ static int parse_value(int i, const char *arg, fid_cli_opts *o) {
     case P_ANNOTATE: o->annotate = arg; return 0;
     case P_ON_CONFLICT:
         if (strcmp(arg, "merge") && strcmp(arg, "refuse")) {
-            fprintf(stderr, "faceid: --on-conflict wants merge or refuse, not '%s'\n", arg);
+            fid_cli_say("faceid: --on-conflict wants merge or refuse, not '%s'\n", arg);
             return -1;
         }
         o->on_conflict = arg;
@@ -374,7 +375,7 @@ fid__output *fid_cli_open_output(const char *path) {
     fid__output *out;
     /* events and tracks say who was where: private unless the file exists already (SECURITY.md) */
     if (fid__output_open(path, FID__OUTPUT_STREAM, 0600, &out) != FID_OK) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return NULL;
     }
     return out;
@@ -387,8 +388,22 @@ int fid_cli_close_output(fid__output *out, int failed) {
         return 1;
     }
     if (fid__output_commit(out) == FID_OK) return 0;
-    fprintf(stderr, "faceid: %s\n", fid_last_error());
+    fid_cli_say("faceid: %s\n", fid_last_error());
     return 1;
+}
+
+void fid_cli_say(const char *fmt, ...) {
+    char line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    size_t len = strlen(line);
+    int ends = len && line[len - 1] == '\n';
+    for (size_t i = 0; i + ends < len; i++) /* paths and names quoted in it stay on this line */
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
+    fputs(line, stderr);
 }
 
 int fid_cli_finish_stdout(int rc) {
@@ -396,7 +411,7 @@ int fid_cli_finish_stdout(int rc) {
      * shows up here at the latest, and the run must not look successful */
     int err = fflush(stdout) != 0 ? errno : 0;
     if ((err || ferror(stdout)) && rc < FID_EXIT_USAGE) { /* a failed command has said why already */
-        fprintf(stderr, "faceid: standard output: cannot write%s%s\n", err ? ": " : "", err ? strerror(err) : "");
+        fid_cli_say("faceid: standard output: cannot write%s%s\n", err ? ": " : "", err ? strerror(err) : "");
         return FID_EXIT_USAGE;
     }
     return rc;
@@ -415,12 +430,12 @@ fid_embedder *fid_cli_embedder(int threads) {
     fid_status st;
     fid_embedder *e = fid_embedder_create(&p, &st);
     if (!e) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return NULL;
     }
     if (model_opts.input_size && model_opts.input_size != fid_embedder_input_size(e)) {
         /* the file decides the input size; a different --input-size is a mistake worth saying */
-        fprintf(stderr, "faceid: %s: the network takes %dx%d faces, not --input-size %d\n",
+        fid_cli_say("faceid: %s: the network takes %dx%d faces, not --input-size %d\n",
                 model_opts.path ? model_opts.path : model_opts.profile, fid_embedder_input_size(e),
                 fid_embedder_input_size(e), model_opts.input_size);
         fid_embedder_free(e);
@@ -436,7 +451,7 @@ fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embe
     p.dim = embedder ? fid_embedder_dim(embedder) : 0;
     fid_status st;
     fid_gallery *g = fid_gallery_open(path, &p, &st);
-    if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if (!g) fid_cli_say("faceid: %s\n", fid_last_error());
     return g;
 }
 

@@ -104,6 +104,9 @@ fid__output *fid_cli_open_output(const char *path);
 /* Flushes and closes an output; 1 after printing why writing it failed (failed: a write failed
  * and was reported already: closed quietly). */
 int fid_cli_close_output(fid__output *out, int failed);
+/* Prints a message to stderr with control characters in it (from quoted paths and names) shown
+ * as '?', so every message stays the one line it was written as. */
+void fid_cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* rc, or FID_EXIT_USAGE after one line when anything written to standard output was lost. */
 int fid_cli_finish_stdout(int rc);
 

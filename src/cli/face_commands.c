@@ -66,14 +66,14 @@ int fid_cli_detect(int argc, char **argv) {
         fid_status st;
         fid_image *im = fid_image_load(o.files[i], &st);
         if (!im) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
             continue;
         }
         fid_detection dets[256];
         int n = fid_detector_run(det, im, dets, 256, &st);
         if (n < 0) {
-            fprintf(stderr, "faceid: %s: %s\n", o.files[i], fid_last_error());
+            fid_cli_say("faceid: %s: %s\n", o.files[i], fid_last_error());
             rc = 2;
             fid_image_free(im);
             continue;
@@ -103,7 +103,7 @@ int fid_cli_detect(int argc, char **argv) {
         json_array_append_new(images, json_pack("{s:s,s:i,s:i,s:o}", "file", o.files[i], "width", fid_image_width(im),
                                                 "height", fid_image_height(im), "faces", faces));
         if (o.annotate && fid_image_save(im, o.annotate) != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
         }
         fid_image_free(im);
@@ -124,13 +124,13 @@ static int describe_image(const char *file, fid_detector *det, fid_embedder *emb
     fid_status st;
     fid_image *im = fid_image_load(file, &st);
     if (!im) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return -1;
     }
     fid_detection dets[256];
     int n = fid_detector_run(det, im, dets, 256, &st);
     if (n < 0) {
-        fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+        fid_cli_say("faceid: %s: %s\n", file, fid_last_error());
         fid_image_free(im);
         return -1;
     }
@@ -146,7 +146,7 @@ static int describe_image(const char *file, fid_detector *det, fid_embedder *emb
     for (int k = 0; k < count; k++) {
         st = fid_embedder_describe(emb, im, &dets[all ? k : largest], &(*faces)[k], *out + (size_t)k * dim);
         if (st != FID_OK) {
-            fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+            fid_cli_say("faceid: %s: %s\n", file, fid_last_error());
             fid_image_free(im);
             free(*faces);
             free(*out);
@@ -174,12 +174,12 @@ static json_t *embed_one(const char *file, fid_detector *det, fid_embedder *emb,
     int found = 0, n = describe_image(file, det, emb, o->all, &faces, &desc, &found), dim = fid_embedder_dim(emb);
     json_t *doc = NULL;
     if (n == 0) {
-        fprintf(stderr, "faceid: %s: no face found\n", file);
+        fid_cli_say("faceid: %s: no face found\n", file);
         if (*rc == 0) *rc = 1;
     } else if (n < 0) {
         *rc = 2;
     } else if (!o->all && found > 1) {
-        fprintf(stderr, "faceid: %s: %d faces, using the largest (--all for every face)\n", file, found);
+        fid_cli_say("faceid: %s: %d faces, using the largest (--all for every face)\n", file, found);
     }
     if (o->json && n >= 0) {
         json_t *arr = json_array();
@@ -263,11 +263,11 @@ int fid_cli_verify(int argc, char **argv) {
     rc = emb ? 0 : 2;
     for (int i = 0; i < 2 && rc == 0; i++) {
         int found, n = describe_image(o.files[i], det, emb, 0, &faces[i], &desc[i], &found);
-        if (n == 0) fprintf(stderr, "faceid: %s: no face found\n", o.files[i]);
+        if (n == 0) fid_cli_say("faceid: %s: no face found\n", o.files[i]);
         if (n <= 0)
             rc = 2;
         else if (found > 1)
-            fprintf(stderr, "faceid: %s: %d faces, using the largest\n", o.files[i], found);
+            fid_cli_say("faceid: %s: %d faces, using the largest\n", o.files[i], found);
     }
     if (rc == 0) {
         float threshold = isnan(o.threshold) ? fid_embedder_threshold(emb) : o.threshold;

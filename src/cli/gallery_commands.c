@@ -41,7 +41,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
         st = fid_enrollment_add_photo(e, im, file, force, &r);
         fid_image_free(im);
         if (st != FID_OK) {
-            fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+            fid_cli_say("faceid: %s: %s\n", file, fid_last_error());
             return 2;
         }
         static const char *why[] = {"kept",
@@ -59,18 +59,18 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
                      r.verdict == FID_ENROLL_POSE ? "limit" : "needs", r.limit);
         const char *several = r.faces > 1 ? "several faces, the largest: " : "";
         if (r.forced)
-            fprintf(stderr, "faceid: %s: %skept by --force, which overrode the %s gate%s\n", file, several, r.gate,
+            fid_cli_say("faceid: %s: %skept by --force, which overrode the %s gate%s\n", file, several, r.gate,
                     detail);
         else if (r.verdict != FID_ENROLL_KEPT)
-            fprintf(stderr, "faceid: %s: %s%s%s%s\n", file, several, why[r.verdict], detail,
+            fid_cli_say("faceid: %s: %s%s%s%s\n", file, several, why[r.verdict], detail,
                     r.verdict <= FID_ENROLL_POSE || r.verdict == FID_ENROLL_NOT_A_FACE ? "; --force keeps it anyway" : "");
         else if (r.faces > 1)
-            fprintf(stderr, "faceid: %s: several faces, enrolled the largest\n", file);
+            fid_cli_say("faceid: %s: several faces, enrolled the largest\n", file);
         (*frames_out)++;
         return 0;
     }
     if (st != FID_ERR_UNSUPPORTED) { /* an image, but broken; or no file at all */
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return 2;
     }
     fid_video_params vp = fid_video_default_params();
@@ -78,11 +78,11 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     fid_video *v = fid_video_open(file, &vp, &st);
     if (!v && skip_other && (st == FID_ERR_UNSUPPORTED || st == FID_ERR_FORMAT)) {
         /* a notes.txt or a .DS_Store in a person's folder is not worth losing the person for */
-        fprintf(stderr, "faceid: %s: neither an image nor a video; skipped\n", file);
+        fid_cli_say("faceid: %s: neither an image nor a video; skipped\n", file);
         return 0;
     }
     if (!v) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return 2;
     }
     int tty = isatty(2);
@@ -112,11 +112,11 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
     fid_video_close(v);
     *frames_out += used;
     if (st != FID_END) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return 2;
     }
     if (index == 0) {
-        fprintf(stderr, "faceid: %s: the video has no frames\n", file);
+        fid_cli_say("faceid: %s: the video has no frames\n", file);
         return 2;
     }
     return 0;
@@ -152,11 +152,11 @@ static void crops_keep(crops *c) {
 static int private_dir(const char *path) {
     struct stat sb;
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(errno));
+        fid_cli_say("faceid: %s: cannot create: %s\n", path, strerror(errno));
         return -1;
     }
     if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "faceid: %s: not a directory\n", path);
+        fid_cli_say("faceid: %s: not a directory\n", path);
         return -1;
     }
     return 0;
@@ -166,11 +166,11 @@ static int write_crops(const fid_enrollment *e, const char *dir, const char *nam
     char path[4096];
     out->paths = NULL, out->n = 0;
     if (fid_person_name_check(name) != FID_OK) { /* names become folder names: checked here as well */
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return 2;
     }
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
-        fprintf(stderr, "faceid: %s: path too long\n", dir);
+        fid_cli_say("faceid: %s: path too long\n", dir);
         return 2;
     }
     if (private_dir(dir) || private_dir(path)) return 2;
@@ -186,7 +186,7 @@ static int write_crops(const fid_enrollment *e, const char *dir, const char *nam
         char staging[4200];
         snprintf(staging, sizeof staging, "%s/%s/.staging-%d-%d.jpg", dir, name, (int)getpid(), i);
         if (fid__image_save_mode(crop, staging, 0600) != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             crops_discard(out);
             return 2;
         }
@@ -199,7 +199,7 @@ static int write_crops(const fid_enrollment *e, const char *dir, const char *nam
         int err = errno;
         unlink(staging);
         if (linked != 0) {
-            fprintf(stderr, "faceid: %s: cannot create: %s\n", path, strerror(err));
+            fid_cli_say("faceid: %s: cannot create: %s\n", path, strerror(err));
             crops_discard(out);
             return 2;
         }
@@ -218,19 +218,19 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
     fid_status st;
     fid_enrollment *e = fid_enrollment_begin(det, emb, &ep, &st);
     if (!e) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return 2;
     }
     int rc = 0, frames = 0;
     if (fid_person_name_check(name) != FID_OK) { /* before any work: the same rule the gallery applies */
-        fprintf(stderr, "faceid: %s: %s\n", source_dir ? source_dir : "--name", fid_last_error());
+        fid_cli_say("faceid: %s: %s\n", source_dir ? source_dir : "--name", fid_last_error());
         rc = 2;
     }
     for (int i = 0; i < n_files && rc == 0; i++)
         rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, source_dir != NULL, &frames);
     int n = fid_enrollment_count(e), dim = fid_embedder_dim(emb);
     if (rc == 0 && n == 0) {
-        fprintf(stderr, "faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
+        fid_cli_say("faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
                 frames == 1 ? "" : "s");
         rc = 1;
     }
@@ -242,7 +242,7 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
         crops written = {0};
         if (o->save_crops) rc = write_crops(e, o->save_crops, name, &written);
         if (rc == 0 && fid_gallery_add(g, name, desc, n, quality, source) != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
         }
         if (rc == 0)
@@ -329,7 +329,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
     }
     DIR *d = opendir(o.files[0]);
     if (!d) {
-        fprintf(stderr, "faceid: %s: %s\n", o.files[0], strerror(errno));
+        fid_cli_say("faceid: %s: %s\n", o.files[0], strerror(errno));
         free(o.files);
         return 2;
     }
@@ -345,7 +345,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
     }
     closedir(d);
     qsort(people, (size_t)n_people, sizeof *people, by_name);
-    if (n_people == 0) fprintf(stderr, "faceid: %s: no person folders (DIR/<name>/<files>)\n", o.files[0]);
+    if (n_people == 0) fid_cli_say("faceid: %s: no person folders (DIR/<name>/<files>)\n", o.files[0]);
     /* no smaller face than the photo gate accepts is worth the tiles' time */
     fid_cli_default_tile_face(fid_enroll_default_params().photo.min_face_size);
     fid_detector *det = n_people ? make_detector(&o) : NULL;
@@ -368,7 +368,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
         if (pd) closedir(pd);
         qsort(files, (size_t)n, sizeof *files, by_name);
         int r = n ? enroll_person(g, det, emb, &o, people[i], (const char **)files, n, dir, summary) : 1;
-        if (!n) fprintf(stderr, "faceid: %s: no files\n", dir);
+        if (!n) fid_cli_say("faceid: %s: no files\n", dir);
         if (r > rc) rc = r;
         for (int k = 0; k < n; k++)
             free(files[k]);
@@ -456,7 +456,7 @@ int fid_cli_identify(int argc, char **argv) {
     if (!isnan(o.margin)) mp.margin = o.margin;
     fid_status st;
     fid_matcher *m = g ? fid_matcher_create(g, &mp, &st) : NULL;
-    if (g && !m) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if (g && !m) fid_cli_say("faceid: %s\n", fid_last_error());
     json_t *files = json_array();
     rc = m ? 0 : 2;
     int named = 0;
@@ -467,7 +467,7 @@ int fid_cli_identify(int argc, char **argv) {
         if (im) {
             json_t *faces = json_array();
             if (identify_image(im, det, emb, m, faces, o.json ? NULL : file, o.explain, &named) < 0) {
-                fprintf(stderr, "faceid: %s: %s\n", file, fid_last_error());
+                fid_cli_say("faceid: %s: %s\n", file, fid_last_error());
                 rc = 2;
             }
             json_object_set_new(entry, "faces", faces);
@@ -475,7 +475,7 @@ int fid_cli_identify(int argc, char **argv) {
         } else if (st == FID_ERR_UNSUPPORTED) {
             fid_video *v = fid_video_open(file, NULL, &st);
             if (!v) {
-                fprintf(stderr, "faceid: %s\n", fid_last_error());
+                fid_cli_say("faceid: %s\n", fid_last_error());
                 rc = 2;
             } else {
                 json_t *frames = json_array();
@@ -488,7 +488,7 @@ int fid_cli_identify(int argc, char **argv) {
                     char label[4200];
                     snprintf(label, sizeof label, "%s@%d", file, index - 1);
                     if (identify_image(frame, det, emb, m, faces, o.json ? NULL : label, o.explain, &named) < 0) {
-                        fprintf(stderr, "faceid: %s: %s\n", label, fid_last_error());
+                        fid_cli_say("faceid: %s: %s\n", label, fid_last_error());
                         rc = 2;
                         json_decref(faces);
                         break;
@@ -497,17 +497,17 @@ int fid_cli_identify(int argc, char **argv) {
                                                             fid_cli_json_number(t), "faces", faces));
                 }
                 if (rc == 0 && st != FID_END) {
-                    fprintf(stderr, "faceid: %s\n", fid_last_error());
+                    fid_cli_say("faceid: %s\n", fid_last_error());
                     rc = 2;
                 } else if (rc == 0 && index == 0) { /* nothing looked at is not "nobody there" */
-                    fprintf(stderr, "faceid: %s: no frames could be decoded\n", file);
+                    fid_cli_say("faceid: %s: no frames could be decoded\n", file);
                     rc = 2;
                 }
                 json_object_set_new(entry, "frames", frames);
                 fid_video_close(v);
             }
         } else {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
         }
         json_array_append_new(files, entry);
@@ -558,7 +558,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
         struct stat sb;
         if (stat(path, &sb) != 0) snprintf(created, sizeof created, "%s", path);
         g = fid_gallery_open_for_import(path, o.files[0], &gst);
-        if (!g) fprintf(stderr, "faceid: %s\n", fid_last_error());
+        if (!g) fid_cli_say("faceid: %s\n", fid_last_error());
     } else {
         g = open_gallery(&o, readonly, NULL);
     }
@@ -572,7 +572,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
         st = !strcmp(cmd, "export") ? fid_gallery_export(g, o.files[0])
                                     : fid_gallery_import(g, o.files[0], &ip, &people, &samples);
         if (st != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
             if (created[0]) {
                 fid_gallery_close(g);
@@ -598,10 +598,10 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
             if (!o.json) printf("%s\t%d samples\n", people[i].name, people[i].samples);
         }
         if (n < 0) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
         } else if (need && !found) {
-            fprintf(stderr, "faceid: no person named '%s'\n", o.files[0]);
+            fid_cli_say("faceid: no person named '%s'\n", o.files[0]);
             rc = FID_EXIT_NO;
         }
         if (o.json && rc == 0)
@@ -612,7 +612,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
     } else if (g) {
         st = !strcmp(cmd, "remove") ? fid_gallery_remove(g, o.files[0]) : fid_gallery_rename(g, o.files[0], o.files[1]);
         if (st != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = st == FID_ERR_NOT_FOUND ? FID_EXIT_NO : FID_EXIT_USAGE; /* unknown name: a negative answer */
         }
     }
@@ -641,7 +641,7 @@ int fid_cli_calibrate(int argc, char **argv) {
     fid_gallery *g = open_gallery(&o, o.dry_run, NULL);
     fid_calibration c;
     fid_status st = g ? fid_gallery_calibrate(g, o.far, !o.dry_run, &c) : FID_ERR_IO;
-    if (g && st != FID_OK) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if (g && st != FID_OK) fid_cli_say("faceid: %s\n", fid_last_error());
     rc = st == FID_OK ? 0 : 2;
     if (st == FID_OK && o.json) {
         json_t *table = json_array();

@@ -71,7 +71,7 @@ typedef struct shared_out {
 
 static void write_failed(shared_out *o, const char *path) {
     if (!o->failed)
-        fprintf(stderr, "faceid: %s: cannot write: %s\n", !strcmp(path, "-") ? "standard output" : path,
+        fid_cli_say("faceid: %s: cannot write: %s\n", !strcmp(path, "-") ? "standard output" : path,
                 strerror(errno));
     o->failed = 1;
     stop_requested = 1;
@@ -130,13 +130,13 @@ static int show_frame(camera *c, const fid_pipeline_result *r) {
         c->window = live_window_open("faceid live", fid_image_width(r->image), fid_image_height(r->image), why,
                                      sizeof why);
         if (!c->window) {
-            fprintf(stderr, "faceid: %s%s\n", why, c->window_mode == 2 ? "; going on without one" : "");
+            fid_cli_say("faceid: %s%s\n", why, c->window_mode == 2 ? "; going on without one" : "");
             if (c->window_mode == 1) return -1;
             c->window_mode = 0;
         }
     }
     if ((c->cfg.output || c->window) && annotate(c, r) < 0) {
-        fprintf(stderr, "faceid: %s: out of memory for the annotated frame\n", c->cfg.name);
+        fid_cli_say("faceid: %s: out of memory for the annotated frame\n", c->cfg.name);
         return -1;
     }
     double at = fid__monotonic_s();
@@ -147,11 +147,11 @@ static int show_frame(camera *c, const fid_pipeline_result *r) {
         double fps = fid_pipeline_fps(c->pipeline);
         if (!c->writer && !(c->writer = fid_video_writer_open(c->cfg.output, fid_image_width(r->image),
                                                               fid_image_height(r->image), fps > 0 ? fps : 25, &st))) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             return -1;
         }
         if (fid_video_writer_write(c->writer, c->canvas) != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             return -1;
         }
     }
@@ -186,7 +186,7 @@ static void *run_camera(void *p) {
             continue;
         }
         if (st != FID_OK && st != FID_END) { /* the source failed: its tracks leave, then one line */
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             write_result(c, a->o, &r, 0);
             c->rc = 2;
             break;
@@ -201,7 +201,7 @@ static void *run_camera(void *p) {
     c->t_end = fid__monotonic_s();
     /* after a failed write the reason is out already: the close only finishes what it can */
     if (c->writer && fid_video_writer_close(c->writer) != FID_OK && !c->rc) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         c->rc = 2;
     }
     c->writer = NULL;
@@ -308,13 +308,13 @@ int fid_cli_live(int argc, char **argv) {
             if (n_sources < MAX_CAMERAS)
                 sources[n_sources++] = optarg;
             else
-                fprintf(stderr, "faceid: at most %d sources\n", MAX_CAMERAS), rc = FID_EXIT_USAGE;
+                fid_cli_say("faceid: at most %d sources\n", MAX_CAMERAS), rc = FID_EXIT_USAGE;
             break;
         case O_CONFIG:
             if (n_configs < 8)
                 configs[n_configs++] = optarg;
             else
-                fprintf(stderr, "faceid: at most 8 --config files\n"), rc = FID_EXIT_USAGE;
+                fid_cli_say("faceid: at most 8 --config files\n"), rc = FID_EXIT_USAGE;
             break;
         case O_EVENTS: o.events_path = optarg; break;
         case O_TRACKS: o.tracks_path = optarg; break;
@@ -346,11 +346,11 @@ int fid_cli_live(int argc, char **argv) {
         if (fid_cli_cameras_load(configs[i], cfgs, &n_cams, &defaults) < 0) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams && rc == 0; i++)
         if (!cfgs[i].url) {
-            fprintf(stderr, "faceid: camera '%s' has no source=\n", cfgs[i].name);
+            fid_cli_say("faceid: camera '%s' has no source=\n", cfgs[i].name);
             rc = FID_EXIT_USAGE;
         }
     if (rc == 0 && n_cams == 0 && access("/dev/video0", F_OK) != 0) {
-        fprintf(stderr, "faceid: no --source given and no camera at /dev/video0 (try --help)\n");
+        fid_cli_say("faceid: no --source given and no camera at /dev/video0 (try --help)\n");
         rc = FID_EXIT_USAGE;
     } else if (rc == 0 && n_cams == 0) {
         fid_cli_camera *cam = fid_cli_camera_add(cfgs, &n_cams, "video0", &defaults);
@@ -358,14 +358,14 @@ int fid_cli_live(int argc, char **argv) {
     }
     if (rc == 0 && n_cams > 1) {
         if (window_mode == 1) {
-            fprintf(stderr, "faceid: --window shows one source; with %d give --output '...{name}...'\n", n_cams);
+            fid_cli_say("faceid: --window shows one source; with %d give --output '...{name}...'\n", n_cams);
             rc = FID_EXIT_USAGE;
         }
         for (int i = 0; i < n_cams && rc == 0; i++)
             for (int j = 0; j < i && rc == 0; j++)
                 if (cfgs[i].output && cfgs[j].output && !strcmp(cfgs[i].output, cfgs[j].output) &&
                     !strstr(cfgs[i].output, "{name}")) {
-                    fprintf(stderr, "faceid: sources '%s' and '%s' would write one --output: put {name} in it\n",
+                    fid_cli_say("faceid: sources '%s' and '%s' would write one --output: put {name} in it\n",
                             cfgs[j].name, cfgs[i].name);
                     rc = FID_EXIT_USAGE;
                 }
@@ -394,7 +394,7 @@ int fid_cli_live(int argc, char **argv) {
     fid_embedder *embedder = fid_cli_embedder(1); /* on its own thread, beside the detectors */
     fid_gallery *g = embedder ? fid_cli_open_gallery(gallery, 1, embedder) : NULL;
     fid_identifier *identifier = g ? fid_identifier_create(embedder, g, NULL, &st) : NULL;
-    if (g && !identifier) fprintf(stderr, "faceid: %s\n", fid_last_error());
+    if (g && !identifier) fid_cli_say("faceid: %s\n", fid_last_error());
     rc = identifier ? 0 : FID_EXIT_USAGE;
     pthread_mutex_init(&o.lock, NULL);
     struct stat se, st_;
@@ -402,7 +402,7 @@ int fid_cli_live(int argc, char **argv) {
         (!strcmp(o.events_path, o.tracks_path) ||
          (stat(o.events_path, &se) == 0 && stat(o.tracks_path, &st_) == 0 && S_ISREG(se.st_mode) &&
           se.st_dev == st_.st_dev && se.st_ino == st_.st_ino))) {
-        fprintf(stderr, "faceid: --events and --tracks name the same file (%s): their lines would overwrite each other\n",
+        fid_cli_say("faceid: --events and --tracks name the same file (%s): their lines would overwrite each other\n",
                 o.events_path);
         rc = FID_EXIT_USAGE;
     }
@@ -417,7 +417,7 @@ int fid_cli_live(int argc, char **argv) {
         pp.roi = cam->cfg.roi;
         pp.detect_workers = threads > 1 ? 2 : 1;
         if (!(cam->pipeline = fid_pipeline_create(identifier, &pp, &st))) {
-            fprintf(stderr, "faceid: %s: %s\n", cam->cfg.name, fid_last_error());
+            fid_cli_say("faceid: %s: %s\n", cam->cfg.name, fid_last_error());
             rc = FID_EXIT_USAGE;
             break;
         }
@@ -428,7 +428,7 @@ int fid_cli_live(int argc, char **argv) {
         cp.camera_fps = cam->cfg.camera_fps;
         cp.camera_format = cam->cfg.camera_format;
         if (fid_pipeline_open(cam->pipeline, cam->cfg.url, &cp) != FID_OK) {
-            fprintf(stderr, "faceid: %s\n", fid_last_error());
+            fid_cli_say("faceid: %s\n", fid_last_error());
             rc = FID_EXIT_USAGE;
         }
     }
@@ -445,7 +445,7 @@ int fid_cli_live(int argc, char **argv) {
             args[i] = (run_arg){&cams[i], &o};
             cams[i].started = !pthread_create(&cams[i].thread, NULL, run_camera, &args[i]);
             if (!cams[i].started) {
-                fprintf(stderr, "faceid: %s: cannot start a thread\n", cams[i].cfg.name);
+                fid_cli_say("faceid: %s: cannot start a thread\n", cams[i].cfg.name);
                 cams[i].rc = FID_EXIT_USAGE;
             }
         }

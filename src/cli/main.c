@@ -45,12 +45,12 @@ static int cmd_net_info(int argc, char **argv) {
     fid_status st;
     fid_net *net = fid_net_load(argv[0], NULL, &st);
     if (!net) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         return 1;
     }
     fid_runner *r = fid_runner_create(net, NULL, &st);
     if (!r) {
-        fprintf(stderr, "faceid: %s\n", fid_last_error());
+        fid_cli_say("faceid: %s\n", fid_last_error());
         fid_net_free(net);
         return 1;
     }
@@ -109,7 +109,7 @@ static int run(int argc, char **argv) {
     if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename") ||
         !strcmp(cmd, "export") || !strcmp(cmd, "import"))
         return fid_cli_manage(cmd, argc - 1, argv + 1);
-    fprintf(stderr, "faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
+    fid_cli_say("faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;
 }
 
