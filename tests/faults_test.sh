@@ -280,6 +280,17 @@ PY
   run "$faceid" import "$tmp/damaged.json" --gallery "$tmp/new2.db"
   check half "... into a new gallery: no file left behind" test "$rc" = 2 -a ! -e "$tmp/new2.db"
 done
+# biometric data removed is gone from the file, not left in free pages
+fresh "$tmp/rm.db"; "$faceid" remove bob --gallery "$tmp/rm.db" > /dev/null 2>&1
+/usr/bin/python3 - "$tmp/base.db" "$tmp/rm.db" > "$tmp/out" <<'PY'
+import sqlite3, sys
+gone = [r[0] for r in sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute(
+    "SELECT s.descriptor FROM sample s JOIN person p ON p.id = s.person WHERE p.name = 'bob'")]
+c = sqlite3.connect(sys.argv[2]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()
+data = open(sys.argv[2], "rb").read()
+print(len(gone), sum(d[:64] in data for d in gone))
+PY
+check half "remove: the person's descriptors are no longer anywhere in the file ($(cat "$tmp/out") found)" test "$(cut -d' ' -f2 "$tmp/out")" = 0 -a "$(cut -d' ' -f1 "$tmp/out")" = 2
 fresh "$tmp/nan.db"; $util nan "$tmp/nan.db"
 run "$faceid" identify --gallery "$tmp/nan.db" "$samples/sample1.jpg"
 check half "a NaN descriptor in the gallery: identify refuses in one line naming the gallery" \

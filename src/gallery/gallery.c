@@ -184,6 +184,8 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
     }
     sqlite3_busy_timeout(g->db, 10000); /* a concurrent enrollment waits for the other to commit */
     exec(g, "PRAGMA foreign_keys = ON");
+    /* a removed person's descriptors are overwritten with zeros, not left in free pages */
+    exec(g, "PRAGMA secure_delete = ON");
     int version = -1;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(g->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK) {
