@@ -166,7 +166,9 @@ int fid_image_height(const fid_image *image);
 /* Packed RGB rows (width * 3 bytes each). Borrowed. */
 const uint8_t *fid_image_rgb(const fid_image *image);
 
-/* Writes PNG or JPEG by the path's extension; the file appears whole or not at all. */
+/* Writes PNG or JPEG by the path's extension (JPEG to a FIFO or device, which has none). A
+ * regular file appears whole or not at all (written beside it, renamed over it; a symlink is
+ * followed and kept); a FIFO or device is written in place, never replaced. */
 fid_status fid_image_save(const fid_image *image, const char *path);
 
 /* Draws a box outline in `color` (0xRRGGBB) and, when label is non-empty, the UTF-8 label on a
@@ -278,8 +280,10 @@ void fid_embedder_free(fid_embedder *embedder);
 int fid_embedder_dim(const fid_embedder *embedder);
 /* Side of the square face crop the descriptor network takes (150 for faceapi-128). */
 int fid_embedder_input_size(const fid_embedder *embedder);
-/* What a gallery records as the descriptors' model: the profile id, or for "onnx" "onnx:" and
- * the file's name. Static or owned by the embedder. */
+/* What a gallery records as the descriptors' model: the profile id for the pinned face-api
+ * models; for a network from the caller's file the profile, ':' and 16 hex digits of a SHA-256
+ * over its weights and input normalisation ("onnx:3f2a9c0d1e2b4a5c"), so the same weights under
+ * another file name match and other weights under the same name do not. Owned by the embedder. */
 const char *fid_embedder_model_id(const fid_embedder *embedder);
 
 typedef struct fid_face {
@@ -667,8 +671,10 @@ double fid_capture_fps(const fid_capture *capture); /* nominal; 0 when unknown *
 int fid_capture_is_live(const fid_capture *capture);
 void fid_capture_close(fid_capture *capture);
 
-/* Encoded video output (H.264 through libavcodec; the container follows the file name). Odd
- * sizes lose their last column/row. The file appears on close, whole. Caller closes. */
+/* Encoded video output (H.264 through libavcodec; the container follows the file name; "-", a
+ * FIFO or a device get fragmented MP4). Odd sizes lose their last column/row. Written in place
+ * as it goes, MP4 in 1 s fragments: if the process dies the file plays up to about a second
+ * before; close finishes it. A new file is created 0600 (it shows faces). Caller closes. */
 typedef struct fid_video_writer fid_video_writer;
 fid_video_writer *fid_video_writer_open(const char *path, int width, int height, double fps, fid_status *status);
 fid_status fid_video_writer_write(fid_video_writer *writer, const fid_image *frame);
