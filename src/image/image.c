@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <webp/decode.h>
 
@@ -368,16 +367,17 @@ fid_status fid_image_save(const fid_image *im, const char *path) { return fid__i
 
 fid_status fid__image_save_mode(const fid_image *im, const char *path, int mode) {
     if (!im || !path) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_save: image or path is NULL");
-    int jpeg = ends_with(path, ".jpg") || ends_with(path, ".jpeg");
-    struct stat sb; /* a pipe or device ("-", /dev/stdout, a FIFO) has no extension to go by: JPEG */
-    if (!jpeg && !ends_with(path, ".png") && (!strcmp(path, "-") || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))))
-        jpeg = 1;
-    if (!jpeg && !ends_with(path, ".png"))
-        return fid__fail(FID_ERR_UNSUPPORTED, "%s: can only write .png, .jpg or .jpeg", path);
     /* whole or nothing for a file; in place for a pipe or a device (util/output.h) */
     fid__output *out;
     fid_status st = fid__output_open(path, FID__OUTPUT_WHOLE, mode, &out);
     if (st != FID_OK) return st;
+    /* a pipe or device ("-", /dev/stdout, a FIFO) has no extension to go by: JPEG */
+    int png_ext = ends_with(path, ".png");
+    int jpeg = ends_with(path, ".jpg") || ends_with(path, ".jpeg") || (!png_ext && fid__output_in_place(out));
+    if (!jpeg && !png_ext) {
+        fid__output_abort(out);
+        return fid__fail(FID_ERR_UNSUPPORTED, "%s: can only write .png, .jpg or .jpeg", path);
+    }
     FILE *f = fid__output_file(out);
     if (jpeg) {
         st = save_jpeg(im, f, path);

@@ -17,7 +17,7 @@ struct fid__output {
     char *target; /* the file renamed over (whole files) */
     char *tmp;    /* NULL: written in place */
     int is_stdout;
-    int err; /* first errno seen by our own checks */
+    int regular; /* written in place to a regular file: a cut record can be taken back */
 };
 
 int fid__resolve_target(const char *path, char *out, size_t size) {
@@ -65,29 +65,16 @@ fid_status fid__output_open(const char *path, int kind, int mode, fid__output **
         *out = o;
         return FID_OK;
     }
-    char target[PATH_MAX];
     struct stat sb;
     int exists = stat(path, &sb) == 0;
-    /* /dev/stdout, /dev/fd/N and /proc/.../fd/N are whatever the descriptor is (a pipe, or a
-     * file the shell opened): only writing through them reaches it */
-    int magic = !strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6);
-    if (exists && S_ISREG(sb.st_mode) && !magic) {
-        if (!realpath(path, target)) {
-            int err = errno;
-            release(o);
-            return fail_errno(path, "cannot follow", err);
-        }
-    } else if (fid__resolve_target(path, target, sizeof target) != 0) { /* a dangling link: what it names */
-        int err = errno;
-        release(o);
-        return fail_errno(path, "cannot follow", err);
-    }
-    if (magic) kind = FID__OUTPUT_STREAM;
     if (exists && S_ISDIR(sb.st_mode)) {
         release(o);
         return fid__fail(FID_ERR_IO, "%s: is a directory", path);
     }
-    if (kind == FID__OUTPUT_STREAM || (exists && !S_ISREG(sb.st_mode))) {
+    /* /dev/stdout, /dev/fd/N and /proc/.../fd/N are whatever the descriptor is (a pipe, or a
+     * file the shell opened): only writing through them reaches it */
+    int magic = !strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6);
+    if (kind == FID__OUTPUT_STREAM || magic || (exists && !S_ISREG(sb.st_mode))) {
         /* in place: a stream, or a FIFO / device / terminal that must receive the bytes */
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0 && errno == EINVAL && exists) fd = open(path, O_WRONLY | O_CLOEXEC); /* O_TRUNC on some devices */
@@ -97,8 +84,16 @@ fid_status fid__output_open(const char *path, int kind, int mode, fid__output **
             release(o);
             return fail_errno(path, "cannot create", err);
         }
+        o->regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
         *out = o;
         return FID_OK;
+    }
+    /* the file renamed over: a regular file's real path, or what a dangling link would create */
+    char target[PATH_MAX];
+    if (exists ? !realpath(path, target) : fid__resolve_target(path, target, sizeof target) != 0) {
+        int err = errno;
+        release(o);
+        return fail_errno(path, "cannot follow", err);
     }
     const char *slash = strrchr(target, '/');
     size_t tlen = strlen(target) + 32;
@@ -139,8 +134,7 @@ FILE *fid__output_file(fid__output *o) { return o ? o->f : NULL; }
 int fid__output_write_record(fid__output *o, const char *data, size_t len) {
     int fd = fileno(o->f);
     if (fflush(o->f) != 0) return -1; /* anything written through the FILE goes first */
-    struct stat sb;
-    off_t start = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? lseek(fd, 0, SEEK_CUR) : -1;
+    off_t start = o->regular ? lseek(fd, 0, SEEK_CUR) : -1;
     size_t done = 0;
     while (done < len) {
         ssize_t n = write(fd, data + done, len - done);
@@ -156,6 +150,7 @@ int fid__output_write_record(fid__output *o, const char *data, size_t len) {
     }
     return 0;
 }
+int fid__output_in_place(const fid__output *o) { return o && !o->tmp; }
 const char *fid__output_path(const fid__output *o) { return !o ? "" : o->is_stdout ? "standard output" : o->path; }
 
 fid_status fid__output_commit(fid__output *o) {

@@ -32,6 +32,8 @@ FILE *fid__output_file(fid__output *o);
  * reader at once, and when it cannot be written whole (disk full, ulimit -f) a regular file is
  * cut back to where the record began. 0, or -1 with errno. */
 int fid__output_write_record(fid__output *o, const char *data, size_t len);
+/* 1 when written in place (a stream, "-", a FIFO or a device), 0 for a whole file. */
+int fid__output_in_place(const fid__output *o);
 /* The name given to fid__output_open ("standard output" for "-"), for messages. */
 const char *fid__output_path(const fid__output *o);
 /* Flushes, syncs and (whole files) renames into place; always frees o. */
