@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "faceid.h"
+#include "gallery/gallery.h"
 #include "image/image.h"
 #include "util/clock.h"
 
@@ -577,10 +578,7 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
             if (created[0]) {
                 fid_gallery_close(g);
                 g = NULL;
-                char side[4200];
-                unlink(created);
-                snprintf(side, sizeof side, "%s-wal", created), unlink(side);
-                snprintf(side, sizeof side, "%s-shm", created), unlink(side);
+                fid__gallery_remove_files(created);
             }
         } else if (!strcmp(cmd, "import")) {
             printf("imported %d new samples of %d people\n", samples, people);

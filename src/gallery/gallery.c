@@ -20,6 +20,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/output.h"
+#include "util/text.h"
 
 #define SCHEMA_VERSION 1
 
@@ -42,22 +43,7 @@ static fid_status db_fail(fid_gallery *g, const char *what) {
 
 static int exec(fid_gallery *g, const char *sql) { return sqlite3_exec(g->db, sql, NULL, NULL, NULL); }
 
-/* The next UTF-8 code point at *s (advanced), or -1 for a malformed, overlong or surrogate one. */
-static long next_code_point(const unsigned char **s) {
-    const unsigned char *p = *s;
-    long c = p[0];
-    int len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (!len) return -1;
-    if (len > 1) c &= 0x3f >> (len - 1);
-    for (int i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) return -1;
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (c < min[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return -1;
-    *s = p + len;
-    return c;
-}
+static int is_control(long c) { return c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0); } /* C0, DEL, C1 */
 
 /* What a stored name must be to be shown at all: valid UTF-8 without control characters, and
  * short enough for fid_person_info (the rest of fid_person_name_check is for new names: an older
@@ -65,8 +51,8 @@ static long next_code_point(const unsigned char **s) {
 static int readable_name(const char *name) {
     if (!*name || strlen(name) > FID_NAME_MAX) return 0;
     for (const unsigned char *p = (const unsigned char *)name; *p;) {
-        long c = next_code_point(&p);
-        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) return 0;
+        long c = fid__utf8_next(&p);
+        if (c < 0 || is_control(c)) return 0;
     }
     return 1;
 }
@@ -85,10 +71,10 @@ fid_status fid_person_name_check(const char *name) {
     else if (name[0] == ' ' || name[len - 1] == ' ')
         why = "it starts or ends with a space";
     for (const unsigned char *p = (const unsigned char *)name; *p && !why;) {
-        long c = next_code_point(&p);
+        long c = fid__utf8_next(&p);
         if (c < 0)
             why = "it is not valid UTF-8";
-        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+        else if (is_control(c))
             why = "it holds a control character";
         else if (c == '/' || c == '\\')
             why = "it holds a '/' or '\\' (names become folder names)";
@@ -133,6 +119,24 @@ static fid_status set_meta(fid_gallery *g, const char *key, const char *value) {
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot write settings");
+}
+
+/* PRAGMA user_version into *version: 1, 0 when SQLite cannot even compile it (not a database),
+ * -1 when it cannot read the file. */
+static int read_version(sqlite3 *db, int *version) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK) return 0;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? 1 : -1;
+}
+
+void fid__gallery_remove_files(const char *path) {
+    char side[4200];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path), unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path), unlink(side);
 }
 
 /* file:PATH?immutable=1 with the characters a URI gives meaning to escaped; 0 when too long. */
@@ -188,29 +192,24 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
     exec(g, "PRAGMA secure_delete = ON");
     int version = -1;
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(g->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK) {
-        st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(g->db));
-        goto fail;
-    }
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) version = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_ROW && p.readonly) {
+    int got = read_version(g->db, &version);
+    if (got < 0 && p.readonly) {
         /* A WAL gallery is read through its -shm file, which a read-only file system or directory
          * cannot hold: read it as immutable instead (nothing can change it there anyway). */
         sqlite3_close(g->db);
         g->db = NULL;
         char uri[8300];
-        if (immutable_uri(path, uri, sizeof uri) &&
-            sqlite3_open_v2(uri, &g->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, NULL) ==
-                SQLITE_OK &&
-            sqlite3_prepare_v2(g->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK) {
-            rc = sqlite3_step(q);
-            if (rc == SQLITE_ROW) version = sqlite3_column_int(q, 0);
-            sqlite3_finalize(q);
-        }
+        got = immutable_uri(path, uri, sizeof uri) &&
+                      sqlite3_open_v2(uri, &g->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX,
+                                      NULL) == SQLITE_OK
+                  ? read_version(g->db, &version)
+                  : -1;
     }
-    if (rc != SQLITE_ROW) {
+    if (got == 0) {
+        st = fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(g->db));
+        goto fail;
+    }
+    if (got < 0) {
         st = g->db ? fid__fail(FID_ERR_IO, "%s: cannot read: %s", path, sqlite3_errmsg(g->db))
                    : fid__fail(FID_ERR_IO, "%s: cannot read", path);
         goto fail;
@@ -271,12 +270,7 @@ fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params
     return g;
 fail:
     fid_gallery_close(g);
-    if (created) { /* a file this call made and could not make a gallery of is not left behind */
-        char side[4200];
-        unlink(path);
-        snprintf(side, sizeof side, "%s-wal", path), unlink(side);
-        snprintf(side, sizeof side, "%s-shm", path), unlink(side);
-    }
+    if (created) fid__gallery_remove_files(path); /* a file this call made and could not make a gallery of */
     fid__set_status(status, st);
     return NULL;
 }

@@ -10,4 +10,8 @@ const char *fid__gallery_model(const fid_gallery *gallery);
 /* Stores the calibrated threshold and the FAR it was chosen for. */
 fid_status fid__gallery_set_threshold(fid_gallery *gallery, float threshold, double far);
 
+/* Removes a gallery file with its -wal and -shm companions (one this process created and could
+ * not fill: a failed open or import). */
+void fid__gallery_remove_files(const char *path);
+
 #endif
