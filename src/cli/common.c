@@ -1,4 +1,5 @@
 #include "cli/common.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -312,16 +313,12 @@ static json_t *json_text(const char *s) {
     char *fixed = malloc(n * 3 + 1), *o = fixed;
     if (!fixed) return json_string("");
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        for (int i = 1; i < len; i++) /* stops at the NUL too: it is no continuation byte */
-            if ((p[i] & 0xc0) != 0x80) len = 0;
-        json_t *probe = len > 1 ? json_stringn((const char *)p, (size_t)len) : NULL; /* overlong, surrogate */
-        if (len == 1 || probe) {
-            memcpy(o, p, (size_t)len), o += len, p += len;
-        } else {
+        const unsigned char *next = p;
+        if (fid__utf8_next(&next) < 0) {
             memcpy(o, "\xef\xbf\xbd", 3), o += 3, p++;
+        } else {
+            memcpy(o, p, (size_t)(next - p)), o += next - p, p = next;
         }
-        json_decref(probe);
     }
     *o = 0;
     j = json_string(fixed);
@@ -400,9 +397,7 @@ void fid_cli_say(const char *fmt, ...) {
     va_end(ap);
     if (n < 0) return;
     size_t len = strlen(line);
-    int ends = len && line[len - 1] == '\n';
-    for (size_t i = 0; i + ends < len; i++) /* paths and names quoted in it stay on this line */
-        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
+    fid__one_line(line, len && line[len - 1] == '\n' ? len - 1 : len); /* its own newline stays */
     fputs(line, stderr);
 }
 

@@ -1,4 +1,5 @@
 #include "util/error.h"
+#include "util/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,19 +7,12 @@
 
 static _Thread_local char last_error[1024];
 
-/* An error message is one line whatever it quotes: a file or person name holding a newline,
- * an escape sequence or a DEL shows as '?' (the name itself is refused or reported elsewhere). */
-static void one_line(char *s) {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
-}
-
 fid_status fid__fail(fid_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
-    one_line(last_error);
+    fid__one_line(last_error, sizeof last_error); /* one line, whatever path or name it quotes */
     return status;
 }
 
@@ -31,7 +25,7 @@ void fid__error_prefix(const char *prefix) {
     memcpy(last_error, prefix, head >= 2 ? head - 2 : head);
     if (head >= 2) memcpy(last_error + head - 2, ": ", 2);
     last_error[head + keep] = 0;
-    one_line(last_error);
+    fid__one_line(last_error, sizeof last_error);
 }
 
 void fid__clear_error(void) { last_error[0] = 0; }
