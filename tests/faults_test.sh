@@ -191,6 +191,9 @@ check outputs "export /proc/self/fd/1 (what /dev/stdout points at) into a pipe: 
 "$faceid" live --source "$tmp/clip.mp4" --no-window --output - 2> /dev/null > "$tmp/piped.mp4"
 check outputs "live --output - : a playable MP4 on stdout" \
   test "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/piped.mp4")" -ge 20
+"$faceid" detect "$samples/sample1.jpg" --annotate - 2> /dev/null > "$tmp/piped.jpg"
+check outputs "detect --annotate - : a JPEG alone on stdout (the listing on stderr)" \
+  test "$(head -c 3 "$tmp/piped.jpg" | od -An -tx1 | tr -d ' ')" = ffd8ff
 # a whole-file output never leaves half a file: the previous export survives a failed one
 "$faceid" export "$tmp/keep.json" > /dev/null 2>&1; cp "$tmp/keep.json" "$tmp/keep.orig"
 run bash -c "ulimit -f 4; exec \"\$0\" export \"\$1\"" "$faceid" "$tmp/keep.json"

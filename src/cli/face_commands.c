@@ -55,6 +55,14 @@ int fid_cli_detect(int argc, char **argv) {
         free(o.files);
         return 2;
     }
+    /* the annotated image on stdout: the listing moves to stderr, and JSON has nowhere to go */
+    int image_on_stdout = o.annotate && !strcmp(o.annotate, "-");
+    if (image_on_stdout && o.json) {
+        fputs("faceid: --annotate - and --json both want standard output; give --annotate a file\n", stderr);
+        free(o.files);
+        return 2;
+    }
+    FILE *listing = image_on_stdout ? stderr : stdout;
     fid_detector *det = make_detector(&o);
     if (!det) {
         free(o.files);
@@ -91,7 +99,7 @@ int fid_cli_detect(int argc, char **argv) {
             }
             json_array_append_new(faces, face);
             if (!o.json)
-                printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\tscore %.3f\n", o.files[i], k + 1, dets[k].box.x,
+                fprintf(listing, "%s\tface %d\tbox %.0f %.0f %.0f %.0f\tscore %.3f\n", o.files[i], k + 1, dets[k].box.x,
                        dets[k].box.y, dets[k].box.width, dets[k].box.height, dets[k].score);
             if (o.annotate) {
                 char label[32];
@@ -99,7 +107,7 @@ int fid_cli_detect(int argc, char **argv) {
                 fid_image_draw_label(im, &dets[k].box, label, 0x00c853);
             }
         }
-        if (!o.json && n == 0) printf("%s\tno face\n", o.files[i]);
+        if (!o.json && n == 0) fprintf(listing, "%s\tno face\n", o.files[i]);
         json_array_append_new(images, json_pack("{s:s,s:i,s:i,s:o}", "file", o.files[i], "width", fid_image_width(im),
                                                 "height", fid_image_height(im), "faces", faces));
         if (o.annotate && fid_image_save(im, o.annotate) != FID_OK) {
