@@ -10,6 +10,8 @@ int fid_cli_enroll_dir(int argc, char **argv);
 int fid_cli_identify(int argc, char **argv);
 int fid_cli_calibrate(int argc, char **argv);
 int fid_cli_live(int argc, char **argv);
+/* serve: the HTTP API (src/server/) */
+int fid_cli_serve(int argc, char **argv);
 /* list | show | remove | rename */
 int fid_cli_manage(const char *command, int argc, char **argv);
 

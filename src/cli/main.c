@@ -106,6 +106,7 @@ static int run(int argc, char **argv) {
     if (!strcmp(cmd, "identify")) return fid_cli_identify(argc - 1, argv + 1);
     if (!strcmp(cmd, "calibrate")) return fid_cli_calibrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "live")) return fid_cli_live(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return fid_cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename") ||
         !strcmp(cmd, "export") || !strcmp(cmd, "import"))
         return fid_cli_manage(cmd, argc - 1, argv + 1);
