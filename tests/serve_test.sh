@@ -42,6 +42,21 @@ check "... counting the identification" grep -q '^faceid_identify_faces_total{re
 "$faceid" enroll --force --name carol "$samples/sample4.jpg" > /dev/null 2>&1
 check "a person enrolled by another process is listed" req 200 "$base/api/v1/people"
 check "... at once" json "assert [p['name'] for p in d['people']] == ['alice', 'carol'], d"
+
+# enrollment through the API: the photo gates, the name rule, then identify names the person
+check "enroll a photo as dave: 201" req 201 --data-binary @"$samples/sample6.jpg" "$base/api/v1/people/dave/photos?force=1"
+check "... one sample" json "assert d['name'] == 'dave' and d['samples'] == 1, d"
+check "identify names dave" req 200 --data-binary @"$samples/sample6.jpg" "$base/api/v1/identify"
+check "... among the faces" json "assert 'dave' in [f['name'] for f in d['faces']], d"
+/usr/bin/python3 -c "import struct,zlib,sys; w,h=64,64; raw=b''.join(b'\0'+b'\x80'*(w*3) for _ in range(h)); c=lambda k,d: struct.pack('>I',len(d))+k+d+struct.pack('>I',zlib.crc32(k+d)); sys.stdout.buffer.write(b'\x89PNG\r\n\x1a\n'+c(b'IHDR',struct.pack('>IIBBBBB',w,h,8,2,0,0,0))+c(b'IDAT',zlib.compress(raw))+c(b'IEND',b''))" > "$tmp/blank.png"
+check "a photo without a face: 422 saying so" req 422 --data-binary @"$tmp/blank.png" "$base/api/v1/people/erin/photos"
+check "... no face found" json "assert d['error'] == 'no face found', d"
+check "a name that is not allowed (..x): 400" req 400 --data-binary @"$samples/sample6.jpg" "$base/api/v1/people/..x/photos"
+check "a name with a control character (%0a): 400" req 400 --data-binary @"$samples/sample6.jpg" "$base/api/v1/people/a%0ab/photos"
+check "delete dave: 204" req 204 -X DELETE "$base/api/v1/people/dave"
+check "delete dave again: 404" req 404 -X DELETE "$base/api/v1/people/dave"
+check "unicode names through the URL: 程维" req 201 --data-binary @"$samples/sample6.jpg" "$base/api/v1/people/%E7%A8%8B%E7%BB%B4/photos?force=1"
+check "... listed by name" sh -c "curl -s '$base/api/v1/people' | grep -q '程维'"
 kill -TERM "$srv"; wait "$srv"; rc=$?
 check "SIGTERM: exit 0 ($rc)" test "$rc" = 0
 

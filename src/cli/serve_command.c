@@ -21,6 +21,8 @@ static const char *serve_usage =
     "  GET  /metrics            Prometheus text: requests, identifications, latency, gallery size\n"
     "  GET  /api/v1/people      the gallery's people and sample counts\n"
     "  POST /api/v1/identify    an image (JPEG, PNG, WebP) as the body: its faces, named or \"?\"\n"
+    "  POST /api/v1/people/NAME/photos[?force=1]   enroll a photo's largest face (photo quality gates)\n"
+    "  DELETE /api/v1/people/NAME                  remove a person\n"
     "Listens on 127.0.0.1:8080 unless --listen says otherwise; anywhere beyond 127.0.0.0/8 it needs a\n"
     "token of 16+ characters (--token, or FID_TOKEN), sent as 'Authorization: Bearer TOKEN'.\n"
     "examples:\n"
@@ -81,7 +83,7 @@ int fid_cli_serve(int argc, char **argv) {
     char path[4096];
     fid_detector *det = fid_cli_detector(detector, threads, 0, NAN);
     fid_embedder *emb = det ? fid_cli_embedder(threads) : NULL;
-    fid_gallery *g = emb ? fid_cli_open_gallery(fid_cli_gallery_path(gallery, path, sizeof path), 1, emb) : NULL;
+    fid_gallery *g = emb ? fid_cli_open_gallery(fid_cli_gallery_path(gallery, path, sizeof path), 0, emb) : NULL;
     char why[512];
     fid_server *s = g ? fid_server_start(&sp, det, emb, g, why, sizeof why) : NULL;
     if (g && !s) fid_cli_say("faceid: %s\n", why);

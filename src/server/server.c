@@ -9,6 +9,10 @@
  *   GET  /metrics            requests, identifications, latency histogram, gallery size
  *   GET  /api/v1/people      {"people":[{"name","samples"}]}
  *   POST /api/v1/identify    body: a JPEG/PNG/WebP image -> {"faces":[{"box","score","name","distance"?}]}
+ *   POST /api/v1/people/NAME/photos[?force=1]  body: a photo; its largest face through the photo
+ *                            quality gates -> 201 {"name","samples","added"}, or 422 with the gate
+ *                            that refused it and by how much (as `faceid enroll` says)
+ *   DELETE /api/v1/people/NAME   204, or 404
  */
 #include "server/server.h"
 
@@ -168,6 +172,73 @@ static enum MHD_Result identify(fid_server *s, struct MHD_Connection *c, upload 
     return send_json(s, c, 200, json_pack("{s:o}", "faces", faces));
 }
 
+/* NAME from /api/v1/people/NAME[/rest], percent-decoded in place into out; rest after it. */
+static int person_from_url(const char *url, char *out, size_t size, const char **rest) {
+    const char *p = url + strlen("/api/v1/people/"), *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == 0 || n >= size) return 0;
+    memcpy(out, p, n);
+    out[n] = 0;
+    out[MHD_http_unescape(out)] = 0;
+    *rest = end ? end : "";
+    return 1;
+}
+
+static const char *verdicts[] = {"kept", "no face found", "face too small", "detector score too low", "face too blurry",
+                                 "face turned too far", "same as an earlier sample", "better samples already kept",
+                                 "landmarks do not form a frontal face"};
+
+static enum MHD_Result enroll_photo(fid_server *s, struct MHD_Connection *c, const char *name, upload *u) {
+    if (fid_person_name_check(name) != FID_OK) return send_error(s, c, 400, "%s", fid_last_error());
+    if (!u->size) return send_error(s, c, 400, "enroll: the request body must be a photo (JPEG, PNG or WebP)");
+    fid_status st;
+    fid_image *im = fid__image_decode((const unsigned char *)u->data, u->size, "request body", &st);
+    if (!im) return send_error(s, c, st == FID_ERR_TOO_LARGE ? 413 : 400, "%s", fid_last_error());
+    const char *force = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "force");
+    fid_enroll_report r;
+    memset(&r, 0, sizeof r);
+    pthread_mutex_lock(&s->lock);
+    fid_enrollment *e = fid_enrollment_begin(s->detector, s->embedder, NULL, &st);
+    st = e ? fid_enrollment_add_photo(e, im, "upload", force && !strcmp(force, "1"), &r) : st;
+    int n = e && st == FID_OK ? fid_enrollment_count(e) : 0, dim = fid_embedder_dim(s->embedder);
+    float *d = n ? malloc((size_t)n * dim * sizeof *d) : NULL, q = 0;
+    if (n && d) {
+        fid_enrollment_sample(e, 0, d, &q, NULL, NULL, NULL);
+        st = fid_gallery_add(s->gallery, name, d, 1, &q, NULL);
+    }
+    int samples = -1;
+    if (st == FID_OK && n) {
+        int k = fid_gallery_people(s->gallery, NULL, 0, &st), total = k > 0 ? k : 0;
+        fid_person_info *all = total ? calloc((size_t)total, sizeof *all) : NULL;
+        if (all && fid_gallery_people(s->gallery, all, total, &st) >= 0)
+            for (int i = 0; i < total; i++)
+                if (!strcmp(all[i].name, name)) samples = all[i].samples;
+        free(all);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(d);
+    fid_enrollment_free(e);
+    fid_image_free(im);
+    if (st != FID_OK) return send_error(s, c, 500, "enroll: %s", fid_last_error());
+    if (!n) { /* refused by a gate: say which and by how much, like the CLI */
+        json_t *j = json_pack("{s:s,s:s,s:i}", "error", r.verdict < 9 ? verdicts[r.verdict] : "refused", "gate",
+                              r.gate ? r.gate : "", "faces", r.faces);
+        if (r.limit > 0) json_object_set_new(j, "value", number(r.value)), json_object_set_new(j, "limit", number(r.limit));
+        return send_json(s, c, 422, j);
+    }
+    return send_json(s, c, 201, json_pack("{s:s,s:i,s:i,s:b}", "name", name, "samples", samples, "added", 1, "forced",
+                                          r.forced));
+}
+
+static enum MHD_Result delete_person(fid_server *s, struct MHD_Connection *c, const char *name) {
+    pthread_mutex_lock(&s->lock);
+    fid_status st = fid_gallery_remove(s->gallery, name);
+    pthread_mutex_unlock(&s->lock);
+    if (st == FID_ERR_NOT_FOUND) return send_error(s, c, 404, "no person named '%s'", name);
+    if (st != FID_OK) return send_error(s, c, 500, "%s", fid_last_error());
+    return send_text(s, c, 204, "application/json", strdup(""));
+}
+
 static enum MHD_Result people(fid_server *s, struct MHD_Connection *c) {
     fid_status st;
     pthread_mutex_lock(&s->lock);
@@ -272,6 +343,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return send_error(s, c, 413, "%s: the request body is larger than %zu bytes", url, s->p.max_upload);
     if (!strcmp(url, "/metrics")) return get ? metrics(s, c) : send_error(s, c, 405, "%s %s: use GET", method, url);
     if (!strcmp(url, "/api/v1/people")) return get ? people(s, c) : send_error(s, c, 405, "%s %s: use GET", method, url);
+    if (!strncmp(url, "/api/v1/people/", 15)) {
+        char name[4 * FID_NAME_MAX];
+        const char *rest;
+        if (!person_from_url(url, name, sizeof name, &rest)) return send_error(s, c, 404, "%s: no such resource", url);
+        if (!strcmp(rest, "/photos"))
+            return post ? enroll_photo(s, c, name, u) : send_error(s, c, 405, "%s %s: use POST with a photo", method, url);
+        if (!*rest && !strcmp(method, "DELETE")) return delete_person(s, c, name);
+        return send_error(s, c, *rest ? 404 : 405, "%s %s: not a resource or method of the API", method, url);
+    }
     if (!strcmp(url, "/api/v1/identify"))
         return post ? identify(s, c, u) : send_error(s, c, 405, "%s %s: use POST with an image", method, url);
     return send_error(s, c, 404, "%s: no such resource (see /api/v1/people, /api/v1/identify, /metrics, /healthz)", url);
