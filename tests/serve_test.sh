@@ -19,8 +19,26 @@ start() {
   for _ in $(seq 100); do curl -sf "localhost:$port/healthz" > /dev/null && return 0; sleep 0.1; done
   cat "$tmp/serve.err" >&2; return 1
 }
-# req EXPECTED_CODE CURL_ARGS...: the body in $tmp/body
-req() { local want=$1; shift; code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@"); [ "$code" = "$want" ] || { echo "got $code: $(head -c 200 "$tmp/body")" >&2; return 1; }; }
+spec=$(cd "$(dirname "$0")/.." && pwd)/openapi/faceid-api.json
+# req EXPECTED_CODE CURL_ARGS... URL: the body in $tmp/body; the answer must match the OpenAPI spec
+req() {
+  local want=$1; shift
+  local url=${*: -1} method=GET
+  for a in "$@"; do case $a in --data-binary|-X) method=POST ;; esac; done
+  [ "${*: -2:1}" = DELETE ] && method=DELETE
+  code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@")
+  [ "$code" = "$want" ] || { echo "got $code: $(head -c 200 "$tmp/body")" >&2; return 1; }
+  local path=${url#*//}; path=/${path#*/}; path=${path%%\?*}
+  local template=$path
+  case $path in
+    /api/v1/people/*/photos) template='/api/v1/people/{name}/photos' ;;
+    /api/v1/people/?*) template='/api/v1/people/{name}' ;;
+  esac
+  if /usr/bin/python3 -c "import json,sys; sys.exit(0 if sys.argv[2] in json.load(open(sys.argv[1]))['paths'] else 1)" "$spec" "$template"; then
+    /usr/bin/python3 "$(dirname "$0")/check_openapi.py" "$spec" "$method" "$template" "$code" "$tmp/body" ||
+      { echo "$method $template $code does not match the OpenAPI spec" >&2; return 1; }
+  fi
+}
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/body')); $1"; }
 
 start --max-upload 3000000
