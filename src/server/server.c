@@ -24,8 +24,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "image/image.h"
 
@@ -418,6 +420,7 @@ fid_server *fid_server_start(const fid_server_params *params, fid_detector *dete
 }
 
 int fid_server_port(const fid_server *s) { return s ? s->port : 0; }
+
 
 void fid_server_stop(fid_server *s) {
     if (!s) return;
