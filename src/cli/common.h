@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "faceid.h"
+#include "util/json.h"
 #include "util/output.h"
 
 /* "ssd", "tiny", "blazeface" or "haar"; 0, or -1 after printing an error. */
@@ -79,21 +80,9 @@ int fid_cli_double(const char *opt, const char *arg, double min, double max, dou
 /* Exit codes, the same for every command. */
 enum { FID_EXIT_OK = 0, FID_EXIT_NO = 1, FID_EXIT_USAGE = 2 };
 
-/* JSON shared by every command's output (schema/faceid-output.schema.json). */
-#define FID_JSON_SCHEMA 1
-/* A box as [x, y, w, h] in whole pixels (the one rounding every command uses). */
-json_t *fid_cli_json_box(fid_box box);
-/* A score, distance or time rounded to 4 decimals (null when not finite or beyond 1e15). */
-json_t *fid_cli_json_number(double v);
-/* Unix time as ISO-8601 UTC with milliseconds: "2026-11-28T10:04:02.123Z". */
-void fid_cli_iso_time(double wall, char out[32]);
-/* {"schema": 1, "command": command}: the top of every command's JSON document. */
+/* {"schema": 1, "command": command}: the top of every command's JSON document (the records
+ * themselves, events, tracks, boxes and numbers, are util/json.h's: the API and MQTT send the same). */
 json_t *fid_cli_json_doc(const char *command);
-/* The JSON of live's events and --tracks lines (schema/faceid-output.schema.json); any bytes in
- * names and sources give valid JSON (invalid UTF-8 becomes U+FFFD). Caller decrefs. */
-json_t *fid_cli_track_json(const fid_track_info *t);
-json_t *fid_cli_event_json(const fid_pipeline_event *e);
-json_t *fid_cli_tracks_json(const char *source, const fid_pipeline_result *r);
 /* One compact line of JSON to f, flushed (JSON Lines for other programs); frees line. 0, or -1
  * when the write failed (the caller says so once and stops). */
 int fid_cli_write_line(fid__output *out, json_t *line);

@@ -89,7 +89,7 @@ int fid_cli_detect(int argc, char **argv) {
         if (n > 256) n = 256;
         json_t *faces = json_array();
         for (int k = 0; k < n; k++) {
-            json_t *face = json_pack("{s:o,s:o}", "box", fid_cli_json_box(dets[k].box), "score", fid_cli_json_number(dets[k].score));
+            json_t *face = json_pack("{s:o,s:o}", "box", fid__json_box(dets[k].box), "score", fid__json_number(dets[k].score));
             if (dets[k].n_keypoints) { /* BlazeFace: eyes, nose, mouth, ears */
                 json_t *kp = json_array();
                 for (int j = 0; j < dets[k].n_keypoints; j++)
@@ -196,9 +196,9 @@ static json_t *embed_one(const char *file, fid_detector *det, fid_embedder *emb,
             for (int p = 0; p < 68; p++)
                 json_array_append_new(lm, json_pack("[f,f]", round(faces[k].landmarks[p].x * 10) / 10,
                                                     round(faces[k].landmarks[p].y * 10) / 10));
-            json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "box", fid_cli_json_box(faces[k].box), "score",
-                                                 fid_cli_json_number(faces[k].score), "landmarks", lm, "crop",
-                                                 fid_cli_json_box(faces[k].crop), "descriptor",
+            json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "box", fid__json_box(faces[k].box), "score",
+                                                 fid__json_number(faces[k].score), "landmarks", lm, "crop",
+                                                 fid__json_box(faces[k].crop), "descriptor",
                                                  floats_json(desc + (size_t)k * dim, dim)));
         }
         doc = json_pack("{s:s,s:s,s:i,s:o}", "file", file, "profile", fid_embedder_model_id(emb), "dim", dim, "faces",
@@ -283,9 +283,9 @@ int fid_cli_verify(int argc, char **argv) {
         int same = dist < threshold;
         if (o.json)
             fid_cli_print_json(json_pack("{s:[{s:s,s:o},{s:s,s:o}],s:o,s:o,s:b}", "files", "file", o.files[0], "box",
-                                         fid_cli_json_box(faces[0][0].box), "file", o.files[1], "box",
-                                         fid_cli_json_box(faces[1][0].box), "distance", fid_cli_json_number(dist),
-                                         "threshold", fid_cli_json_number(threshold), "same", same));
+                                         fid__json_box(faces[0][0].box), "file", o.files[1], "box",
+                                         fid__json_box(faces[1][0].box), "distance", fid__json_number(dist),
+                                         "threshold", fid__json_number(threshold), "same", same));
         else
             printf("%s (distance %.4f, threshold %.2f)\n", same ? "same person" : "different people", dist, threshold);
         rc = same ? 0 : 1;

@@ -404,13 +404,13 @@ static int identify_image(const fid_image *im, fid_detector *det, fid_embedder *
             free(desc);
             return -1;
         }
-        json_t *f = json_pack("{s:o,s:o,s:s}", "box", fid_cli_json_box(dets[i].box), "score",
-                              fid_cli_json_number(dets[i].score), "name", match.name);
+        json_t *f = json_pack("{s:o,s:o,s:s}", "box", fid__json_box(dets[i].box), "score",
+                              fid__json_number(dets[i].score), "name", match.name);
         *named += match.known;
         /* a stranger's record names nobody: the closest enrolled person only when asked */
         if (match.known || explain) {
-            json_object_set_new(f, "distance", fid_cli_json_number(match.distance));
-            json_object_set_new(f, "margin", fid_cli_json_number(match.margin));
+            json_object_set_new(f, "distance", fid__json_number(match.distance));
+            json_object_set_new(f, "margin", fid__json_number(match.margin));
         }
         if (!match.known && explain && match.candidate[0]) json_object_set_new(f, "closest", json_string(match.candidate));
         json_array_append_new(faces, f);
@@ -495,7 +495,7 @@ int fid_cli_identify(int argc, char **argv) {
                         break;
                     }
                     json_array_append_new(frames, json_pack("{s:i,s:o,s:o}", "frame", index - 1, "stream_time",
-                                                            fid_cli_json_number(t), "faces", faces));
+                                                            fid__json_number(t), "faces", faces));
                 }
                 if (rc == 0 && st != FID_END) {
                     fid_cli_say("faceid: %s\n", fid_last_error());

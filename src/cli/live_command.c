@@ -78,14 +78,14 @@ static void write_failed(shared_out *o, const char *path) {
 }
 
 static void write_event(shared_out *o, const fid_pipeline_event *e) {
-    if (fid_cli_write_line(o->events, fid_cli_event_json(e)) != 0) write_failed(o, o->events_path);
+    if (fid_cli_write_line(o->events, fid__event_json(e)) != 0) write_failed(o, o->events_path);
 }
 
 static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r, int with_tracks) {
     pthread_mutex_lock(&o->lock);
     for (int i = 0; o->events && i < r->n_events; i++)
         write_event(o, &r->events[i]);
-    if (o->tracks && with_tracks && fid_cli_write_line(o->tracks, fid_cli_tracks_json(c->cfg.name, r)) != 0)
+    if (o->tracks && with_tracks && fid_cli_write_line(o->tracks, fid__tracks_json(c->cfg.name, r)) != 0)
         write_failed(o, o->tracks_path);
     pthread_mutex_unlock(&o->lock);
     for (int i = 0; i < r->n_events; i++) { /* people seen, for the summary */

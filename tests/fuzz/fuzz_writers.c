@@ -47,11 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     take(&data, &size, &ev.wall, sizeof ev.wall);
     ev.track = tracks[0];
     ev.source = source;
-    check_line(fid_cli_event_json(&ev));
+    check_line(fid__event_json(&ev));
     fid_pipeline_result r;
     memset(&r, 0, sizeof r);
     r.frame = ev.frame, r.seconds = ev.seconds, r.wall = ev.wall;
     r.n_tracks = 4, r.tracks = tracks;
-    check_line(fid_cli_tracks_json(source, &r));
+    check_line(fid__tracks_json(source, &r));
     return 0;
 }
