@@ -492,6 +492,9 @@ typedef struct fid_enroll_report {
     fid_box box;    /* of the largest */
     float score;    /* its detector score */
     int forced;     /* kept by `force` although a gate refused it */
+    /* Measured on the largest face once it passed the size and score gates (or was forced), else
+     * 0: the variance of the Laplacian at 112 px and the turn (as the gates judge them). */
+    float sharpness, turn;
 } fid_enroll_report;
 
 /* Considers the largest face of a video frame (the strict gates); *verdict (may be NULL) says what

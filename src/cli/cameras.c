@@ -134,18 +134,24 @@ typedef struct config_ctx {
     int failed;
 } config_ctx;
 
+int fid_cli_camera_ini(fid_cli_camera *cams, int *n, const fid_cli_camera *defaults, const char *path,
+                       const char *section, const char *key, const char *value) {
+    char where[4200];
+    snprintf(where, sizeof where, "%s: [%s] ", path, section);
+    fid_cli_camera *c = NULL;
+    for (int i = 0; i < *n && !c; i++)
+        if (!strcmp(cams[i].name, section)) c = &cams[i];
+    if (!section[0]) {
+        fid_cli_say("faceid: %s: '%s' outside a [camera] section\n", path, key);
+        return -1;
+    }
+    if (!c && !(c = fid_cli_camera_add(cams, n, section, defaults))) return -1;
+    return fid_cli_camera_option(c, key, value, where);
+}
+
 static int on_ini(void *user, const char *section, const char *key, const char *value) {
     config_ctx *x = user;
-    char where[4200];
-    snprintf(where, sizeof where, "%s: [%s] ", x->path, section);
-    fid_cli_camera *c = NULL;
-    for (int i = 0; i < *x->n && !c; i++)
-        if (!strcmp(x->cams[i].name, section)) c = &x->cams[i];
-    if (!section[0])
-        fid_cli_say("faceid: %s: '%s' outside a [camera] section\n", x->path, key);
-    else if ((c || (c = fid_cli_camera_add(x->cams, x->n, section, x->defaults))) &&
-             fid_cli_camera_option(c, key, value, where) == 0)
-        return 1;
+    if (fid_cli_camera_ini(x->cams, x->n, x->defaults, x->path, section, key, value) == 0) return 1;
     x->failed = 1;
     return 0; /* inih stops at the first error */
 }

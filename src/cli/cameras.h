@@ -34,6 +34,11 @@ void fid_cli_source_name(const char *spec, char *name, size_t size, const char *
  * "FILE: [NAME] " for a config file). 0, or -1 after printing. */
 int fid_cli_camera_option(fid_cli_camera *camera, const char *key, const char *value, const char *where);
 
+/* One key of an INI [section] that names a camera (added on its first key). 0, or -1 after
+ * printing one line naming the file, section and key. */
+int fid_cli_camera_ini(fid_cli_camera *cams, int *n, const fid_cli_camera *defaults, const char *path,
+                       const char *section, const char *key, const char *value);
+
 /* Adds (or completes) a camera per [NAME] section of an INI file. 0, or -1 after printing one line
  * naming the file, and the section and key or the line. */
 int fid_cli_cameras_load(const char *path, fid_cli_camera *cams, int *n, const fid_cli_camera *defaults);

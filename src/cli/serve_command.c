@@ -1,5 +1,6 @@
-/* faceid serve: the models and the gallery behind an HTTP API (src/server/). This file parses,
- * wires and waits for a signal. First slice of issue 13: no cameras, web page or MQTT yet. */
+/* faceid serve: cameras, the HTTP API, the web page and MQTT in one process (src/server/). This
+ * file parses, wires the models in and waits for signals: SIGINT/SIGTERM stop, SIGHUP reads the
+ * config again (cameras, blur, retention) without dropping the cameras that did not change. */
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -10,43 +11,118 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/serve_config.h"
 #include "faceid.h"
 #include "server/server.h"
 
 static const char *serve_usage =
-    "usage: faceid serve [--listen ADDR:PORT] [--token TOKEN] [--gallery DB] [--detector NAME] [--threads N]\n"
-    "                    [--max-upload BYTES] [--model ...]\n"
-    "Serves the gallery and the models over HTTP until SIGINT or SIGTERM:\n"
-    "  GET  /healthz            liveness\n"
-    "  GET  /metrics            Prometheus text: requests, identifications, latency, gallery size\n"
-    "  GET  /api/v1/people      the gallery's people and sample counts\n"
-    "  POST /api/v1/identify    an image (JPEG, PNG, WebP) as the body: its faces, named or \"?\"\n"
-    "  POST /api/v1/people/NAME/photos[?force=1]   enroll a photo's largest face (photo quality gates)\n"
-    "  DELETE /api/v1/people/NAME                  remove a person\n"
-    "Listens on 127.0.0.1:8080 unless --listen says otherwise; anywhere beyond 127.0.0.0/8 it needs a\n"
-    "token of 16+ characters (--token, or FID_TOKEN), sent as 'Authorization: Bearer TOKEN'.\n"
+    "usage: faceid serve [--config FILE] [--source [NAME=]URL]... [--listen ADDR:PORT] [--token TOKEN]\n"
+    "                    [--tls-cert PEM --tls-key PEM] [--gallery DB] [--detector NAME] [--threads N]\n"
+    "                    [--max-upload BYTES] [--blur-unknown] [--mqtt HOST[:PORT]] [--model ...]\n"
+    "Runs cameras and serves the gallery, the models, a web page and the events until SIGINT or\n"
+    "SIGTERM; SIGHUP reads --config again (cameras, blur, retention; listen, token, TLS, gallery,\n"
+    "MQTT and threshold take a restart).\n"
+    "  http://ADDR:PORT/        the web page: live view, gallery, events, \"who is this?\"\n"
+    "  /api/v1/...              the API (openapi/faceid-api.json): people, identify, verify,\n"
+    "                           cameras, events (and their SSE stream), unknown faces, export\n"
+    "  /metrics, /healthz       Prometheus text; liveness\n"
+    "Listens on 127.0.0.1:8080 unless told otherwise; anywhere beyond 127.0.0.0/8 it needs a token of\n"
+    "16+ characters (--token, FID_TOKEN or [server] token), sent as 'Authorization: Bearer TOKEN'.\n"
+    "Config file (INI): [server] listen, token, tls-cert, tls-key, gallery, detector, threads,\n"
+    "max-upload, max-connections, blur-unknown, threshold; [retention] crops-hours (24),\n"
+    "events-hours (168), unknown-groups (100); [mqtt] host, port, user, password, prefix (faceid),\n"
+    "crops; any other [NAME] is a camera with live's keys (source, detector, roi, ...).\n"
     "examples:\n"
-    "  faceid serve\n"
-    "  FID_TOKEN=$(head -c 24 /dev/urandom | base64) faceid serve --listen 0.0.0.0:8080\n";
+    "  faceid serve --source door=rtsp://cam.local/stream\n"
+    "  faceid serve --config /etc/faceid/faceid.ini\n"
+    "  FID_TOKEN=$(head -c 24 /dev/urandom | base64) faceid serve --listen 0.0.0.0:8443 \\\n"
+    "      --tls-cert cert.pem --tls-key key.pem --config faceid.ini\n";
+
+/* The command line's settings, applied over the config file at start and after every reload. */
+typedef struct override {
+    const char *section, *key, *value;
+} override;
+
+static int build(fid_cli_serve_config *cfg, const char *config, const override *ov, int n_ov, char **sources,
+                 int n_sources) {
+    fid_cli_serve_config_init(cfg);
+    if (config && fid_cli_serve_config_load(cfg, config)) return -1;
+    for (int i = 0; i < n_ov; i++)
+        if (fid_cli_serve_setting(cfg, ov[i].section, ov[i].key, ov[i].value, "--")) return -1;
+    fid_cli_camera defaults = fid_cli_camera_defaults();
+    defaults.realtime = 1;
+    for (int i = 0; i < n_sources; i++) {
+        char name[64];
+        const char *url;
+        fid_cli_source_name(sources[i], name, sizeof name, &url);
+        fid_cli_camera *c = fid_cli_camera_add(cfg->cams, &cfg->n_cams, name, &defaults);
+        if (!c || fid_cli_camera_option(c, "source", url, "--")) return -1;
+    }
+    return 0;
+}
+
+/* The server's view of the configured cameras (pointing into cfg). */
+static int server_cameras(const fid_cli_serve_config *cfg, fid_server_camera *out) {
+    for (int i = 0; i < cfg->n_cams; i++) {
+        const fid_cli_camera *c = &cfg->cams[i];
+        fid_server_camera *s = &out[i];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", c->name);
+        s->url = c->url;
+        s->output = c->output;
+        s->pipeline = fid_pipeline_default_params();
+        s->pipeline.detector = fid_cli_detector_params(c->detector, 1);
+        if (c->tile_face >= 0) s->pipeline.detector.tile_face = c->tile_face;
+        s->pipeline.roi = c->roi;
+        s->capture = fid_capture_default_params();
+        s->capture.realtime = c->realtime;
+        s->capture.reconnect_s = c->reconnect_s;
+        s->capture.camera_size = c->camera_size;
+        s->capture.camera_format = c->camera_format;
+        s->capture.camera_fps = c->camera_fps;
+    }
+    return cfg->n_cams;
+}
 
 int fid_cli_serve(int argc, char **argv) {
-    enum { O_LISTEN = FID_OPT_COMMAND, O_TOKEN, O_GALLERY, O_DETECTOR, O_THREADS, O_MAX_UPLOAD };
+    enum {
+        O_CONFIG = FID_OPT_COMMAND,
+        O_SOURCE,
+        O_LISTEN,
+        O_TOKEN,
+        O_GALLERY,
+        O_DETECTOR,
+        O_THREADS,
+        O_MAX_UPLOAD,
+        O_TLS_CERT,
+        O_TLS_KEY,
+        O_BLUR,
+        O_MQTT
+    };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},
+        {"config", required_argument, 0, O_CONFIG},
+        {"source", required_argument, 0, O_SOURCE},
         {"listen", required_argument, 0, O_LISTEN},
         {"token", required_argument, 0, O_TOKEN},
         {"gallery", required_argument, 0, O_GALLERY},
         {"detector", required_argument, 0, O_DETECTOR},
         {"threads", required_argument, 0, O_THREADS},
         {"max-upload", required_argument, 0, O_MAX_UPLOAD},
+        {"tls-cert", required_argument, 0, O_TLS_CERT},
+        {"tls-key", required_argument, 0, O_TLS_KEY},
+        {"blur-unknown", no_argument, 0, O_BLUR},
+        {"mqtt", required_argument, 0, O_MQTT},
         FID_CLI_MODEL_OPTIONS,
         {0, 0, 0, 0},
     };
-    fid_server_params sp = fid_server_default_params();
-    const char *gallery = NULL, *detector = "blazeface"; /* the default of every command */
-    int threads = 2, rc = 0, c, max_upload_bytes = 0;
-    sp.token = getenv("FID_TOKEN");
-    if (sp.token && !*sp.token) sp.token = NULL;
+    override ov[32];
+    int n_ov = 0, n_sources = 0, rc = 0, c;
+    char *sources[FID_CLI_MAX_CAMERAS];
+    const char *config = NULL;
+    char mqtt_host[256], mqtt_port[16];
+    const char *token = getenv("FID_TOKEN");
+    if (token && *token) ov[n_ov++] = (override){"server", "token", token};
     optind = 1;
     while (rc == 0 && (c = fid_cli_getopt(argc, argv, ":h", longopts)) != -1) {
         int m = fid_cli_model_option(c, optarg);
@@ -54,48 +130,116 @@ int fid_cli_serve(int argc, char **argv) {
             if (m < 0) rc = FID_EXIT_USAGE;
             continue;
         }
+        const char *key = NULL, *section = "server", *value = optarg;
         switch (c) {
         case 'h': fputs(serve_usage, stdout); fputs(fid_cli_contract, stdout); return FID_EXIT_OK;
-        case O_LISTEN: sp.listen = optarg; break;
-        case O_TOKEN: sp.token = optarg; break;
-        case O_GALLERY: gallery = optarg; break;
-        case O_DETECTOR: detector = optarg; break;
-        case O_THREADS: if (fid_cli_int("--threads", optarg, 1, 64, &threads)) rc = FID_EXIT_USAGE; break;
-        case O_MAX_UPLOAD:
-            if (fid_cli_int("--max-upload", optarg, 1, 1 << 30, &max_upload_bytes)) rc = FID_EXIT_USAGE;
-            sp.max_upload = (size_t)max_upload_bytes;
+        case O_CONFIG: config = optarg; break;
+        case O_SOURCE:
+            if (n_sources == FID_CLI_MAX_CAMERAS) {
+                fid_cli_say("faceid: at most %d sources\n", FID_CLI_MAX_CAMERAS);
+                rc = FID_EXIT_USAGE;
+            } else {
+                sources[n_sources++] = optarg;
+            }
             break;
+        case O_LISTEN: key = "listen"; break;
+        case O_TOKEN: key = "token"; break;
+        case O_GALLERY: key = "gallery"; break;
+        case O_DETECTOR: key = "detector"; break;
+        case O_THREADS: key = "threads"; break;
+        case O_MAX_UPLOAD: key = "max-upload"; break;
+        case O_TLS_CERT: key = "tls-cert"; break;
+        case O_TLS_KEY: key = "tls-key"; break;
+        case O_BLUR: key = "blur-unknown", value = "1"; break;
+        case O_MQTT: {
+            const char *colon = strrchr(optarg, ':');
+            snprintf(mqtt_host, sizeof mqtt_host, "%.*s", colon ? (int)(colon - optarg) : (int)strlen(optarg), optarg);
+            ov[n_ov++] = (override){"mqtt", "host", mqtt_host};
+            if (colon) {
+                snprintf(mqtt_port, sizeof mqtt_port, "%.15s", colon + 1);
+                ov[n_ov++] = (override){"mqtt", "port", mqtt_port};
+            }
+            break;
+        }
         default: rc = FID_EXIT_USAGE; break;
         }
+        if (key && n_ov < 30) ov[n_ov++] = (override){section, key, value};
     }
     if (rc == 0 && optind < argc) {
         fid_cli_say("faceid: serve: unexpected argument '%s' (try --help)\n", argv[optind]);
         rc = FID_EXIT_USAGE;
     }
     if (rc) return rc;
+    fid_cli_serve_config cfg;
+    if (build(&cfg, config, ov, n_ov, sources, n_sources)) {
+        fid_cli_serve_config_free(&cfg);
+        return FID_EXIT_USAGE;
+    }
     /* the signals are waited for, not handled: blocked before any thread starts, so every
      * thread inherits the mask and sigwait below receives them */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    char path[4096];
-    fid_detector *det = fid_cli_detector(detector, threads, 0, NAN);
-    fid_embedder *emb = det ? fid_cli_embedder(threads) : NULL;
-    fid_gallery *g = emb ? fid_cli_open_gallery(fid_cli_gallery_path(gallery, path, sizeof path), 0, emb) : NULL;
-    char why[512];
-    fid_server *s = g ? fid_server_start(&sp, det, emb, g, why, sizeof why) : NULL;
-    if (g && !s) fid_cli_say("faceid: %s\n", why);
+    sigset_t waited;
+    sigemptyset(&waited);
+    sigaddset(&waited, SIGINT);
+    sigaddset(&waited, SIGTERM);
+    sigaddset(&waited, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &waited, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client that hangs up is a failed write, not the end of the service */
+    char path[4096], why[512];
+    fid_status st;
+    /* the upload side and the cameras' identifier each have their own embedder and gallery
+     * handle: the identifier's thread uses its pair alone */
+    fid_detector *det = fid_cli_detector(cfg.detector, cfg.threads, 0, NAN);
+    fid_embedder *emb = det ? fid_cli_embedder(cfg.threads) : NULL;
+    fid_embedder *cam_emb = emb ? fid_cli_embedder(cfg.threads) : NULL;
+    const char *gpath = fid_cli_gallery_path(cfg.gallery, path, sizeof path);
+    fid_gallery *g = cam_emb ? fid_cli_open_gallery(gpath, 0, emb) : NULL;
+    fid_gallery *cam_g = g ? fid_cli_open_gallery(gpath, 1, cam_emb) : NULL;
+    fid_identifier_params ip = fid_identifier_default_params();
+    ip.matcher.threshold = cfg.server.threshold;
+    fid_identifier *idf = cam_g ? fid_identifier_create(cam_emb, cam_g, &ip, &st) : NULL;
+    if (cam_g && !idf) fid_cli_say("faceid: %s\n", fid_last_error());
+    fid_server_camera cams[FID_CLI_MAX_CAMERAS];
+    int n = server_cameras(&cfg, cams);
+    fid_server_models models = {det, emb, g, idf};
+    fid_server *s = idf ? fid_server_start(&cfg.server, &models, cams, n, why, sizeof why) : NULL;
+    if (idf && !s) fid_cli_say("faceid: %s\n", why);
     if (s) {
-        fprintf(stderr, "faceid: serving on http://%.*s:%d (Ctrl-C stops)\n",
-                (int)(strrchr(sp.listen, ':') - sp.listen), sp.listen, fid_server_port(s));
-        int sig;
-        sigwait(&stop, &sig);
+        const char *listen = cfg.server.listen;
+        fprintf(stderr, "faceid: serving %d camera%s on %s://%.*s:%d (Ctrl-C stops, SIGHUP reloads)\n", n,
+                n == 1 ? "" : "s", cfg.server.tls_cert ? "https" : "http", (int)(strrchr(listen, ':') - listen), listen,
+                fid_server_port(s));
+        for (;;) {
+            int sig;
+            sigwait(&waited, &sig);
+            if (sig != SIGHUP) break;
+            fid_cli_serve_config next;
+            if (build(&next, config, ov, n_ov, sources, n_sources)) {
+                fid_cli_say("faceid: reload refused: the config above has an error; running as before\n");
+                fid_cli_serve_config_free(&next);
+                continue;
+            }
+            if (strcmp(next.server.listen, cfg.server.listen) || !next.server.token != !cfg.server.token ||
+                (next.server.token && strcmp(next.server.token, cfg.server.token)) ||
+                !next.server.mqtt.host != !cfg.server.mqtt.host || !next.gallery != !cfg.gallery ||
+                (next.gallery && strcmp(next.gallery, cfg.gallery)))
+                fid_cli_say("faceid: reload: listen, token, TLS, gallery, MQTT and threshold changes take a restart\n");
+            n = server_cameras(&next, cams);
+            if (fid_server_reconfigure(s, &next.server, cams, n, why, sizeof why))
+                fid_cli_say("faceid: reload: %s\n", why);
+            else
+                fprintf(stderr, "faceid: reloaded: %d camera%s\n", n, n == 1 ? "" : "s");
+            fid_cli_serve_config_free(&cfg);
+            cfg = next; /* the server copied what it keeps; the old strings can go */
+        }
+        fprintf(stderr, "faceid: stopping\n");
         fid_server_stop(s);
     }
+    fid_identifier_free(idf);
+    fid_gallery_close(cam_g);
     fid_gallery_close(g);
+    fid_embedder_free(cam_emb);
     fid_embedder_free(emb);
     fid_detector_free(det);
+    fid_cli_serve_config_free(&cfg);
     return s ? FID_EXIT_OK : FID_EXIT_USAGE;
 }

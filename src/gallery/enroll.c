@@ -252,6 +252,7 @@ static fid_status add(fid_enrollment *e, const fid_image *im, const char *source
     if (refused == FID_ENROLL_KEPT || force) {
         if ((st = fid_embedder_describe(e->embedder, im, &dets[best], &face, e->scratch)) != FID_OK) return st;
         sharp = sharpness(im, face.crop), turn = yaw(&face);
+        r->sharpness = sharp, r->turn = turn;
         if (refused == FID_ENROLL_KEPT) {
             if (!plausible(&face))
                 refused = FID_ENROLL_NOT_A_FACE, r->gate = "landmarks";

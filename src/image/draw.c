@@ -6,6 +6,7 @@
 #include <fontconfig/fontconfig.h>
 #include <ft2build.h>
 #include FT_FREETYPE_H
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,4 +182,27 @@ __attribute__((destructor)) static void release_fonts(void) {
         ft = NULL;
         FcFini();
     }
+}
+
+void fid__image_pixelate(fid_image *im, fid_box box, int cell) {
+    if (!im || !(box.width > 0 && box.height > 0) || cell < 1) return;
+    int x0 = (int)floorf(box.x), y0 = (int)floorf(box.y);
+    int x1 = (int)ceilf(box.x + box.width), y1 = (int)ceilf(box.y + box.height);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > im->width) x1 = im->width;
+    if (y1 > im->height) y1 = im->height;
+    for (int by = y0; by < y1; by += cell)
+        for (int bx = x0; bx < x1; bx += cell) {
+            int ex = bx + cell < x1 ? bx + cell : x1, ey = by + cell < y1 ? by + cell : y1;
+            unsigned long sum[3] = {0, 0, 0}, n = (unsigned long)(ex - bx) * (unsigned long)(ey - by);
+            for (int y = by; y < ey; y++)
+                for (int x = bx; x < ex; x++)
+                    for (int k = 0; k < 3; k++)
+                        sum[k] += im->rgb[((size_t)y * im->width + x) * 3 + k];
+            for (int y = by; y < ey; y++)
+                for (int x = bx; x < ex; x++)
+                    for (int k = 0; k < 3; k++)
+                        im->rgb[((size_t)y * im->width + x) * 3 + k] = (uint8_t)(sum[k] / n);
+        }
 }

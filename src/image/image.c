@@ -336,7 +336,9 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && !strcasecmp(s + n - m, suffix);
 }
 
-static fid_status save_jpeg(const fid_image *im, FILE *f, const char *path) {
+/* JPEG to a stdio stream (f) or, when f is NULL, to memory (*mem, *mem_size; caller frees). */
+static fid_status encode_jpeg(const fid_image *im, FILE *f, const char *path, int quality, unsigned char **mem,
+                              unsigned long *mem_size) {
     struct jpeg_compress_struct cinfo;
     jpeg_error err;
     cinfo.err = jpeg_std_error(&err.mgr);
@@ -346,13 +348,16 @@ static fid_status save_jpeg(const fid_image *im, FILE *f, const char *path) {
         return fid__fail(FID_ERR_IO, "%s: cannot write JPEG: %s", path, err.message);
     }
     jpeg_create_compress(&cinfo);
-    jpeg_stdio_dest(&cinfo, f);
+    if (f)
+        jpeg_stdio_dest(&cinfo, f);
+    else
+        jpeg_mem_dest(&cinfo, mem, mem_size);
     cinfo.image_width = (JDIMENSION)im->width;
     cinfo.image_height = (JDIMENSION)im->height;
     cinfo.input_components = 3;
     cinfo.in_color_space = JCS_RGB;
     jpeg_set_defaults(&cinfo);
-    jpeg_set_quality(&cinfo, 92, TRUE);
+    jpeg_set_quality(&cinfo, quality, TRUE);
     jpeg_start_compress(&cinfo, TRUE);
     while (cinfo.next_scanline < cinfo.image_height) {
         JSAMPROW row = im->rgb + (size_t)cinfo.next_scanline * im->width * 3;
@@ -360,6 +365,23 @@ static fid_status save_jpeg(const fid_image *im, FILE *f, const char *path) {
     }
     jpeg_finish_compress(&cinfo);
     jpeg_destroy_compress(&cinfo);
+    return FID_OK;
+}
+
+static fid_status save_jpeg(const fid_image *im, FILE *f, const char *path) {
+    return encode_jpeg(im, f, path, 92, NULL, NULL);
+}
+
+fid_status fid__image_encode_jpeg(const fid_image *im, int quality, unsigned char **out, size_t *size) {
+    unsigned char *mem = NULL;
+    unsigned long n = 0;
+    *out = NULL, *size = 0;
+    fid_status st = encode_jpeg(im, NULL, "image", quality, &mem, &n);
+    if (st != FID_OK) {
+        free(mem);
+        return st;
+    }
+    *out = mem, *size = n;
     return FID_OK;
 }
 

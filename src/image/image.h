@@ -45,6 +45,13 @@ int fid__font_covers(const char *text);
  * then mapped v * scale + offset (1, 0: unchanged). Rows split over `threads`. */
 void fid__square_resize(const fid_image *im, float *dst, int size, float scale, float offset, int threads);
 
+/* JPEG of the image in memory (*out malloc'd, caller frees), for the HTTP API's snapshots. */
+fid_status fid__image_encode_jpeg(const fid_image *im, int quality, unsigned char **out, size_t *size);
+
+/* Replaces the box (clipped to the image) by blocks of `cell` pixels of their mean colour: an
+ * unknown face that must not be recognisable in a live view or a recording. */
+void fid__image_pixelate(fid_image *im, fid_box box, int cell);
+
 /* fid_image_save with the permissions a new file gets (0600 for faces: enrollment crops). */
 fid_status fid__image_save_mode(const fid_image *im, const char *path, int mode);
 

@@ -1,5 +1,7 @@
-/* The HTTP side of `faceid serve` (libmicrohttpd): routes, authentication, upload limits and
- * metrics. It owns no models: the command wires a detector, an embedder and a gallery in. */
+/* The service behind `faceid serve`: cameras run through the live pipeline, an HTTP API and a
+ * web page (libmicrohttpd), events kept for queries and pushed to SSE clients and MQTT
+ * (libmosquitto), strangers grouped for naming, crops expired. It owns no models and parses no
+ * files: the command wires models, a gallery and settings in (src/cli/serve_command.c). */
 #ifndef FID_SERVER_SERVER_H
 #define FID_SERVER_SERVER_H
 
@@ -9,19 +11,56 @@
 
 typedef struct fid_server fid_server;
 
+/* One camera: a source run through its own pipeline, as `faceid live` runs it. */
+typedef struct fid_server_camera {
+    char name[64];
+    const char *url;                 /* borrowed during fid_server_start / fid_server_set_cameras */
+    fid_pipeline_params pipeline;    /* .name is set from name */
+    fid_capture_params capture;      /* strings borrowed as url */
+    const char *output;              /* annotated recording (NULL: none); borrowed as url */
+} fid_server_camera;
+
+typedef struct fid_server_mqtt {
+    const char *host; /* NULL: no MQTT */
+    int port;         /* default 1883 */
+    const char *user, *password;
+    const char *prefix; /* topic prefix; default "faceid" */
+    int crops;          /* publish each identified/stranger face as JPEG on PREFIX/CAMERA/NAME/snapshot */
+} fid_server_mqtt;
+
 typedef struct fid_server_params {
-    const char *listen;  /* "ADDR:PORT" (IPv4); default "127.0.0.1:8080" */
-    const char *token;   /* bearer token every /api request must carry; NULL: none (loopback only) */
-    size_t max_upload;   /* bytes of a request body; default 20 MB */
-    int threads;         /* HTTP worker threads; default 2 */
+    const char *listen;   /* "ADDR:PORT" (IPv4); default "127.0.0.1:8080" */
+    const char *token;    /* bearer token every /api request must carry; NULL: none (loopback only) */
+    const char *tls_cert, *tls_key; /* PEM files; both or neither */
+    size_t max_upload;    /* bytes of a request body; default 20 MB */
+    int max_connections;  /* default 64 */
+    int blur_unknown;     /* pixelate strangers in the live view, snapshots and recordings */
+    double crops_hours;   /* event and unknown-face crops are dropped after this; default 24 */
+    double events_hours;  /* events kept for queries; default 168 (a week), at most 100000 of them */
+    int max_unknown_groups; /* default 100 */
+    float threshold;        /* 1:N for uploads; NAN (default): the gallery's calibration, else the profile's */
+    fid_server_mqtt mqtt;
 } fid_server_params;
 
 fid_server_params fid_server_default_params(void);
 
-/* Starts serving. detector, embedder and gallery are borrowed (used under one lock: requests
- * that run the networks take turns). NULL with a one-line reason in why. */
-fid_server *fid_server_start(const fid_server_params *params, fid_detector *detector, fid_embedder *embedder,
-                             fid_gallery *gallery, char *why, size_t why_size);
+/* The models and gallery the server uses; all borrowed and must outlive it. The request side
+ * (detector, embedder, gallery) serves uploads under one lock; the identifier (with its own
+ * embedder and gallery handle) names the cameras' faces. */
+typedef struct fid_server_models {
+    fid_detector *detector;
+    fid_embedder *embedder;
+    fid_gallery *gallery;
+    fid_identifier *identifier;
+} fid_server_models;
+
+/* Starts the cameras and serving. NULL with a one-line reason in why. */
+fid_server *fid_server_start(const fid_server_params *params, const fid_server_models *models,
+                             const fid_server_camera *cameras, int n_cameras, char *why, size_t why_size);
+/* Replaces the camera set (SIGHUP): cameras whose settings are unchanged keep running, others
+ * stop, start or restart; blur and retention follow params. 0, or -1 with why. */
+int fid_server_reconfigure(fid_server *server, const fid_server_params *params, const fid_server_camera *cameras,
+                           int n_cameras, char *why, size_t why_size);
 /* The port actually bound (for "ADDR:0"). */
 int fid_server_port(const fid_server *server);
 void fid_server_stop(fid_server *server);

@@ -1,0 +1,291 @@
+/* The service's memory of what the cameras saw: events (with the face's crop while retention
+ * allows) for queries, SSE and MQTT, and strangers grouped by likeness for "who is this?".
+ * Crops live in memory only: they are gone after crops_hours, after a restart, and when the
+ * person they name is deleted. A stranger's crop is described and judged by the photo gates on
+ * the worker thread (the request models, under their lock), never on a camera's thread. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "image/image.h"
+#include "server/service.h"
+#include "util/json.h"
+
+enum { MAX_QUEUE = 32 };
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int srv_events_init(fid_server *s) {
+    s->events = calloc(SRV_MAX_EVENTS, sizeof *s->events);
+    int cap = s->p.max_unknown_groups > 0 ? s->p.max_unknown_groups : 100;
+    s->groups = calloc((size_t)cap, sizeof *s->groups);
+    s->queue = calloc(MAX_QUEUE, sizeof *s->queue);
+    s->next_event = s->first_event = 1;
+    s->next_group = s->next_face = 1;
+    return s->events && s->groups && s->queue ? 0 : -1;
+}
+
+static void face_free(srv_face *f) {
+    free(f->jpeg);
+    free(f->descriptor);
+    fid_image_free(f->image);
+    memset(f, 0, sizeof *f);
+}
+
+static void group_free(srv_group *g) {
+    for (int i = 0; i < g->n; i++)
+        face_free(&g->faces[i]);
+    free(g->centroid);
+    memset(g, 0, sizeof *g);
+}
+
+void srv_events_free(fid_server *s) {
+    if (s->events)
+        for (uint64_t id = s->first_event; id < s->next_event; id++)
+            free(s->events[id % SRV_MAX_EVENTS].crop);
+    for (int i = 0; s->groups && i < s->n_groups; i++)
+        group_free(&s->groups[i]);
+    for (int i = 0; s->queue && i < s->n_queue; i++)
+        face_free(&s->queue[i]);
+    free(s->events), free(s->groups), free(s->queue), free(s->counts);
+}
+
+/* The face with a margin around it, grey where it leaves the frame. */
+static fid_image *cut(const fid_image *im, fid_box b, float margin) {
+    float side = fmaxf(b.width, b.height) * (1 + 2 * margin);
+    float cx = b.x + b.width / 2, cy = b.y + b.height / 2;
+    int w = (int)lroundf(side), x0 = (int)lroundf(cx - side / 2), y0 = (int)lroundf(cy - side / 2);
+    if (w < 8 || w > 4096) return NULL;
+    return fid__image_cut(NULL, im, x0, y0, w, w);
+}
+
+static void count_name(fid_server *s, const char *name) {
+    for (int i = 0; i < s->n_counts; i++)
+        if (!strcmp(s->counts[i].name, name)) {
+            s->counts[i].n++;
+            return;
+        }
+    if (s->n_counts >= 10000) return; /* a bound on /metrics' size, whatever the gallery holds */
+    srv_count *grown = realloc(s->counts, (size_t)(s->n_counts + 1) * sizeof *grown);
+    if (!grown) return;
+    s->counts = grown;
+    snprintf(s->counts[s->n_counts].name, sizeof s->counts->name, "%s", name);
+    s->counts[s->n_counts++].n = 1;
+}
+
+void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r) {
+    for (int i = 0; i < r->n_events; i++) {
+        const fid_pipeline_event *e = &r->events[i];
+        int named = e->kind == FID_TRACK_IDENTIFIED || e->kind == FID_TRACK_CHANGED;
+        int stranger = named && !strcmp(e->track.name, "?");
+        unsigned char *jpeg = NULL;
+        size_t jpeg_size = 0;
+        fid_image *face = NULL, *wide = NULL;
+        if (named && r->image && (face = cut(r->image, e->track.box, 0.25f)))
+            fid__image_encode_jpeg(face, 85, &jpeg, &jpeg_size);
+        fid_image_free(face);
+        /* a stranger's wider crop: what the detector needs to find the face again when it is named */
+        if (stranger && r->image) wide = cut(r->image, e->track.box, 0.6f);
+        pthread_mutex_lock(&s->ev_lock);
+        uint64_t id = s->next_event++;
+        if (id - s->first_event >= SRV_MAX_EVENTS) { /* the ring is full: the oldest goes */
+            free(s->events[s->first_event % SRV_MAX_EVENTS].crop);
+            s->first_event++;
+        }
+        srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+        ev->id = id;
+        ev->e = *e;
+        snprintf(ev->camera, sizeof ev->camera, "%s", cam->cfg.name);
+        ev->e.source = ev->camera;
+        ev->crop = jpeg, ev->crop_size = jpeg_size;
+        if (named && !stranger) count_name(s, e->track.name);
+        if (wide && s->n_queue < MAX_QUEUE) {
+            srv_face *f = &s->queue[s->n_queue++];
+            memset(f, 0, sizeof *f);
+            f->wall = e->wall;
+            snprintf(f->camera, sizeof f->camera, "%s", cam->cfg.name);
+            f->image = wide;
+            wide = NULL;
+            pthread_cond_signal(&s->work);
+        }
+        srv_mqtt_event(s->mqtt, ev);
+        pthread_mutex_unlock(&s->ev_lock);
+        fid_image_free(wide);
+    }
+}
+
+json_t *srv_event_json(const srv_event *ev) {
+    json_t *j = fid__event_json(&ev->e);
+    if (!j) return NULL;
+    json_object_set_new(j, "id", json_integer((json_int_t)ev->id));
+    if (ev->crop) {
+        char url[64];
+        snprintf(url, sizeof url, "/api/v1/events/%llu/crop.jpg", (unsigned long long)ev->id);
+        json_object_set_new(j, "crop", json_string(url));
+    }
+    return j;
+}
+
+void srv_events_forget(fid_server *s, const char *name) {
+    pthread_mutex_lock(&s->ev_lock);
+    for (uint64_t id = s->first_event; id < s->next_event; id++) {
+        srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+        if (strcmp(ev->e.track.name, name)) continue;
+        free(ev->crop);
+        ev->crop = NULL, ev->crop_size = 0;
+    }
+    for (int i = 0; i < s->n_counts; i++)
+        if (!strcmp(s->counts[i].name, name)) s->counts[i] = s->counts[--s->n_counts];
+    pthread_mutex_unlock(&s->ev_lock);
+    srv_mqtt_forget(s->mqtt, name);
+}
+
+/* Describes a stranger's crop with the request models and judges it by the photo gates. */
+static int describe(fid_server *s, srv_face *f) {
+    fid_status st;
+    fid_enroll_report rep;
+    int dim = fid_embedder_dim(s->m.embedder), ok = 0;
+    pthread_mutex_lock(&s->lock);
+    fid_enrollment *e = fid_enrollment_begin(s->m.detector, s->m.embedder, NULL, &st);
+    /* forced, so the descriptor is computed even when a gate refuses: the gate is shown, and
+     * naming the group later leaves such a face out unless the user insists */
+    if (e && fid_enrollment_add_photo(e, f->image, "camera", 1, &rep) == FID_OK && fid_enrollment_count(e) == 1 &&
+        (f->descriptor = malloc((size_t)dim * sizeof *f->descriptor)) &&
+        fid_enrollment_sample(e, 0, f->descriptor, NULL, NULL, NULL, NULL) == FID_OK) {
+        f->size = (int)fminf(rep.box.width, rep.box.height);
+        f->sharpness = rep.sharpness, f->turn = rep.turn, f->score = rep.score;
+        f->gate = rep.forced ? rep.gate : "";
+        ok = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    fid_enrollment_free(e);
+    if (ok) ok = fid__image_encode_jpeg(f->image, 85, &f->jpeg, &f->jpeg_size) == FID_OK;
+    return ok ? 0 : -1;
+}
+
+static void centroid(srv_group *g, int dim) {
+    for (int k = 0; k < dim; k++) {
+        double sum = 0;
+        for (int i = 0; i < g->n; i++)
+            sum += g->faces[i].descriptor[k];
+        g->centroid[k] = (float)(sum / g->n);
+    }
+}
+
+/* Into the nearest group within the embedder's 1:1 threshold, else a new one (the oldest group
+ * makes room). A full group keeps its sharpest faces. Under ev_lock. */
+static void group_face(fid_server *s, srv_face *f) {
+    int dim = fid_embedder_dim(s->m.embedder), best = -1;
+    float best_d = fid_embedder_threshold(s->m.embedder);
+    for (int i = 0; i < s->n_groups; i++) {
+        float d = fid_embedder_distance(s->m.embedder, f->descriptor, s->groups[i].centroid);
+        if (d < best_d) best_d = d, best = i;
+    }
+    int cap = s->p.max_unknown_groups > 0 ? s->p.max_unknown_groups : 100;
+    if (best < 0) {
+        if (s->n_groups == cap) { /* the group seen longest ago goes */
+            int old = 0;
+            for (int i = 1; i < s->n_groups; i++)
+                if (s->groups[i].last < s->groups[old].last) old = i;
+            group_free(&s->groups[old]);
+            s->groups[old] = s->groups[--s->n_groups];
+        }
+        srv_group *g = &s->groups[s->n_groups];
+        memset(g, 0, sizeof *g);
+        if (!(g->centroid = malloc((size_t)dim * sizeof *g->centroid))) {
+            face_free(f);
+            return;
+        }
+        g->id = s->next_group++;
+        g->first = f->wall;
+        best = s->n_groups++;
+    }
+    srv_group *g = &s->groups[best];
+    f->id = s->next_face++;
+    g->sightings++;
+    g->last = fmax(g->last, f->wall);
+    if (g->n == SRV_GROUP_FACES) { /* full: the new face replaces the least sharp if sharper */
+        int worst = 0;
+        for (int i = 1; i < g->n; i++)
+            if (g->faces[i].sharpness < g->faces[worst].sharpness) worst = i;
+        if (g->faces[worst].sharpness >= f->sharpness) {
+            face_free(f);
+            return;
+        }
+        face_free(&g->faces[worst]);
+        g->faces[worst] = *f;
+    } else {
+        g->faces[g->n++] = *f;
+    }
+    memset(f, 0, sizeof *f);
+    centroid(g, dim);
+}
+
+/* Drops crops, faces and events past their retention. Under ev_lock. */
+static void expire(fid_server *s) {
+    double now = wall_now(), crops = atomic_load(&s->crops_hours) * 3600,
+           events = atomic_load(&s->events_hours) * 3600;
+    while (s->first_event < s->next_event && now - s->events[s->first_event % SRV_MAX_EVENTS].e.wall > events) {
+        srv_event *ev = &s->events[s->first_event % SRV_MAX_EVENTS];
+        free(ev->crop);
+        memset(ev, 0, sizeof *ev);
+        s->first_event++;
+    }
+    for (uint64_t id = s->first_event; id < s->next_event; id++) {
+        srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+        if (ev->crop && now - ev->e.wall > crops) {
+            free(ev->crop);
+            ev->crop = NULL, ev->crop_size = 0;
+        }
+    }
+    for (int i = 0; i < s->n_groups; i++) {
+        srv_group *g = &s->groups[i];
+        int kept = 0;
+        for (int k = 0; k < g->n; k++)
+            if (now - g->faces[k].wall > crops)
+                face_free(&g->faces[k]);
+            else
+                g->faces[kept++] = g->faces[k];
+        g->n = kept;
+        if (kept == 0) {
+            group_free(g);
+            s->groups[i--] = s->groups[--s->n_groups];
+        } else {
+            centroid(g, fid_embedder_dim(s->m.embedder));
+        }
+    }
+}
+
+void *srv_worker(void *arg) {
+    fid_server *s = arg;
+    pthread_mutex_lock(&s->ev_lock);
+    while (!atomic_load(&s->stopping)) {
+        if (s->n_queue) {
+            srv_face f = s->queue[0];
+            memmove(s->queue, s->queue + 1, (size_t)--s->n_queue * sizeof *s->queue);
+            pthread_mutex_unlock(&s->ev_lock);
+            int ok = describe(s, &f) == 0;
+            pthread_mutex_lock(&s->ev_lock);
+            if (ok)
+                group_face(s, &f);
+            else
+                face_free(&f);
+            continue;
+        }
+        expire(s);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&s->work, &s->ev_lock, &until);
+    }
+    pthread_mutex_unlock(&s->ev_lock);
+    return NULL;
+}

@@ -1,0 +1,162 @@
+/* What the parts of the service share: the server's state, the cameras (cameras.c), the events
+ * and unknown faces (events.c), MQTT (mqtt.c) and the HTTP side (server.c, web.c). Internal. */
+#ifndef FID_SERVER_SERVICE_H
+#define FID_SERVER_SERVICE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "server/server.h"
+
+enum { SRV_MAX_CAMERAS = 32, SRV_MAX_TRACKS = 64, SRV_GROUP_FACES = 12, SRV_MAX_EVENTS = 100000 };
+enum { SRV_BUCKETS = 8 };
+extern const double srv_bucket_le[SRV_BUCKETS];
+
+typedef struct srv_histogram {
+    atomic_long bucket[SRV_BUCKETS + 1];
+    atomic_long count;
+    _Atomic double sum;
+} srv_histogram;
+void srv_histogram_add(srv_histogram *h, double seconds);
+
+/* One event as the API, SSE and MQTT deliver it, with the face's crop while it is kept. */
+typedef struct srv_event {
+    uint64_t id;
+    fid_pipeline_event e; /* e.source points at camera */
+    char camera[64];
+    unsigned char *crop; /* JPEG; NULL once expired or for "left" */
+    size_t crop_size;
+} srv_event;
+
+/* One stranger's face kept for "who is this?": its crop, descriptor and how the photo gates
+ * judge it (an enrollment from it uses the same gates). */
+typedef struct srv_face {
+    uint64_t id;
+    double wall;
+    char camera[64];
+    unsigned char *jpeg;
+    size_t jpeg_size;
+    fid_image *image; /* the padded crop, what an enrollment from it reads */
+    float *descriptor;
+    int size;        /* the face's shorter box side, pixels */
+    float sharpness; /* variance of the Laplacian at 112 px */
+    float score, turn;
+    const char *gate; /* "" when the photo gates accept it, else the first that refuses (static) */
+} srv_face;
+
+typedef struct srv_group {
+    uint64_t id;
+    int n;
+    srv_face faces[SRV_GROUP_FACES];
+    float *centroid; /* mean of the faces' descriptors */
+    double first, last;
+    int sightings;
+} srv_group;
+
+typedef struct srv_camera {
+    fid_server_camera cfg;
+    char *url, *output, *camera_size, *camera_format; /* owned copies cfg points at */
+    struct fid_server *s;
+    pthread_t thread;
+    int started;
+    atomic_int quit;
+    pthread_mutex_t lock; /* everything below */
+    fid_pipeline *pipeline;
+    fid_image *frame; /* the newest frame, unannotated */
+    fid_track_info tracks[SRV_MAX_TRACKS];
+    int n_tracks;
+    uint64_t seq; /* frames taken so far */
+    double frame_wall, fps, last_at;
+    char state[24];  /* "starting", "running", "reconnecting", "restarting", "failed" */
+    char error[256]; /* the last error, one line */
+    int64_t frames, dropped_before, restarts, reconnects_before;
+    fid_pipeline_stats last_stats;
+    srv_histogram latency;
+    fid_video_writer *writer;
+} srv_camera;
+
+/* Identifications per name, for /metrics. */
+typedef struct srv_count {
+    char name[208];
+    long n;
+} srv_count;
+
+typedef struct srv_mqtt srv_mqtt;
+
+struct fid_server {
+    struct MHD_Daemon *daemon;
+    fid_server_params p;
+    char *token, *tls_cert_pem, *tls_key_pem;
+    fid_server_models m;
+    int port;
+    atomic_int stopping;
+    _Atomic int blur_unknown;
+    _Atomic double crops_hours, events_hours;
+
+    pthread_mutex_t lock; /* the request models and the matcher */
+    fid_matcher *matcher;
+    uint64_t matcher_version;
+
+    pthread_mutex_t cams_lock; /* the camera list */
+    srv_camera *cams[SRV_MAX_CAMERAS];
+    int n_cams;
+
+    pthread_mutex_t ev_lock; /* events, unknown groups, counts, the queue */
+    srv_event *events;       /* ring of SRV_MAX_EVENTS */
+    uint64_t next_event, first_event; /* ids; ring slot = id % SRV_MAX_EVENTS */
+    srv_group *groups;
+    int n_groups;
+    uint64_t next_group, next_face;
+    srv_count *counts;
+    int n_counts;
+    srv_face *queue; /* strangers' crops waiting for a descriptor */
+    int n_queue;
+    pthread_cond_t work;
+    pthread_t worker;
+    int worker_started;
+
+    srv_mqtt *mqtt;
+
+    atomic_long requests[6]; /* by status class */
+    atomic_long identified, strangers;
+    srv_histogram identify_latency;
+};
+
+/* cameras.c */
+int srv_cameras_set(fid_server *s, const fid_server_camera *cams, int n, char *why, size_t why_size);
+void srv_cameras_stop_all(fid_server *s);
+/* The camera's newest frame with boxes and names drawn (strangers pixelated when set), as JPEG.
+ * 0 with *jpeg malloc'd; -1 when there is no such camera or no frame yet. *seq: the frame's. */
+int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, unsigned char **jpeg, size_t *size,
+                    uint64_t *seq);
+/* Draws the tracks on a copy of frame; NULL when out of memory. */
+fid_image *srv_annotate(const fid_image *frame, const fid_track_info *tracks, int n, int blur);
+
+/* events.c */
+int srv_events_init(fid_server *s);
+void srv_events_free(fid_server *s);
+/* Records one pipeline result's events (crops cut from r->image) and queues strangers. */
+void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r);
+/* The worker: describes queued strangers and groups them, expires crops and events. */
+void *srv_worker(void *arg);
+/* Forgets the crops of events naming `name` (the person was deleted). */
+void srv_events_forget(fid_server *s, const char *name);
+/* The JSON of event id (with "id" and "crop" URL when it has one); caller decrefs. Under ev_lock. */
+struct json_t;
+struct json_t *srv_event_json(const srv_event *ev);
+
+/* mqtt.c: all no-ops when MQTT is not configured or not built */
+srv_mqtt *srv_mqtt_start(const fid_server_mqtt *p, char *why, size_t why_size);
+void srv_mqtt_event(srv_mqtt *m, const srv_event *ev);
+void srv_mqtt_forget(srv_mqtt *m, const char *name);
+int srv_mqtt_connected(srv_mqtt *m);
+long srv_mqtt_published(srv_mqtt *m);
+void srv_mqtt_stop(srv_mqtt *m);
+
+/* Monotonic seconds. */
+double srv_now(void);
+/* Sleeps up to `seconds`, less when the server stops. */
+void srv_nap(fid_server *s, double seconds);
+
+#endif
