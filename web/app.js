@@ -156,7 +156,7 @@ async function start() {
     await Promise.all([cameras(), people(), unknown(), events()]);
     say('');
     setInterval(() => cameras().catch((e) => say(e.message)), 2000);
-    setInterval(() => unknown().catch(() => {}), 10000);
+    setInterval(() => unknown().catch(() => {}), 5000);
   } catch (e) { say(e.message); }
 }
 start();

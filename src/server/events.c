@@ -263,6 +263,34 @@ static void expire(fid_server *s) {
     }
 }
 
+/* Strangers who are strangers no more: after the gallery changed (an upload, another process, a
+ * group named), groups whose faces the gallery now names leave "who is this?". */
+static void drop_known(fid_server *s) {
+    pthread_mutex_lock(&s->lock);
+    const fid_matcher *m = srv_current_matcher(s);
+    uint64_t v = s->matcher_version;
+    int changed = m && v != s->groups_checked;
+    s->groups_checked = v;
+    pthread_mutex_unlock(&s->lock);
+    if (!changed) return;
+    pthread_mutex_lock(&s->ev_lock);
+    pthread_mutex_lock(&s->lock); /* always ev_lock first, then lock: one order, no deadlock */
+    m = srv_current_matcher(s);
+    for (int i = 0; m && i < s->n_groups; i++) {
+        int known = 0;
+        for (int k = 0; k < s->groups[i].n; k++) {
+            fid_match match;
+            if (fid_matcher_match(m, s->groups[i].faces[k].descriptor, &match) == FID_OK && match.known) known++;
+        }
+        if (known * 2 > s->groups[i].n) { /* most of its faces */
+            group_free(&s->groups[i]);
+            s->groups[i--] = s->groups[--s->n_groups];
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->ev_lock);
+}
+
 void *srv_worker(void *arg) {
     fid_server *s = arg;
     pthread_mutex_lock(&s->ev_lock);
@@ -280,6 +308,9 @@ void *srv_worker(void *arg) {
             continue;
         }
         expire(s);
+        pthread_mutex_unlock(&s->ev_lock);
+        drop_known(s);
+        pthread_mutex_lock(&s->ev_lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 250 * 1000 * 1000;

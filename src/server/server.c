@@ -113,8 +113,7 @@ static const char *arg(struct MHD_Connection *c, const char *key) {
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* The matcher of the gallery as it is now (rebuilt when another process changed it). Under lock. */
-static const fid_matcher *current_matcher(fid_server *s) {
+const fid_matcher *srv_current_matcher(fid_server *s) {
     uint64_t v;
     if (fid_gallery_version(s->m.gallery, &v) != FID_OK) return s->matcher;
     if (!s->matcher || v != s->matcher_version) {
@@ -166,7 +165,7 @@ static enum MHD_Result identify(fid_server *s, struct MHD_Connection *c, upload 
     if (!im) return send_error(s, c, status_for(st), "%s", fid_last_error());
     double t0 = srv_now();
     pthread_mutex_lock(&s->lock);
-    const fid_matcher *m = current_matcher(s);
+    const fid_matcher *m = srv_current_matcher(s);
     fid_detection dets[64];
     int n = m ? fid_detector_run(s->m.detector, im, dets, 64, &st) : -1;
     json_t *faces = json_array();

@@ -115,6 +115,7 @@ struct fid_server {
     pthread_cond_t work;
     pthread_t worker;
     int worker_started;
+    uint64_t groups_checked; /* the matcher version the unknown groups were last checked against */
 
     srv_mqtt *mqtt;
 
@@ -122,6 +123,9 @@ struct fid_server {
     atomic_long identified, strangers;
     srv_histogram identify_latency;
 };
+
+/* server.c: the matcher of the gallery as it is now (rebuilt when it changed). Under s->lock. */
+const fid_matcher *srv_current_matcher(fid_server *s);
 
 /* cameras.c */
 int srv_cameras_set(fid_server *s, const fid_server_camera *cams, int n, char *why, size_t why_size);
