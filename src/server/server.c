@@ -1116,6 +1116,7 @@ static enum MHD_Result on_form(void *cls, enum MHD_ValueKind kind, const char *k
                                size_t size) {
     (void)kind, (void)content_type, (void)transfer_encoding;
     upload *u = cls;
+    if (!key) key = ""; /* a part without a name (fuzz_http found libmicrohttpd passes NULL) */
     part *last = u->n_parts ? &u->parts[u->n_parts - 1] : NULL;
     if (!last || off == 0 || strcmp(last->key, key) || (!!filename != !!last->filename) ||
         (filename && strcmp(filename, last->filename))) {
@@ -1132,7 +1133,7 @@ static enum MHD_Result on_form(void *cls, enum MHD_ValueKind kind, const char *k
     }
     char *grown = realloc(last->data, last->size + size + 1);
     if (!grown) return MHD_NO;
-    memcpy(grown + last->size, data, size);
+    if (size) memcpy(grown + last->size, data, size);
     last->data = grown;
     last->size += size;
     grown[last->size] = 0; /* fields read as strings */

@@ -1,11 +1,13 @@
-/* libFuzzer target for faceid live's --config files (INI through libinih, then each camera's
- * settings through fid_cli_camera_option). */
+/* libFuzzer target for the config files: faceid live's --config (INI through libinih, then each
+ * camera's settings through fid_cli_camera_option) and faceid serve's (also [server], [retention]
+ * and [mqtt]). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/cameras.h"
+#include "cli/serve_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char path[64];
@@ -21,5 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (cams[i].output) free(fid_cli_output_for(cams[i].output, cams[i].name));
         fid_cli_camera_free(&cams[i]);
     }
+    fid_cli_serve_config cfg;
+    fid_cli_serve_config_init(&cfg);
+    fid_cli_serve_config_load(&cfg, path);
+    fid_cli_serve_config_free(&cfg);
     return 0;
 }

@@ -28,11 +28,16 @@ static void start(void) {
     snprintf(path, sizeof path, "/tmp/faceid-fuzz-http-%d.db", (int)getpid());
     unlink(path);
     fid_gallery *g = emb ? fid_gallery_open(path, NULL, &st) : NULL;
+    /* the cameras' side: no cameras here, but the identifier the server is built around */
+    fid_embedder *emb2 = g ? fid_embedder_create(NULL, &st) : NULL;
+    fid_gallery *g2 = emb2 ? fid_gallery_open(path, NULL, &st) : NULL;
+    fid_identifier *idf = g2 ? fid_identifier_create(emb2, g2, NULL, &st) : NULL;
     fid_server_params p = fid_server_default_params();
     p.listen = "127.0.0.1:0";
     p.max_upload = 1 << 20;
     char why[256];
-    server = g ? fid_server_start(&p, det, emb, g, why, sizeof why) : NULL;
+    fid_server_models m = {det, emb, g, idf};
+    server = idf ? fid_server_start(&p, &m, NULL, 0, why, sizeof why) : NULL;
     if (!server) abort();
 }
 
