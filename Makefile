@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo eval fuzz faults goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo serve-demo eval fuzz faults goldens goldens-faces clean
 
 all: build
 
@@ -36,6 +36,10 @@ bench: setup-peers build
 
 demo: build
 	scripts/demo
+
+# faceid serve on the demo clips (and ../shared's seed videos): open http://127.0.0.1:8080/
+serve-demo: build
+	scripts/serve-demo
 
 # Quality on real data (../shared/data): detection recall by face size, enrollment from single
 # photos, TAR/FAR by samples per person and probe condition, live naming on synthesized 1080p clips.

@@ -76,6 +76,9 @@ async function check(what, fn) {
   await check('... and her group leaves "who is this?"', async () => {
     await page.waitForFunction(() => !document.querySelector('#unknown .group'), { timeout: 20000, polling: 500 });
   });
+  await check('... and the gallery shows her face from the camera', async () => {
+    await page.waitForSelector('#people li[data-person="dana"] img.face-thumb', { timeout: 20000 });
+  });
   await check('... and in the recent events, live through SSE', async () => {
     await page.waitForFunction(() => [...document.querySelectorAll('#events li strong')].some((e) => e.textContent === 'dana'), { timeout: 30000 });
   });

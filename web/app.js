@@ -72,7 +72,8 @@ async function people() {
       try { await api(`/api/v1/people/${encodeURIComponent(p.name)}`, { method: 'DELETE' }); } catch (e) { say(e.message); }
       people();
     };
-    const li = el('li', {}, el('strong', { textContent: p.name }), el('span', { textContent: `${p.samples} samples` }), rename, remove);
+    const face = p.face ? el('img', { src: p.face, alt: '', className: 'face-thumb' }) : el('span', { className: 'face-thumb' });
+    const li = el('li', {}, face, el('strong', { textContent: p.name }), el('span', { textContent: `${p.samples} samples` }), rename, remove);
     li.dataset.person = p.name;
     return li;
   }));
@@ -156,7 +157,7 @@ async function start() {
     await Promise.all([cameras(), people(), unknown(), events()]);
     say('');
     setInterval(() => cameras().catch((e) => say(e.message)), 2000);
-    setInterval(() => unknown().catch(() => {}), 5000);
+    setInterval(() => { unknown().catch(() => {}); people().catch(() => {}); }, 5000);
   } catch (e) { say(e.message); }
 }
 start();

@@ -16,6 +16,7 @@ static int usage(FILE *f) {
             "  enroll --name NAME FILE...   learn a person from clips and photos\n"
             "  enroll-dir DIR     learn everyone in DIR/<name>/<clips and photos>\n"
             "  live --source SRC  follow and name faces in a video: annotated video, JSON events\n"
+            "  serve              cameras, an HTTP API, a web page, MQTT and metrics as one service\n"
             "  identify FILE...   name the faces in images and videos (\"?\" for strangers)\n"
             "  calibrate          threshold for a target false-accept rate from the gallery's own samples\n"
             "  list | show NAME | remove NAME | rename OLD NEW | export F | import F   manage the gallery\n"

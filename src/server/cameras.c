@@ -115,6 +115,7 @@ static void *run(void *arg) {
     srv_camera *c = arg;
     fid_server *s = c->s;
     double backoff = 1;
+    int failing = 0;
     while (!atomic_load(&c->quit) && !atomic_load(&s->stopping)) {
         fid_status st;
         fid_pipeline_params pp = c->cfg.pipeline;
@@ -125,8 +126,12 @@ static void *run(void *arg) {
             p = NULL;
         }
         if (!p) {
+            /* said once per distinct error, not at every retry: a dead camera must not flood the log */
+            if (strcmp(c->error, fid_last_error()))
+                fprintf(stderr, "faceid: camera %s: %s; trying again (1 s, doubling to 30 s)\n", c->cfg.name,
+                        fid_last_error());
             set_state(c, "failed", fid_last_error());
-            fprintf(stderr, "faceid: camera %s: %s; trying again in %.0f s\n", c->cfg.name, fid_last_error(), backoff);
+            failing = 1;
             srv_nap(s, backoff);
             backoff = fmin(backoff * 2, 30);
             continue;
@@ -135,7 +140,9 @@ static void *run(void *arg) {
         c->pipeline = p;
         pthread_mutex_unlock(&c->lock);
         if (atomic_load(&c->quit)) fid_pipeline_stop(p); /* a stop that came while opening */
-        set_state(c, "running", NULL);
+        if (failing) fprintf(stderr, "faceid: camera %s: running\n", c->cfg.name);
+        failing = 0;
+        set_state(c, "running", "");
         double opened = srv_now();
         fid_pipeline_result r;
         for (;;) {
@@ -152,7 +159,11 @@ static void *run(void *arg) {
             take_result(c, &r); /* the final events: every track left */
             break;
         }
-        if (st != FID_END) set_state(c, "failed", fid_last_error());
+        if (st != FID_END) {
+            fprintf(stderr, "faceid: camera %s: %s; opening it again\n", c->cfg.name, fid_last_error());
+            set_state(c, "failed", fid_last_error());
+            failing = 1;
+        }
         fid_pipeline_stats ps = fid_pipeline_get_stats(p);
         pthread_mutex_lock(&c->lock);
         c->pipeline = NULL;
@@ -279,7 +290,7 @@ void srv_cameras_stop_all(fid_server *s) {
         camera_free(all[i]);
 }
 
-int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, unsigned char **jpeg, size_t *size,
+int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, int raw, unsigned char **jpeg, size_t *size,
                     uint64_t *seq) {
     int found = -1;
     pthread_mutex_lock(&s->cams_lock);
@@ -290,7 +301,8 @@ int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, unsigne
         pthread_mutex_lock(&c->lock);
         fid_image *canvas = NULL;
         if (c->frame && c->seq > after_seq) {
-            canvas = srv_annotate(c->frame, c->tracks, c->n_tracks, atomic_load(&s->blur_unknown));
+            canvas = raw ? fid_image_copy_into(NULL, c->frame, NULL)
+                         : srv_annotate(c->frame, c->tracks, c->n_tracks, atomic_load(&s->blur_unknown));
             *seq = c->seq;
         } else {
             found = c->frame ? 1 : 2; /* 1: nothing newer yet; 2: no frame at all */

@@ -423,6 +423,10 @@ static enum MHD_Result rename_person(fid_server *s, struct MHD_Connection *c, co
     return r;
 }
 
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const fid_person_info *)a)->name, ((const fid_person_info *)b)->name);
+}
+
 static enum MHD_Result people(fid_server *s, struct MHD_Connection *c) {
     fid_status st;
     pthread_mutex_lock(&s->lock);
@@ -434,10 +438,32 @@ static enum MHD_Result people(fid_server *s, struct MHD_Connection *c) {
         free(list);
         return send_error(s, c, 500, "%s", fid_last_error());
     }
+    /* each person's face: the crop of their latest event still kept (one pass over the events) */
+    uint64_t *face = n > 0 ? calloc((size_t)n, sizeof *face) : NULL;
+    if (face) {
+        qsort(list, (size_t)n, sizeof *list, by_name);
+        pthread_mutex_lock(&s->ev_lock);
+        for (uint64_t id = s->next_event; id-- > s->first_event;) {
+            const srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+            fid_person_info key;
+            if (!ev->crop || !strcmp(ev->e.track.name, "?")) continue;
+            snprintf(key.name, sizeof key.name, "%s", ev->e.track.name);
+            fid_person_info *hit = bsearch(&key, list, (size_t)n, sizeof *list, by_name);
+            if (hit && !face[hit - list]) face[hit - list] = id;
+        }
+        pthread_mutex_unlock(&s->ev_lock);
+    }
     json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:o,s:i}", "name", fid__json_text(list[i].name), "samples",
-                                             list[i].samples));
+    for (int i = 0; i < n; i++) {
+        json_t *j = json_pack("{s:o,s:i}", "name", fid__json_text(list[i].name), "samples", list[i].samples);
+        if (face && face[i]) {
+            char url[64];
+            snprintf(url, sizeof url, "/api/v1/events/%llu/crop.jpg", (unsigned long long)face[i]);
+            json_object_set_new(j, "face", json_string(url));
+        }
+        json_array_append_new(arr, j);
+    }
+    free(face);
     free(list);
     return send_json(s, c, 200, json_pack("{s:o}", "people", arr));
 }
@@ -494,7 +520,7 @@ static enum MHD_Result snapshot(fid_server *s, struct MHD_Connection *c, const c
     unsigned char *jpeg = NULL;
     size_t size;
     uint64_t seq;
-    int r = srv_camera_jpeg(s, name, 0, &jpeg, &size, &seq);
+    int r = srv_camera_jpeg(s, name, 0, truthy(arg(c, "raw")), &jpeg, &size, &seq);
     if (r == -1) return send_error(s, c, 404, "no camera named '%s'", name);
     if (r == 2 || r == 1) return send_error(s, c, 503, "camera %s: no frame yet", name);
     if (r != 0) return send_error(s, c, 500, "camera %s: cannot encode the frame", name);
@@ -521,7 +547,7 @@ static ssize_t mjpeg_read(void *cls, uint64_t pos, char *out, size_t max) {
         if (wait > 0) srv_nap(m->s, wait);
         unsigned char *jpeg = NULL;
         size_t size;
-        int r = srv_camera_jpeg(m->s, m->camera, m->seq, &jpeg, &size, &m->seq);
+        int r = srv_camera_jpeg(m->s, m->camera, m->seq, 0, &jpeg, &size, &m->seq);
         if (r == -1) return MHD_CONTENT_READER_END_OF_STREAM; /* the camera was removed */
         if (r != 0) {
             srv_nap(m->s, 0.04);

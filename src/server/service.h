@@ -130,9 +130,10 @@ const fid_matcher *srv_current_matcher(fid_server *s);
 /* cameras.c */
 int srv_cameras_set(fid_server *s, const fid_server_camera *cams, int n, char *why, size_t why_size);
 void srv_cameras_stop_all(fid_server *s);
-/* The camera's newest frame with boxes and names drawn (strangers pixelated when set), as JPEG.
- * 0 with *jpeg malloc'd; -1 when there is no such camera or no frame yet. *seq: the frame's. */
-int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, unsigned char **jpeg, size_t *size,
+/* The camera's newest frame after after_seq as JPEG: with boxes and names drawn (strangers
+ * pixelated when set), or with `raw` as captured (to enroll from). 0 with *jpeg malloc'd and *seq
+ * the frame's; -1 no such camera; 1 nothing newer yet; 2 no frame yet; -2 encoding failed. */
+int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, int raw, unsigned char **jpeg, size_t *size,
                     uint64_t *seq);
 /* Draws the tracks on a copy of frame; NULL when out of memory. */
 fid_image *srv_annotate(const fid_image *frame, const fid_track_info *tracks, int n, int blur);
