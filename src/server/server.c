@@ -529,19 +529,37 @@ static enum MHD_Result snapshot(fid_server *s, struct MHD_Connection *c, const c
 
 /* The live view: multipart/x-mixed-replace JPEGs, at most 10 a second, for as long as the client
  * watches. The callback may wait: each connection has its own thread. */
+/* Bytes a streaming response has made and not yet handed to libmicrohttpd. Streams' states start
+ * with one, so one function frees them all. */
+typedef struct pending {
+    char *buf;
+    size_t len, pos;
+} pending;
+
+static ssize_t pending_take(pending *p, char *out, size_t max) {
+    size_t n = p->len - p->pos < max ? p->len - p->pos : max;
+    memcpy(out, p->buf + p->pos, n);
+    p->pos += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls) {
+    free(((pending *)cls)->buf);
+    free(cls);
+}
+
 typedef struct mjpeg {
+    pending out;
     fid_server *s;
     char camera[64];
     uint64_t seq;
-    unsigned char *buf;
-    size_t len, pos;
     double last;
 } mjpeg;
 
 static ssize_t mjpeg_read(void *cls, uint64_t pos, char *out, size_t max) {
     (void)pos;
     mjpeg *m = cls;
-    while (m->pos == m->len) {
+    while (m->out.pos == m->out.len) {
         if (atomic_load(&m->s->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
         double wait = m->last + 0.1 - srv_now();
         if (wait > 0) srv_nap(m->s, wait);
@@ -556,28 +574,19 @@ static ssize_t mjpeg_read(void *cls, uint64_t pos, char *out, size_t max) {
         m->last = srv_now();
         char head[128];
         int h = snprintf(head, sizeof head, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n", size);
-        free(m->buf);
-        m->buf = malloc((size_t)h + size + 2);
-        if (!m->buf) {
+        free(m->out.buf);
+        char *buf = m->out.buf = malloc((size_t)h + size + 2);
+        if (!buf) {
             free(jpeg);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        memcpy(m->buf, head, (size_t)h);
-        memcpy(m->buf + h, jpeg, size);
-        memcpy(m->buf + h + size, "\r\n", 2);
+        memcpy(buf, head, (size_t)h);
+        memcpy(buf + h, jpeg, size);
+        memcpy(buf + h + size, "\r\n", 2);
         free(jpeg);
-        m->len = (size_t)h + size + 2, m->pos = 0;
+        m->out.len = (size_t)h + size + 2, m->out.pos = 0;
     }
-    size_t n = m->len - m->pos < max ? m->len - m->pos : max;
-    memcpy(out, m->buf + m->pos, n);
-    m->pos += n;
-    return (ssize_t)n;
-}
-
-static void mjpeg_free(void *cls) {
-    mjpeg *m = cls;
-    free(m->buf);
-    free(m);
+    return pending_take(&m->out, out, max);
 }
 
 static enum MHD_Result stream(fid_server *s, struct MHD_Connection *c, const char *name) {
@@ -591,7 +600,7 @@ static enum MHD_Result stream(fid_server *s, struct MHD_Connection *c, const cha
     if (!m) return send_error(s, c, 503, "out of memory");
     m->s = s;
     snprintf(m->camera, sizeof m->camera, "%s", name);
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, mjpeg_read, m, mjpeg_free);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, mjpeg_read, m, stream_free);
     return queue(s, c, 200, r, "multipart/x-mixed-replace; boundary=frame");
 }
 
@@ -660,24 +669,23 @@ static enum MHD_Result event_crop(fid_server *s, struct MHD_Connection *c, uint6
 /* Server-Sent Events: every new event as `id: N`, `event: face`, `data: JSON`; a comment every
  * 15 s keeps proxies from closing an idle stream; Last-Event-ID resumes after a reconnect. */
 typedef struct sse {
+    pending out;
     fid_server *s;
     uint64_t next;
-    char *buf;
-    size_t len, pos;
     double quiet_since;
 } sse;
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max) {
     (void)pos;
     sse *x = cls;
-    while (x->pos == x->len) {
+    while (x->out.pos == x->out.len) {
         if (atomic_load(&x->s->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
-        free(x->buf);
-        x->buf = NULL, x->len = x->pos = 0;
+        free(x->out.buf);
+        x->out.buf = NULL, x->out.len = x->out.pos = 0;
         pthread_mutex_lock(&x->s->ev_lock);
         if (x->next < x->s->first_event) x->next = x->s->first_event;
         size_t cap = 0;
-        FILE *f = open_memstream(&x->buf, &cap);
+        FILE *f = open_memstream(&x->out.buf, &cap);
         for (int k = 0; f && x->next < x->s->next_event && k < 64; k++, x->next++) {
             json_t *j = srv_event_json(&x->s->events[x->next % SRV_MAX_EVENTS]);
             char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
@@ -687,32 +695,23 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max) {
         }
         pthread_mutex_unlock(&x->s->ev_lock);
         if (f) fclose(f);
-        if (!x->buf) return MHD_CONTENT_READER_END_WITH_ERROR;
-        x->len = strlen(x->buf);
-        if (x->len) {
+        if (!x->out.buf) return MHD_CONTENT_READER_END_WITH_ERROR;
+        x->out.len = strlen(x->out.buf);
+        if (x->out.len) {
             x->quiet_since = srv_now();
             break;
         }
         if (srv_now() - x->quiet_since > 15) {
-            free(x->buf);
-            x->buf = strdup(": keep-alive\n\n");
-            if (!x->buf) return MHD_CONTENT_READER_END_WITH_ERROR;
-            x->len = strlen(x->buf);
+            free(x->out.buf);
+            x->out.buf = strdup(": keep-alive\n\n");
+            if (!x->out.buf) return MHD_CONTENT_READER_END_WITH_ERROR;
+            x->out.len = strlen(x->out.buf);
             x->quiet_since = srv_now();
             break;
         }
         srv_nap(x->s, 0.1);
     }
-    size_t n = x->len - x->pos < max ? x->len - x->pos : max;
-    memcpy(out, x->buf + x->pos, n);
-    x->pos += n;
-    return (ssize_t)n;
-}
-
-static void sse_free(void *cls) {
-    sse *x = cls;
-    free(x->buf);
-    free(x);
+    return pending_take(&x->out, out, max);
 }
 
 static enum MHD_Result event_stream(fid_server *s, struct MHD_Connection *c) {
@@ -726,9 +725,9 @@ static enum MHD_Result event_stream(fid_server *s, struct MHD_Connection *c) {
     if (x->next > s->next_event) x->next = s->next_event;
     pthread_mutex_unlock(&s->ev_lock);
     /* the first bytes at once: a client knows the stream is open before any event happens */
-    x->buf = strdup(": faceid events\n\n");
-    x->len = x->buf ? strlen(x->buf) : 0;
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, x, sse_free);
+    x->out.buf = strdup(": faceid events\n\n");
+    x->out.len = x->out.buf ? strlen(x->out.buf) : 0;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, x, stream_free);
     return queue(s, c, 200, r, "text/event-stream");
 }
 
