@@ -237,6 +237,14 @@ if command -v openssl > /dev/null; then
   check "the web page is served" sh -c "curl -sf --cacert '$tmp/cert.pem' https://localhost:$port/ | grep -q '<title>faceid</title>' && curl -sf --cacert '$tmp/cert.pem' https://localhost:$port/app.js | grep -q EventSource"
   kill "$srv"; wait "$srv" 2>/dev/null
 fi
+# a camera that cannot open: the service runs, says why, and a viewer of it is not held forever
+start --source "gone=$tmp/nothing.mp4"
+base=localhost:$port
+check "a camera that cannot open: state failed, with the reason" poll 10 "d['cameras'][0]['state'] == 'failed' and 'nothing.mp4' in d['cameras'][0]['error']" "$base/api/v1/cameras"
+check "... logged once, not at every retry" sh -c "sleep 4; test \$(grep -c nothing.mp4 '$tmp/serve.err') = 1"
+t0=$(date +%s); curl -s --max-time 30 -o /dev/null "$base/api/v1/cameras/gone/stream.mjpeg"; t1=$(date +%s)
+check "... its live view ends instead of holding a thread forever ($((t1 - t0)) s)" test $((t1 - t0)) -le 15
+kill "$srv"; wait "$srv" 2>/dev/null
 "$faceid" serve --tls-cert "$tmp/nothing.pem" --tls-key "$tmp/nothing.pem" > /dev/null 2> "$tmp/err"; rc=$?
 check "a missing certificate: one line, exit 2 ($(cat "$tmp/err"))" test "$rc" = 2 -a "$(wc -l < "$tmp/err")" = 1
 printf '[door]\nsource = x\nroi = 1,2\n' > "$tmp/bad.ini"

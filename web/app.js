@@ -47,6 +47,11 @@ async function cameras() {
       $('cameras').append(box);
       shown.set(c.name, box);
     }
+    if (c.state === 'running' && box.dataset.state === 'failed') {
+      // back after a failure: the server ended the old stream, open a new one
+      box.querySelector('img').src = `/api/v1/cameras/${encodeURIComponent(c.name)}/stream.mjpeg?t=${Date.now()}`;
+    }
+    box.dataset.state = c.state;
     const names = c.tracks.map((t) => t.name).join(', ') || 'nobody';
     box.querySelector('figcaption').textContent =
       `${c.name} · ${c.state} · ${(c.fps || 0).toFixed(1)} fps · ${c.dropped} dropped · ${names}` + (c.error ? ` · ${c.error}` : '');

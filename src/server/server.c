@@ -565,8 +565,12 @@ static ssize_t mjpeg_read(void *cls, uint64_t pos, char *out, size_t max) {
         if (wait > 0) srv_nap(m->s, wait);
         unsigned char *jpeg = NULL;
         size_t size;
-        int r = srv_camera_jpeg(m->s, m->camera, m->seq, 0, &jpeg, &size, &m->seq);
+        /* a camera that stalls gets its last frame again every 2 s: the only way to learn that a
+         * viewer left is a write that fails, and each viewer holds a connection's thread */
+        double idle = srv_now() - m->last;
+        int r = srv_camera_jpeg(m->s, m->camera, idle > 2 ? 0 : m->seq, 0, &jpeg, &size, &m->seq);
         if (r == -1) return MHD_CONTENT_READER_END_OF_STREAM; /* the camera was removed */
+        if (r == 2 && idle > 10) return MHD_CONTENT_READER_END_OF_STREAM; /* no frame ever: give up */
         if (r != 0) {
             srv_nap(m->s, 0.04);
             continue;
@@ -599,6 +603,7 @@ static enum MHD_Result stream(fid_server *s, struct MHD_Connection *c, const cha
     mjpeg *m = calloc(1, sizeof *m);
     if (!m) return send_error(s, c, 503, "out of memory");
     m->s = s;
+    m->last = srv_now();
     snprintf(m->camera, sizeof m->camera, "%s", name);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, mjpeg_read, m, stream_free);
     return queue(s, c, 200, r, "multipart/x-mixed-replace; boundary=frame");
