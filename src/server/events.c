@@ -211,6 +211,21 @@ static void group_face(fid_server *s, srv_face *f) {
     f->id = s->next_face++;
     g->sightings++;
     g->last = fmax(g->last, f->wall);
+    /* the same look again (a looping clip, someone standing still) is one face, the sharper kept:
+     * the group shows how the person looks, not twelve copies of one frame */
+    float same = fid_embedder_threshold(s->m.embedder) * 0.15f;
+    for (int i = 0; i < g->n; i++)
+        if (fid_embedder_distance(s->m.embedder, f->descriptor, g->faces[i].descriptor) < same) {
+            if (f->sharpness > g->faces[i].sharpness) {
+                face_free(&g->faces[i]);
+                g->faces[i] = *f;
+                memset(f, 0, sizeof *f);
+                centroid(g, dim);
+            } else {
+                face_free(f);
+            }
+            return;
+        }
     if (g->n == SRV_GROUP_FACES) { /* full: the new face replaces the least sharp if sharper */
         int worst = 0;
         for (int i = 1; i < g->n; i++)
