@@ -1,13 +1,13 @@
 // faceid serve's web page in headless Chromium (Debian's, driven by puppeteer-core): sign in with
 // the token, a live frame appears, a stranger shows under "who is this?", an enrollment from an
 // upload shows up in the gallery and then as a name on the camera, screenshots taken.
-//   node web_test.js BASE_URL TOKEN PHOTO OUT_DIR
+//   node web_test.js BASE_URL TOKEN PHOTO OUT_DIR [chrome|firefox]
 'use strict';
 const puppeteer = require('puppeteer-core');
 const fs = require('fs');
 const path = require('path');
 
-const [base, token, photo, out] = process.argv.slice(2);
+const [base, token, photo, out, which = 'chrome'] = process.argv.slice(2);
 let passed = 0, failed = 0;
 async function check(what, fn) {
   try { await fn(); passed++; } catch (e) { failed++; console.error(`FAIL: ${what}: ${e.message.split('\n')[0]}`); }
@@ -15,13 +15,15 @@ async function check(what, fn) {
 
 (async () => {
   const profile = fs.mkdtempSync(path.join(out, 'chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    userDataDir: profile,
-    // the closed network refuses Chromium's background connections: keep them off
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const browser = which === 'firefox'
+    ? await puppeteer.launch({ browser: 'firefox', executablePath: '/usr/bin/firefox-esr', headless: true, userDataDir: profile })
+    : await puppeteer.launch({
+      executablePath: '/usr/bin/chromium',
+      userDataDir: profile,
+      // the closed network refuses Chromium's background connections: keep them off
+      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
   const page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 1000 });
   const errors = [];
@@ -85,6 +87,6 @@ async function check(what, fn) {
   await check('no script errors', async () => { if (errors.length) throw new Error(errors.join(' | ')); });
   await browser.close();
   fs.rmSync(profile, { recursive: true, force: true });
-  console.log(`${passed} passed, ${failed} failed`);
+  console.log(`${which}: ${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 })().catch((e) => { console.error(`FAIL: ${e.stack}`); process.exit(1); });
