@@ -80,6 +80,12 @@ static void count_name(fid_server *s, const char *name) {
     s->counts[s->n_counts++].n = 1;
 }
 
+static void drop_crop(fid_server *s, srv_event *ev) {
+    free(ev->crop);
+    s->crop_bytes -= ev->crop_size;
+    ev->crop = NULL, ev->crop_size = 0;
+}
+
 void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r) {
     for (int i = 0; i < r->n_events; i++) {
         const fid_pipeline_event *e = &r->events[i];
@@ -96,7 +102,7 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
         pthread_mutex_lock(&s->ev_lock);
         uint64_t id = s->next_event++;
         if (id - s->first_event >= SRV_MAX_EVENTS) { /* the ring is full: the oldest goes */
-            free(s->events[s->first_event % SRV_MAX_EVENTS].crop);
+            drop_crop(s, &s->events[s->first_event % SRV_MAX_EVENTS]);
             s->first_event++;
         }
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
@@ -105,6 +111,11 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
         snprintf(ev->camera, sizeof ev->camera, "%s", cam->cfg.name);
         ev->e.source = ev->camera;
         ev->crop = jpeg, ev->crop_size = jpeg_size;
+        s->crop_bytes += jpeg_size;
+        /* a busy site within crops_hours could still fill the memory: the oldest crops go first */
+        if (s->crop_cursor < s->first_event) s->crop_cursor = s->first_event;
+        while (s->crop_bytes > SRV_CROP_BUDGET && s->crop_cursor < id)
+            drop_crop(s, &s->events[s->crop_cursor++ % SRV_MAX_EVENTS]);
         if (named && !stranger) count_name(s, e->track.name);
         if (wide && s->n_queue < MAX_QUEUE) {
             srv_face *f = &s->queue[s->n_queue++];
@@ -138,8 +149,7 @@ void srv_events_forget(fid_server *s, const char *name) {
     for (uint64_t id = s->first_event; id < s->next_event; id++) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         if (strcmp(ev->e.track.name, name)) continue;
-        free(ev->crop);
-        ev->crop = NULL, ev->crop_size = 0;
+        drop_crop(s, ev);
     }
     for (int i = 0; i < s->n_counts; i++)
         if (!strcmp(s->counts[i].name, name)) s->counts[i] = s->counts[--s->n_counts];
@@ -249,16 +259,13 @@ static void expire(fid_server *s) {
            events = atomic_load(&s->events_hours) * 3600;
     while (s->first_event < s->next_event && now - s->events[s->first_event % SRV_MAX_EVENTS].e.wall > events) {
         srv_event *ev = &s->events[s->first_event % SRV_MAX_EVENTS];
-        free(ev->crop);
+        drop_crop(s, ev);
         memset(ev, 0, sizeof *ev);
         s->first_event++;
     }
     for (uint64_t id = s->first_event; id < s->next_event; id++) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
-        if (ev->crop && now - ev->e.wall > crops) {
-            free(ev->crop);
-            ev->crop = NULL, ev->crop_size = 0;
-        }
+        if (ev->crop && now - ev->e.wall > crops) drop_crop(s, ev);
     }
     for (int i = 0; i < s->n_groups; i++) {
         srv_group *g = &s->groups[i];

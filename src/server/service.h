@@ -10,6 +10,8 @@
 #include "server/server.h"
 
 enum { SRV_MAX_CAMERAS = 32, SRV_MAX_TRACKS = 64, SRV_GROUP_FACES = 12, SRV_MAX_EVENTS = 100000 };
+/* Event crops kept in memory at most (the oldest go first, before crops_hours if need be). */
+#define SRV_CROP_BUDGET ((size_t)256 << 20)
 enum { SRV_BUCKETS = 8 };
 extern const double srv_bucket_le[SRV_BUCKETS];
 
@@ -105,6 +107,8 @@ struct fid_server {
     pthread_mutex_t ev_lock; /* events, unknown groups, counts, the queue */
     srv_event *events;       /* ring of SRV_MAX_EVENTS */
     uint64_t next_event, first_event; /* ids; ring slot = id % SRV_MAX_EVENTS */
+    size_t crop_bytes;                /* JPEG bytes of the event crops kept */
+    uint64_t crop_cursor;             /* crops before this id are gone (the memory budget) */
     srv_group *groups;
     int n_groups;
     uint64_t next_group, next_face;
