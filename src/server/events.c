@@ -173,6 +173,11 @@ static int describe(fid_server *s, srv_face *f) {
         f->sharpness = rep.sharpness, f->turn = rep.turn, f->score = rep.score;
         f->gate = rep.forced ? rep.gate : "";
         ok = 1;
+        /* named by the gallery as it is now: the camera called them a stranger just before they
+         * were enrolled (its identifier reloads every second) */
+        const fid_matcher *m = srv_current_matcher(s);
+        fid_match match;
+        if (m && fid_matcher_match(m, f->descriptor, &match) == FID_OK && match.known) ok = 0;
     }
     pthread_mutex_unlock(&s->lock);
     fid_enrollment_free(e);
