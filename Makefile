@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo serve-demo eval fuzz faults goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall eval fuzz faults goldens goldens-faces clean
 
 all: build
 
@@ -60,6 +60,15 @@ fuzz: setup
 # Regenerate the committed golden outputs from the original JS implementations.
 goldens: setup-peers
 	NODE_PATH=.cache/peers/node_modules node tests/oracle/golden.js .cache/models tests/golden
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, libfaceid.so/.a, faceid.h, faceid.pc,
+# the CMake package and the models; make uninstall removes exactly what was installed.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+uninstall:
+	scripts/uninstall $(BUILD)/install_manifest.txt $(DESTDIR)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
