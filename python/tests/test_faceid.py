@@ -1,0 +1,125 @@
+"""The Python binding against libfaceid: images, detection, descriptors, verification, a gallery
+and the live pipeline, on face-api's sample photos (installed by scripts/setup).
+  FID_LIBRARY=build/libfaceid.so.0 PYTHONPATH=python /usr/bin/python3 -m unittest discover python/tests"""
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+
+import faceid
+
+SAMPLES = os.path.join(os.environ.get("FID_MODEL_DIR") or faceid.model_dir(), "samples")
+
+
+def sample(n):
+    return faceid.load_image(os.path.join(SAMPLES, f"sample{n}.jpg"))
+
+
+@unittest.skipUnless(os.path.isdir(SAMPLES), "no sample photos (scripts/setup installs them)")
+class Binding(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_image_round_trip(self):
+        im = sample(1)
+        self.assertEqual(im.dtype, np.uint8)
+        self.assertEqual(im.ndim, 3)
+        self.assertEqual(im.shape[2], 3)
+        with self.assertRaises(ValueError):
+            faceid.Detector().detect(im.astype(np.float32))
+
+    def test_bad_file_is_an_error_with_the_library_message(self):
+        path = os.path.join(self.tmp, "not.jpg")
+        with open(path, "w") as f:
+            f.write("not an image")
+        with self.assertRaises(faceid.Error) as e:
+            faceid.load_image(path)
+        self.assertIn("not.jpg", str(e.exception))
+        self.assertNotEqual(e.exception.status, 0)
+
+    def test_detect_matches_the_cli(self):
+        out = subprocess.run([os.environ.get("FID_CLI", "faceid"), "detect", "--json",
+                              os.path.join(SAMPLES, "sample2.jpg")], capture_output=True, text=True)
+        if out.returncode != 0:
+            self.skipTest("no faceid CLI to compare with")
+        import json
+        cli = json.loads(out.stdout)["files"][0]["faces"]
+        faces = faceid.Detector().detect(sample(2))
+        self.assertEqual(len(faces), len(cli))
+        for f, c in zip(faces, cli):
+            self.assertAlmostEqual(f.box.x, c["box"][0], delta=1)
+            self.assertAlmostEqual(f.box.width, c["box"][2], delta=1)
+            self.assertEqual(len(f.keypoints), 6)
+
+    def test_embed_and_verify(self):
+        emb = faceid.Embedder()
+        self.assertEqual(emb.dim, 128)
+        im = sample(1)
+        d = faceid.Detector().detect(im)[0]
+        v = emb.embed(im, d)
+        self.assertEqual(v.shape, (128,))
+        self.assertAlmostEqual(emb.distance(v, v), 0.0, places=5)
+        same, dist = faceid.verify(im, im)
+        self.assertTrue(same)
+        self.assertLess(dist, 1e-3)
+        same, dist = faceid.verify(sample(1), sample(3))
+        self.assertFalse(same)
+        self.assertGreater(dist, emb.threshold)
+
+    def test_gallery(self):
+        path = os.path.join(self.tmp, "g.db")
+        with faceid.Gallery(path) as g:
+            self.assertEqual(g.people(), {})
+            self.assertGreaterEqual(g.enroll("alice", [sample(1)], force=True), 1)
+            self.assertGreaterEqual(g.enroll("bob", [sample(3)], force=True), 1)
+            self.assertEqual(sorted(g.people()), ["alice", "bob"])
+            names = [f.name for f in g.identify(sample(1))]
+            self.assertIn("alice", names)
+            self.assertNotIn("bob", names)
+            stranger = [f for f in g.identify(sample(1)) if f.name == "?"]
+            self.assertTrue(all(f.distance is None for f in stranger))
+            with self.assertRaises(faceid.Error) as e:
+                g.enroll("../x", [sample(1)], force=True)
+            self.assertIn("name", str(e.exception))
+            g.rename("bob", "robert")
+            self.assertEqual(sorted(g.people()), ["alice", "robert"])
+            g.remove("robert")
+            self.assertEqual(list(g.people()), ["alice"])
+            with self.assertRaises(faceid.Error):
+                g.remove("nobody")
+        # the CLI reads what Python wrote
+        out = subprocess.run([os.environ.get("FID_CLI", "faceid"), "list", "--gallery", path], capture_output=True,
+                             text=True)
+        if out.returncode == 0:
+            self.assertIn("alice", out.stdout)
+
+    def test_live(self):
+        if not shutil.which("ffmpeg"):
+            self.skipTest("no ffmpeg")
+        clip = os.path.join(self.tmp, "clip.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", os.path.join(SAMPLES, "sample1.jpg"),
+                        "-vf", "scale=960:-2", "-t", "2", "-r", "10", "-pix_fmt", "yuv420p", clip], check=True)
+        path = os.path.join(self.tmp, "live.db")
+        with faceid.Gallery(path) as g:
+            g.enroll("alice", [sample(1)], force=True)
+        frames, named = 0, set()
+        for frame in faceid.live(clip, path):
+            if frame.image.size:
+                frames += 1
+                self.assertEqual(frame.image.shape[2], 3)
+            named |= {t.name for t in frame.tracks}
+            named |= {e["name"] for e in frame.events}
+        self.assertGreaterEqual(frames, 15)
+        self.assertIn("alice", named)
+
+
+if __name__ == "__main__":
+    unittest.main()
