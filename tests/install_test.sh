@@ -8,7 +8,7 @@
 #   - make uninstall's manifest removes every installed file.
 #   install_test.sh BUILD_DIR SOURCE_DIR
 set -u
-build=$1 src=$2
+build=$1 src=$(cd "$2" && pwd)
 samples=$src/.cache/models/samples
 [ -d "$samples" ] || { echo "skip: no models installed by scripts/setup"; exit 77; }
 tmp=$(mktemp -d)
@@ -26,6 +26,8 @@ nm -D --defined-only "$p/lib/libfaceid.so.0" | awk '$2 ~ /[TDBR]/ {sub(/@.*/, ""
 check "only fid_ names are exported ($(grep -vc '^fid_[a-z0-9]' "$tmp/exported") others)" sh -c "! grep -v '^fid_[a-z0-9]' '$tmp/exported'"
 grep -o 'fid_[a-z0-9_]*(' "$src/include/faceid.h" | tr -d '(' | sort -u > "$tmp/declared"
 check "... exactly the functions faceid.h declares" sh -c "sort -u '$tmp/exported' | diff - '$tmp/declared'"
+check "man pages for faceid and each command ($(ls "$p/share/man/man1" 2>/dev/null | wc -l))" test -f "$p/share/man/man1/faceid-serve.1" -a -f "$p/share/man/man1/faceid.1"
+check "... from the same text as --help" sh -c "grep -q 'blur\\\\-unknown' '$p/share/man/man1/faceid-serve.1' && '$p/bin/faceid' serve --help | grep -q -- '--blur-unknown'"
 check "the installed CLI finds its models without FID_MODEL_DIR" sh -c "'$p/bin/faceid' detect '$samples/sample1.jpg' > '$tmp/out' && grep -q 'face 1' '$tmp/out'"
 mv "$tmp/a" "$tmp/b"; p=$tmp/b/usr
 check "... also after the prefix moved (relocatable)" sh -c "'$p/bin/faceid' detect '$samples/sample1.jpg' | grep -q 'face 1'"
