@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall eval fuzz faults goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall deb eval fuzz faults goldens goldens-faces clean
 
 all: build
 
@@ -69,6 +69,10 @@ install: build
 
 uninstall:
 	scripts/uninstall $(BUILD)/install_manifest.txt $(DESTDIR)
+
+# make deb: out/faceid_VERSION_ARCH.deb and out/libfaceid-dev_VERSION_ARCH.deb
+deb: build
+	scripts/deb $(BUILD) out
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
