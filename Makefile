@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall deb eval fuzz faults goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall deb test-minimal eval fuzz faults goldens goldens-faces clean
 
 all: build
 
@@ -60,6 +60,13 @@ fuzz: setup
 # Regenerate the committed golden outputs from the original JS implementations.
 goldens: setup-peers
 	NODE_PATH=.cache/peers/node_modules node tests/oracle/golden.js .cache/models tests/golden
+
+# The library alone, without the optional parts (CLI, window, serve, ONNX import, Keras h5): it
+# builds and its tests pass.
+test-minimal: setup
+	cmake -S . -B build-minimal -DFID_WITH_CLI=OFF -DFID_WITH_ONNX=OFF -DFID_WITH_HDF5=OFF
+	cmake --build build-minimal -j$(JOBS)
+	cd build-minimal && ctest --output-on-failure
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, libfaceid.so/.a, faceid.h, faceid.pc,
 # the CMake package and the models; make uninstall removes exactly what was installed.

@@ -52,6 +52,9 @@ const char *fid_last_error(void);
 
 /* Library version as "MAJOR.MINOR.PATCH". Borrowed, static. */
 const char *fid_version(void);
+/* What this build can load beyond the shipped models: "+onnx +keras-h5", with '-' for a part built
+ * without (FID_WITH_ONNX, FID_WITH_HDF5); such files then fail with FID_ERR_UNSUPPORTED. Static. */
+const char *fid_build_features(void);
 
 /* Threads. Runners set OpenMP's thread count for their own runs only: the calling thread's
  * setting (omp_set_num_threads) is given back after every create and run. How idle OpenMP threads

@@ -24,7 +24,7 @@ from typing import Iterator, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ["Error", "Box", "Detection", "Face", "Match", "Track", "Frame", "Detector", "Embedder", "Gallery",
-           "load_image", "verify", "live", "version", "model_dir"]
+           "load_image", "verify", "live", "version", "build_features", "model_dir"]
 
 
 def _load() -> ctypes.CDLL:
@@ -142,6 +142,7 @@ def _fn(name, restype, *argtypes):
 _last_error = _fn("fid_last_error", ctypes.c_char_p)
 _strerror = _fn("fid_strerror", ctypes.c_char_p, ctypes.c_int)
 _version = _fn("fid_version", ctypes.c_char_p)
+_features = _fn("fid_build_features", ctypes.c_char_p)
 _model_dir = _fn("fid_model_dir", ctypes.c_char_p)
 _image_load = _fn("fid_image_load", _vp, ctypes.c_char_p, _st)
 _image_from_rgb = _fn("fid_image_from_rgb", _vp, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, _st)
@@ -210,6 +211,11 @@ def _text(b: bytes) -> str:
 def version() -> str:
     """libfaceid's version."""
     return _text(_version())
+
+
+def build_features() -> str:
+    """What this libfaceid can load beyond the shipped models, e.g. "+onnx +keras-h5"."""
+    return _text(_features())
 
 
 def model_dir() -> str:

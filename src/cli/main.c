@@ -84,7 +84,18 @@ static int run(int argc, char **argv) {
     fid_cli_command = cmd;
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("faceid %s\n", fid_version());
+        /* what this build has: the library's loaders, then the CLI's own parts */
+        printf("faceid %s (%s %s %s)\n", fid_version(), fid_build_features(),
+#ifdef FID_HAVE_WINDOW
+               "+window",
+#else
+               "-window",
+#endif
+#ifdef FID_HAVE_SERVE
+               "+serve");
+#else
+               "-serve");
+#endif
         return 0;
     }
     if (!strcmp(cmd, "net-info")) return cmd_net_info(argc - 2, argv + 2);
