@@ -25,6 +25,7 @@ build: setup $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure
+	$(MAKE) --no-print-directory test-minimal
 
 test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFID_SANITIZE=ON
@@ -64,8 +65,8 @@ goldens: setup-peers
 # The library alone, without the optional parts (CLI, window, serve, ONNX import, Keras h5): it
 # builds and its tests pass.
 test-minimal: setup
-	cmake -S . -B build-minimal -DFID_WITH_CLI=OFF -DFID_WITH_ONNX=OFF -DFID_WITH_HDF5=OFF
-	cmake --build build-minimal -j$(JOBS)
+	cmake -S . -B build-minimal -DFID_WITH_CLI=OFF -DFID_WITH_ONNX=OFF -DFID_WITH_HDF5=OFF > /dev/null
+	cmake --build build-minimal -j$(JOBS) > /dev/null
 	cd build-minimal && ctest --output-on-failure
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, libfaceid.so/.a, faceid.h, faceid.pc,

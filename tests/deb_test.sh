@@ -30,6 +30,11 @@ check "faceid --version from /usr/bin" sh -c "/usr/bin/faceid --version | grep -
 export FID_GALLERY=$tmp/g.db
 check "the demo on the packaged models: enroll" sh -c "/usr/bin/faceid enroll --force --name alice '$samples/sample1.jpg' > /dev/null"
 check "... and identify" sh -c "/usr/bin/faceid identify '$samples/sample1.jpg' | grep -q alice"
+# the demo's last step: a clip followed live, the enrolled person named in the events
+if command -v ffmpeg > /dev/null; then
+  ffmpeg -v error -y -loop 1 -i /usr/share/faceid/models/samples/sample1.jpg -vf scale=960:-2 -t 2 -r 10 -pix_fmt yuv420p "$tmp/clip.mp4"
+  check "... and live on a clip: alice named" sh -c "/usr/bin/faceid live --source '$tmp/clip.mp4' --events - --no-window 2> /dev/null | grep -q '\"name\":\"alice\"'"
+fi
 check "the man page" sh -c "test -f /usr/share/man/man1/faceid-serve.1.gz"
 cc -std=c11 -o "$tmp/example" "$src/tests/install/example.c" $(pkg-config --cflags --libs faceid) 2> "$tmp/cc.err"
 check "an external program with pkg-config --cflags --libs faceid" test -x "$tmp/example" || cat "$tmp/cc.err" >&2
