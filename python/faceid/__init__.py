@@ -320,8 +320,29 @@ class Frame:
 
 # ---- the models ---------------------------------------------------------------------------------
 
-class Detector:
+class _Handle:
+    """A libfaceid handle: freed by close(), at the end of a with block, or when collected."""
+    _ptr = None
+    _free = None  # the C function that frees _ptr
+
+    def close(self):
+        if self._ptr:
+            self._free(self._ptr)
+            self._ptr = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Detector(_Handle):
     """A face detector: "blazeface" (default), "ssd", "tiny" or "haar". One per thread."""
+    _free = _det_free
 
     def __init__(self, kind: str = "blazeface", *, threads: int = 1, min_face_size: int = 0,
                  score_threshold: Optional[float] = None):
@@ -353,23 +374,12 @@ class Detector:
         return [Detection(_box(d.box), float(d.score), tuple((p.x, p.y) for p in d.keypoints[:d.n_keypoints]))
                 for d in self._run(_Image(image))]
 
-    def close(self):
-        if self._ptr:
-            _det_free(self._ptr)
-            self._ptr = None
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
-class Embedder:
+class Embedder(_Handle):
     """Face descriptors: the profile "faceapi-128" (default, shipped), or e.g. "vggface2-resnet50" or
     "onnx" with model_path. One per thread."""
+    _free = _emb_free
 
     def __init__(self, profile: Optional[str] = None, *, model_path: Optional[str] = None, threads: int = 1):
         p = _emb_defaults()
@@ -410,18 +420,6 @@ class Embedder:
         return float(_emb_distance(self._ptr, a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
                                    b.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
 
-    def close(self):
-        if self._ptr:
-            _emb_free(self._ptr)
-            self._ptr = None
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 _default = {}
@@ -451,9 +449,10 @@ def verify(a: np.ndarray, b: np.ndarray) -> Tuple[bool, float]:
 
 # ---- the gallery --------------------------------------------------------------------------------
 
-class Gallery:
+class Gallery(_Handle):
     """Known people in an SQLite file (created when missing), for enrolling and identifying.
     Use as a context manager, or call close()."""
+    _free = _gal_close
 
     def __init__(self, path: str, *, detector: Optional[Detector] = None, embedder: Optional[Embedder] = None,
                  threshold: Optional[float] = None):
@@ -552,19 +551,11 @@ class Gallery:
         _check(_gal_rename(self._ptr, old.encode(), new.encode()))
         self._changed()
 
+    _matcher = None
+
     def close(self):
         self._changed()
-        if getattr(self, "_ptr", None):
-            _gal_close(self._ptr)
-            self._ptr = None
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().close()
 
 
 # ---- live -----------------------------------------------------------------------------------------
