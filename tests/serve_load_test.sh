@@ -2,9 +2,9 @@
 # A bounded load run of faceid serve (bench/serve_load.py, 12 s): identify requests from two
 # clients while two cameras play; every request must succeed, the cameras keep running, RSS levels
 # off. `make bench` runs it longer and reports the numbers.
-#   serve_load_test.sh FACEID_BINARY MODEL_DIR [SECONDS]
+#   [SERVE_LOAD_SECONDS=12] serve_load_test.sh FACEID_BINARY MODEL_DIR
 set -eu
-faceid=$1 samples=${FID_MODEL_DIR:-$2}/samples seconds=${3:-12}
+faceid=$1 samples=${FID_MODEL_DIR:-$2}/samples seconds=${SERVE_LOAD_SECONDS:-12}
 [ -d "$samples" ] || { echo "skip: no sample photos in $samples"; exit 77; }
 command -v ffmpeg > /dev/null || { echo "skip: no ffmpeg"; exit 77; }
 tmp=$(mktemp -d)

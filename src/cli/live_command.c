@@ -19,6 +19,7 @@
 #include "cli/common.h"
 #include "cli/window.h"
 #include "faceid.h"
+#include "pipeline/annotate.h"
 #include "util/clock.h"
 
 /* set by signal handlers and by any camera thread whose write failed: a lock-free atomic is safe for both */
@@ -108,18 +109,7 @@ static void write_result(camera *c, shared_out *o, const fid_pipeline_result *r,
 
 /* The frame with every track's box and label ("?" in red for strangers), into c->canvas. */
 static int annotate(camera *c, const fid_pipeline_result *r) {
-    if (!(c->canvas = fid_image_copy_into(c->canvas, r->image, NULL))) return -1;
-    for (int i = 0; i < r->n_tracks; i++) {
-        const fid_track_info *t = &r->tracks[i];
-        char label[256];
-        int unknown = !strcmp(t->name, "?");
-        if (isfinite(t->distance) && !unknown)
-            snprintf(label, sizeof label, "%s %.2f", t->name, t->distance);
-        else
-            snprintf(label, sizeof label, "%s", t->name);
-        fid_image_draw_label(c->canvas, &t->box, label, unknown ? 0xd32f2f : 0x2e7d32);
-    }
-    return 0;
+    return (c->canvas = fid__annotate(c->canvas, r->image, r->tracks, r->n_tracks, 0)) ? 0 : -1;
 }
 
 /* Draws, shows and writes one processed frame. -1 after printing an error. */

@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "image/image.h"
+#include "pipeline/annotate.h"
 #include "server/service.h"
+#include "util/clock.h"
 
 const double srv_bucket_le[SRV_BUCKETS] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
@@ -24,37 +26,12 @@ void srv_histogram_add(srv_histogram *h, double dt) {
     }
 }
 
-double srv_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void srv_nap(fid_server *s, double seconds) {
-    double until = srv_now() + seconds;
-    while (!atomic_load(&s->stopping) && srv_now() < until) {
+    double until = fid__monotonic_s() + seconds;
+    while (!atomic_load(&s->stopping) && fid__monotonic_s() < until) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-}
-
-fid_image *srv_annotate(const fid_image *frame, const fid_track_info *tracks, int n, int blur) {
-    fid_image *canvas = fid_image_copy_into(NULL, frame, NULL);
-    for (int i = 0; canvas && i < n; i++) {
-        const fid_track_info *t = &tracks[i];
-        int unknown = !strcmp(t->name, "?");
-        if (unknown && blur) { /* blocks of 1/6 of the face: nobody recognisable, the box still shown */
-            float side = fminf(t->box.width, t->box.height);
-            fid__image_pixelate(canvas, t->box, side > 24 ? (int)(side / 6) : 4);
-        }
-        char label[256];
-        if (isfinite(t->distance) && !unknown)
-            snprintf(label, sizeof label, "%s %.2f", t->name, t->distance);
-        else
-            snprintf(label, sizeof label, "%s", t->name);
-        fid_image_draw_label(canvas, &t->box, label, unknown ? 0xd32f2f : 0x2e7d32);
-    }
-    return canvas;
 }
 
 static void set_state(srv_camera *c, const char *state, const char *error) {
@@ -81,7 +58,7 @@ static void take_result(srv_camera *c, const fid_pipeline_result *r) {
         c->seq++;
         c->frames++;
         c->frame_wall = r->wall;
-        double at = srv_now();
+        double at = fid__monotonic_s();
         if (c->last_at > 0 && at > c->last_at)
             c->fps = c->fps > 0 ? 0.95 * c->fps + 0.05 / (at - c->last_at) : 1 / (at - c->last_at);
         c->last_at = at;
@@ -99,7 +76,7 @@ static void take_result(srv_camera *c, const fid_pipeline_result *r) {
                 c->cfg.output = NULL;
             }
         }
-        fid_image *canvas = c->writer ? srv_annotate(r->image, r->tracks, n, atomic_load(&s->blur_unknown)) : NULL;
+        fid_image *canvas = c->writer ? fid__annotate(NULL, r->image, r->tracks, n, atomic_load(&s->blur_unknown)) : NULL;
         if (canvas && fid_video_writer_write(c->writer, canvas) != FID_OK) {
             fprintf(stderr, "faceid: camera %s: %s; recording stopped\n", c->cfg.name, fid_last_error());
             fid_video_writer_close(c->writer);
@@ -143,7 +120,7 @@ static void *run(void *arg) {
         if (failing) fprintf(stderr, "faceid: camera %s: running\n", c->cfg.name);
         failing = 0;
         set_state(c, "running", "");
-        double opened = srv_now();
+        double opened = fid__monotonic_s();
         fid_pipeline_result r;
         for (;;) {
             st = fid_pipeline_next(p, 0.5, &r);
@@ -174,7 +151,7 @@ static void *run(void *arg) {
         fid_pipeline_free(p);
         if (atomic_load(&c->quit) || atomic_load(&s->stopping)) break;
         /* a file played to its end, or a source gave up: a service opens it again */
-        if (srv_now() - opened > 60) backoff = 1;
+        if (fid__monotonic_s() - opened > 60) backoff = 1;
         if (st == FID_END) set_state(c, "restarting", NULL);
         pthread_mutex_lock(&c->lock);
         c->restarts++;
@@ -302,7 +279,7 @@ int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, int raw
         fid_image *canvas = NULL;
         if (c->frame && c->seq > after_seq) {
             canvas = raw ? fid_image_copy_into(NULL, c->frame, NULL)
-                         : srv_annotate(c->frame, c->tracks, c->n_tracks, atomic_load(&s->blur_unknown));
+                         : fid__annotate(NULL, c->frame, c->tracks, c->n_tracks, atomic_load(&s->blur_unknown));
             *seq = c->seq;
         } else {
             found = c->frame ? 1 : 2; /* 1: nothing newer yet; 2: no frame at all */

@@ -12,15 +12,10 @@
 
 #include "image/image.h"
 #include "server/service.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 enum { MAX_QUEUE = 32 };
-
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int srv_events_init(fid_server *s) {
     s->events = calloc(SRV_MAX_EVENTS, sizeof *s->events);
@@ -260,7 +255,7 @@ static void group_face(fid_server *s, srv_face *f) {
 
 /* Drops crops, faces and events past their retention. Under ev_lock. */
 static void expire(fid_server *s) {
-    double now = wall_now(), crops = atomic_load(&s->crops_hours) * 3600,
+    double now = fid__wall_s(), crops = atomic_load(&s->crops_hours) * 3600,
            events = atomic_load(&s->events_hours) * 3600;
     while (s->first_event < s->next_event && now - s->events[s->first_event % SRV_MAX_EVENTS].e.wall > events) {
         srv_event *ev = &s->events[s->first_event % SRV_MAX_EVENTS];
@@ -268,10 +263,11 @@ static void expire(fid_server *s) {
         memset(ev, 0, sizeof *ev);
         s->first_event++;
     }
-    for (uint64_t id = s->first_event; id < s->next_event; id++) {
-        srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
-        if (ev->crop && now - ev->e.wall > crops) drop_crop(s, ev);
-    }
+    /* events arrive in time order: crops expire from the oldest on, so a cursor (shared with the
+     * memory budget) stops at the first one still kept instead of a pass over the whole ring */
+    if (s->crop_cursor < s->first_event) s->crop_cursor = s->first_event;
+    while (s->crop_cursor < s->next_event && now - s->events[s->crop_cursor % SRV_MAX_EVENTS].e.wall > crops)
+        drop_crop(s, &s->events[s->crop_cursor++ % SRV_MAX_EVENTS]);
     for (int i = 0; i < s->n_groups; i++) {
         srv_group *g = &s->groups[i];
         int kept = 0;

@@ -26,6 +26,7 @@
 #include "image/image.h"
 #include "server/service.h"
 #include "server/web.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/json.h"
 #include "util/text.h"
@@ -163,7 +164,7 @@ static enum MHD_Result identify(fid_server *s, struct MHD_Connection *c, upload 
     fid_status st;
     fid_image *im = fid__image_decode((const unsigned char *)f[0].data, f[0].size, f[0].filename, &st);
     if (!im) return send_error(s, c, status_for(st), "%s", fid_last_error());
-    double t0 = srv_now();
+    double t0 = fid__monotonic_s();
     pthread_mutex_lock(&s->lock);
     const fid_matcher *m = srv_current_matcher(s);
     fid_detection dets[64];
@@ -186,7 +187,7 @@ static enum MHD_Result identify(fid_server *s, struct MHD_Connection *c, upload 
         json_array_append_new(faces, j);
     }
     pthread_mutex_unlock(&s->lock);
-    srv_histogram_add(&s->identify_latency, srv_now() - t0);
+    srv_histogram_add(&s->identify_latency, fid__monotonic_s() - t0);
     free(desc);
     fid_image_free(im);
     if (failed) {
@@ -561,13 +562,13 @@ static ssize_t mjpeg_read(void *cls, uint64_t pos, char *out, size_t max) {
     mjpeg *m = cls;
     while (m->out.pos == m->out.len) {
         if (atomic_load(&m->s->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
-        double wait = m->last + 0.1 - srv_now();
+        double wait = m->last + 0.1 - fid__monotonic_s();
         if (wait > 0) srv_nap(m->s, wait);
         unsigned char *jpeg = NULL;
         size_t size;
         /* a camera that stalls gets its last frame again every 2 s: the only way to learn that a
          * viewer left is a write that fails, and each viewer holds a connection's thread */
-        double idle = srv_now() - m->last;
+        double idle = fid__monotonic_s() - m->last;
         int r = srv_camera_jpeg(m->s, m->camera, idle > 2 ? 0 : m->seq, 0, &jpeg, &size, &m->seq);
         if (r == -1) return MHD_CONTENT_READER_END_OF_STREAM; /* the camera was removed */
         if (r == 2 && idle > 10) return MHD_CONTENT_READER_END_OF_STREAM; /* no frame ever: give up */
@@ -575,7 +576,7 @@ static ssize_t mjpeg_read(void *cls, uint64_t pos, char *out, size_t max) {
             srv_nap(m->s, 0.04);
             continue;
         }
-        m->last = srv_now();
+        m->last = fid__monotonic_s();
         char head[128];
         int h = snprintf(head, sizeof head, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n", size);
         free(m->out.buf);
@@ -603,7 +604,7 @@ static enum MHD_Result stream(fid_server *s, struct MHD_Connection *c, const cha
     mjpeg *m = calloc(1, sizeof *m);
     if (!m) return send_error(s, c, 503, "out of memory");
     m->s = s;
-    m->last = srv_now();
+    m->last = fid__monotonic_s();
     snprintf(m->camera, sizeof m->camera, "%s", name);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, mjpeg_read, m, stream_free);
     return queue(s, c, 200, r, "multipart/x-mixed-replace; boundary=frame");
@@ -703,15 +704,15 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max) {
         if (!x->out.buf) return MHD_CONTENT_READER_END_WITH_ERROR;
         x->out.len = strlen(x->out.buf);
         if (x->out.len) {
-            x->quiet_since = srv_now();
+            x->quiet_since = fid__monotonic_s();
             break;
         }
-        if (srv_now() - x->quiet_since > 15) {
+        if (fid__monotonic_s() - x->quiet_since > 15) {
             free(x->out.buf);
             x->out.buf = strdup(": keep-alive\n\n");
             if (!x->out.buf) return MHD_CONTENT_READER_END_WITH_ERROR;
             x->out.len = strlen(x->out.buf);
-            x->quiet_since = srv_now();
+            x->quiet_since = fid__monotonic_s();
             break;
         }
         srv_nap(x->s, 0.1);
@@ -723,7 +724,7 @@ static enum MHD_Result event_stream(fid_server *s, struct MHD_Connection *c) {
     sse *x = calloc(1, sizeof *x);
     if (!x) return send_error(s, c, 503, "out of memory");
     x->s = s;
-    x->quiet_since = srv_now();
+    x->quiet_since = fid__monotonic_s();
     const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
     pthread_mutex_lock(&s->ev_lock);
     x->next = last ? strtoull(last, NULL, 10) + 1 : s->next_event;

@@ -108,7 +108,7 @@ struct fid_server {
     srv_event *events;       /* ring of SRV_MAX_EVENTS */
     uint64_t next_event, first_event; /* ids; ring slot = id % SRV_MAX_EVENTS */
     size_t crop_bytes;                /* JPEG bytes of the event crops kept */
-    uint64_t crop_cursor;             /* crops before this id are gone (the memory budget) */
+    uint64_t crop_cursor;             /* crops before this id are gone (retention or the memory budget) */
     srv_group *groups;
     int n_groups;
     uint64_t next_group, next_face;
@@ -139,8 +139,6 @@ void srv_cameras_stop_all(fid_server *s);
  * the frame's; -1 no such camera; 1 nothing newer yet; 2 no frame yet; -2 encoding failed. */
 int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, int raw, unsigned char **jpeg, size_t *size,
                     uint64_t *seq);
-/* Draws the tracks on a copy of frame; NULL when out of memory. */
-fid_image *srv_annotate(const fid_image *frame, const fid_track_info *tracks, int n, int blur);
 
 /* events.c */
 int srv_events_init(fid_server *s);
@@ -163,8 +161,6 @@ int srv_mqtt_connected(srv_mqtt *m);
 long srv_mqtt_published(srv_mqtt *m);
 void srv_mqtt_stop(srv_mqtt *m);
 
-/* Monotonic seconds. */
-double srv_now(void);
 /* Sleeps up to `seconds`, less when the server stops. */
 void srv_nap(fid_server *s, double seconds);
 
