@@ -155,8 +155,13 @@ int fid_cli_serve(int argc, char **argv) {
             const char *colon = strrchr(optarg, ':');
             snprintf(mqtt_host, sizeof mqtt_host, "%.*s", colon ? (int)(colon - optarg) : (int)strlen(optarg), optarg);
             ov[n_ov++] = (override){"mqtt", "host", mqtt_host};
-            if (colon) {
-                snprintf(mqtt_port, sizeof mqtt_port, "%.15s", colon + 1);
+            if (colon) { /* checked here, so a bad port is named as this option's */
+                int port;
+                if (fid_cli_int("--mqtt's port", colon + 1, 1, 65535, &port)) {
+                    rc = FID_EXIT_USAGE;
+                    break;
+                }
+                snprintf(mqtt_port, sizeof mqtt_port, "%d", port);
                 ov[n_ov++] = (override){"mqtt", "port", mqtt_port};
             }
             break;
