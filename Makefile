@@ -65,7 +65,7 @@ goldens: setup-peers
 # The library alone, without the optional parts (CLI, window, serve, ONNX import, Keras h5): it
 # builds and its tests pass.
 test-minimal: setup
-	cmake -S . -B build-minimal -DFID_WITH_CLI=OFF -DFID_WITH_ONNX=OFF -DFID_WITH_HDF5=OFF > /dev/null
+	cmake -S . -B build-minimal -DFID_WITH_CLI=OFF -DFID_WITH_ONNX=OFF -DFID_WITH_HDF5=OFF -DFID_WITH_POSTGRESQL=OFF > /dev/null
 	cmake --build build-minimal -j$(JOBS) > /dev/null
 	cd build-minimal && ctest --output-on-failure
 

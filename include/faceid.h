@@ -318,8 +318,10 @@ float fid_embedder_threshold(const fid_embedder *embedder);
 /* ------------------------------------------------------------------------------------------ */
 
 /* Known people and their descriptor samples, in an SQLite file (WAL, mode 0600, versioned
- * schema). One handle per thread; several processes may use one file (writers wait up to 10 s
- * for each other). Every change is one transaction: a crash leaves the gallery as before. */
+ * schema; several processes may use one file, writers wait up to 10 s for each other) or in a
+ * PostgreSQL database shared by many nodes (schema "faceid", created and migrated by faceid; a
+ * change reaches the other nodes through LISTEN/NOTIFY and a change log). One handle per thread.
+ * Every change is one transaction: a crash leaves the gallery as before. */
 typedef struct fid_gallery fid_gallery;
 
 typedef struct fid_gallery_params {
@@ -331,8 +333,13 @@ typedef struct fid_gallery_params {
 
 fid_gallery_params fid_gallery_default_params(void);
 
-/* Opens or creates the gallery at path. A gallery made with another model or dimension, a
- * foreign or corrupt file, or a newer schema is refused. Caller closes. NULL on failure. */
+/* Opens or creates the gallery at path: a file, or a database as "postgresql://..." /
+ * "postgres://..." (a libpq URI) or "postgres:" followed by libpq keywords ("postgres:host=/run/pg
+ * dbname=faceid"); passwords are best left to ~/.pgpass or PGPASSWORD, and are never shown in
+ * messages. A gallery made with another model or dimension, a foreign or corrupt file or schema,
+ * or a newer schema is refused. With PostgreSQL, a call made while the database is unreachable
+ * fails at once with FID_ERR_IO (reconnecting after 1 s, doubling to 30 s), so a node keeps
+ * identifying with the matcher it has. Caller closes. NULL on failure. */
 fid_gallery *fid_gallery_open(const char *path, const fid_gallery_params *params, fid_status *status);
 void fid_gallery_close(fid_gallery *gallery);
 int fid_gallery_dim(const fid_gallery *gallery);
@@ -707,7 +714,8 @@ typedef struct fid_identifier_params {
     float split_distance;
     /* A track is named by the mean of its descriptors; the last this many count most. Default 10. */
     int mean_frames;
-    double reload_interval_s; /* how often the gallery is checked for changes; default 1; 0: never */
+    double reload_interval_s; /* how often the gallery is checked for changes; default 0.25 (a cheap
+                               * check: a pragma, or notifications PostgreSQL already sent); 0: never */
 } fid_identifier_params;
 
 fid_identifier_params fid_identifier_default_params(void);

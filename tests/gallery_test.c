@@ -1,5 +1,10 @@
-/* The SQLite gallery: round trips, refusals (other model, foreign or corrupt file, read-only),
- * file mode, remove/rename, kill -9 in the middle of a change, two writers at once. */
+/* One gallery suite for both back ends: round trips, refusals (other model, foreign or corrupt
+ * store, read-only), remove/rename, kill -9 in the middle of a change, two writers at once,
+ * calibration, the int8 index, versions and the incremental matcher refresh.
+ *   gallery_test            SQLite files in a temporary directory (plus file modes, foreign files)
+ *   gallery_test --pg       PostgreSQL: $PG_CONNINFO (libpq keywords) of a running server, where
+ *                           it may create databases (tests/pg_test.sh starts one); plus foreign
+ *                           schemas, newer schema versions, passwords kept out of messages. */
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -13,8 +18,47 @@
 
 #include "check.h"
 #include "faceid.h"
+#include "gallery/gallery.h"
+#ifdef FID_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 static char dir[64];
+static const char *pg; /* libpq keywords of the server under test; NULL: SQLite files */
+
+#ifdef FID_HAVE_LIBPQ
+static void quiet(void *u, const char *msg) { (void)u, (void)msg; }
+
+/* Runs SQL in database `db` (the maintenance database "postgres" for CREATE DATABASE). */
+static int pg_sql(const char *db, const char *sql) {
+    char ci[1024];
+    snprintf(ci, sizeof ci, "%s dbname=%s", pg, db);
+    PGconn *c = PQconnectdb(ci);
+    PQsetNoticeProcessor(c, quiet, NULL);
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok;
+}
+#endif
+
+/* A new, empty gallery location called `name`: a file, or a fresh database. */
+static void location(const char *name, char *out, size_t size) {
+    if (!pg) {
+        snprintf(out, size, "%s/%s.db", dir, name);
+        return;
+    }
+#ifdef FID_HAVE_LIBPQ
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS fidtest_%s", name);
+    pg_sql("postgres", sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE fidtest_%s", name);
+    CHECK(pg_sql("postgres", sql), "create database %s", name);
+    snprintf(out, size, "postgres:%s dbname=fidtest_%s", pg, name);
+#endif
+}
 
 static void fill(float *d, int n, int dim, float base) {
     for (int i = 0; i < n * dim; i++)
@@ -26,16 +70,109 @@ static int samples_of(fid_gallery *g, const char *name) {
     return fid_gallery_samples(g, name, NULL, 0, &st);
 }
 
-int main(void) {
+static int take(void *u, uint64_t v, const char *n) {
+    (void)v;
+    if (u && n && strlen(u) + strlen(n) + 3 < 4096) strcat(strcat(strcat(u, "|"), n), "|");
+    return 0;
+}
+
+static int same_match(const fid_match *a, const fid_match *b) {
+    return !strcmp(a->name, b->name) && !strcmp(a->candidate, b->candidate) && a->distance == b->distance &&
+           !strcmp(a->second, b->second);
+}
+
+/* Versions move with every change made through another handle, and a matcher refreshed from the
+ * change log (PostgreSQL) or read again (SQLite) answers exactly as one made from scratch. */
+static void versions_and_refresh(void) {
+    char path[512];
+    location("refresh", path, sizeof path);
+    fid_status st;
+    fid_gallery *a = fid_gallery_open(path, NULL, &st), *b = a ? fid_gallery_open(path, NULL, &st) : NULL;
+    CHECK(a && b, "open twice: %s", fid_last_error());
+    if (!a || !b) return;
+    unsigned seed = 11;
+    float d[42 * 128]; /* 20 people x 2, a newcomer, one more sample */
+    for (int i = 0; i < 42 * 128; i++)
+        d[i] = (float)(((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0 - 0.5) * 0.3f;
+    char name[32];
+    for (int p = 0; p < 20; p++) {
+        snprintf(name, sizeof name, "p%02d", p);
+        fid_gallery_add(a, name, d + p * 2 * 128, 2, NULL, NULL);
+    }
+    uint64_t v0, v1;
+    CHECK(fid_gallery_version(b, &v0) == FID_OK, "version: %s", fid_last_error());
+    fid_matcher *m = fid_matcher_create(b, NULL, &st);
+    CHECK(m && fid_matcher_people(m) == 20, "matcher of 20");
+    /* a remove, a rename, an addition and new samples, all through the other handle */
+    CHECK(fid_gallery_remove(a, "p03") == FID_OK && fid_gallery_rename(a, "p05", "renamed") == FID_OK &&
+              fid_gallery_add(a, "newcomer", d + 40 * 128, 1, NULL, NULL) == FID_OK &&
+              fid_gallery_add(a, "p07", d + 41 * 128, 1, NULL, NULL) == FID_OK,
+          "changes: %s", fid_last_error());
+    int seen = 0;
+    for (int i = 0; i < 100 && !seen; i++) { /* PostgreSQL: the notification is on its way */
+        seen = fid_gallery_version(b, &v1) == FID_OK && v1 != v0;
+        if (!seen) usleep(10000);
+    }
+    CHECK(seen, "the other handle's version did not move");
+    uint64_t v2 = 0;
+    fid_matcher *r = fid__matcher_refresh(m, v0, b, NULL, &v2, &st);
+    fid_matcher *fresh = fid_matcher_create(b, NULL, &st);
+    CHECK(r && fresh && fid_matcher_people(r) == 20 && fid_matcher_people(fresh) == 20, "refreshed people %d",
+          r ? fid_matcher_people(r) : -1);
+    CHECK(v2 == v1 || !pg, "refreshed to version %llu, gallery at %llu", (unsigned long long)v2, (unsigned long long)v1);
+    int agree = 0;
+    for (int i = 0; r && fresh && i < 42; i++) {
+        fid_match x, y;
+        fid_matcher_match(r, d + i * 128, &x);
+        fid_matcher_match(fresh, d + i * 128, &y);
+        agree += same_match(&x, &y);
+    }
+    CHECK(agree == 42, "refreshed and fresh matchers disagree on %d of 42 probes", 42 - agree);
+    fid_match x;
+    CHECK(r && fid_matcher_match(r, d + 40 * 128, &x) == FID_OK && !strcmp(x.name, "newcomer"), "newcomer: %s", x.name);
+    CHECK(r && fid_matcher_match(r, d + 5 * 2 * 128, &x) == FID_OK && !strcmp(x.name, "renamed"), "renamed: %s", x.name);
+    if (pg) { /* the change log names exactly the people touched */
+        char *names = calloc(1, 4096);
+        CHECK(fid__gallery_changes(b, v0, take, names) == FID_OK, "changes: %s", fid_last_error());
+        CHECK(strstr(names, "|p03|") && strstr(names, "|p05|") && strstr(names, "|renamed|") &&
+                  strstr(names, "|newcomer|") && strstr(names, "|p07|") && !strstr(names, "|p04|"),
+              "change log: %s", names);
+        free(names);
+        CHECK(fid__gallery_changes(b, v1 + 5, take, NULL) == FID_ERR_NOT_FOUND, "a version from the future");
+    } else {
+        CHECK(fid__gallery_changes(b, v0, NULL, NULL) == FID_ERR_UNSUPPORTED, "SQLite keeps no change log");
+    }
+    fid_matcher_free(m);
+    fid_matcher_free(r);
+    fid_matcher_free(fresh);
+    fid_gallery_close(a);
+    fid_gallery_close(b);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--pg")) {
+#ifdef FID_HAVE_LIBPQ
+        pg = getenv("PG_CONNINFO");
+        if (!pg) {
+            fprintf(stderr, "gallery_test --pg: set PG_CONNINFO (tests/pg_test.sh does)\n");
+            return 2;
+        }
+#else
+        printf("SKIP: built without PostgreSQL\n");
+        return 77;
+#endif
+    }
     snprintf(dir, sizeof dir, "/tmp/faceid-gallery-XXXXXX");
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    char path[256];
-    snprintf(path, sizeof path, "%s/g.db", dir);
+    char path[512];
+    location("g", path, sizeof path);
     fid_status st;
     fid_gallery *g = fid_gallery_open(path, NULL, &st);
     CHECK(g != NULL, "create: %s", fid_last_error());
     struct stat sb;
-    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "gallery file mode %o, expected 600", sb.st_mode & 0777);
+    if (!pg)
+        CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "gallery file mode %o, expected 600",
+              sb.st_mode & 0777);
     float d[10 * 128];
     fill(d, 10, 128, 0.5f);
     CHECK(fid_gallery_add(g, "程维", d, 3, NULL, "clip.mov") == FID_OK, "add: %s", fid_last_error());
@@ -67,22 +204,49 @@ int main(void) {
     CHECK(!fid_gallery_open(path, &other, &st) && st == FID_ERR_UNSUPPORTED &&
               strstr(fid_last_error(), "faceapi-128") && strstr(fid_last_error(), "vggface2-resnet50"),
           "other model: %s", fid_last_error());
-    /* A foreign SQLite database and a non-database file are refused and left untouched. */
-    char foreign[256];
-    snprintf(foreign, sizeof foreign, "%s/foreign.db", dir);
-    sqlite3 *db;
-    sqlite3_open(foreign, &db);
-    sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1);", NULL, NULL, NULL);
-    sqlite3_close(db);
-    CHECK(!fid_gallery_open(foreign, NULL, &st) && st == FID_ERR_FORMAT &&
-              strstr(fid_last_error(), "not a faceid gallery"),
-          "foreign db: %s", fid_last_error());
-    snprintf(foreign, sizeof foreign, "%s/junk.db", dir);
-    FILE *f = fopen(foreign, "w");
-    fputs("this is not a database, just text that is long enough to look like a header.............", f);
-    fclose(f);
-    CHECK(!fid_gallery_open(foreign, NULL, &st) && !strchr(fid_last_error(), '\n'), "junk file: %s", fid_last_error());
-    snprintf(foreign, sizeof foreign, "%s/missing.db", dir);
+    char foreign[512];
+    if (!pg) {
+        /* A foreign SQLite database and a non-database file are refused and left untouched. */
+        snprintf(foreign, sizeof foreign, "%s/foreign.db", dir);
+        sqlite3 *db;
+        sqlite3_open(foreign, &db);
+        sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1);", NULL, NULL, NULL);
+        sqlite3_close(db);
+        CHECK(!fid_gallery_open(foreign, NULL, &st) && st == FID_ERR_FORMAT &&
+                  strstr(fid_last_error(), "not a faceid gallery"),
+              "foreign db: %s", fid_last_error());
+        snprintf(foreign, sizeof foreign, "%s/junk.db", dir);
+        FILE *f = fopen(foreign, "w");
+        fputs("this is not a database, just text that is long enough to look like a header.............", f);
+        fclose(f);
+        CHECK(!fid_gallery_open(foreign, NULL, &st) && !strchr(fid_last_error(), '\n'), "junk file: %s", fid_last_error());
+    } else {
+#ifdef FID_HAVE_LIBPQ
+        /* A database whose schema "faceid" is someone else's, and a gallery of a newer faceid. */
+        location("foreign", foreign, sizeof foreign);
+        pg_sql("fidtest_foreign", "CREATE SCHEMA faceid; CREATE TABLE faceid.t(x int)");
+        CHECK(!fid_gallery_open(foreign, NULL, &st) && st == FID_ERR_FORMAT &&
+                  strstr(fid_last_error(), "not a faceid gallery"),
+              "foreign schema: %s", fid_last_error());
+        location("newer", foreign, sizeof foreign);
+        fid_gallery_close(fid_gallery_open(foreign, NULL, &st));
+        pg_sql("fidtest_newer", "UPDATE faceid.meta SET value = '99' WHERE key = 'schema_version'");
+        CHECK(!fid_gallery_open(foreign, NULL, &st) && st == FID_ERR_UNSUPPORTED && strstr(fid_last_error(), "99"),
+              "newer schema: %s", fid_last_error());
+        /* no server there: one line at once, and never the password */
+        snprintf(foreign, sizeof foreign, "postgresql://faceid:s3cret-pw@/x?host=%s/nowhere", dir);
+        CHECK(!fid_gallery_open(foreign, NULL, &st) && st == FID_ERR_IO && !strstr(fid_last_error(), "s3cret") &&
+                  !strchr(fid_last_error(), '\n') && strstr(fid_last_error(), "postgresql://faceid@/x"),
+              "unreachable: %s", fid_last_error());
+        snprintf(foreign, sizeof foreign, "postgres:%s dbname=fidtest_none password=s3cret-pw", pg);
+        CHECK(!fid_gallery_open(foreign, NULL, &st) && !strstr(fid_last_error(), "s3cret"), "missing database: %s",
+              fid_last_error());
+#endif
+    }
+    if (pg)
+        location("missing", foreign, sizeof foreign); /* an empty database */
+    else
+        snprintf(foreign, sizeof foreign, "%s/missing.db", dir);
     fid_gallery_params ro = fid_gallery_default_params();
     ro.readonly = 1;
     CHECK(!fid_gallery_open(foreign, &ro, &st) && st == FID_ERR_IO, "read-only open of a missing gallery");
@@ -90,13 +254,13 @@ int main(void) {
     CHECK(g && fid_gallery_add(g, "x", d, 1, NULL, NULL) == FID_ERR_IO, "read-only gallery accepted a change");
     fid_gallery_close(g);
     /* A read-only file (not just handle): the change fails with one line, nothing changes. */
-    chmod(path, 0400);
-    if (geteuid() != 0) { /* root ignores file modes */
+    if (!pg) chmod(path, 0400);
+    if (!pg && geteuid() != 0) { /* root ignores file modes */
         g = fid_gallery_open(path, NULL, &st);
         CHECK(!g || fid_gallery_add(g, "x", d, 1, NULL, NULL) == FID_ERR_IO, "write to a 0400 file succeeded");
         fid_gallery_close(g);
     }
-    chmod(path, 0600);
+    if (!pg) chmod(path, 0600);
 
     /* kill -9 in the middle of a large enrollment: the gallery is exactly as before. */
     int n_big = 60000;
@@ -144,7 +308,7 @@ int main(void) {
     free(big);
 
     /* Calibration: 25 people, 3 samples each, clustered (genuine ~0.05) and apart (impostors ~1). */
-    snprintf(path, sizeof path, "%s/cal.db", dir);
+    location("cal", path, sizeof path);
     g = fid_gallery_open(path, NULL, &st);
     unsigned seed = 3;
     float cal[3 * 128];
@@ -178,7 +342,7 @@ int main(void) {
     fid_matcher_free(m);
     fid_gallery_close(g);
     /* Two people: calibration may tighten, never loosen, the model's default. */
-    snprintf(path, sizeof path, "%s/cal2.db", dir);
+    location("cal2", path, sizeof path);
     g = fid_gallery_open(path, NULL, &st);
     fill(d, 10, 128, 0.0f);
     fid_gallery_add(g, "a", d, 2, NULL, NULL);
@@ -188,7 +352,7 @@ int main(void) {
           "small gallery loosened: %.3f", c.threshold);
     fid_gallery_close(g);
     /* A gallery past 50k samples is searched through the int8 index: same answers. */
-    snprintf(path, sizeof path, "%s/big.db", dir);
+    location("big", path, sizeof path);
     g = fid_gallery_open(path, NULL, &st);
     int nb = 60000;
     float *many = malloc((size_t)nb * 128 * sizeof *many);
@@ -213,6 +377,7 @@ int main(void) {
     fid_matcher_free(m);
     fid_gallery_close(g);
     free(many);
+    versions_and_refresh();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");

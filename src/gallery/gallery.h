@@ -1,17 +1,44 @@
-/* Gallery internals (the API is in faceid.h). */
+/* Gallery internals (the API is in faceid.h; the back ends in store.h). */
 #ifndef FID_GALLERY_GALLERY_H
 #define FID_GALLERY_GALLERY_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "faceid.h"
 
 /* The model profile id the gallery's descriptors come from. Borrowed. */
 const char *fid__gallery_model(const fid_gallery *gallery);
+/* For messages: the file, or the database URI without its password. Borrowed. */
+const char *fid__gallery_where(const fid_gallery *gallery);
+/* "sqlite" or "postgresql". */
+const char *fid__gallery_kind(const fid_gallery *gallery);
 
 /* Stores the calibrated threshold and the FAR it was chosen for. */
 fid_status fid__gallery_set_threshold(fid_gallery *gallery, float threshold, double far);
 
 /* Removes a gallery file with its -wal and -shm companions (one this process created and could
- * not fill: a failed open or import). */
+ * not fill: a failed open or import). Nothing for a database URI. */
 void fid__gallery_remove_files(const char *path);
+
+/* Every sample of `name` (NULL: of everyone, sorted by name), checked (size, finite) and aligned.
+ * A status other than FID_OK from fn stops the scan and is returned. */
+typedef fid_status (*fid__descriptor_fn)(void *user, const char *name, const float *descriptor, double quality,
+                                         const char *source);
+fid_status fid__gallery_scan(fid_gallery *gallery, const char *name, fid__descriptor_fn fn, void *user);
+
+/* The people whose samples changed after version `since` (name NULL: the settings, e.g. the
+ * threshold), from the back end's change log. FID_ERR_UNSUPPORTED (no log: SQLite) or
+ * FID_ERR_NOT_FOUND (since is older than the log): read the whole gallery instead. */
+typedef int (*fid__change_fn)(void *user, uint64_t version, const char *name);
+fid_status fid__gallery_changes(fid_gallery *gallery, uint64_t since, fid__change_fn fn, void *user);
+
+/* 1 when the back end is reachable (always, for a file); else 0 and the reason in why. */
+int fid__gallery_health(fid_gallery *gallery, char *why, size_t size);
+
+/* A matcher for the gallery as it is now, made from `old` (made at version old_version) and the
+ * change log when the back end keeps one, else read whole. *version: the version it reflects. */
+fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, fid_gallery *gallery,
+                                  const fid_matcher_params *params, uint64_t *version, fid_status *status);
 
 #endif

@@ -5,6 +5,7 @@
  * enough, else it is unknown ("?").
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,9 @@
 
 struct fid_matcher {
     fid_matcher_params p;
-    int dim, n_people, n_samples;
-    fid_person_info *people;
+    int dim, n_people, cap_people;
+    int64_t n_samples, cap_samples;
+    fid_person_info *people; /* each person's samples are consecutive rows of data */
     int *owner;        /* sample -> person */
     float *data;       /* n_samples x dim */
     fid__index *index; /* large galleries: int8 scan + exact re-rank */
@@ -34,67 +36,147 @@ fid_matcher_params fid_matcher_default_params(void) {
     return p;
 }
 
-fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params, fid_status *status) {
-    fid_matcher *m = calloc(1, sizeof *m);
-    fid_status st = FID_OK;
-    if (!g || !m) {
-        free(m);
+/* Appends one sample of `name` (a new person when it differs from the last one appended). */
+static fid_status append_sample(void *user, const char *name, const float *d, double quality, const char *source) {
+    fid_matcher *m = user;
+    (void)quality, (void)source;
+    if (!m->n_people || strcmp(m->people[m->n_people - 1].name, name)) {
+        if (m->n_people == m->cap_people) {
+            int cap = m->cap_people ? 2 * m->cap_people : 64;
+            fid_person_info *p = realloc(m->people, (size_t)cap * sizeof *p);
+            if (!p) return fid__fail(FID_ERR_NO_MEMORY, "cannot load the gallery: out of memory");
+            m->people = p, m->cap_people = cap;
+        }
+        fid_person_info *p = &m->people[m->n_people++];
+        snprintf(p->name, sizeof p->name, "%s", name);
+        p->samples = 0;
+    }
+    if (m->n_samples == m->cap_samples) {
+        int64_t cap = m->cap_samples ? 2 * m->cap_samples : 256;
+        float *data = realloc(m->data, (size_t)cap * m->dim * sizeof *data);
+        if (data) m->data = data;
+        int *owner = realloc(m->owner, (size_t)cap * sizeof *owner);
+        if (owner) m->owner = owner;
+        if (!data || !owner) return fid__fail(FID_ERR_NO_MEMORY, "cannot load the gallery: out of memory");
+        m->cap_samples = cap;
+    }
+    memcpy(m->data + (size_t)m->n_samples * m->dim, d, (size_t)m->dim * sizeof *d);
+    m->owner[m->n_samples++] = m->n_people - 1;
+    m->people[m->n_people - 1].samples++;
+    return FID_OK;
+}
+
+/* The threshold in use: the caller's, else the gallery's calibration, else the model profile's. */
+static fid_status resolve_threshold(fid_matcher *m, fid_gallery *g) {
+    if (isnan(m->p.threshold)) { /* calibrated */
+        fid_status st = fid_gallery_threshold(g, &m->p.threshold);
+        if (st != FID_OK && st != FID_ERR_NOT_FOUND) return st;
+    }
+    if (isnan(m->p.threshold)) { /* else the model profile's */
+        const fid__profile *prof = fid__profile_for_model(fid__gallery_model(g));
+        if (!prof)
+            return fid__fail(FID_ERR_INVALID_ARGUMENT,
+                             "no threshold known for the gallery's model '%s': calibrate it or give a threshold",
+                             fid__gallery_model(g));
+        m->p.threshold = prof->identify_threshold;
+    }
+    return FID_OK;
+}
+
+static fid_matcher *new_matcher(fid_gallery *g, const fid_matcher_params *params, fid_status *status) {
+    fid_matcher *m = g ? calloc(1, sizeof *m) : NULL;
+    if (!m) {
         fid__set_status(status, g ? fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a matcher")
                                   : fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_matcher_create: no gallery"));
         return NULL;
     }
     m->p = params ? *params : fid_matcher_default_params();
     m->dim = fid_gallery_dim(g);
-    if (isnan(m->p.threshold)) { /* calibrated */
-        st = fid_gallery_threshold(g, &m->p.threshold);
-        if (st != FID_OK && st != FID_ERR_NOT_FOUND) goto fail;
+    fid_status st = resolve_threshold(m, g);
+    if (st != FID_OK) {
+        fid_matcher_free(m);
+        fid__set_status(status, st);
+        return NULL;
     }
-    if (isnan(m->p.threshold)) { /* else the model profile's */
-        const fid__profile *prof = fid__profile_for_model(fid__gallery_model(g));
-        if (!prof) {
-            st = fid__fail(FID_ERR_INVALID_ARGUMENT,
-                           "no threshold known for the gallery's model '%s': calibrate it or give a threshold",
-                           fid__gallery_model(g));
-            goto fail;
-        }
-        m->p.threshold = prof->identify_threshold;
-    }
-    int n = fid_gallery_people(g, NULL, 0, &st);
-    if (n < 0) goto fail;
-    m->people = calloc((size_t)(n ? n : 1), sizeof *m->people);
-    if (!m->people) {
-        st = fid__fail(FID_ERR_NO_MEMORY, "cannot load the gallery");
-        goto fail;
-    }
-    m->n_people = fid_gallery_people(g, m->people, n, &st);
-    if (m->n_people < 0) goto fail;
-    if (m->n_people > n) m->n_people = n; /* changed meanwhile: the snapshot holds the first n */
-    for (int i = 0; i < m->n_people; i++)
-        m->n_samples += m->people[i].samples;
-    m->data = malloc((size_t)(m->n_samples ? m->n_samples : 1) * m->dim * sizeof *m->data);
-    m->owner = malloc((size_t)(m->n_samples ? m->n_samples : 1) * sizeof *m->owner);
-    if (!m->data || !m->owner) {
-        st = fid__fail(FID_ERR_NO_MEMORY, "cannot load %d samples", m->n_samples);
-        goto fail;
-    }
-    int at = 0;
-    for (int i = 0; i < m->n_people; i++) {
-        int k = fid_gallery_samples(g, m->people[i].name, m->data + (size_t)at * m->dim, m->n_samples - at, &st);
-        if (k < 0) goto fail;
-        if (k > m->n_samples - at) k = m->n_samples - at;
-        for (int j = 0; j < k; j++)
-            m->owner[at + j] = i;
-        m->people[i].samples = k;
-        at += k;
-    }
-    m->n_samples = at;
-    if (m->n_samples >= INDEX_FROM && !(m->index = fid__index_build(m->data, m->n_samples, m->dim, &st))) goto fail;
-    fid__set_status(status, FID_OK);
     return m;
-fail:
-    fid_matcher_free(m);
+}
+
+static fid_matcher *finish_matcher(fid_matcher *m, fid_status st, fid_status *status) {
+    if (st == FID_OK && m->n_samples >= INDEX_FROM && !(m->index = fid__index_build(m->data, m->n_samples, m->dim, &st)))
+        st = st == FID_OK ? FID_ERR_NO_MEMORY : st;
+    if (st != FID_OK) {
+        fid_matcher_free(m);
+        m = NULL;
+    }
     fid__set_status(status, st);
-    return NULL;
+    return m;
+}
+
+fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params, fid_status *status) {
+    fid_matcher *m = new_matcher(g, params, status);
+    if (!m) return NULL;
+    /* one scan of everyone (one query, not one per person: a million people load in seconds) */
+    return finish_matcher(m, fid__gallery_scan(g, NULL, append_sample, m), status);
+}
+
+/* ---- incremental refresh from the change log ---- */
+
+typedef struct {
+    char **names;
+    int n, cap, settings;
+    uint64_t last;
+} change_set;
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int take_change(void *user, uint64_t version, const char *name) {
+    change_set *c = user;
+    c->last = version;
+    if (!name) {
+        c->settings = 1;
+        return 0;
+    }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 16;
+        char **n = realloc(c->names, (size_t)cap * sizeof *n);
+        if (!n) return 1;
+        c->names = n, c->cap = cap;
+    }
+    return !(c->names[c->n] = strdup(name)) || (c->n++, 0);
+}
+
+/* More changed people than this: reading everyone again is cheaper than one query each. */
+#define REFRESH_MAX_PEOPLE 2000
+
+fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, fid_gallery *g,
+                                  const fid_matcher_params *params, uint64_t *version, fid_status *status) {
+    change_set c = {0};
+    fid_status st = old ? fid__gallery_changes(g, old_version, take_change, &c) : FID_ERR_UNSUPPORTED;
+    fid_matcher *m = NULL;
+    if (st == FID_OK && !c.settings && c.n <= REFRESH_MAX_PEOPLE && c.n <= old->n_people / 4 + 16 &&
+        (m = new_matcher(g, params, &st))) {
+        qsort(c.names, (size_t)c.n, sizeof *c.names, cmp_name);
+        /* everyone unchanged comes over from the old snapshot, the changed people from the log */
+        for (int i = 0, at = 0; i < old->n_people && st == FID_OK; at += old->people[i++].samples) {
+            const char *key = old->people[i].name;
+            if (bsearch(&key, c.names, (size_t)c.n, sizeof *c.names, cmp_name)) continue;
+            for (int k = 0; k < old->people[i].samples && st == FID_OK; k++)
+                st = append_sample(m, key, old->data + (size_t)(at + k) * old->dim, NAN, NULL);
+        }
+        for (int i = 0; i < c.n && st == FID_OK; i++)
+            if (!i || strcmp(c.names[i], c.names[i - 1])) st = fid__gallery_scan(g, c.names[i], append_sample, m);
+        m = finish_matcher(m, st, &st);
+        if (m) *version = c.last > old_version ? c.last : old_version;
+    } else if (st == FID_OK || st == FID_ERR_UNSUPPORTED || st == FID_ERR_NOT_FOUND) {
+        /* no log, a gap in it, settings changed or too much changed: read everything; the version
+         * is taken first, so a change made meanwhile is seen again next time, never lost */
+        if ((st = fid_gallery_version(g, version)) == FID_OK) m = fid_matcher_create(g, params, &st);
+    }
+    for (int i = 0; i < c.n; i++)
+        free(c.names[i]);
+    free(c.names);
+    fid__set_status(status, m ? FID_OK : st);
+    return m;
 }
 
 void fid_matcher_free(fid_matcher *m) {

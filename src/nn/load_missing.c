@@ -26,8 +26,13 @@ const char *fid_build_features(void) {
         "-onnx"
 #endif
 #ifdef FID_HAVE_HDF5
-        " +keras-h5";
+        " +keras-h5"
 #else
-        " -keras-h5";
+        " -keras-h5"
+#endif
+#ifdef FID_HAVE_LIBPQ
+        " +postgresql";
+#else
+        " -postgresql";
 #endif
 }

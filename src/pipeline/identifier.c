@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gallery/gallery.h"
 #include "util/error.h"
 #include "util/clock.h"
 
@@ -74,7 +75,7 @@ fid_identifier_params fid_identifier_default_params(void) {
                                .per_stream = 4,
                                .split_distance = NAN,
                                .mean_frames = 10,
-                               .reload_interval_s = 1};
+                               .reload_interval_s = 0.25};
     return p;
 }
 
@@ -92,8 +93,10 @@ static void check_gallery(fid_identifier *id) {
     uint64_t v;
     if (fid_gallery_version(id->gallery, &v) != FID_OK || v == id->version) return;
     fid_status st;
-    fid_matcher *m = fid_matcher_create(id->gallery, &id->p.matcher, &st);
-    if (!m) return; /* e.g. locked by a writer for longer than the busy timeout: next time */
+    /* from the change log when the gallery keeps one (PostgreSQL): only the people who changed
+     * are read, so a change reaches a node with a million people in well under a second */
+    fid_matcher *m = fid__matcher_refresh(id->matcher, id->version, id->gallery, &id->p.matcher, &v, &st);
+    if (!m) return; /* locked by a writer for longer than the busy timeout, the database away: next time */
     fid_matcher *old = id->matcher;
     pthread_mutex_lock(&id->lock);
     id->matcher = m;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gallery/gallery.h"
 #include "image/image.h"
 #include "server/service.h"
 #include "server/web.h"
@@ -121,7 +122,7 @@ const fid_matcher *srv_current_matcher(fid_server *s) {
         fid_status st;
         fid_matcher_params mp = fid_matcher_default_params();
         mp.threshold = s->p.threshold;
-        fid_matcher *m = fid_matcher_create(s->m.gallery, &mp, &st);
+        fid_matcher *m = fid__matcher_refresh(s->matcher, s->matcher_version, s->m.gallery, &mp, &v, &st);
         if (m) {
             fid_matcher_free(s->matcher);
             s->matcher = m;

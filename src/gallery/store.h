@@ -1,0 +1,78 @@
+/*
+ * Gallery back ends. gallery.c holds what a gallery means (argument checks, names, one
+ * transaction per change, merging on import, export, the calibrated threshold); a back end only
+ * stores: SQLite (store_sqlite.c, one file) or PostgreSQL (store_pg.c, shared by many nodes).
+ * Every function returns FID_OK or fails through fid__fail() with one line that names the
+ * gallery (g->where, never a password).
+ */
+#ifndef FID_GALLERY_STORE_H
+#define FID_GALLERY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faceid.h"
+#include "gallery/gallery.h"
+
+typedef struct fid__store_ops fid__store_ops;
+
+struct fid_gallery {
+    const fid__store_ops *ops;
+    void *impl;
+    char *where; /* for messages: the file, or the database URI without its password */
+    char *model;
+    int dim;
+    int readonly;
+};
+
+/* One row of a sample scan: name and the raw stored descriptor (bytes long, unaligned; gallery.c
+ * checks the size and that every value is finite). quality is NAN and source NULL when unset. */
+typedef int (*fid__sample_fn)(void *user, const char *name, const void *descriptor, size_t bytes, double quality,
+                              const char *source);
+/* One person of a listing: name and sample count. A non-zero return stops the scan. */
+typedef int (*fid__person_fn)(void *user, const char *name, int samples);
+
+struct fid__store_ops {
+    const char *kind; /* "sqlite", "postgresql" */
+    /* Opens `location` into g->impl. An empty store gets the schema with p->model and p->dim (not
+     * when read-only or p->model is NULL); an existing one sets g->model and g->dim from its
+     * settings. *created: the call made a new gallery. */
+    fid_status (*open)(fid_gallery *g, const char *location, const fid_gallery_params *p, int *created);
+    void (*close)(fid_gallery *g);
+    /* Writes: between begin and commit (rollback on any failure). begin waits for other writers. */
+    fid_status (*begin)(fid_gallery *g);
+    fid_status (*commit)(fid_gallery *g);
+    void (*rollback)(fid_gallery *g);
+    fid_status (*person_add)(fid_gallery *g, const char *name, double now, int *created);
+    fid_status (*samples_add)(fid_gallery *g, const char *name, const float *descriptors, int n, const float *quality,
+                              const char *source, double now);
+    /* How many samples `name` has, and whether one of them is exactly `descriptor`. */
+    fid_status (*sample_count)(fid_gallery *g, const char *name, const float *descriptor, int *count, int *has);
+    /* FID_ERR_NOT_FOUND when there is no such person; rename: FID_ERR_INVALID_ARGUMENT when `to` is taken. */
+    fid_status (*person_remove)(fid_gallery *g, const char *name);
+    fid_status (*person_rename)(fid_gallery *g, const char *from, const char *to);
+    fid_status (*meta_set)(fid_gallery *g, const char *key, const char *value);
+    /* Records that `name` (NULL: the settings) changed, for other nodes' change log. */
+    fid_status (*note_change)(fid_gallery *g, const char *name);
+    /* Reads (outside a transaction, or inside one). out is "" when the key is unset. */
+    fid_status (*meta_get)(fid_gallery *g, const char *key, char *out, size_t size);
+    /* People sorted by name (bytewise), with their sample counts. */
+    fid_status (*people)(fid_gallery *g, fid__person_fn fn, void *user);
+    /* Samples of `name`, or of everyone (NULL) sorted by name, each person's in the order added. */
+    fid_status (*samples)(fid_gallery *g, const char *name, fid__sample_fn fn, void *user);
+    fid_status (*version)(fid_gallery *g, uint64_t *version);
+    /* The change log after `since`, in order, up to the version now. FID_ERR_UNSUPPORTED when the
+     * back end keeps none, FID_ERR_NOT_FOUND when `since` is older than what it keeps (or not one
+     * of its versions): the caller reads everything instead. May be NULL. */
+    fid_status (*changes)(fid_gallery *g, uint64_t since, fid__change_fn fn, void *user);
+    /* Whether the database is reachable now, and why not (health for logs and metrics). May be NULL. */
+    int (*health)(fid_gallery *g, char *why, size_t size);
+};
+
+extern const fid__store_ops fid__store_sqlite;
+extern const fid__store_ops fid__store_pg; /* fails every open when built without libpq */
+
+/* Whether `location` names a PostgreSQL database rather than a file. */
+int fid__gallery_is_pg(const char *location);
+
+#endif

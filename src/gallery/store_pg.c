@@ -1,0 +1,585 @@
+/*
+ * The shared gallery back end: a PostgreSQL database (libpq) that many faceid nodes use at once.
+ *
+ * Tables live in their own schema, `faceid`, so the database may hold other things. Descriptors
+ * are bytea (the floats' bytes, as in the SQLite file). Every change is one transaction that ends
+ * by bumping the single row of faceid.version, writing the people it touched to faceid.change
+ * under that version and NOTIFY faceid_gallery: the row lock orders concurrent writers, so
+ * versions commit in order and the log has no holes. Nodes LISTEN: fid_gallery_version costs
+ * no round trip until a notification arrives (or every few seconds, to catch up), and a node
+ * reads only the people in the log since its copy (gallery.h: fid__matcher_refresh).
+ *
+ * The database going away fails calls with one line (FID_ERR_IO) instead of blocking them: the
+ * connection is tried again after 1 s, doubling to 30 s, and LISTEN is renewed on reconnect.
+ */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gallery/store.h"
+#include "util/clock.h"
+#include "util/error.h"
+
+#ifndef FID_HAVE_LIBPQ
+
+static fid_status pg_open(fid_gallery *g, const char *location, const fid_gallery_params *p, int *created) {
+    (void)location, (void)p, (void)created;
+    return fid__fail(FID_ERR_UNSUPPORTED, "%s: this faceid was built without PostgreSQL (FID_WITH_POSTGRESQL=OFF)",
+                     g->where);
+}
+static void pg_close(fid_gallery *g) { (void)g; }
+const fid__store_ops fid__store_pg = {.kind = "postgresql", .open = pg_open, .close = pg_close};
+
+#else
+
+#include <libpq-fe.h>
+
+#define SCHEMA_VERSION 1
+/* Changes kept in faceid.change: a node further behind than this reads the whole gallery. */
+#define CHANGES_KEPT 100000
+/* Without a notification, the version is still read this often (a missed one costs no more). */
+#define VERSION_RECHECK_S 5.0
+#define CHANNEL "faceid_gallery"
+
+typedef struct {
+    PGconn *conn;
+    int in_tx, bumped;
+    uint64_t tx_version;
+    double next_try, backoff;
+    char down[320]; /* why the last connection attempt failed ("" when up) */
+    uint64_t version;
+    int version_known;
+    double version_at;
+} pg;
+
+#define PG(g) ((pg *)(g)->impl)
+
+/* The first line of libpq's message (they end in newlines, some run to several). */
+static const char *first_line(const char *msg, char *buf, size_t size) {
+    snprintf(buf, size, "%s", msg && *msg ? msg : "unknown error");
+    buf[strcspn(buf, "\r\n")] = 0;
+    return buf;
+}
+
+static fid_status conn_fail(fid_gallery *g, const char *what) {
+    char line[320];
+    return fid__fail(FID_ERR_IO, "%s: %s: %s", g->where, what, first_line(PQerrorMessage(PG(g)->conn), line, sizeof line));
+}
+
+/* Connected, or connects again when the back-off allows: the call that finds the database gone
+ * fails at once with the reason instead of waiting for it. */
+static fid_status ensure(fid_gallery *g) {
+    pg *p = PG(g);
+    if (PQstatus(p->conn) == CONNECTION_OK) return FID_OK;
+    double now = fid__monotonic_s();
+    if (now < p->next_try)
+        return fid__fail(FID_ERR_IO, "%s: database unreachable (next try in %.0f s): %s", g->where, p->next_try - now,
+                         p->down);
+    PQreset(p->conn);
+    PGresult *r = NULL;
+    if (PQstatus(p->conn) == CONNECTION_OK) r = PQexec(p->conn, "LISTEN " CHANNEL);
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        p->backoff = 0, p->down[0] = 0, p->in_tx = 0;
+        p->version_known = 0; /* notifications may have been missed meanwhile */
+        return FID_OK;
+    }
+    PQclear(r);
+    first_line(PQerrorMessage(p->conn), p->down, sizeof p->down);
+    p->backoff = p->backoff ? fmin(2 * p->backoff, 30) : 1;
+    p->next_try = now + p->backoff;
+    return fid__fail(FID_ERR_IO, "%s: database unreachable: %s", g->where, p->down);
+}
+
+/* One statement; NULL after recording why (the connection found broken is tried again next call). */
+static PGresult *run(fid_gallery *g, const char *what, const char *sql, int n, const char *const *values,
+                     const int *lengths, const int *formats, int binary_result, fid_status *st) {
+    pg *p = PG(g);
+    if ((*st = ensure(g)) != FID_OK) return NULL;
+    /* without parameters through the simple protocol, which also runs several statements (migrations) */
+    PGresult *r = n || binary_result ? PQexecParams(p->conn, sql, n, NULL, values, lengths, formats, binary_result)
+                                     : PQexec(p->conn, sql);
+    ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        *st = FID_OK;
+        return r;
+    }
+    char line[320];
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && !strcmp(state, "23505")) /* unique_violation: the name is taken */
+        *st = FID_ERR_INVALID_ARGUMENT;
+    else
+        *st = FID_ERR_IO;
+    fid__fail(*st, "%s: %s: %s", g->where, what,
+              first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn), line, sizeof line));
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        snprintf(p->down, sizeof p->down, "%s", line);
+        p->next_try = 0; /* the next call tries at once, then backs off */
+    }
+    PQclear(r);
+    return NULL;
+}
+
+static fid_status exec0(fid_gallery *g, const char *what, const char *sql) {
+    fid_status st;
+    PQclear(run(g, what, sql, 0, NULL, NULL, NULL, 0, &st));
+    return st;
+}
+
+static PGresult *run1(fid_gallery *g, const char *what, const char *sql, const char *a, fid_status *st) {
+    const char *v[1] = {a};
+    return run(g, what, sql, 1, v, NULL, NULL, 0, st);
+}
+
+/* The location as shown in messages: user, host, port and database, never the password. */
+static char *redacted(const char *conninfo) {
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    PQfreemem(err);
+    const char *user = NULL, *host = NULL, *port = NULL, *db = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!o->val || !*o->val) continue;
+        if (!strcmp(o->keyword, "user")) user = o->val;
+        if (!strcmp(o->keyword, "host") || (!host && !strcmp(o->keyword, "hostaddr"))) host = o->val;
+        if (!strcmp(o->keyword, "port")) port = o->val;
+        if (!strcmp(o->keyword, "dbname")) db = o->val;
+    }
+    char buf[1024];
+    int socket_dir = host && host[0] == '/';
+    snprintf(buf, sizeof buf, "postgresql://%s%s%s%s%s/%s%s%s", user ? user : "", user ? "@" : "",
+             host && !socket_dir ? host : "", port ? ":" : "", port ? port : "", db ? db : "",
+             socket_dir ? "?host=" : "", socket_dir ? host : "");
+    PQconninfoFree(opts);
+    return strdup(opts ? buf : "postgresql://(unparsable connection string)");
+}
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE SCHEMA faceid;"
+    "CREATE TABLE faceid.meta(key text PRIMARY KEY, value text NOT NULL);"
+    "CREATE TABLE faceid.person(id bigserial PRIMARY KEY, name text NOT NULL UNIQUE,"
+    " created double precision NOT NULL);"
+    "CREATE TABLE faceid.sample(id bigserial PRIMARY KEY,"
+    " person bigint NOT NULL REFERENCES faceid.person(id) ON DELETE CASCADE,"
+    " descriptor bytea NOT NULL, quality real, source text, created double precision NOT NULL);"
+    /* descriptors do not compress: store them as they are */
+    "ALTER TABLE faceid.sample ALTER descriptor SET STORAGE EXTERNAL;"
+    "CREATE INDEX sample_person ON faceid.sample(person, id);"
+    "CREATE TABLE faceid.version(one boolean PRIMARY KEY DEFAULT true CHECK (one), v bigint NOT NULL);"
+    "INSERT INTO faceid.version(v) VALUES (0);"
+    "CREATE TABLE faceid.change(v bigint NOT NULL, name text);"
+    "CREATE INDEX change_v ON faceid.change(v);",
+};
+
+static fid_status meta_get(fid_gallery *g, const char *key, char *out, size_t size) {
+    fid_status st;
+    out[0] = 0;
+    PGresult *r = run1(g, "cannot read settings", "SELECT value FROM faceid.meta WHERE key = $1", key, &st);
+    if (r && PQntuples(r) == 1) snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return st;
+}
+
+static fid_status meta_set(fid_gallery *g, const char *key, const char *value) {
+    const char *v[2] = {key, value};
+    fid_status st;
+    PQclear(run(g, "cannot write settings",
+                "INSERT INTO faceid.meta(key, value) VALUES($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2", 2, v,
+                NULL, NULL, 0, &st));
+    return st;
+}
+
+/* Creates or migrates the schema (under a lock, so nodes starting together do it once), then
+ * reads or checks the model. */
+static fid_status prepare(fid_gallery *g, const fid_gallery_params *p, int *created) {
+    fid_status st = exec0(g, "cannot start", "BEGIN");
+    if (st != FID_OK) return st;
+    /* 0x66616365 = "face": one lock for every node that opens this database */
+    if ((st = exec0(g, "cannot lock the schema", "SELECT pg_advisory_xact_lock(1717658469)")) != FID_OK) goto done;
+    PGresult *r = run(g, "cannot read the schema",
+                      "SELECT to_regnamespace('faceid') IS NOT NULL, to_regclass('faceid.meta') IS NOT NULL", 0, NULL,
+                      NULL, NULL, 0, &st);
+    if (!r) goto done;
+    int has_schema = PQgetvalue(r, 0, 0)[0] == 't', has_meta = PQgetvalue(r, 0, 1)[0] == 't';
+    PQclear(r);
+    int version = 0;
+    char v[64], dim[32], model[256];
+    if (has_schema && !has_meta) {
+        st = fid__fail(FID_ERR_FORMAT, "%s: has a schema 'faceid' that is not a faceid gallery", g->where);
+        goto done;
+    }
+    if (has_meta) {
+        if ((st = meta_get(g, "schema_version", v, sizeof v)) != FID_OK) goto done;
+        version = atoi(v);
+        if (version < 1) {
+            st = fid__fail(FID_ERR_FORMAT, "%s: schema 'faceid' has no schema version: not a faceid gallery", g->where);
+            goto done;
+        }
+        if (version > SCHEMA_VERSION) {
+            st = fid__fail(FID_ERR_UNSUPPORTED, "%s: gallery schema version %d, this faceid reads version %d",
+                           g->where, version, SCHEMA_VERSION);
+            goto done;
+        }
+    } else if (p->readonly || !p->model) {
+        st = fid__fail(FID_ERR_IO, "%s: no faceid gallery in this database", g->where);
+        goto done;
+    }
+    if (version < SCHEMA_VERSION && p->readonly) {
+        st = fid__fail(FID_ERR_UNSUPPORTED, "%s: gallery schema version %d needs an update, and it is opened read-only",
+                       g->where, version);
+        goto done;
+    }
+    for (int k = version; k < SCHEMA_VERSION && st == FID_OK; k++)
+        st = exec0(g, "cannot create the gallery's tables", migrations[k]);
+    if (st == FID_OK && version < SCHEMA_VERSION) {
+        snprintf(v, sizeof v, "%d", SCHEMA_VERSION);
+        st = meta_set(g, "schema_version", v);
+    }
+    if (st == FID_OK && !has_meta) {
+        snprintf(dim, sizeof dim, "%d", p->dim);
+        if ((st = meta_set(g, "model", p->model)) == FID_OK) st = meta_set(g, "dim", dim);
+        *created = st == FID_OK;
+    }
+    if (st == FID_OK && (st = meta_get(g, "model", model, sizeof model)) == FID_OK &&
+        (st = meta_get(g, "dim", dim, sizeof dim)) == FID_OK) {
+        char *m = strdup(model);
+        if (!m) st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+        free(m ? g->model : NULL);
+        if (m) g->model = m, g->dim = atoi(dim);
+    }
+done:
+    if (st == FID_OK) return exec0(g, "cannot commit", "COMMIT");
+    char why[512];
+    snprintf(why, sizeof why, "%s", fid_last_error());
+    exec0(g, "rollback", "ROLLBACK");
+    return fid__fail(st, "%s", why);
+}
+
+static fid_status pg_open(fid_gallery *g, const char *location, const fid_gallery_params *p, int *created) {
+    *created = 0;
+    /* postgresql://... and postgres://... are libpq URIs; postgres:KEY=VALUE ... a conninfo string */
+    const char *conninfo = strncmp(location, "postgresql://", 13) && strncmp(location, "postgres://", 11)
+                               ? location + strlen("postgres:")
+                               : location;
+    char *where = redacted(conninfo);
+    if (!where) return fid__fail(FID_ERR_NO_MEMORY, "cannot open a gallery: out of memory");
+    free(g->where);
+    g->where = where;
+    pg *s = calloc(1, sizeof *s);
+    if (!s) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", where);
+    g->impl = s;
+    /* defaults first: what the location says overrides them */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"5", "faceid", conninfo, NULL};
+    s->conn = PQconnectdbParams(keys, vals, 1);
+    if (!s->conn) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", where);
+    if (PQstatus(s->conn) != CONNECTION_OK) return conn_fail(g, "cannot connect");
+    fid_status st = exec0(g, "cannot listen for changes", "LISTEN " CHANNEL);
+    if (st == FID_OK) st = exec0(g, "cannot set up the session", "SET client_min_messages = warning");
+    if (st == FID_OK) st = prepare(g, p, created);
+    return st;
+}
+
+static void pg_close(fid_gallery *g) {
+    pg *p = PG(g);
+    if (p) PQfinish(p->conn);
+    free(p);
+    g->impl = NULL;
+}
+
+static fid_status pg_begin(fid_gallery *g) {
+    pg *p = PG(g);
+    fid_status st = exec0(g, "cannot start a change", "BEGIN");
+    p->in_tx = st == FID_OK, p->bumped = 0;
+    return st;
+}
+
+static fid_status pg_commit(fid_gallery *g) {
+    pg *p = PG(g);
+    fid_status st = exec0(g, "cannot commit", "COMMIT");
+    p->in_tx = 0;
+    if (st == FID_OK && p->bumped) p->version = p->tx_version, p->version_known = 1, p->version_at = fid__monotonic_s();
+    return st;
+}
+
+static void pg_rollback(fid_gallery *g) {
+    pg *p = PG(g);
+    if (PQstatus(p->conn) == CONNECTION_OK) PQclear(PQexec(p->conn, "ROLLBACK"));
+    p->in_tx = 0;
+}
+
+static fid_status pg_person_add(fid_gallery *g, const char *name, double now, int *created) {
+    char t[32];
+    snprintf(t, sizeof t, "%.6f", now);
+    const char *v[2] = {name, t};
+    fid_status st;
+    PGresult *r = run(g, "cannot add a person",
+                      "INSERT INTO faceid.person(name, created) VALUES($1, $2) ON CONFLICT (name) DO NOTHING", 2, v,
+                      NULL, NULL, 0, &st);
+    if (r) *created = atoi(PQcmdTuples(r)) > 0;
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_samples_add(fid_gallery *g, const char *name, const float *d, int n, const float *quality,
+                                 const char *source, double now) {
+    /* one statement for all n: the descriptors travel as one binary bytea, cut apart by the server */
+    size_t bytes = (size_t)g->dim * sizeof(float);
+    char each[24], count[16], t[32], *q = NULL;
+    snprintf(each, sizeof each, "%zu", bytes);
+    snprintf(count, sizeof count, "%d", n);
+    snprintf(t, sizeof t, "%.6f", now);
+    if (quality) { /* a real[] literal: {0.91,NULL,...} */
+        q = malloc((size_t)n * 20 + 3);
+        if (!q) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+        size_t at = 0;
+        q[at++] = '{';
+        for (int i = 0; i < n; i++)
+            at += (size_t)(isfinite(quality[i]) ? sprintf(q + at, "%s%.9g", i ? "," : "", quality[i])
+                                                : sprintf(q + at, "%sNULL", i ? "," : ""));
+        q[at++] = '}', q[at] = 0;
+    }
+    const char *v[7] = {name, (const char *)d, each, count, source, t, q};
+    int lengths[7] = {0, (int)(bytes * (size_t)n), 0, 0, 0, 0, 0}, formats[7] = {0, 1, 0, 0, 0, 0, 0};
+    fid_status st;
+    PGresult *r = run(g, "cannot add samples",
+                      "INSERT INTO faceid.sample(person, descriptor, quality, source, created)"
+                      " SELECT p.id, substring($2::bytea FROM i * $3::int + 1 FOR $3::int), ($7::real[])[i + 1], $5,"
+                      " $6::float8 FROM faceid.person p CROSS JOIN generate_series(0, $4::int - 1) AS i"
+                      " WHERE p.name = $1 ORDER BY i",
+                      7, v, lengths, formats, 0, &st);
+    if (r && atoi(PQcmdTuples(r)) != n)
+        st = fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' was removed while samples were added", g->where, name);
+    PQclear(r);
+    free(q);
+    return st;
+}
+
+static fid_status pg_sample_count(fid_gallery *g, const char *name, const float *d, int *count, int *has) {
+    const char *v[2] = {name, (const char *)d};
+    int lengths[2] = {0, g->dim * (int)sizeof(float)}, formats[2] = {0, 1};
+    fid_status st;
+    PGresult *r = run(g, "cannot read samples",
+                      "SELECT count(*), count(*) FILTER (WHERE s.descriptor = $2::bytea) FROM faceid.person p"
+                      " JOIN faceid.sample s ON s.person = p.id WHERE p.name = $1",
+                      2, v, lengths, formats, 0, &st);
+    if (r) *count = atoi(PQgetvalue(r, 0, 0)), *has = atoi(PQgetvalue(r, 0, 1)) > 0;
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_person_remove(fid_gallery *g, const char *name) {
+    fid_status st;
+    PGresult *r = run1(g, "cannot remove", "DELETE FROM faceid.person WHERE name = $1", name, &st);
+    if (r && atoi(PQcmdTuples(r)) == 0) st = fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->where, name);
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_person_rename(fid_gallery *g, const char *from, const char *to) {
+    const char *v[2] = {from, to};
+    fid_status st;
+    PGresult *r = run(g, "cannot rename", "UPDATE faceid.person SET name = $2 WHERE name = $1", 2, v, NULL, NULL, 0, &st);
+    if (st == FID_ERR_INVALID_ARGUMENT)
+        return fid__fail(st, "%s: there is already a person named '%s'", g->where, to);
+    if (r && atoi(PQcmdTuples(r)) == 0) st = fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->where, from);
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_note_change(fid_gallery *g, const char *name) {
+    pg *p = PG(g);
+    fid_status st = FID_OK;
+    char v[32];
+    if (!p->bumped) {
+        /* the row lock taken here orders this change after every earlier writer's: versions
+         * commit in order. Taken last, so writers wait on each other only for the commit. */
+        PGresult *r = run(g, "cannot record the change", "UPDATE faceid.version SET v = v + 1 RETURNING v", 0, NULL,
+                          NULL, NULL, 0, &st);
+        if (!r) return st;
+        p->tx_version = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        p->bumped = 1;
+        char keep[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)p->tx_version);
+        snprintf(keep, sizeof keep, "%d", CHANGES_KEPT);
+        const char *args[2] = {v, keep};
+        /* delivered at commit, to every node listening (this one too) */
+        PQclear(run(g, "cannot record the change", "SELECT pg_notify('" CHANNEL "', $1)", 1, args, NULL, NULL, 0, &st));
+        if (st == FID_OK)
+            PQclear(run(g, "cannot record the change", "DELETE FROM faceid.change WHERE v <= $1::bigint - $2::bigint",
+                        2, args, NULL, NULL, 0, &st));
+        if (st != FID_OK) return st;
+    }
+    snprintf(v, sizeof v, "%llu", (unsigned long long)p->tx_version);
+    const char *args[2] = {v, name};
+    PQclear(run(g, "cannot record the change", "INSERT INTO faceid.change(v, name) VALUES($1::bigint, $2)", 2, args,
+                NULL, NULL, 0, &st));
+    return st;
+}
+
+static fid_status pg_people(fid_gallery *g, fid__person_fn fn, void *user) {
+    fid_status st;
+    PGresult *r = run(g, "cannot list people",
+                      "SELECT p.name, count(s.id) FROM faceid.person p LEFT JOIN faceid.sample s ON s.person = p.id"
+                      " GROUP BY p.id ORDER BY p.name COLLATE \"C\"",
+                      0, NULL, NULL, NULL, 0, &st);
+    for (int i = 0; r && i < PQntuples(r); i++)
+        if (fn(user, PQgetvalue(r, i, 0), atoi(PQgetvalue(r, i, 1)))) break;
+    PQclear(r);
+    return st;
+}
+
+/* Rows of (name, descriptor, quality, source) in binary: text comes as its bytes (libpq ends them
+ * with a NUL), real as a big-endian float. Returns non-zero when fn stopped the scan. */
+static int deliver(PGresult *r, fid__sample_fn fn, void *user) {
+    for (int i = 0; i < PQntuples(r); i++) {
+        double quality = NAN;
+        if (!PQgetisnull(r, i, 2) && PQgetlength(r, i, 2) == 4) {
+            uint32_t bits;
+            memcpy(&bits, PQgetvalue(r, i, 2), 4);
+            bits = ntohl(bits);
+            float f;
+            memcpy(&f, &bits, 4);
+            quality = f;
+        }
+        const char *source = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+        if (fn(user, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), quality, source))
+            return 1;
+    }
+    return 0;
+}
+
+#define SAMPLE_COLUMNS "SELECT p.name, s.descriptor, s.quality, s.source FROM faceid.person p JOIN faceid.sample s ON s.person = p.id"
+
+static fid_status pg_samples(fid_gallery *g, const char *name, fid__sample_fn fn, void *user) {
+    fid_status st;
+    if (name) {
+        const char *v[1] = {name};
+        PGresult *r = run(g, "cannot read samples", SAMPLE_COLUMNS " WHERE p.name = $1 ORDER BY s.id", 1, v, NULL,
+                          NULL, 1, &st);
+        if (r) deliver(r, fn, user);
+        PQclear(r);
+        return st;
+    }
+    /* everyone: through a cursor in batches, so a million samples never sit in memory twice;
+     * in one snapshot, so a change made meanwhile is either all in or all out */
+    pg *p = PG(g);
+    int own_tx = !p->in_tx;
+    if (own_tx && (st = exec0(g, "cannot read samples", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) != FID_OK)
+        return st;
+    st = exec0(g, "cannot read samples",
+               "DECLARE fid_scan NO SCROLL CURSOR FOR " SAMPLE_COLUMNS " ORDER BY p.name COLLATE \"C\", s.id");
+    int stopped = 0;
+    while (st == FID_OK && !stopped) {
+        PGresult *r = run(g, "cannot read samples", "FETCH 20000 FROM fid_scan", 0, NULL, NULL, NULL, 1, &st);
+        if (!r) break;
+        int rows = PQntuples(r);
+        stopped = deliver(r, fn, user);
+        PQclear(r);
+        if (rows == 0) break;
+    }
+    if (st == FID_OK) st = exec0(g, "cannot read samples", "CLOSE fid_scan");
+    if (own_tx) {
+        if (st == FID_OK)
+            st = exec0(g, "cannot read samples", "COMMIT");
+        else if (PQstatus(p->conn) == CONNECTION_OK)
+            PQclear(PQexec(p->conn, "ROLLBACK"));
+    }
+    return st;
+}
+
+static fid_status pg_version(fid_gallery *g, uint64_t *version) {
+    pg *p = PG(g);
+    fid_status st = ensure(g);
+    if (st != FID_OK) return st;
+    int notified = 0;
+    if (!PQconsumeInput(p->conn)) { /* the server went away while idle */
+        char line[320];
+        snprintf(p->down, sizeof p->down, "%s", first_line(PQerrorMessage(p->conn), line, sizeof line));
+        p->next_try = 0;
+        return fid__fail(FID_ERR_IO, "%s: connection lost: %s", g->where, p->down);
+    }
+    for (PGnotify *n; (n = PQnotifies(p->conn)); PQfreemem(n))
+        notified = 1;
+    double now = fid__monotonic_s();
+    if (notified || !p->version_known || now - p->version_at > VERSION_RECHECK_S || p->in_tx) {
+        PGresult *r = run(g, "cannot read the gallery's version", "SELECT v FROM faceid.version", 0, NULL, NULL, NULL,
+                          0, &st);
+        if (!r) return st;
+        if (PQntuples(r) != 1) {
+            PQclear(r);
+            return fid__fail(FID_ERR_FORMAT, "%s: damaged: faceid.version has no row", g->where);
+        }
+        p->version = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        p->version_known = 1, p->version_at = now;
+        PQclear(r);
+    }
+    *version = p->version;
+    return FID_OK;
+}
+
+static fid_status pg_changes(fid_gallery *g, uint64_t since, fid__change_fn fn, void *user) {
+    char s[32];
+    snprintf(s, sizeof s, "%llu", (unsigned long long)since);
+    fid_status st;
+    /* one statement, one snapshot: the log and the version it reaches agree */
+    PGresult *r = run1(g, "cannot read the change log",
+                       "SELECT ver.v, c.v, c.name FROM faceid.version ver"
+                       " LEFT JOIN faceid.change c ON c.v > $1::bigint ORDER BY c.v",
+                       s, &st);
+    if (!r) return st;
+    int rows = PQntuples(r);
+    uint64_t now = rows ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0, expect = since + 1;
+    if (rows == 0 || now < since) st = fid__fail(FID_ERR_NOT_FOUND, "%s: the change log starts later", g->where);
+    /* versions must run since+1, since+2, ... now without a hole (holes: pruned, or another gallery) */
+    for (int i = 0; st == FID_OK && i < rows && !PQgetisnull(r, i, 1); i++) {
+        uint64_t v = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+        if (v == expect)
+            expect++;
+        else if (v != expect - 1)
+            st = fid__fail(FID_ERR_NOT_FOUND, "%s: the change log has a gap at %llu", g->where,
+                           (unsigned long long)expect);
+    }
+    if (st == FID_OK && expect != now + 1 && now > since)
+        st = fid__fail(FID_ERR_NOT_FOUND, "%s: the change log ends before version %llu", g->where,
+                       (unsigned long long)now);
+    for (int i = 0; st == FID_OK && i < rows && !PQgetisnull(r, i, 1); i++)
+        if (fn(user, strtoull(PQgetvalue(r, i, 1), NULL, 10), PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2)))
+            st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory reading the change log", g->where);
+    PQclear(r);
+    return st;
+}
+
+static int pg_health(fid_gallery *g, char *why, size_t size) {
+    pg *p = PG(g);
+    if (PQstatus(p->conn) == CONNECTION_OK && !p->down[0]) return 1;
+    snprintf(why, size, "%s", p->down[0] ? p->down : "not connected");
+    return 0;
+}
+
+const fid__store_ops fid__store_pg = {
+    .kind = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .person_add = pg_person_add,
+    .samples_add = pg_samples_add,
+    .sample_count = pg_sample_count,
+    .person_remove = pg_person_remove,
+    .person_rename = pg_person_rename,
+    .meta_set = meta_set,
+    .note_change = pg_note_change,
+    .meta_get = meta_get,
+    .people = pg_people,
+    .samples = pg_samples,
+    .version = pg_version,
+    .changes = pg_changes,
+    .health = pg_health,
+};
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * The embedded gallery back end: one SQLite file (WAL, mode 0600, schema version in PRAGMA
+ * user_version). Several processes may share the file; writers wait up to 10 s for each other.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gallery/gallery.h"
+#include "gallery/store.h"
+#include "util/error.h"
+
+#define SCHEMA_VERSION 1
+
+#define DB(g) ((sqlite3 *)(g)->impl)
+
+static fid_status db_fail(fid_gallery *g, const char *what) {
+    int code = sqlite3_errcode(DB(g));
+    fid_status st = code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_IOERR || code == SQLITE_FULL ||
+                            code == SQLITE_PERM || code == SQLITE_BUSY || code == SQLITE_LOCKED
+                        ? FID_ERR_IO
+                        : FID_ERR_FORMAT;
+    return fid__fail(st, "%s: %s: %s", g->where, what, sqlite3_errmsg(DB(g)));
+}
+
+static int exec(fid_gallery *g, const char *sql) { return sqlite3_exec(DB(g), sql, NULL, NULL, NULL); }
+
+static const char *schema =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);"
+    "CREATE TABLE sample(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
+    " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL);"
+    "CREATE INDEX sample_person ON sample(person);";
+
+static fid_status meta_get(fid_gallery *g, const char *key, char *out, size_t size) {
+    sqlite3_stmt *q;
+    out[0] = 0;
+    if (sqlite3_prepare_v2(DB(g), "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "not a faceid gallery");
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) snprintf(out, size, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot read settings");
+}
+
+static fid_status meta_set(fid_gallery *g, const char *key, const char *value) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot write settings");
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot write settings");
+}
+
+/* PRAGMA user_version into *version: 1, 0 when SQLite cannot even compile it (not a database),
+ * -1 when it cannot read the file. */
+static int read_version(sqlite3 *db, int *version) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK) return 0;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? 1 : -1;
+}
+
+void fid__gallery_remove_files(const char *path) {
+    if (fid__gallery_is_pg(path)) return; /* a database is not ours to drop */
+    char side[4200];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path), unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path), unlink(side);
+}
+
+/* file:PATH?immutable=1 with the characters a URI gives meaning to escaped; 0 when too long. */
+static int immutable_uri(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    n += (size_t)snprintf(out, size, "file:");
+    for (const char *c = path; *c && n + 4 < size; c++)
+        n += *c == '%' || *c == '?' || *c == '#' ? (size_t)snprintf(out + n, size - n, "%%%02X", (unsigned char)*c)
+                                                  : (size_t)snprintf(out + n, size - n, "%c", *c);
+    return snprintf(out + n, size - n, "?immutable=1") < (int)(size - n);
+}
+
+static void sq_close(fid_gallery *g) {
+    sqlite3_close(DB(g));
+    g->impl = NULL;
+}
+
+static fid_status sq_open(fid_gallery *g, const char *path, const fid_gallery_params *p, int *created) {
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    sqlite3 *db = NULL;
+    *created = 0;
+    if (!exists && (p->readonly || !p->model)) return fid__fail(FID_ERR_IO, "%s: no such gallery", path);
+    if (!exists) { /* create it private: descriptors are biometric data */
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+        if (fd < 0 && errno != EEXIST) return fid__fail(FID_ERR_IO, "%s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        *created = fd >= 0;
+    }
+    int flags = p->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_FULLMUTEX, NULL);
+    g->impl = db;
+    if (rc != SQLITE_OK) return db ? db_fail(g, "cannot open") : fid__fail(FID_ERR_NO_MEMORY, "%s: cannot open", path);
+    sqlite3_busy_timeout(db, 10000); /* a concurrent enrollment waits for the other to commit */
+    exec(g, "PRAGMA foreign_keys = ON");
+    /* a removed person's descriptors are overwritten with zeros, not left in free pages */
+    exec(g, "PRAGMA secure_delete = ON");
+    int version = -1;
+    sqlite3_stmt *q;
+    int got = read_version(db, &version);
+    if (got < 0 && p->readonly) {
+        /* A WAL gallery is read through its -shm file, which a read-only file system or directory
+         * cannot hold: read it as immutable instead (nothing can change it there anyway). */
+        sqlite3_close(db);
+        g->impl = db = NULL;
+        char uri[8300];
+        if (immutable_uri(path, uri, sizeof uri) &&
+            sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, NULL) ==
+                SQLITE_OK) {
+            g->impl = db;
+            got = read_version(db, &version);
+        }
+    }
+    if (got == 0) return fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(db));
+    if (got < 0)
+        return db ? fid__fail(FID_ERR_IO, "%s: cannot read: %s", path, sqlite3_errmsg(db))
+                  : fid__fail(FID_ERR_IO, "%s: cannot read", path);
+    if (version == 0) {
+        /* empty file or another SQLite database */
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK)
+            return fid__fail(FID_ERR_FORMAT, "%s: not a faceid gallery (%s)", path, sqlite3_errmsg(db));
+        int tables = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+        sqlite3_finalize(q);
+        if (tables != 0) return fid__fail(FID_ERR_FORMAT, "%s: an SQLite database, but not a faceid gallery", path);
+        if (p->readonly || !p->model) return fid__fail(FID_ERR_FORMAT, "%s: empty, not a faceid gallery", path);
+        char dim[16], sql[128];
+        snprintf(dim, sizeof dim, "%d", p->dim);
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+        if (exec(g, "PRAGMA journal_mode = WAL") != SQLITE_OK || exec(g, "BEGIN IMMEDIATE") != SQLITE_OK ||
+            exec(g, schema) != SQLITE_OK || meta_set(g, "model", p->model) != FID_OK ||
+            meta_set(g, "dim", dim) != FID_OK || exec(g, sql) != SQLITE_OK || exec(g, "COMMIT") != SQLITE_OK) {
+            fid_status st = db_fail(g, "cannot create the gallery");
+            exec(g, "ROLLBACK");
+            return st;
+        }
+        return FID_OK;
+    }
+    if (version != SCHEMA_VERSION)
+        return fid__fail(FID_ERR_UNSUPPORTED, "%s: gallery schema version %d, this faceid reads version %d", path,
+                         version, SCHEMA_VERSION);
+    char model[256], dim[32];
+    fid_status st;
+    if ((st = meta_get(g, "model", model, sizeof model)) != FID_OK || (st = meta_get(g, "dim", dim, sizeof dim)) != FID_OK)
+        return st;
+    char *m = strdup(model);
+    if (!m) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", path);
+    free(g->model);
+    g->model = m;
+    g->dim = atoi(dim);
+    return FID_OK;
+}
+
+static fid_status sq_begin(fid_gallery *g) {
+    return exec(g, "BEGIN IMMEDIATE") == SQLITE_OK ? FID_OK : db_fail(g, "cannot start a change");
+}
+
+static fid_status sq_commit(fid_gallery *g) {
+    if (exec(g, "COMMIT") == SQLITE_OK) return FID_OK;
+    return db_fail(g, "cannot commit");
+}
+
+static void sq_rollback(fid_gallery *g) { exec(g, "ROLLBACK"); }
+
+static fid_status sq_person_add(fid_gallery *g, const char *name, double now, int *created) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), "INSERT OR IGNORE INTO person(name, created) VALUES(?, ?)", -1, &q, NULL) !=
+        SQLITE_OK)
+        return db_fail(g, "cannot add a person");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 2, now);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) return db_fail(g, "cannot add a person");
+    *created = sqlite3_changes(DB(g)) > 0;
+    return FID_OK;
+}
+
+static fid_status sq_samples_add(fid_gallery *g, const char *name, const float *d, int n, const float *quality,
+                                 const char *source, double now) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "INSERT INTO sample(person, descriptor, quality, source, created)"
+                           " SELECT id, ?, ?, ?, ? FROM person WHERE name = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot add samples");
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_blob(q, 1, d + (size_t)i * g->dim, g->dim * (int)sizeof(float), SQLITE_STATIC);
+        if (quality && isfinite(quality[i]))
+            sqlite3_bind_double(q, 2, quality[i]);
+        else
+            sqlite3_bind_null(q, 2);
+        if (source)
+            sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 3);
+        sqlite3_bind_double(q, 4, now);
+        sqlite3_bind_text(q, 5, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE) {
+            fid_status st = db_fail(g, "cannot add samples");
+            sqlite3_finalize(q);
+            return st;
+        }
+    }
+    sqlite3_finalize(q);
+    return FID_OK;
+}
+
+static fid_status sq_sample_count(fid_gallery *g, const char *name, const float *d, int *count, int *has) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "SELECT count(*), sum(s.descriptor = ?2) FROM person p"
+                           " JOIN sample s ON s.person = p.id WHERE p.name = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read samples");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, d, g->dim * (int)sizeof(float), SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *count = sqlite3_column_int(q, 0), *has = sqlite3_column_int(q, 1) > 0;
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? FID_OK : db_fail(g, "cannot read samples");
+}
+
+static fid_status change_one(fid_gallery *g, const char *sql, const char *a, const char *b, const char *what) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), sql, -1, &q, NULL) != SQLITE_OK) return db_fail(g, what);
+    sqlite3_bind_text(q, 1, a, -1, SQLITE_STATIC);
+    if (b) sqlite3_bind_text(q, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_CONSTRAINT)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "%s: there is already a person named '%s'", g->where, b);
+    if (rc != SQLITE_DONE) return db_fail(g, what);
+    if (sqlite3_changes(DB(g)) == 0) return fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->where, a);
+    return FID_OK;
+}
+
+static fid_status sq_person_remove(fid_gallery *g, const char *name) {
+    return change_one(g, "DELETE FROM person WHERE name = ?1", name, NULL, "remove");
+}
+
+static fid_status sq_person_rename(fid_gallery *g, const char *from, const char *to) {
+    return change_one(g, "UPDATE person SET name = ?2 WHERE name = ?1", from, to, "rename");
+}
+
+static fid_status sq_note_change(fid_gallery *g, const char *name) {
+    (void)g, (void)name; /* readers see any commit through PRAGMA data_version */
+    return FID_OK;
+}
+
+static fid_status sq_people(fid_gallery *g, fid__person_fn fn, void *user) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "SELECT p.name, count(s.id) FROM person p LEFT JOIN sample s ON s.person = p.id"
+                           " GROUP BY p.id ORDER BY p.name",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot list people");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        if (fn(user, name ? name : "", sqlite3_column_int(q, 1))) break;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot list people");
+}
+
+static fid_status sq_samples(fid_gallery *g, const char *name, fid__sample_fn fn, void *user) {
+    sqlite3_stmt *q;
+    const char *sql = name ? "SELECT p.name, s.descriptor, s.quality, s.source FROM sample s JOIN person p"
+                             " ON s.person = p.id WHERE p.name = ? ORDER BY s.id"
+                           : "SELECT p.name, s.descriptor, s.quality, s.source FROM person p JOIN sample s"
+                             " ON s.person = p.id ORDER BY p.name, s.id";
+    if (sqlite3_prepare_v2(DB(g), sql, -1, &q, NULL) != SQLITE_OK) return db_fail(g, "cannot read samples");
+    if (name) sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *who = (const char *)sqlite3_column_text(q, 0);
+        double quality = sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 2);
+        const char *source = (const char *)sqlite3_column_text(q, 3);
+        if (fn(user, who ? who : "", sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), quality, source))
+            break;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot read samples");
+}
+
+static fid_status sq_version(fid_gallery *g, uint64_t *version) {
+    /* data_version moves when another connection (another process, another handle) commits;
+     * this handle's own changes are counted by total_changes */
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), "PRAGMA data_version", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read the gallery's version");
+    int rc = sqlite3_step(q);
+    uint64_t theirs = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW) return db_fail(g, "cannot read the gallery's version");
+    *version = (theirs << 32) ^ (uint64_t)sqlite3_total_changes64(DB(g));
+    return FID_OK;
+}
+
+const fid__store_ops fid__store_sqlite = {
+    .kind = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .person_add = sq_person_add,
+    .samples_add = sq_samples_add,
+    .sample_count = sq_sample_count,
+    .person_remove = sq_person_remove,
+    .person_rename = sq_person_rename,
+    .meta_set = meta_set,
+    .note_change = sq_note_change,
+    .meta_get = meta_get,
+    .people = sq_people,
+    .samples = sq_samples,
+    .version = sq_version,
+    .changes = NULL, /* no change log: a change means reading the file again (it is local) */
+    .health = NULL,
+};
