@@ -24,6 +24,10 @@
 
 #ifndef FID_HAVE_LIBPQ
 
+/* libpq prints server notices (a shutdown's "terminating connection") on stderr: the library's
+ * callers decide what to print; what matters comes back as a failed call with the reason. */
+static void no_notices(void *user, const char *message) { (void)user, (void)message; }
+
 static fid_status pg_open(fid_gallery *g, const char *location, const fid_gallery_params *p, int *created) {
     (void)location, (void)p, (void)created;
     return fid__fail(FID_ERR_UNSUPPORTED, "%s: this faceid was built without PostgreSQL (FID_WITH_POSTGRESQL=OFF)",
@@ -257,6 +261,10 @@ done:
     return fid__fail(st, "%s", why);
 }
 
+/* libpq prints server notices (a shutdown's "terminating connection") on stderr: the library's
+ * callers decide what to print; what matters comes back as a failed call with the reason. */
+static void no_notices(void *user, const char *message) { (void)user, (void)message; }
+
 static fid_status pg_open(fid_gallery *g, const char *location, const fid_gallery_params *p, int *created) {
     *created = 0;
     /* postgresql://... and postgres://... are libpq URIs; postgres:KEY=VALUE ... a conninfo string */
@@ -275,6 +283,7 @@ static fid_status pg_open(fid_gallery *g, const char *location, const fid_galler
     const char *vals[] = {"5", "faceid", conninfo, NULL};
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (!s->conn) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", where);
+    PQsetNoticeProcessor(s->conn, no_notices, NULL); /* kept across PQreset */
     if (PQstatus(s->conn) != CONNECTION_OK) return conn_fail(g, "cannot connect");
     fid_status st = exec0(g, "cannot listen for changes", "LISTEN " CHANNEL);
     if (st == FID_OK) st = exec0(g, "cannot set up the session", "SET client_min_messages = warning");

@@ -107,6 +107,9 @@ static enum MHD_Result send_error(fid_server *s, struct MHD_Connection *c, unsig
     return send_json(s, c, code, json_pack("{s:o}", "error", fid__json_text(msg)));
 }
 
+/* A gallery call's failure: 503 when the store is away (a database restarting: try again), else 500. */
+static unsigned gallery_code(fid_status st) { return st == FID_ERR_IO ? 503 : 500; }
+
 static enum MHD_Result send_empty(fid_server *s, struct MHD_Connection *c, unsigned code) {
     return queue(s, c, code, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL);
 }
@@ -115,20 +118,45 @@ static const char *arg(struct MHD_Connection *c, const char *key) {
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* Logs when the gallery goes away and when it is back (once each, not per call). */
+static void gallery_state(fid_server *s, int up, const char *why) {
+    if (up) atomic_store(&s->gallery_synced, fid__wall_s());
+    if (up == atomic_load(&s->gallery_up)) return;
+    atomic_store(&s->gallery_up, up);
+    if (!up) {
+        atomic_fetch_add(&s->gallery_outages, 1);
+        snprintf(s->gallery_error, sizeof s->gallery_error, "%s", why);
+        fprintf(stderr, "faceid: gallery: %s; identifying with the copy in memory (%d people) until it is back\n", why,
+                fid_matcher_people(s->matcher));
+    } else {
+        s->gallery_error[0] = 0;
+        fprintf(stderr, "faceid: gallery %s: reachable again, in sync (version %llu)\n",
+                fid__gallery_where(s->m.gallery), (unsigned long long)s->matcher_version);
+    }
+}
+
 const fid_matcher *srv_current_matcher(fid_server *s) {
     uint64_t v;
-    if (fid_gallery_version(s->m.gallery, &v) != FID_OK) return s->matcher;
+    if (fid_gallery_version(s->m.gallery, &v) != FID_OK) {
+        gallery_state(s, 0, fid_last_error());
+        return s->matcher;
+    }
     if (!s->matcher || v != s->matcher_version) {
         fid_status st;
         fid_matcher_params mp = fid_matcher_default_params();
         mp.threshold = s->p.threshold;
+        /* only the people in the change log since our copy, when the gallery keeps one */
         fid_matcher *m = fid__matcher_refresh(s->matcher, s->matcher_version, s->m.gallery, &mp, &v, &st);
-        if (m) {
-            fid_matcher_free(s->matcher);
-            s->matcher = m;
-            s->matcher_version = v;
+        if (!m) {
+            gallery_state(s, 0, fid_last_error());
+            return s->matcher;
         }
+        fid_matcher_free(s->matcher);
+        s->matcher = m;
+        s->matcher_version = v;
+        atomic_fetch_add(&s->matcher_refreshes, 1);
     }
+    gallery_state(s, 1, "");
     return s->matcher;
 }
 
@@ -193,7 +221,7 @@ static enum MHD_Result identify(fid_server *s, struct MHD_Connection *c, upload 
     fid_image_free(im);
     if (failed) {
         json_decref(faces);
-        return send_error(s, c, 500, "identify: %s", m ? fid_last_error() : "the gallery cannot be read");
+        return send_error(s, c, m ? 500 : 503, "identify: %s", m ? fid_last_error() : "the gallery cannot be read");
     }
     return send_json(s, c, 200, json_pack("{s:o}", "faces", faces));
 }
@@ -365,8 +393,8 @@ static enum MHD_Result enroll(fid_server *s, struct MHD_Connection *c, const cha
     }
     if (st != FID_OK) {
         json_decref(reports);
-        return send_error(s, c, st == FID_ERR_FORMAT ? 400 : st == FID_ERR_TOO_LARGE ? 413 : 500, "enroll: %s",
-                          fid_last_error());
+        return send_error(s, c, st == FID_ERR_FORMAT ? 400 : st == FID_ERR_TOO_LARGE ? 413 : gallery_code(st),
+                          "enroll: %s", fid_last_error());
     }
     if (!kept) /* every file refused by a gate: say which and by how much, like the CLI */
         return send_json(s, c, 422,
@@ -381,7 +409,7 @@ static enum MHD_Result delete_person(fid_server *s, struct MHD_Connection *c, co
     fid_status st = fid_gallery_remove(s->m.gallery, name);
     pthread_mutex_unlock(&s->lock);
     if (st == FID_ERR_NOT_FOUND) return send_error(s, c, 404, "no person named '%s'", name);
-    if (st != FID_OK) return send_error(s, c, 500, "%s", fid_last_error());
+    if (st != FID_OK) return send_error(s, c, gallery_code(st), "%s", fid_last_error());
     srv_events_forget(s, name); /* their crops and retained presence go with them */
     return send_empty(s, c, 204);
 }
@@ -438,7 +466,7 @@ static enum MHD_Result people(fid_server *s, struct MHD_Connection *c) {
     pthread_mutex_unlock(&s->lock);
     if (n < 0) {
         free(list);
-        return send_error(s, c, 500, "%s", fid_last_error());
+        return send_error(s, c, gallery_code(st), "%s", fid_last_error());
     }
     /* each person's face: the crop of their latest event still kept (one pass over the events) */
     uint64_t *face = n > 0 ? calloc((size_t)n, sizeof *face) : NULL;
@@ -483,7 +511,7 @@ static enum MHD_Result export_gallery(fid_server *s, struct MHD_Connection *c) {
     if (st == FID_OK) st = fid__read_file(path, 1u << 30, &data, &size);
     unlink(path);
     rmdir(dir);
-    if (!data) return send_error(s, c, 500, "export: %s", fid_last_error());
+    if (!data) return send_error(s, c, gallery_code(st), "export: %s", fid_last_error());
     return send_buffer(s, c, 200, "application/json", data, size);
 }
 
@@ -865,7 +893,7 @@ static enum MHD_Result name_group(fid_server *s, struct MHD_Connection *c, uint6
         fid_image_free(ims[i]);
     if (st != FID_OK) {
         json_decref(doc), json_decref(reports);
-        return send_error(s, c, 500, "%s", fid_last_error());
+        return send_error(s, c, gallery_code(st), "%s", fid_last_error());
     }
     if (!kept) {
         r = send_json(s, c, 422,
@@ -921,6 +949,9 @@ static enum MHD_Result metrics(fid_server *s, struct MHD_Connection *c) {
     fid_status st;
     pthread_mutex_lock(&s->lock);
     int n_people = fid_gallery_people(s->m.gallery, NULL, 0, &st);
+    const fid_matcher *cur = srv_current_matcher(s);
+    int matcher_people = fid_matcher_people(cur);
+    uint64_t matcher_version = s->matcher_version;
     pthread_mutex_unlock(&s->lock);
     char *out = NULL;
     size_t size = 0;
@@ -937,9 +968,21 @@ static enum MHD_Result metrics(fid_server *s, struct MHD_Connection *c) {
     fprintf(f, "# HELP faceid_identify_seconds Time to detect, describe and match one uploaded image.\n"
                "# TYPE faceid_identify_seconds histogram\n");
     histogram_text(f, "faceid_identify_seconds", "", &s->identify_latency);
-    fprintf(f, "# HELP faceid_gallery_people People in the gallery.\n# TYPE faceid_gallery_people gauge\n"
-               "faceid_gallery_people %d\n",
-            n_people < 0 ? 0 : n_people);
+    fprintf(f, "# HELP faceid_gallery_people People in the gallery (in the copy in memory while it is away).\n"
+               "# TYPE faceid_gallery_people gauge\nfaceid_gallery_people %d\n",
+            n_people >= 0 ? n_people : matcher_people);
+    fprintf(f, "# HELP faceid_gallery_up 1 while the gallery answers (0: a database away; the copy in memory names).\n"
+               "# TYPE faceid_gallery_up gauge\nfaceid_gallery_up{backend=\"%s\"} %d\n"
+               "# HELP faceid_gallery_outages_total Times the gallery stopped answering.\n"
+               "# TYPE faceid_gallery_outages_total counter\nfaceid_gallery_outages_total %ld\n"
+               "# HELP faceid_gallery_last_sync_timestamp_seconds When the gallery last answered.\n"
+               "# TYPE faceid_gallery_last_sync_timestamp_seconds gauge\nfaceid_gallery_last_sync_timestamp_seconds %.3f\n"
+               "# HELP faceid_gallery_version The gallery version the matcher in use reflects.\n"
+               "# TYPE faceid_gallery_version gauge\nfaceid_gallery_version %llu\n"
+               "# HELP faceid_matcher_refreshes_total Matchers made after a gallery change.\n"
+               "# TYPE faceid_matcher_refreshes_total counter\nfaceid_matcher_refreshes_total %ld\n",
+            fid__gallery_kind(s->m.gallery), atomic_load(&s->gallery_up), atomic_load(&s->gallery_outages),
+            atomic_load(&s->gallery_synced), (unsigned long long)matcher_version, atomic_load(&s->matcher_refreshes));
     fprintf(f, "# HELP faceid_camera_frames_total Frames processed per camera.\n# TYPE faceid_camera_frames_total counter\n"
                "# HELP faceid_camera_dropped_total Frames a camera delivered with no time for them.\n"
                "# TYPE faceid_camera_dropped_total counter\n"
@@ -1209,7 +1252,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (!strcmp(url, "/healthz")) {
         WANT("GET");
-        return send_json(s, c, 200, json_pack("{s:s}", "status", "ok"));
+        /* alive either way: with the gallery away, the copy in memory still names people */
+        return send_json(s, c, 200,
+                         json_pack("{s:s,s:{s:s,s:b}}", "status", "ok", "gallery", "backend",
+                                   fid__gallery_kind(s->m.gallery), "up", atomic_load(&s->gallery_up)));
     }
     if (strncmp(url, "/api/", 5) && strcmp(url, "/metrics")) { /* the web page: no data in it, no token */
         const fid__web_file *w = fid__web_find(url);
@@ -1298,6 +1344,7 @@ fid_server *fid_server_start(const fid_server_params *params, const fid_server_m
     }
     s->p = p;
     s->m = *models;
+    atomic_store(&s->gallery_up, 1);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->cams_lock, NULL);
     pthread_mutex_init(&s->ev_lock, NULL);

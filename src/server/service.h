@@ -99,6 +99,12 @@ struct fid_server {
     pthread_mutex_t lock; /* the request models and the matcher */
     fid_matcher *matcher;
     uint64_t matcher_version;
+    /* the gallery as seen by srv_current_matcher: a database may go away, and the matcher in
+     * hand goes on naming people meanwhile */
+    atomic_int gallery_up;
+    char gallery_error[256];
+    _Atomic double gallery_synced; /* wall time the gallery last answered */
+    atomic_long gallery_outages, matcher_refreshes;
 
     pthread_mutex_t cams_lock; /* the camera list */
     srv_camera *cams[SRV_MAX_CAMERAS];
