@@ -374,6 +374,36 @@ int main(int argc, char **argv) {
         probe[k] = many[(size_t)123 * 128 + k];
     CHECK(fid_matcher_match(m, probe, &match) == FID_OK && !strcmp(match.candidate, "crowd") && match.distance < 1e-4f,
           "indexed exact sample: %s %.4f", match.candidate, match.distance);
+    /* Changes on top of an indexed snapshot (applied from the change log with PostgreSQL, read
+     * whole with SQLite): a removed person whose samples the index still holds is never named;
+     * past 20000 new samples the snapshot is merged anew. Each refresh answers as a fresh matcher. */
+    uint64_t v = 0;
+    fid_gallery_version(g, &v);
+    float target[128];
+    memcpy(target, many + (size_t)(nb - 1) * 128, sizeof target);
+    for (int step = 0; step < 3 && m; step++) {
+        if (step == 0) fid_gallery_remove(g, "target");
+        if (step == 1) fid_gallery_add(g, "target2", target, 1, NULL, NULL);
+        if (step == 2) fid_gallery_add(g, "wave", many, 21000, NULL, NULL); /* the delta outgrows its limit */
+        fid_matcher *r = fid__matcher_refresh(m, v, g, &mp, &v, &st), *fresh = fid_matcher_create(g, &mp, &st);
+        CHECK(r && fresh && fid_matcher_people(r) == fid_matcher_people(fresh), "step %d: refreshed %d people, fresh %d",
+              step, r ? fid_matcher_people(r) : -1, fresh ? fid_matcher_people(fresh) : -1);
+        fid_match x, y;
+        int agree = 0;
+        for (int i = 0; r && fresh && i < 50; i++) {
+            const float *q = i == 0 ? target : many + (size_t)(i * 1187 % nb) * 128;
+            fid_matcher_match(r, q, &x);
+            fid_matcher_match(fresh, q, &y);
+            agree += !strcmp(x.name, y.name) && fabsf(x.distance - y.distance) < 1e-5f;
+        }
+        CHECK(agree == 50, "step %d: refreshed and fresh disagree on %d of 50", step, 50 - agree);
+        CHECK(r && fid_matcher_match(r, target, &x) == FID_OK &&
+                  !strcmp(x.candidate, step == 0 ? x.candidate : "target2") && strcmp(x.name, "target"),
+              "step %d: the target probe names %s (candidate %s)", step, x.name, x.candidate);
+        fid_matcher_free(m);
+        fid_matcher_free(fresh);
+        m = r;
+    }
     fid_matcher_free(m);
     fid_gallery_close(g);
     free(many);
