@@ -39,16 +39,17 @@ declare -A port pid
 node() {
   local n=$1; shift
   port[$n]=$(free_port)
-  "$faceid" serve --listen "127.0.0.1:${port[$n]}" --gallery "$G" "$@" 2> "$tmp/$n.err" & pid[$n]=$!; pids+=($!)
+  "$faceid" serve --listen "127.0.0.1:${port[$n]}" "$@" 2> "$tmp/$n.err" & pid[$n]=$!; pids+=($!)
   for _ in $(seq 150); do curl -sf "localhost:${port[$n]}/healthz" > /dev/null && return 0; sleep 0.1; done
   echo "node $n did not start:" >&2; cat "$tmp/$n.err" >&2; return 1
 }
 url() { echo "localhost:${port[$1]}$2"; }
 json_of() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 printf '[door]\nsource = %s\n' "$tmp/cam.mp4" > "$tmp/b.ini"
-check "node A starts (creates the schema)" node A
-check "node B starts with a camera" node B --config "$tmp/b.ini"
-check "node C starts" node C
+printf '[server]\ngallery = %s\n' "$G" > "$tmp/c.ini"
+check "node A starts (creates the schema)" node A --gallery "$G"
+check "node B starts with a camera" node B --gallery "$G" --config "$tmp/b.ini"
+check "node C starts (the gallery from its config file)" node C --config "$tmp/c.ini"
 # the camera's tracks' names, one per line (faces in the test: sample1 alice; sample2-4 the a/c people; sample6
 # shared; sample5 dora, whom nobody else in the gallery shares a face with)
 track_names() { curl -s "$(url B /api/v1/cameras)" | json_of "print('\n'.join(t['name'] for c in d['cameras'] for t in c['tracks']))"; }

@@ -280,7 +280,8 @@ static const char *enroll_usage =
     "A photo is judged by gates meant for photos (face >= 40 px, score >= 0.5, sharpness >= 4,\n"
     "turn <= 0.6; video frames: 64 px, 0.7, 12, 0.45); a refusal names the gate and by how much,\n"
     "and --force keeps a photo's largest face anyway.\n"
-    "The gallery is --gallery, else $FID_GALLERY, else ~/.local/share/faceid/gallery.db.\n"
+    "The gallery is --gallery, else $FID_GALLERY, else ~/.local/share/faceid/gallery.db: a file, or a\n"
+    "PostgreSQL database shared by many nodes (postgresql://USER@HOST/DB, or postgres:KEY=VALUE ...).\n"
     "examples:\n"
     "  faceid enroll --name michelle michelle1.avi holiday.jpg\n"
     "  faceid enroll --name 程维 chengwei1.MOV --save-crops crops/\n";
