@@ -39,7 +39,8 @@ declare -A port pid
 node() {
   local n=$1; shift
   port[$n]=$(free_port)
-  "$faceid" serve --listen "127.0.0.1:${port[$n]}" "$@" 2> "$tmp/$n.err" & pid[$n]=$!; pids+=($!)
+  # PG_TEST_SERVE_ARGS: more options for every node (a ThreadSanitizer run: --threads 1)
+  "$faceid" serve --listen "127.0.0.1:${port[$n]}" "$@" ${PG_TEST_SERVE_ARGS:-} 2> "$tmp/$n.err" & pid[$n]=$!; pids+=($!)
   for _ in $(seq 150); do curl -sf "localhost:${port[$n]}/healthz" > /dev/null && return 0; sleep 0.1; done
   echo "node $n did not start:" >&2; cat "$tmp/$n.err" >&2; return 1
 }
@@ -71,21 +72,34 @@ while time.monotonic() - t0 < limit:
     time.sleep(0.02)
 print("timeout"); sys.exit(1)' "$1" "$2"
 }
+add() { /usr/bin/python3 -c "import sys; a, b = sys.argv[1:]; print('timeout' if 'timeout' in (a, b) else f'{float(a) + float(b):.3f}')" "$1" "$2"; }
 within() { /usr/bin/python3 -c "import sys; sys.exit(0 if '$2' != 'timeout' and float('$2') <= $1 else 1)"; }
 
+# "within one second" on a normal build; a sanitizer build runs the networks 2-3x slower
+limit=1.0; ldd "$faceid" 2>/dev/null | grep -q 'libasan\|libtsan' && limit=2.0
+# C's matcher has taken in the gallery's version (its /metrics reports the version it reflects)
+in_sync() { curl -s "$(url C /metrics)" | awk -v v="$1" '$1 == "faceid_gallery_version" && $2 >= v { ok = 1 } END { exit !ok }'; }
+export -f in_sync
 check "B's camera sees a stranger first" test "$(wait_for 20 "has_track '?'")" != timeout
 code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$samples/sample1.jpg" "$(url A '/api/v1/people/alice/photos?force=1')")
 check "A enrolls alice ($code)" test "$code" = 201
-camera_s=$(wait_for 5 "has_track alice"); identify_s=$(wait_for 5 "identify_names alice")
-echo "enrollment on A -> named on B's camera: $camera_s s; by C's identify: $identify_s s"
-check "... B's camera names alice within 1 s ($camera_s)" within 1.0 "$camera_s"
-check "... C's identify names alice within 1 s ($identify_s)" within 1.0 "$identify_s"
+v=$(pg_sql site "SELECT v FROM faceid.version")
+# the two waits run one after the other: the camera's time counts from the enrollment too
+sync_s=$(wait_for 5 "in_sync $v"); camera_s=$(wait_for 5 "has_track alice")
+camera_s=$(add "$sync_s" "$camera_s")
+echo "enrollment on A -> C's matcher has it: $sync_s s; named on B's camera: $camera_s s"
+check "... C's matcher has it within $limit s ($sync_s)" within $limit "$sync_s"
+check "... B's camera names alice within $limit s ($camera_s)" within $limit "$camera_s"
+check "... C's identify names alice" identify_names alice
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$(url A /api/v1/people/alice)")
-removal_s=$(wait_for 5 "! has_track alice"); unknown_s=$(wait_for 5 "! identify_names alice")
-echo "removal on A -> unnamed on B's camera: $removal_s s; by C: $unknown_s s"
+v=$(pg_sql site "SELECT v FROM faceid.version")
+sync_s=$(wait_for 5 "in_sync $v"); removal_s=$(wait_for 5 "! has_track alice")
+removal_s=$(add "$sync_s" "$removal_s")
+echo "removal on A -> C's matcher without her: $sync_s s; unnamed on B's camera: $removal_s s"
 check "A removes alice ($code)" test "$code" = 204
-check "... B's camera stops naming her within 1 s ($removal_s)" within 1.0 "$removal_s"
-check "... C stops within 1 s ($unknown_s)" within 1.0 "$unknown_s"
+check "... C's matcher drops her within $limit s ($sync_s)" within $limit "$sync_s"
+check "... B's camera stops naming her within $limit s ($removal_s)" within $limit "$removal_s"
+check "... C's identify no longer names her" sh -c "! identify_names alice"
 
 echo "== concurrent enrollments from two nodes"
 enroll_many() { # NODE PREFIX: 8 people of its own, and 'shared' each time
@@ -102,7 +116,8 @@ check "the change log has no hole" test "$(pg_sql site 'SELECT count(DISTINCT v)
 
 echo "== the database goes away"
 curl -s -o /dev/null --data-binary @"$samples/sample1.jpg" "$(url A '/api/v1/people/alice/photos?force=1')"
-wait_for 5 "has_track alice" > /dev/null
+v=$(pg_sql site "SELECT v FROM faceid.version")
+wait_for 10 "in_sync $v" > /dev/null; wait_for 10 "has_track alice" > /dev/null
 pg_ctl_as stop -m fast
 sleep 1.5
 check "B's camera goes on naming alice" has_track alice
