@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}; shift || true
 . "$here/../tests/pg_cluster.sh"
 trap pg_cluster_stop EXIT
+trap 'exit 130' INT TERM
 pg_cluster_start || exit 77
 pg_createdb scale
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs; PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') (defaults, fsync on, Unix socket)"

@@ -17,6 +17,7 @@ cleanup() {
   pg_cluster_stop; rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so the cluster and the nodes go too
 pg_cluster_start || exit 77
 passed=0 failed=0
 check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
