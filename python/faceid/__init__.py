@@ -450,7 +450,8 @@ def verify(a: np.ndarray, b: np.ndarray) -> Tuple[bool, float]:
 # ---- the gallery --------------------------------------------------------------------------------
 
 class Gallery(_Handle):
-    """Known people in an SQLite file (created when missing), for enrolling and identifying.
+    """Known people in an SQLite file (created when missing) or a PostgreSQL database shared by many
+    nodes ("postgresql://user@host/db"), for enrolling and identifying.
     Use as a context manager, or call close()."""
     _free = _gal_close
 
