@@ -129,11 +129,15 @@ check "... and the log says so, once" test "$(grep -c 'identifying with the copy
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' --data-binary @"$samples/sample5.jpg" "$(url A '/api/v1/people/dora/photos?force=1')")
 check "an enrollment while it is away: 503 in one line ($code: $(cat "$tmp/body"))" test "$code" = 503 -a "$(wc -l < "$tmp/body")" -le 1
 check "/healthz still ok, gallery down" sh -c "curl -s '$(url C /healthz)' | grep -q '\"up\":false'"
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$(url C /readyz)")
+check "/readyz: 503 while it is away ($code)" test "$code" = 503
+check "... matching the OpenAPI file" /usr/bin/python3 -W ignore "$here/check_openapi.py" "$here/../openapi/faceid-api.json" GET /readyz 503 "$tmp/body"
 pg_ctl_as start
 back_s=$(wait_for 40 "metric B 'faceid_gallery_up{backend=\"postgresql\"} 1'")
 echo "database back -> B in sync: $back_s s"
 check "B reconnects (back-off <= 30 s) ($back_s)" test "$back_s" != timeout
 check "... and logs it" grep -q 'reachable again' "$tmp/B.err"
+check "/readyz: 200 again" test "$(wait_for 40 "curl -sf -o /dev/null '$(url C /readyz)'")" != timeout
 t=$(wait_for 40 "curl -sf -o /dev/null --data-binary @'$samples/sample5.jpg' '$(url A '/api/v1/people/dora/photos?force=1')'")
 check "A enrolls again once it is back ($t)" test "$t" != timeout
 check "... and C names her" test "$(wait_for 40 "identify_names dora 5")" != timeout

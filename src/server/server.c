@@ -1257,6 +1257,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                          json_pack("{s:s,s:{s:s,s:b}}", "status", "ok", "gallery", "backend",
                                    fid__gallery_kind(s->m.gallery), "up", atomic_load(&s->gallery_up)));
     }
+    if (!strcmp(url, "/readyz")) { /* for a load balancer: 503 while the gallery is away (no new people) */
+        WANT("GET");
+        int up = atomic_load(&s->gallery_up);
+        return send_json(s, c, up ? 200 : 503,
+                         json_pack("{s:s,s:{s:s,s:b}}", "status", up ? "ok" : "gallery unreachable", "gallery",
+                                   "backend", fid__gallery_kind(s->m.gallery), "up", up));
+    }
     if (strncmp(url, "/api/", 5) && strcmp(url, "/metrics")) { /* the web page: no data in it, no token */
         const fid__web_file *w = fid__web_find(url);
         if (!w) return send_error(s, c, 404, "%s: no such page", url);
