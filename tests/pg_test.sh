@@ -45,7 +45,6 @@ node() {
   for _ in $(seq 150); do curl -sf "localhost:${port[$n]}/healthz" > /dev/null && return 0; sleep 0.1; done
   echo "node $n did not start:" >&2; cat "$tmp/$n.err" >&2; return 1
 }
-url() { echo "localhost:${port[$1]}$2"; }
 json_of() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 printf '[door]\nsource = %s\n' "$tmp/cam.mp4" > "$tmp/b.ini"
 printf '[server]\ngallery = %s\n' "$G" > "$tmp/c.ini"

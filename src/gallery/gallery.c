@@ -297,11 +297,6 @@ fid_status fid__gallery_changes(fid_gallery *g, uint64_t since, fid__change_fn f
     return g->ops->changes(g, since, fn, user);
 }
 
-int fid__gallery_health(fid_gallery *g, char *why, size_t size) {
-    if (size) why[0] = 0;
-    return g && g->ops->health ? g->ops->health(g, why, size) : 1;
-}
-
 fid_status fid_gallery_threshold(fid_gallery *g, float *threshold) {
     if (!g || !threshold) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_threshold: NULL argument");
     *threshold = NAN;

@@ -33,9 +33,6 @@ fid_status fid__gallery_scan(fid_gallery *gallery, const char *name, fid__descri
 typedef int (*fid__change_fn)(void *user, uint64_t version, const char *name);
 fid_status fid__gallery_changes(fid_gallery *gallery, uint64_t since, fid__change_fn fn, void *user);
 
-/* 1 when the back end is reachable (always, for a file); else 0 and the reason in why. */
-int fid__gallery_health(fid_gallery *gallery, char *why, size_t size);
-
 /* A matcher for the gallery as it is now, made from `old` (made at version old_version) and the
  * change log when the back end keeps one, else read whole. *version: the version it reflects. */
 fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, fid_gallery *gallery,

@@ -326,13 +326,20 @@ static int base_find(const base *b, const char *name) {
     return -1;
 }
 
+typedef struct {
+    const char *name;
+    int index;
+} named;
+
+static int cmp_named(const void *a, const void *b) { return strcmp(((const named *)a)->name, ((const named *)b)->name); }
+
 /* Base (less the removed) and delta merged by name into a new base, in memory. */
 static fid_status compact(fid_matcher *m) {
     const set *bs = &m->b->s, *ds = &m->delta;
     int nd = ds->n_people;
     int64_t *bfirst = malloc((size_t)(bs->n_people + 1) * sizeof *bfirst),
             *dfirst = malloc((size_t)(nd + 1) * sizeof *dfirst);
-    int *order = malloc((size_t)(nd ? nd : 1) * sizeof *order);
+    named *order = malloc((size_t)(nd ? nd : 1) * sizeof *order);
     set s = {0};
     fid_status st = bfirst && dfirst && order ? set_reserve(&s, bs->n_people - m->n_removed + nd,
                                                             bs->n_samples + ds->n_samples, m->dim)
@@ -342,26 +349,21 @@ static fid_status compact(fid_matcher *m) {
         for (int i = 0; i < bs->n_people; i++)
             bfirst[i + 1] = bfirst[i] + bs->people[i].samples;
         for (int i = 0; i < nd; i++)
-            dfirst[i + 1] = dfirst[i] + ds->people[i].samples, order[i] = i;
-        /* the delta is small: an insertion sort by name */
-        for (int i = 1; i < nd; i++)
-            for (int j = i; j > 0 && strcmp(ds->people[order[j - 1]].name, ds->people[order[j]].name) > 0; j--) {
-                int t = order[j];
-                order[j] = order[j - 1], order[j - 1] = t;
-            }
+            dfirst[i + 1] = dfirst[i] + ds->people[i].samples, order[i] = (named){ds->people[i].name, i};
+        qsort(order, (size_t)nd, sizeof *order, cmp_named); /* up to 20000 people */
         int i = 0, j = 0;
         while (st == FID_OK && (i < bs->n_people || j < nd)) {
             if (i < bs->n_people && is_removed(m, i)) {
                 i++;
                 continue;
             }
-            int take_base = j >= nd || (i < bs->n_people && strcmp(bs->people[i].name, ds->people[order[j]].name) < 0);
+            int take_base = j >= nd || (i < bs->n_people && strcmp(bs->people[i].name, order[j].name) < 0);
             if (take_base) {
                 st = set_append(&s, m->dim, bs->people[i].name, bs->data + (size_t)bfirst[i] * m->dim,
                                 bs->people[i].samples);
                 i++;
             } else {
-                int p = order[j++];
+                int p = order[j++].index;
                 st = set_append(&s, m->dim, ds->people[p].name, ds->data + (size_t)dfirst[p] * m->dim,
                                 ds->people[p].samples);
             }
@@ -383,10 +385,15 @@ static fid_status compact(fid_matcher *m) {
 #define REFRESH_MAX_PEOPLE 2000
 
 /* old's snapshot with the changed people (sorted names) read again from the gallery. */
-static fid_matcher *apply_changes(const fid_matcher *old, fid_gallery *g, const fid_matcher_params *params,
-                                  char **names, int n_names, fid_status *st) {
-    fid_matcher *m = new_matcher(g, params, st);
-    if (!m) return NULL;
+static fid_matcher *apply_changes(const fid_matcher *old, fid_gallery *g, char **names, int n_names,
+                                  fid_status *st) {
+    fid_matcher *m = calloc(1, sizeof *m);
+    if (!m) {
+        *st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a matcher");
+        return NULL;
+    }
+    /* old's threshold as resolved: a calibration changed is a settings change, which reads everything */
+    m->p = old->p, m->dim = old->dim;
     base *b = old->b;
     atomic_fetch_add(&b->refs, 1);
     m->b = b;
@@ -428,7 +435,7 @@ fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, 
     fid_matcher *m = NULL;
     if (st == FID_OK && !c.settings && c.n <= REFRESH_MAX_PEOPLE) {
         qsort(c.names, (size_t)c.n, sizeof *c.names, cmp_name);
-        if ((m = apply_changes(old, g, params, c.names, c.n, &st))) *version = c.last > old_version ? c.last : old_version;
+        if ((m = apply_changes(old, g, c.names, c.n, &st))) *version = c.last > old_version ? c.last : old_version;
     } else if (st == FID_OK || st == FID_ERR_UNSUPPORTED || st == FID_ERR_NOT_FOUND) {
         /* no log, a gap in it, settings changed or too much changed: read everything; the version
          * is taken first, so a change made meanwhile is seen again next time, never lost */

@@ -65,8 +65,6 @@ struct fid__store_ops {
      * back end keeps none, FID_ERR_NOT_FOUND when `since` is older than what it keeps (or not one
      * of its versions): the caller reads everything instead. May be NULL. */
     fid_status (*changes)(fid_gallery *g, uint64_t since, fid__change_fn fn, void *user);
-    /* Whether the database is reachable now, and why not (health for logs and metrics). May be NULL. */
-    int (*health)(fid_gallery *g, char *why, size_t size);
 };
 
 extern const fid__store_ops fid__store_sqlite;

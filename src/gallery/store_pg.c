@@ -67,6 +67,12 @@ static const char *first_line(const char *msg, char *buf, size_t size) {
     return buf;
 }
 
+/* The connection broke: remembered with its reason; the next call tries again at once, then backs off. */
+static void lost(pg *p, const char *why) {
+    snprintf(p->down, sizeof p->down, "%s", why);
+    p->next_try = 0;
+}
+
 static fid_status conn_fail(fid_gallery *g, const char *what) {
     char line[320];
     return fid__fail(FID_ERR_IO, "%s: %s: %s", g->where, what, first_line(PQerrorMessage(PG(g)->conn), line, sizeof line));
@@ -118,10 +124,7 @@ static PGresult *run(fid_gallery *g, const char *what, const char *sql, int n, c
         *st = FID_ERR_IO;
     fid__fail(*st, "%s: %s: %s", g->where, what,
               first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn), line, sizeof line));
-    if (PQstatus(p->conn) != CONNECTION_OK) {
-        snprintf(p->down, sizeof p->down, "%s", line);
-        p->next_try = 0; /* the next call tries at once, then backs off */
-    }
+    if (PQstatus(p->conn) != CONNECTION_OK) lost(p, line);
     PQclear(r);
     return NULL;
 }
@@ -507,8 +510,7 @@ static fid_status pg_version(fid_gallery *g, uint64_t *version) {
     int notified = 0;
     if (!PQconsumeInput(p->conn)) { /* the server went away while idle */
         char line[320];
-        snprintf(p->down, sizeof p->down, "%s", first_line(PQerrorMessage(p->conn), line, sizeof line));
-        p->next_try = 0;
+        lost(p, first_line(PQerrorMessage(p->conn), line, sizeof line));
         return fid__fail(FID_ERR_IO, "%s: connection lost: %s", g->where, p->down);
     }
     for (PGnotify *n; (n = PQnotifies(p->conn)); PQfreemem(n))
@@ -562,13 +564,6 @@ static fid_status pg_changes(fid_gallery *g, uint64_t since, fid__change_fn fn, 
     return st;
 }
 
-static int pg_health(fid_gallery *g, char *why, size_t size) {
-    pg *p = PG(g);
-    if (PQstatus(p->conn) == CONNECTION_OK && !p->down[0]) return 1;
-    snprintf(why, size, "%s", p->down[0] ? p->down : "not connected");
-    return 0;
-}
-
 const fid__store_ops fid__store_pg = {
     .kind = "postgresql",
     .open = pg_open,
@@ -588,7 +583,6 @@ const fid__store_ops fid__store_pg = {
     .samples = pg_samples,
     .version = pg_version,
     .changes = pg_changes,
-    .health = pg_health,
 };
 
 #endif

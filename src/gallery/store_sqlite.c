@@ -337,5 +337,4 @@ const fid__store_ops fid__store_sqlite = {
     .samples = sq_samples,
     .version = sq_version,
     .changes = NULL, /* no change log: a change means reading the file again (it is local) */
-    .health = NULL,
 };
