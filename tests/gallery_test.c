@@ -238,6 +238,10 @@ int main(int argc, char **argv) {
         CHECK(!fid_gallery_open(foreign, NULL, &st) && st == FID_ERR_IO && !strstr(fid_last_error(), "s3cret") &&
                   !strchr(fid_last_error(), '\n') && strstr(fid_last_error(), "postgresql://faceid@/x"),
               "unreachable: %s", fid_last_error());
+        /* a malformed one: libpq's reason quotes the bad token, here inside the password */
+        CHECK(!fid_gallery_open("postgresql://faceid:s3cret%zz@/x", NULL, &st) && st == FID_ERR_INVALID_ARGUMENT &&
+                  !strstr(fid_last_error(), "s3cret"),
+              "malformed: %s", fid_last_error());
         snprintf(foreign, sizeof foreign, "postgres:%s dbname=fidtest_none password=s3cret-pw", pg);
         CHECK(!fid_gallery_open(foreign, NULL, &st) && !strstr(fid_last_error(), "s3cret"), "missing database: %s",
               fid_last_error());

@@ -278,6 +278,18 @@ static fid_status pg_open(fid_gallery *g, const char *location, const fid_galler
     if (!where) return fid__fail(FID_ERR_NO_MEMORY, "cannot open a gallery: out of memory");
     free(g->where);
     g->where = where;
+    /* libpq's parse errors quote the offending text, which may be the password: say why without it */
+    char *err = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
+    PQconninfoFree(parsed);
+    if (!parsed) {
+        char why[320];
+        first_line(err, why, sizeof why);
+        PQfreemem(err);
+        char *q = strchr(why, '"');
+        if (q) snprintf(q, sizeof why - (size_t)(q - why), "(...)");
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "not a PostgreSQL connection string: %s", why);
+    }
     pg *s = calloc(1, sizeof *s);
     if (!s) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", where);
     g->impl = s;
