@@ -55,6 +55,9 @@ const char *fid_version(void);
 /* What this build can load beyond the shipped models: "+onnx +keras-h5", with '-' for a part built
  * without (FID_WITH_ONNX, FID_WITH_HDF5); such files then fail with FID_ERR_UNSUPPORTED. Static. */
 const char *fid_build_features(void);
+/* The CPU as oneDNN sees it, the level its kernels use: "avx2", "avx512_core_vnni",
+ * "avx512_core_bf16", "avx512_core_amx"... Decides which precisions exist here. Static. */
+const char *fid_cpu_isa(void);
 
 /* Threads. Runners set OpenMP's thread count for their own runs only: the calling thread's
  * setting (omp_set_num_threads) is given back after every create and run. How idle OpenMP threads
@@ -116,12 +119,40 @@ const char *fid_net_output_name(const fid_net *net, int index);
  * Returns the rank (<= 4), or -1 for a bad index. */
 int fid_net_input_shape(const fid_net *net, int index, int64_t dims[4]);
 
+/* What a network computes with. Reduced precision keeps fp32 accumulation, bias and outputs:
+ * BF16 runs activations and weights as bfloat16 where oneDNN has bf16 kernels for this CPU
+ * (AVX-512 BF16, AMX); INT8 quantizes them (u8/s8, per-channel weight scales, activation scales
+ * calibrated on face images). AUTO measures each path the CPU has against fp32 at load and keeps
+ * the fastest one whose outputs stay within the accuracy gate (cosine to fp32 >= 0.999 for bf16,
+ * >= 0.995 for int8, on every calibration input); otherwise fp32. See README "Precision". */
+typedef enum fid_precision {
+    FID_PRECISION_FP32 = 0, /* zero: parameters set by hand, not by *_default_params, stay exact */
+    FID_PRECISION_BF16 = 1,
+    FID_PRECISION_INT8 = 2,
+    FID_PRECISION_AUTO = 3,
+} fid_precision;
+
+/* "auto", "fp32", "bf16", "int8" (static; NULL for an unknown value), and back
+ * (FID_ERR_INVALID_ARGUMENT for an unknown name, the names in fid_last_error()). */
+const char *fid_precision_name(fid_precision precision);
+fid_status fid_precision_from_name(const char *name, fid_precision *precision);
+
 typedef struct fid_runner_params {
     int batch;   /* images per call; default 1 */
     int threads; /* most compute threads for this runner; default 1. See README "Threads". */
     /* With threads > 1: measure each run and fall back to one thread while that is faster
      * (another busy process on the cores); probe again now and then. Default 1 (on). */
     int adaptive_threads;
+    /* Default FID_PRECISION_FP32: a bare runner computes what the file says unless asked. BF16 or
+     * INT8 fail with FID_ERR_UNSUPPORTED where the CPU (as oneDNN sees it) lacks the path; AUTO
+     * falls back to fp32 and says why (fid_runner_precision). */
+    fid_precision precision;
+    /* Inputs the accuracy gate (AUTO) and int8's activation scales are computed on: n_calibration
+     * samples of input 0 at batch 1, one after another (NHWC float32, as fid_runner_input takes
+     * them). Borrowed during create only. Without them AUTO gates on a synthetic input in [0, 1]
+     * and does not consider int8, whose scales would mean nothing; INT8 fails. */
+    const float *calibration;
+    int n_calibration;
 } fid_runner_params;
 
 fid_runner_params fid_runner_default_params(void);
@@ -144,6 +175,15 @@ const float *fid_runner_output(const fid_runner *runner, int index, int64_t dims
 
 /* Floating-point operations of one run (multiply-add = 2), for throughput reporting. */
 double fid_runner_flops(const fid_runner *runner);
+
+/* The precision this runner computes with (never AUTO), and one line saying why when note is not
+ * NULL: e.g. "bf16: 2.31x faster than fp32, cosine >= 0.99991" or "fp32: this CPU has no bf16
+ * kernels (oneDNN ISA avx2); int8 not faster (0.93x)". The note is owned by the runner. */
+fid_precision fid_runner_precision(const fid_runner *runner, const char **note);
+
+/* How each oneDNN primitive of the runner is implemented, one "node: implementation" per line
+ * (e.g. "conv1: brgconv:avx512_core_bf16"), for benchmarks and bug reports. Caller frees. */
+char *fid_runner_describe(const fid_runner *runner);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Images                                                                                     */
@@ -211,6 +251,9 @@ typedef struct fid_detector_params {
     int min_face_size;     /* smaller boxes (shorter side, pixels) are dropped; default 0 (Haar: 64) */
     int input_size;        /* tiny: network input side, multiple of 32; default 416 */
     int threads;           /* default 1 */
+    /* Default FID_PRECISION_AUTO: the fastest path that passes the accuracy gate on calibration
+     * images (see fid_precision); FID_PRECISION_FP32 forces the exact path. */
+    fid_precision precision;
     /* Smallest face (box height, pixels) to find in frames too large for the network to see it
      * whole: such frames are also scanned in overlapping tiles at a scale where a face this small
      * is big enough for the network, and the passes merged. At least the frame's longer side / 80
@@ -240,6 +283,9 @@ typedef struct fid_detection {
 typedef struct fid_detector fid_detector;
 fid_detector *fid_detector_create(const fid_detector_params *params, fid_status *status);
 void fid_detector_free(fid_detector *detector);
+/* What the detector's network computes with, and why (owned by the detector); FP32 and "fp32: no
+ * network" for the Haar cascade. */
+fid_precision fid_detector_precision(const fid_detector *detector, const char **note);
 
 /* Finds faces, best score first. Writes up to `capacity` detections to `out` and returns how
  * many were found (which may exceed capacity), or -1 on failure (status set). */
@@ -265,6 +311,9 @@ typedef struct fid_embedder fid_embedder;
 typedef struct fid_embedder_params {
     const char *profile; /* model profile id (see `faceid profiles`); default "faceapi-128" */
     int threads;         /* default 1 */
+    /* Default FID_PRECISION_AUTO, gated on face crops (see fid_precision); applies to the
+     * landmark and the descriptor network, each chosen on its own. */
+    fid_precision precision;
     /* The descriptor network file for profiles whose weights are not shipped: the user's
      * keras-vggface .h5 or an ONNX export for "vggface2-resnet50"; any ONNX embedder for "onnx".
      * Borrowed during create only. */
@@ -281,6 +330,11 @@ void fid_embedder_free(fid_embedder *embedder);
 
 /* Descriptor length, e.g. 128. */
 int fid_embedder_dim(const fid_embedder *embedder);
+/* What the descriptor network computes with, and why (fid_runner_precision's note, owned by the
+ * embedder); the landmark network's precision and note go to *landmarks and *landmark_note when
+ * those are not NULL. */
+fid_precision fid_embedder_precision(const fid_embedder *embedder, const char **note, fid_precision *landmarks,
+                                     const char **landmark_note);
 /* Side of the square face crop the descriptor network takes (150 for faceapi-128). */
 int fid_embedder_input_size(const fid_embedder *embedder);
 /* What a gallery records as the descriptors' model: the profile id for the pinned face-api
@@ -802,6 +856,9 @@ fid_status fid_pipeline_next(fid_pipeline *pipeline, double wait_s, fid_pipeline
 /* Makes the pipeline's next fid_pipeline_next return FID_END soon; thread-safe. */
 void fid_pipeline_stop(fid_pipeline *pipeline);
 fid_pipeline_stats fid_pipeline_get_stats(fid_pipeline *pipeline);
+/* What the source's detector network computes with and why (fid_detector_precision), once
+ * fid_pipeline_open has made the detectors; FP32 and "" before. */
+fid_precision fid_pipeline_precision(const fid_pipeline *pipeline, const char **note);
 /* The source's nominal frame rate (0 when unknown) and whether it is live (a camera, a stream or
  * a paced file), after fid_pipeline_open. */
 double fid_pipeline_fps(const fid_pipeline *pipeline);

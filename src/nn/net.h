@@ -41,9 +41,18 @@ void fid__net_set_input_side(fid_net *net, int side);
 struct fid_runner;
 void fid__net_release_packed_weights(fid_net *net, const struct fid_runner *runner);
 
+/* Replaces the runner's precision note (fid_runner_precision) with one line of the caller's. */
+void fid__runner_set_note(struct fid_runner *runner, const char *note);
+
+/* Calibration inputs for a loaded net (fid_runner_params.calibration; malloc'ed, *n of them),
+ * NULL when there are none. */
+typedef float *(*fid__calibration_fn)(const fid_net *net, const void *ctx, int *n);
+
 /* A net and the one runner it will ever have (detectors, embedders): loaded, optionally given
- * an input side (fully convolutional nets; 0 keeps the file's), compiled for `threads`, its
- * float weights released. NULL with *net possibly set (caller frees both either way). */
-struct fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_net **net,
+ * an input side (fully convolutional nets; 0 keeps the file's), compiled for `threads` in
+ * `precision` (AUTO: gated on what `calibration` returns), its float weights released. NULL
+ * with *net possibly set (caller frees both either way). */
+struct fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_precision precision,
+                                            fid__calibration_fn calibration, const void *ctx, fid_net **net,
                                             fid_status *status);
 #endif

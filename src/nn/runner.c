@@ -15,6 +15,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <nettle/sha2.h>
+
+#include "nn/choice_cache.h"
 #include "nn/kernels.h"
 #include "nn/net.h"
 #include "nn/reference.h"
@@ -41,6 +44,12 @@ typedef struct step {
     int pending_arg;
     void *packed;           /* where pack_weights put them */
     int copy_residual_from; /* SUM post-op whose operand is not already in the output buffer */
+    /* Reorders run before the primitive: a source converted to the precision the primitive
+     * computes in (into the runner's conversion buffer), a residual of another data type
+     * converted into the output buffer. */
+    int n_pre;
+    dnnl_primitive_t pre[2];
+    dnnl_memory_t pre_mems[4];
     dnnl_memory_desc_t scratch_md;
     /* STEP_AFFINE: y = x * scale[c] + shift[c] over the last axis of `channels` */
     float *scale, *shift;
@@ -80,10 +89,17 @@ struct fid_runner {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     double flops;
+    /* Data type of each node's buffer, and of the computation of convolutions and matmuls (the
+     * other ops compute in f32). Graph inputs and outputs are always f32. */
+    dnnl_data_type_t *dt, *cdt;
+    fid_precision precision;
+    char note[200];
+    void *cvt; /* sources converted for the primitive that reads them next (one at a time) */
+    size_t cvt_bytes;
 };
 
 fid_runner_params fid_runner_default_params(void) {
-    fid_runner_params p = {.batch = 1, .threads = 1, .adaptive_threads = 1};
+    fid_runner_params p = {.batch = 1, .threads = 1, .adaptive_threads = 1, .precision = FID_PRECISION_FP32};
     return p;
 }
 
@@ -131,9 +147,13 @@ static void activation_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims,
     dnnl_memory_desc_init_by_tag(md, 4, logical, dnnl_f32, dnnl_nhwc);
 }
 
-static void nhwc_md(dnnl_memory_desc_t *md, const int64_t *nhwc) {
+static void nhwc_md(dnnl_memory_desc_t *md, const int64_t *nhwc, dnnl_data_type_t dt) {
     dnnl_dims_t d = {nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
-    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(md, 4, d, dt, dnnl_nhwc);
+}
+
+static size_t dt_size(dnnl_data_type_t dt) {
+    return dt == dnnl_bf16 || dt == dnnl_f16 ? 2 : dt == dnnl_s8 || dt == dnnl_u8 ? 1 : 4;
 }
 
 static fid_status add_mem(step *s, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *ptr, int arg,
@@ -323,26 +343,39 @@ fail:
     return st;
 }
 
-static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id) {
+/* A reorder run before step s's primitive: `from` (at src) into `to` (at dst), e.g. f32 to bf16. */
+static fid_status add_convert(fid_runner *r, step *s, const fid__node *n, const dnnl_memory_desc_t *from, void *src,
+                              const dnnl_memory_desc_t *to, void *dst) {
     fid_status st = FID_OK;
-    const fid__graph *g = r->g;
+    dnnl_primitive_desc_t pd = NULL;
+    int k = s->n_pre;
+    DNNL_TRY(dnnl_memory_create(&s->pre_mems[2 * k], from, r->engine, src), "conversion memory");
+    DNNL_TRY(dnnl_memory_create(&s->pre_mems[2 * k + 1], to, r->engine, dst), "conversion memory");
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, from, r->engine, to, r->engine, NULL), "a conversion");
+    DNNL_TRY(dnnl_primitive_create(&s->pre[k], pd), "a conversion");
+    s->n_pre++;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* The convolution's primitive descriptor computing in `cdt` with output type `dst_dt`; its
+ * post-op operands are added to s. NULL pd (and FID_OK) when oneDNN has no such kernel. */
+static fid_status conv_pd(fid_runner *r, step *s, const fid__node *n, int id, dnnl_data_type_t cdt,
+                          dnnl_data_type_t dst_dt, dnnl_primitive_desc_t *pd) {
+    fid_status st = FID_OK;
     const fid__conv_attr *c = &n->a.conv;
-    int x = n->inputs[0];
-    const fid__node *w = &g->nodes[c->weights];
+    const fid__node *w = &r->g->nodes[c->weights];
     int64_t O = c->out_channels, G = c->groups, ipg = w->dims[2], opg = O / G;
-    dnnl_memory_desc_t src_md, dst_md, w_user, w_any, b_md;
-    nhwc_md(&src_md, r->dims[x]);
-    nhwc_md(&dst_md, r->dims[id]);
+    dnnl_memory_desc_t src_md, dst_md, w_any, b_md;
+    nhwc_md(&src_md, r->dims[n->inputs[0]], cdt);
+    nhwc_md(&dst_md, r->dims[id], dst_dt);
     if (G == 1) {
         dnnl_dims_t wd = {O, ipg, c->kh, c->kw};
-        dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_hwio);
-        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, cdt, dnnl_format_tag_any);
     } else {
-        /* HWIO with O = g*opg + o: strides of the logical (g, o, i, h, w) dims. */
         dnnl_dims_t wd = {G, opg, ipg, c->kh, c->kw};
-        dnnl_dims_t ws = {opg, 1, O, c->kw * ipg * O, ipg * O};
-        dnnl_memory_desc_init_by_strides(&w_user, 5, wd, dnnl_f32, ws);
-        dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&w_any, 5, wd, cdt, dnnl_format_tag_any);
     }
     dnnl_dims_t bd = {O};
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
@@ -350,7 +383,7 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     dnnl_dims_t pl = {c->pad_top, c->pad_left}, pr = {c->pad_bottom, c->pad_right};
     dnnl_convolution_desc_t cd;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
+    *pd = NULL;
     DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
                                                         &w_any, c->bias >= 0 ? &b_md : NULL, &dst_md, strides, dil, pl,
                                                         pr),
@@ -358,11 +391,86 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
     if ((st = build_post_ops(r, n, s, 4, attr)) != FID_OK) goto fail;
-    if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
+    dnnl_status_t ds = dnnl_primitive_desc_create(pd, &cd, attr, r->engine, NULL);
+    if (ds == dnnl_unimplemented && cdt != dnnl_f32) *pd = NULL;
+    else DNNL_TRY(ds, "the convolution");
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static const char *impl_name(const_dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return "?";
+    return impl;
+}
+
+/* Whether oneDNN runs node id's convolution in `cdt` with a real kernel: a reference
+ * implementation ("ref:any") would be many times slower than f32. */
+static int conv_has_kernel(fid_runner *r, int id, dnnl_data_type_t cdt) {
+    step probe = {0};
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = conv_pd(r, &probe, &r->g->nodes[id], id, cdt, cdt, &pd) == FID_OK && pd &&
+             strncmp(impl_name(pd), "ref", 3) != 0;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    for (int m = 0; m < probe.n_mems; m++)
+        dnnl_memory_destroy(probe.mems[m]);
+    return ok;
+}
+
+/* The source of a conv/matmul in the type it computes in: the producer's buffer, or the
+ * conversion buffer filled by a reorder before the primitive runs. */
+static fid_status source_in(fid_runner *r, step *s, const fid__node *n, int x, const dnnl_memory_desc_t *want,
+                            const dnnl_memory_desc_t *have, void **ptr) {
+    *ptr = r->buf[x];
+    if (r->dt[x] == r->cdt[s->node]) return FID_OK;
+    *ptr = r->cvt;
+    return add_convert(r, s, n, have, r->buf[x], want, r->cvt);
+}
+
+static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id) {
+    fid_status st = FID_OK;
+    const fid__graph *g = r->g;
+    const fid__conv_attr *c = &n->a.conv;
+    int x = n->inputs[0];
+    const fid__node *w = &g->nodes[c->weights];
+    int64_t O = c->out_channels, G = c->groups, ipg = w->dims[2], opg = O / G;
+    dnnl_memory_desc_t src_md, have_md, dst_md, w_user, b_md;
+    dnnl_primitive_desc_t pd = NULL;
+    nhwc_md(&src_md, r->dims[x], r->cdt[id]);
+    nhwc_md(&have_md, r->dims[x], r->dt[x]);
+    nhwc_md(&dst_md, r->dims[id], r->dt[id]);
+    if (G == 1) {
+        dnnl_dims_t wd = {O, ipg, c->kh, c->kw};
+        dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_hwio);
+    } else {
+        /* HWIO with O = g*opg + o: strides of the logical (g, o, i, h, w) dims. */
+        dnnl_dims_t wd = {G, opg, ipg, c->kh, c->kw};
+        dnnl_dims_t ws = {opg, 1, O, c->kw * ipg * O, ipg * O};
+        dnnl_memory_desc_init_by_strides(&w_user, 5, wd, dnnl_f32, ws);
+    }
+    dnnl_dims_t bd = {O};
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
+    if ((st = conv_pd(r, s, n, id, r->cdt[id], r->dt[id], &pd)) != FID_OK) goto fail;
+    if (!pd) {
+        st = fid__fail(FID_ERR_BACKEND, "oneDNN has no %s convolution for node '%s'",
+                       r->cdt[id] == dnnl_bf16 ? "bf16" : "int8", n->name);
+        goto fail;
+    }
+    void *src;
+    if ((st = source_in(r, s, n, x, &src_md, &have_md, &src)) != FID_OK) goto fail;
+    /* A residual of another type than the output is converted into the output buffer. */
+    for (int k = 0; k < n->n_post; k++) {
+        int res = n->post[k].operand;
+        if (n->post[k].kind != FID__POST_SUM || r->dt[res] == r->dt[id]) continue;
+        dnnl_memory_desc_t res_md;
+        nhwc_md(&res_md, r->dims[res], r->dt[res]);
+        if ((st = add_convert(r, s, n, &res_md, r->buf[res], &dst_md, r->buf[id])) != FID_OK) goto fail;
+    }
+    if ((st = add_mem(s, &src_md, r->engine, src, DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
     if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
     if (c->bias >= 0 && (st = add_mem(s, &b_md, r->engine, g->nodes[c->bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
         goto fail;
-    DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, r->engine, NULL), "the convolution");
     if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
                           DNNL_ARG_WEIGHTS)) != FID_OK)
         goto fail;
@@ -370,7 +478,6 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     pd = NULL;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
-    if (attr) dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
@@ -378,12 +485,14 @@ static fid_status build_matmul(fid_runner *r, step *s, const fid__node *n, int i
     fid_status st = FID_OK;
     const fid__node *w = &r->g->nodes[n->a.matmul.weights];
     int x = n->inputs[0];
-    dnnl_memory_desc_t src_md, dst_md, w_user, w_any, b_md;
-    plain_md(&src_md, 2, r->dims[x], 2);
-    plain_md(&dst_md, 2, r->dims[id], 2);
+    dnnl_memory_desc_t src_md, have_md, dst_md, w_user, w_any, b_md;
+    dnnl_dims_t sd = {r->dims[x][0], r->dims[x][1]}, dd = {r->dims[id][0], r->dims[id][1]};
+    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, r->cdt[id], dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&have_md, 2, sd, r->dt[x], dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, r->dt[id], dnnl_ab);
     plain_md(&w_user, 2, w->dims, 2);
     dnnl_dims_t wd = {w->dims[0], w->dims[1]};
-    dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, 2, wd, r->cdt[id], dnnl_format_tag_any);
     dnnl_dims_t bd = {1, w->dims[1]};
     dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab);
     int has_bias = n->a.matmul.bias >= 0;
@@ -395,7 +504,9 @@ static fid_status build_matmul(fid_runner *r, step *s, const fid__node *n, int i
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
     if ((st = build_post_ops(r, n, s, 2, attr)) != FID_OK) goto fail;
     DNNL_TRY(dnnl_primitive_desc_create(&pd, &md, attr, r->engine, NULL), "the matmul");
-    if ((st = add_mem(s, &src_md, r->engine, r->buf[x], DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
+    void *src;
+    if ((st = source_in(r, s, n, x, &src_md, &have_md, &src)) != FID_OK) goto fail;
+    if ((st = add_mem(s, &src_md, r->engine, src, DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
     if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
     if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
                           DNNL_ARG_WEIGHTS)) != FID_OK)
@@ -428,7 +539,8 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
     case FID__OP_CONV:
         st = build_conv(r, s, n, id);
         for (int k = 0; k < n->n_post; k++)
-            if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id])
+            if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id] &&
+                r->dt[n->post[k].operand] == r->dt[id])
                 s->copy_residual_from = n->post[k].operand;
         return st;
     case FID__OP_MATMUL: return build_matmul(r, s, n, id);
@@ -757,14 +869,14 @@ static fid_status plan_memory(fid_runner *r, const int *order, int n_order) {
             int res = fid__graph_root(g, n->post[p].operand);
             /* In place only when nothing reads the residual later and the conv does not read it. */
             if (g->nodes[res].op != FID__OP_CONST && last_use[res] == k && stor[res] >= 0 &&
-                fid__graph_root(g, n->inputs[0]) != res)
+                fid__graph_root(g, n->inputs[0]) != res && r->dt[res] == r->dt[id])
                 reuse = stor[res];
         }
         if (reuse >= 0) {
             stor[id] = reuse;
         } else {
             stor[id] = n_st;
-            st[n_st].bytes = align64((size_t)fid__numel(r->rank[id], r->dims[id]) * sizeof(float));
+            st[n_st].bytes = align64((size_t)fid__numel(r->rank[id], r->dims[id]) * dt_size(r->dt[id]));
             st[n_st].first = n->op == FID__OP_INPUT ? -1 : k;
             st[n_st].last = k;
             n_st++;
@@ -799,6 +911,49 @@ done:
     return status;
 }
 
+/* Which nodes compute and store in bf16 (precision BF16): every convolution and matmul oneDNN has
+ * a real bf16 kernel for computes in bf16 and writes bf16 when all its readers are bf16
+ * convolutions or matmuls; a reader of another kind (pooling, padding, concat, the graph's
+ * outputs...) gets f32 from the same primitive, and an f32 source is converted before the
+ * primitive that reads it. So precision is lost only inside the compute-heavy ops, never in the
+ * glue between them. */
+static fid_status assign_types(fid_runner *r, const int *order, int n_order) {
+    const fid__graph *g = r->g;
+    for (int i = 0; i < g->n_nodes; i++)
+        r->dt[i] = r->cdt[i] = dnnl_f32;
+    if (r->precision == FID_PRECISION_FP32) return FID_OK;
+    dnnl_data_type_t low = dnnl_bf16;
+    for (int k = 0; k < n_order; k++) {
+        int id = order[k];
+        fid__op op = g->nodes[id].op;
+        if (op == FID__OP_MATMUL || (op == FID__OP_CONV && conv_has_kernel(r, id, low))) r->cdt[id] = r->dt[id] = low;
+    }
+    for (int k = 0; k < n_order; k++) {
+        const fid__node *n = &g->nodes[order[k]];
+        if (n->op == FID__OP_IDENTITY) continue;
+        int reads_low = (n->op == FID__OP_CONV || n->op == FID__OP_MATMUL) && r->cdt[order[k]] == low;
+        /* a residual (SUM operand, inputs[1]) of another type is converted into the output */
+        for (int j = 0; j < n->n_inputs; j++)
+            if (!(reads_low && (j == 0 || (n->op == FID__OP_CONV && j == 1))))
+                r->dt[fid__graph_root(g, n->inputs[j])] = dnnl_f32;
+    }
+    for (int k = 0; k < g->n_outputs; k++)
+        r->dt[fid__graph_root(g, g->outputs[k])] = dnnl_f32;
+    size_t cvt = 0;
+    for (int k = 0; k < n_order; k++) {
+        int id = order[k];
+        const fid__node *n = &g->nodes[id];
+        if (n->op == FID__OP_IDENTITY) r->dt[id] = r->dt[n->inputs[0]];
+        if ((n->op != FID__OP_CONV && n->op != FID__OP_MATMUL) || r->cdt[id] == dnnl_f32) continue;
+        int x = fid__graph_root(g, n->inputs[0]);
+        size_t bytes = (size_t)fid__numel(r->rank[x], r->dims[x]) * dt_size(r->cdt[id]);
+        if (r->dt[x] != r->cdt[id] && bytes > cvt) cvt = bytes;
+    }
+    if (cvt && !(r->cvt = alloc_big(cvt))) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate %zu bytes", cvt);
+    r->cvt_bytes = cvt;
+    return FID_OK;
+}
+
 /* oneDNN 2.6 does not survive running out of address space while it generates its JIT kernels
  * (under ulimit -v it dereferences the failed mapping: a segfault inside dnnl_primitive_create).
  * So before any primitive is made, the room it will need is claimed once and given back: the
@@ -820,15 +975,13 @@ static fid_status address_space_headroom(const fid_runner *r) {
     return FID_OK;
 }
 
-fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params, fid_status *status) {
-    fid_runner_params p = params ? *params : fid_runner_default_params();
+/* A runner computing in one precision (FP32 or BF16); parameters already checked. */
+static fid_runner *build_runner(const fid_net *net, const fid_runner_params *params, fid_precision precision,
+                                fid_status *status) {
+    fid_runner_params p = *params;
     fid_status st = FID_OK;
     fid_runner *r = NULL;
     int *order = NULL;
-    if (!net || p.batch < 1 || p.batch > 4096 || p.threads < 1 || p.threads > 256) {
-        st = fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_create: need a net, batch 1..4096 and threads 1..256");
-        goto fail;
-    }
     r = calloc(1, sizeof *r);
     if (!r) {
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
@@ -845,12 +998,15 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
     r->adaptive = p.threads > 1 && p.adaptive_threads;
     r->use_all = 1;
     r->probe_interval = 8;
+    r->precision = precision;
     int nn = r->g->n_nodes;
     r->dims = calloc((size_t)nn, sizeof *r->dims);
     r->rank = calloc((size_t)nn, sizeof *r->rank);
     r->buf = calloc((size_t)nn, sizeof *r->buf);
+    r->dt = calloc((size_t)nn, sizeof *r->dt);
+    r->cdt = calloc((size_t)nn, sizeof *r->cdt);
     order = malloc((size_t)nn * sizeof *order);
-    if (!r->dims || !r->rank || !r->buf || !order) {
+    if (!r->dims || !r->rank || !r->buf || !r->dt || !r->cdt || !order) {
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a runner");
         goto fail;
     }
@@ -861,13 +1017,14 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot order graph");
         goto fail;
     }
-    if ((st = plan_memory(r, order, n_order)) != FID_OK) goto fail;
-    if ((st = address_space_headroom(r)) != FID_OK) goto fail;
     if (dnnl_engine_create(&r->engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&r->stream, r->engine, dnnl_stream_default_flags) != dnnl_success) {
         st = fid__fail(FID_ERR_BACKEND, "oneDNN cannot create a CPU engine");
         goto fail;
     }
+    if ((st = assign_types(r, order, n_order)) != FID_OK) goto fail;
+    if ((st = plan_memory(r, order, n_order)) != FID_OK) goto fail;
+    if ((st = address_space_headroom(r)) != FID_OK) goto fail;
     if (dnnl_primitive_attr_create(&r->plain_attr) != dnnl_success ||
         dnnl_primitive_attr_set_scratchpad_mode(r->plain_attr, dnnl_scratchpad_mode_user) != dnnl_success) {
         st = fid__fail(FID_ERR_BACKEND, "oneDNN cannot create attributes");
@@ -911,6 +1068,10 @@ void fid_runner_free(fid_runner *r) {
         for (int k = 0; p->steps && k < p->n_steps; k++) {
             step *s = &p->steps[k];
             if (s->prim) dnnl_primitive_destroy(s->prim);
+            for (int m = 0; m < s->n_pre; m++)
+                dnnl_primitive_destroy(s->pre[m]);
+            for (int m = 0; m < 4; m++)
+                if (s->pre_mems[m]) dnnl_memory_destroy(s->pre_mems[m]);
             free(s->scale);
             free(s->shift);
             for (int m = 0; m < s->n_mems; m++)
@@ -923,6 +1084,9 @@ void fid_runner_free(fid_runner *r) {
     if (r->engine) dnnl_engine_destroy(r->engine);
     free(r->arena);
     free(r->scratch);
+    free(r->cvt);
+    free(r->dt);
+    free(r->cdt);
     if (r->plain_attr) dnnl_primitive_attr_destroy(r->plain_attr);
     free(r->dims);
     free(r->rank);
@@ -996,7 +1160,13 @@ static fid_status run_plan(fid_runner *r, const plan *p, int threads) {
         }
         if (s->copy_residual_from >= 0)
             memcpy(r->buf[s->node], r->buf[s->copy_residual_from],
-                   (size_t)fid__numel(r->rank[s->node], r->dims[s->node]) * sizeof(float));
+                   (size_t)fid__numel(r->rank[s->node], r->dims[s->node]) * dt_size(r->dt[s->node]));
+        for (int m = 0; m < s->n_pre; m++) {
+            dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, s->pre_mems[2 * m]}, {DNNL_ARG_TO, s->pre_mems[2 * m + 1]}};
+            dnnl_status_t ds = dnnl_primitive_execute(s->pre[m], r->stream, 2, a);
+            if (ds != dnnl_success)
+                return fid__fail(FID_ERR_BACKEND, "oneDNN failed converting for node '%s' (status %d)", n->name, (int)ds);
+        }
         dnnl_status_t ds = dnnl_primitive_execute(s->prim, r->stream, s->n_args, s->args);
         if (ds != dnnl_success)
             return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
@@ -1028,6 +1198,249 @@ const float *fid_runner_output(const fid_runner *r, int index, int64_t dims[4], 
 }
 
 double fid_runner_flops(const fid_runner *r) { return r ? r->flops * 1.0 : 0; }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Precision: what the CPU has, the accuracy gate, the choice                               */
+/* ---------------------------------------------------------------------------------------- */
+
+static const char *const precision_names[] = {"fp32", "bf16", "int8", "auto"};
+
+const char *fid_precision_name(fid_precision p) {
+    return (unsigned)p < sizeof precision_names / sizeof *precision_names ? precision_names[p] : NULL;
+}
+
+fid_status fid_precision_from_name(const char *name, fid_precision *p) {
+    for (unsigned i = 0; name && i < sizeof precision_names / sizeof *precision_names; i++)
+        if (!strcmp(name, precision_names[i])) {
+            if (p) *p = (fid_precision)i;
+            return FID_OK;
+        }
+    return fid__fail(FID_ERR_INVALID_ARGUMENT, "unknown precision '%s' (auto, fp32, bf16 or int8)", name ? name : "");
+}
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+    }
+}
+
+const char *fid_cpu_isa(void) { return isa_name(dnnl_get_effective_cpu_isa()); }
+
+/* oneDNN's own view of the CPU (its ISA levels nest as bit sets), never the CPU's name. */
+static int isa_has_bf16(void) {
+    return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+/* Runs plan 0 (all threads) once; milliseconds. */
+static double timed_run(fid_runner *r, fid_status *st) {
+    int callers = omp_get_max_threads();
+    omp_set_num_threads(r->threads);
+    double t0 = now_ms();
+    *st = run_plan(r, &r->plans[0], r->threads);
+    double ms = now_ms() - t0;
+    omp_set_num_threads(callers);
+    return ms;
+}
+
+/* Fills input 0 of every batch slot with one calibration sample. */
+static void fill_input(fid_runner *r, const float *sample, size_t per) {
+    size_t count;
+    float *in = fid_runner_input(r, 0, &count);
+    for (size_t off = 0; off + per <= count; off += per)
+        memcpy(in + off, sample, per * sizeof *in);
+}
+
+/* Cosine between the two runners' outputs, all outputs taken as one vector. */
+static double outputs_cosine(const fid_runner *a, const fid_runner *b) {
+    double dot = 0, na = 0, nb = 0;
+    for (int k = 0; k < a->g->n_outputs; k++) {
+        int id = a->g->outputs[k];
+        int64_t n = fid__numel(a->rank[id], a->dims[id]);
+        const float *x = a->buf[id], *y = b->buf[id];
+        for (int64_t i = 0; i < n; i++) {
+            if (!isfinite(x[i]) || !isfinite(y[i])) return -1;
+            dot += (double)x[i] * y[i], na += (double)x[i] * x[i], nb += (double)y[i] * y[i];
+        }
+    }
+    if (na == 0 && nb == 0) return 1;
+    return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0;
+}
+
+/* Lowest cosine to fp32 over the calibration samples (the gate), then each runner's fastest of a
+ * few interleaved runs (interleaved so that a neighbour's burst costs both alike). */
+static fid_status compare(fid_runner *ref, fid_runner *cand, const float *calib, int n_calib, size_t per,
+                          double *min_cos, double *ref_ms, double *cand_ms) {
+    fid_status st = FID_OK;
+    *min_cos = 1;
+    for (int i = 0; i < n_calib && st == FID_OK; i++) {
+        fill_input(ref, calib + (size_t)i * per, per);
+        fill_input(cand, calib + (size_t)i * per, per);
+        timed_run(ref, &st);
+        if (st == FID_OK) timed_run(cand, &st);
+        double c = outputs_cosine(ref, cand);
+        if (c < *min_cos) *min_cos = c;
+    }
+    *ref_ms = *cand_ms = INFINITY;
+    double spent = 0;
+    for (int round = 0; st == FID_OK && round < 9 && (round < 3 || spent < 300); round++) {
+        double a = timed_run(ref, &st);
+        double b = st == FID_OK ? timed_run(cand, &st) : 0;
+        spent += a + b;
+        if (a < *ref_ms) *ref_ms = a;
+        if (b < *cand_ms) *cand_ms = b;
+    }
+    return st;
+}
+
+/* A smooth synthetic image in [0, 1] (two of them) for a gate without calibration inputs. */
+static float *synthetic_inputs(size_t per, int *n) {
+    float *x = malloc(2 * per * sizeof *x);
+    if (!x) return NULL;
+    for (size_t i = 0; i < 2 * per; i++)
+        x[i] = 0.5f + 0.45f * sinf((float)(i % per) * (i < per ? 0.0137f : 0.0291f)) * cosf((float)(i % 7) * 0.9f);
+    *n = 2;
+    return x;
+}
+
+/* What the AUTO choice depends on, hashed (see choice_cache.c). */
+static void choice_key(const fid_net *net, const fid_runner_params *p, size_t per, char hex[65]) {
+    struct sha256_ctx h;
+    uint8_t d[32];
+    int64_t dims[4] = {0};
+    int rank = fid_net_input_shape(net, 0, dims);
+    int ints[5] = {p->batch, p->threads, (int)dnnl_get_effective_cpu_isa(), p->n_calibration, rank};
+    sha256_init(&h);
+    sha256_update(&h, strlen(fid_version()) + 1, (const uint8_t *)fid_version());
+    sha256_update(&h, 32, fid__net_digest(net));
+    sha256_update(&h, sizeof dims, (const uint8_t *)dims);
+    sha256_update(&h, sizeof ints, (const uint8_t *)ints);
+    if (p->n_calibration) sha256_update(&h, (size_t)p->n_calibration * per * sizeof(float), (const uint8_t *)p->calibration);
+    sha256_digest(&h, sizeof d, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params, fid_status *status) {
+    fid_runner_params p = params ? *params : fid_runner_default_params();
+    if (!net || p.batch < 1 || p.batch > 4096 || p.threads < 1 || p.threads > 256 ||
+        !fid_precision_name(p.precision) || p.n_calibration < 0 || (p.n_calibration > 0 && !p.calibration)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_create: need a net, batch 1..4096, "
+                                                                    "threads 1..256, a known precision and "
+                                                                    "calibration data when a count is given"));
+        return NULL;
+    }
+    const char *isa = isa_name(dnnl_get_effective_cpu_isa());
+    if (p.precision == FID_PRECISION_INT8) {
+        fid__set_status(status, fid__fail(FID_ERR_UNSUPPORTED, "int8: not implemented in this version of faceid"));
+        return NULL;
+    }
+    if (p.precision == FID_PRECISION_BF16 && !isa_has_bf16()) {
+        fid__set_status(status, fid__fail(FID_ERR_UNSUPPORTED, "bf16: oneDNN has no bf16 kernels on this CPU "
+                                                               "(its ISA here: %s; bf16 needs AVX-512 BF16 or AMX)",
+                                          isa));
+        return NULL;
+    }
+    if (p.precision != FID_PRECISION_AUTO) {
+        fid_runner *r = build_runner(net, &p, p.precision, status);
+        if (r) snprintf(r->note, sizeof r->note, "%s: asked for", fid_precision_name(p.precision));
+        return r;
+    }
+    fid_runner *ref = build_runner(net, &p, FID_PRECISION_FP32, status);
+    if (!ref) return NULL;
+    if (!isa_has_bf16()) {
+        snprintf(ref->note, sizeof ref->note, "fp32: oneDNN has no bf16 kernels on this CPU (ISA %s); int8 not built",
+                 isa);
+        return ref;
+    }
+    size_t count;
+    fid_runner_input(ref, 0, &count);
+    size_t per = count / (size_t)p.batch;
+    char key[65], remembered[sizeof ref->note];
+    fid_precision cached;
+    choice_key(net, &p, per, key);
+    if (fid__choice_load(key, &cached, remembered, sizeof remembered)) {
+        fid_runner *r = cached == FID_PRECISION_FP32 ? ref : build_runner(net, &p, cached, status);
+        if (r) {
+            if (r != ref) fid_runner_free(ref);
+            snprintf(r->note, sizeof r->note, "%s", remembered);
+            return r;
+        }
+    }
+    fid_status st;
+    fid_runner *cand = build_runner(net, &p, FID_PRECISION_BF16, &st);
+    if (!cand) { /* fp32 still works: say why bf16 does not */
+        snprintf(ref->note, sizeof ref->note, "fp32: bf16 failed to build: %.120s", fid_last_error());
+        fid__set_status(status, FID_OK);
+        return ref;
+    }
+    int n_calib = p.n_calibration;
+    float *synthetic = n_calib ? NULL : synthetic_inputs(per, &n_calib);
+    const float *calib = synthetic ? synthetic : p.calibration;
+    double cos = 0, ref_ms = 0, cand_ms = 0;
+    st = calib ? compare(ref, cand, calib, n_calib, per, &cos, &ref_ms, &cand_ms) : FID_ERR_NO_MEMORY;
+    free(synthetic);
+    const double gate = 0.999;
+    fid_runner *keep = ref, *drop = cand;
+    if (st != FID_OK)
+        snprintf(ref->note, sizeof ref->note, "fp32: comparing bf16 failed: %.120s", fid_last_error());
+    else if (cos < gate)
+        snprintf(ref->note, sizeof ref->note, "fp32: bf16 fails the gate (cosine %.5f < %.3f on %d %s inputs)", cos,
+                 gate, n_calib, synthetic ? "synthetic" : "calibration");
+    else if (cand_ms > 0.95 * ref_ms)
+        snprintf(ref->note, sizeof ref->note, "fp32: bf16 not faster (%.2f vs %.2f ms)", cand_ms, ref_ms);
+    else {
+        keep = cand, drop = ref;
+        snprintf(cand->note, sizeof cand->note, "bf16: %.2fx faster than fp32 (%.2f vs %.2f ms), cosine >= %.5f on %d %s inputs",
+                 ref_ms / cand_ms, cand_ms, ref_ms, cos, n_calib, synthetic ? "synthetic" : "calibration");
+    }
+    fid_runner_free(drop);
+    if (st == FID_OK) fid__choice_store(key, keep->precision, keep->note);
+    fid__set_status(status, FID_OK);
+    return keep;
+}
+
+void fid__runner_set_note(fid_runner *r, const char *note) { snprintf(r->note, sizeof r->note, "%s", note); }
+
+fid_precision fid_runner_precision(const fid_runner *r, const char **note) {
+    if (note) *note = r ? r->note : "";
+    return r ? r->precision : FID_PRECISION_FP32;
+}
+
+char *fid_runner_describe(const fid_runner *r) {
+    if (!r) return NULL;
+    size_t cap = 256, len = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    out[0] = 0;
+    for (int k = 0; k < r->plans[0].n_steps; k++) {
+        const step *s = &r->plans[0].steps[k];
+        const char *impl = "faceid C kernel";
+        if (s->kind == STEP_DNNL) {
+            const_dnnl_primitive_desc_t pd = NULL;
+            impl = dnnl_primitive_get_primitive_desc(s->prim, &pd) == dnnl_success && pd ? impl_name(pd) : "?";
+        }
+        const char *name = r->g->nodes[s->node].name;
+        size_t need = strlen(name) + strlen(impl) + 40;
+        if (len + need > cap) {
+            char *grown = realloc(out, cap = 2 * cap + need);
+            if (!grown) return free(out), NULL;
+            out = grown;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s: %s%s\n", name, impl,
+                                s->n_pre ? " (+ conversion)" : "");
+    }
+    return out;
+}
 
 /* A weight the runner holds packed in every plan, read by nothing else, need not stay in the
  * graph: the nets inside detectors and embedders are private to one runner, and their float

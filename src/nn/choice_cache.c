@@ -1,0 +1,74 @@
+/*
+ * The AUTO precision choice, remembered per machine: measuring bf16 against fp32 costs a second
+ * compile and a few runs of every net (0.45 s for a one-photo `faceid identify`), and the answer
+ * only changes with the net, the input size, the batch, the threads, the CPU as oneDNN sees it,
+ * the calibration inputs and faceid's version, which together make the key. One small text file
+ * per key under $FID_CACHE_DIR, else $XDG_CACHE_HOME/faceid, else ~/.cache/faceid; FID_CACHE_DIR
+ * set to "" turns it off. Nothing biometric is stored: a precision name and why.
+ */
+#include "nn/choice_cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int cache_dir(char *dir, size_t cap) {
+    const char *own = getenv("FID_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (own) {
+        if (!own[0]) return 0;
+        n = snprintf(dir, cap, "%s", own);
+    } else if (xdg && xdg[0] == '/')
+        n = snprintf(dir, cap, "%s/faceid", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(dir, cap, "%s/.cache/faceid", home);
+    else
+        return 0;
+    return n > 0 && (size_t)n < cap - 80;
+}
+
+int fid__choice_load(const char *key, fid_precision *precision, char *note, size_t cap) {
+    char dir[4096], path[4200], line[512];
+    if (!cache_dir(dir, sizeof dir)) return 0;
+    snprintf(path, sizeof path, "%s/precision-%s", dir, key);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    char name[8];
+    int used = 0;
+    if (!ok || sscanf(line, "%7s %n", name, &used) != 1 || fid_precision_from_name(name, precision) != FID_OK ||
+        *precision == FID_PRECISION_AUTO || *precision == FID_PRECISION_INT8)
+        return 0; /* a damaged entry is measured again and rewritten */
+    line[strcspn(line, "\n")] = 0;
+    snprintf(note, cap, "%s (measured before, cached)", line + used);
+    return 1;
+}
+
+/* mkdir -p for the cache directory (mode 0700: it is the user's) */
+static int make_dirs(char *dir) {
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            int bad = mkdir(dir, 0700) != 0 && errno != EEXIST;
+            *p = '/';
+            if (bad) return 0;
+        }
+    return mkdir(dir, 0700) == 0 || errno == EEXIST;
+}
+
+void fid__choice_store(const char *key, fid_precision precision, const char *note) {
+    char dir[4096], path[4200], tmp[4300];
+    if (!cache_dir(dir, sizeof dir) || !make_dirs(dir)) return;
+    snprintf(path, sizeof path, "%s/precision-%s", dir, key);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    int ok = fprintf(f, "%s %s\n", fid_precision_name(precision), note) > 0;
+    ok &= fclose(f) == 0;
+    /* a cache that cannot be written is only slower: nothing to report */
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
