@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "face/detector.h"
+#include "face/calibration.h"
 #include "nn/net.h"
 #include "image/image.h"
 #include "util/error.h"
@@ -55,8 +56,27 @@ fid_detector_params fid_detector_default_params(fid_detector_kind kind) {
                              .min_face_size = k ? k->min_face_size : 0,
                              .input_size = 416,
                              .threads = 1,
+                             .precision = FID_PRECISION_AUTO,
                              .tile_face = k ? k->tile_face : 0};
     return p;
+}
+
+/* Whole scenes with faces at the net's input side, as the kind feeds its net (ctx: the kind). */
+static float *scene_calibration(const fid_net *net, const void *ctx, int *n) {
+    const fid__detector_kind *k = ctx;
+    int64_t d[4];
+    if (fid_net_input_shape(net, 0, d) != 4 || d[1] != d[2] || d[3] != 3 || k->pixel_scale == 0) return *n = 0, NULL;
+    float mean = -k->pixel_offset / k->pixel_scale;
+    fid__input_norm norm = {{mean, mean, mean}, k->pixel_scale, 0};
+    return fid__calibration_inputs((int)d[1], &norm, 1, 2, n);
+}
+
+fid_precision fid_detector_precision(const fid_detector *d, const char **note) {
+    if (d && !d->runner) {
+        if (note) *note = "fp32: no network";
+        return FID_PRECISION_FP32;
+    }
+    return fid_runner_precision(d ? d->runner : NULL, note);
 }
 
 fid_detector *fid_detector_create(const fid_detector_params *params, fid_status *status) {
@@ -98,7 +118,15 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", fid_model_dir(), k->model);
     /* a fully convolutional net takes the input side asked for */
-    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, &d->net, &st);
+    /* AUTO keeps detectors exact: the box feeds every later step's crop, and BlazeFace in bf16
+     * (raw outputs at cosine 0.99996, inside the gate) moved boxes enough to change identification
+     * distances by up to 0.044 on the bbt photos and to name two faces differently; the landmark
+     * and descriptor nets in bf16 changed no answer. bf16 stays available when forced. */
+    fid_precision prec = p.precision == FID_PRECISION_AUTO ? FID_PRECISION_FP32 : p.precision;
+    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, prec,
+                                         scene_calibration, k, &d->net, &st);
+    if (d->runner && p.precision == FID_PRECISION_AUTO)
+        fid__runner_set_note(d->runner, "fp32: auto keeps detectors exact (bf16 boxes moved identification distances)");
     if (!d->runner) {
         fid_detector_free(d);
         fid__set_status(status, st);

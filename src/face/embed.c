@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "face/align.h"
+#include "face/calibration.h"
 #include "face/profiles.h"
 #include "nn/net.h"
 #include "image/image.h"
@@ -29,19 +30,31 @@ struct fid_embedder {
 };
 
 fid_embedder_params fid_embedder_default_params(void) {
-    fid_embedder_params p = {.profile = "faceapi-128", .threads = 1};
+    fid_embedder_params p = {.profile = "faceapi-128", .threads = 1, .precision = FID_PRECISION_AUTO};
     return p;
 }
 
-/* file: relative to fid_model_dir() unless absolute (or given by the user, `as_is`) */
-static fid_runner *load_file(const char *file, int as_is, int threads, fid_net **net, fid_status *st) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s%s%s", as_is ? "" : fid_model_dir(), as_is ? "" : "/", file);
-    return fid__load_private_runner(path, 0, threads, net, st);
+/* Face crops at the net's input side, normalised as `ctx` (a fid__input_norm) says: 16 of them,
+ * enough for the gate to meet hard faces, few enough that a ResNet-50 gate costs ~1 s. */
+static float *face_calibration(const fid_net *net, const void *ctx, int *n) {
+    int64_t d[4];
+    if (fid_net_input_shape(net, 0, d) != 4 || d[1] != d[2] || d[3] != 3) return *n = 0, NULL;
+    return fid__calibration_inputs((int)d[1], ctx, 0, 16, n);
 }
 
-static fid_runner *load(const char *file, int threads, fid_net **net, fid_status *st) {
-    return load_file(file, 0, threads, net, st);
+/* file: relative to fid_model_dir() unless absolute (or given by the user, `as_is`) */
+static fid_runner *load_file(const char *file, int as_is, const fid_embedder_params *p, const fid__input_norm *norm,
+                             fid_net **net, fid_status *st) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s%s", as_is ? "" : fid_model_dir(), as_is ? "" : "/", file);
+    return fid__load_private_runner(path, 0, p->threads, p->precision, face_calibration, norm, net, st);
+}
+
+/* face-api's nets take pixels as they are */
+static const fid__input_norm pixels = {{0, 0, 0}, 1, 0};
+
+static fid_runner *load(const char *file, const fid_embedder_params *p, fid_net **net, fid_status *st) {
+    return load_file(file, 0, p, &pixels, net, st);
 }
 
 /* Input side and output length of a user-supplied descriptor net, checked against the profile. */
@@ -121,11 +134,12 @@ fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status 
         st = fid__fail(FID_ERR_INVALID_ARGUMENT, "profile %s needs the descriptor network's file (--model %s=FILE)",
                        profile->id, profile->id);
     } else {
-        e->landmarks = load(profile->landmark_model, p.threads, &e->landmark_net, &st);
+        e->landmarks = load(profile->landmark_model, &p, &e->landmark_net, &st);
     }
+    fid__input_norm norm = {{e->mean[0], e->mean[1], e->mean[2]}, e->scale, e->bgr};
     if (e->landmarks)
-        e->descriptor = profile->descriptor_model ? load(profile->descriptor_model, p.threads, &e->descriptor_net, &st)
-                                                  : load_file(p.model_path, 1, p.threads, &e->descriptor_net, &st);
+        e->descriptor = load_file(profile->descriptor_model ? profile->descriptor_model : p.model_path,
+                                  !profile->descriptor_model, &p, &norm, &e->descriptor_net, &st);
     if (e->descriptor && !profile->descriptor_model && (st = check_descriptor_net(e, p.model_path)) != FID_OK) {
         fid_runner_free(e->descriptor);
         e->descriptor = NULL;
@@ -151,6 +165,13 @@ void fid_embedder_free(fid_embedder *e) {
 }
 
 int fid_embedder_dim(const fid_embedder *e) { return e ? e->dim : 0; }
+
+fid_precision fid_embedder_precision(const fid_embedder *e, const char **note, fid_precision *landmarks,
+                                     const char **landmark_note) {
+    fid_precision l = fid_runner_precision(e ? e->landmarks : NULL, landmark_note);
+    if (landmarks) *landmarks = l;
+    return fid_runner_precision(e ? e->descriptor : NULL, note);
+}
 const char *fid_embedder_model_id(const fid_embedder *e) { return e ? e->model_id : NULL; }
 int fid_embedder_input_size(const fid_embedder *e) { return e ? e->input_size : 0; }
 float fid_embedder_threshold(const fid_embedder *e) { return e ? e->profile->threshold : 0; }

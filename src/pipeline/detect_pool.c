@@ -92,6 +92,8 @@ static void *work(void *p) {
     return NULL;
 }
 
+const fid_detector *detect_pool_detector(const detect_pool *pool) { return pool ? pool->detectors[0] : NULL; }
+
 detect_pool *detect_pool_start(const fid_detector_params *params, int workers, fid_box roi, fid_status *status) {
     if (workers < 0 || workers > MAX_WORKERS) workers = 2;
     detect_pool *pool = calloc(1, sizeof *pool);

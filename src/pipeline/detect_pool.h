@@ -30,6 +30,8 @@ typedef struct detected_frame {
  * (width 0: the whole frame). NULL with *status set on failure. */
 detect_pool *detect_pool_start(const fid_detector_params *params, int workers, fid_box roi, fid_status *status);
 void detect_pool_stop(detect_pool *pool);
+/* The first worker's detector (every worker's was made alike), for what it computes with. */
+const fid_detector *detect_pool_detector(const detect_pool *pool);
 /* Tiles are spread over this many frames for a frame of that size (see the .c). */
 int detect_pool_scan_period(const detect_pool *pool, int width, int height);
 int detect_pool_depth(const detect_pool *pool); /* frames that can be in flight */

@@ -412,6 +412,15 @@ fid_status fid_pipeline_next(fid_pipeline *pl, double wait_s, fid_pipeline_resul
     }
 }
 
+fid_precision fid_pipeline_precision(const fid_pipeline *pl, const char **note) {
+    const fid_detector *d = pl ? detect_pool_detector(pl->pool) : NULL;
+    if (!d) {
+        if (note) *note = "";
+        return FID_PRECISION_FP32;
+    }
+    return fid_detector_precision(d, note);
+}
+
 fid_pipeline_stats fid_pipeline_get_stats(fid_pipeline *pl) {
     fid_pipeline_stats s = {.latency_p50 = NAN, .latency_p99 = NAN};
     if (!pl) return s;

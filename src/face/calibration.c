@@ -1,0 +1,71 @@
+#include "face/calibration.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "image/image.h"
+
+/* The face grid of the screenshot (1920 x 954): rows start at these y, columns every 112.9 px
+ * from x = 2, each cell a 104-pixel square holding one face (found by eye on the pinned file). */
+static const int grid_rows[] = {285, 397, 508, 621, 733, 846};
+#define GRID_COLS 17
+#define GRID_CELL 104
+
+static void normalise(float *px, size_t count, const fid__input_norm *norm) {
+    for (size_t i = 0; i < count; i += 3) {
+        float r = px[i], g = px[i + 1], b = px[i + 2];
+        if (norm->bgr) r = px[i + 2], b = px[i];
+        px[i] = (r - norm->mean[0]) * norm->scale;
+        px[i + 1] = (g - norm->mean[1]) * norm->scale;
+        px[i + 2] = (b - norm->mean[2]) * norm->scale;
+    }
+}
+
+/* The rectangle (x, y, w, h) padded to a square and resized into dst. */
+static int region(const fid_image *im, int x, int y, int w, int h, float *dst, int side) {
+    float *crop = fid__image_crop_float(im, x, y, w, h);
+    int sq;
+    float *square = crop ? fid__pad_to_square(crop, h, w, 1, &sq) : NULL;
+    free(crop);
+    if (!square) return 0;
+    fid__resize_bilinear(square, sq, sq, dst, side, side);
+    free(square);
+    return 1;
+}
+
+float *fid__calibration_inputs(int side, const fid__input_norm *norm, int scene, int max, int *n) {
+    *n = 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/calibration/faces.jpg", fid_model_dir());
+    fid_status st;
+    fid_image *im = fid_image_load(path, &st);
+    int W = im ? fid_image_width(im) : 0, H = im ? fid_image_height(im) : 0;
+    if (!im || W != 1920 || H != 954 || side < 8 || max < 1) {
+        fid_image_free(im);
+        return NULL;
+    }
+    size_t per = (size_t)side * side * 3;
+    int cells = (int)(sizeof grid_rows / sizeof *grid_rows) * GRID_COLS, want = scene ? 2 : (max < cells ? max : cells);
+    float *out = malloc((size_t)want * per * sizeof *out);
+    int got = 0;
+    if (scene) { /* the whole screenshot, and the face grid alone (smaller faces, more of them) */
+        got += out && region(im, 0, 0, W, H, out, side);
+        got += out && got == 1 && region(im, 0, grid_rows[0], W, H - grid_rows[0], out + per, side);
+    } else {
+        /* evenly spread over the grid: the first rows repeat one person (the screenshot's match) */
+        for (int k = 0; out && k < want; k++) {
+            int cell = (int)((long)k * cells / want), row = cell / GRID_COLS, col = cell % GRID_COLS;
+            int x = (int)(2 + col * 112.9 + 0.5);
+            if (!region(im, x, grid_rows[row], GRID_CELL, GRID_CELL, out + (size_t)got * per, side)) break;
+            got++;
+        }
+    }
+    fid_image_free(im);
+    if (!out || got < want) {
+        free(out);
+        return NULL;
+    }
+    normalise(out, (size_t)got * per, norm);
+    *n = got;
+    return out;
+}
