@@ -80,7 +80,7 @@ class _Point(ctypes.Structure):
 class _DetectorParams(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("score_threshold", ctypes.c_float), ("iou_threshold", ctypes.c_float),
                 ("max_faces", ctypes.c_int), ("min_face_size", ctypes.c_int), ("input_size", ctypes.c_int),
-                ("threads", ctypes.c_int), ("tile_face", ctypes.c_int)]
+                ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("tile_face", ctypes.c_int)]
 
 
 class _Detection(ctypes.Structure):
@@ -88,7 +88,8 @@ class _Detection(ctypes.Structure):
 
 
 class _EmbedderParams(ctypes.Structure):
-    _fields_ = [("profile", ctypes.c_char_p), ("threads", ctypes.c_int), ("model_path", ctypes.c_char_p),
+    _fields_ = [("profile", ctypes.c_char_p), ("threads", ctypes.c_int), ("precision", ctypes.c_int),
+                ("model_path", ctypes.c_char_p),
                 ("mean", ctypes.c_float * 3), ("scale", ctypes.c_float), ("bgr", ctypes.c_int)]
 
 
@@ -345,11 +346,11 @@ class Detector(_Handle):
     _free = _det_free
 
     def __init__(self, kind: str = "blazeface", *, threads: int = 1, min_face_size: int = 0,
-                 score_threshold: Optional[float] = None):
+                 score_threshold: Optional[float] = None, precision: str = "auto"):
         k = ctypes.c_int(0)
         _check(_det_kind(kind.encode(), ctypes.byref(k)))
         p = _det_defaults(k.value)
-        p.threads, p.min_face_size = threads, min_face_size
+        p.threads, p.min_face_size, p.precision = threads, min_face_size, _precision(precision)
         if score_threshold is not None:
             p.score_threshold = score_threshold
         st = ctypes.c_int(0)
@@ -376,13 +377,25 @@ class Detector(_Handle):
 
 
 
+_prec_from_name = _fn("fid_precision_from_name", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int))
+
+
+def _precision(name: str) -> int:
+    """"auto", "fp32", "bf16" or "int8" (see README "Precision")."""
+    v = ctypes.c_int(0)
+    _check(_prec_from_name(name.encode(), ctypes.byref(v)))
+    return v.value
+
+
 class Embedder(_Handle):
     """Face descriptors: the profile "faceapi-128" (default, shipped), or e.g. "vggface2-resnet50" or
     "onnx" with model_path. One per thread."""
     _free = _emb_free
 
-    def __init__(self, profile: Optional[str] = None, *, model_path: Optional[str] = None, threads: int = 1):
+    def __init__(self, profile: Optional[str] = None, *, model_path: Optional[str] = None, threads: int = 1,
+                 precision: str = "auto"):
         p = _emb_defaults()
+        p.precision = _precision(precision)
         self._keep = [profile.encode() if profile else None, os.fsencode(model_path) if model_path else None]
         if profile:
             p.profile = self._keep[0]

@@ -23,6 +23,9 @@ static struct {
     int tile_face, input_size;
 } detector_opts = {-1, -1};
 
+/* --precision: every network of the command (AUTO unless given) */
+static fid_precision precision_opt = FID_PRECISION_AUTO;
+
 void fid_cli_default_tile_face(int px) {
     if (detector_opts.tile_face < 0) detector_opts.tile_face = px;
 }
@@ -32,6 +35,7 @@ fid_detector_params fid_cli_detector_params(fid_detector_kind kind, int threads)
     p.threads = threads;
     if (detector_opts.tile_face >= 0) p.tile_face = detector_opts.tile_face;
     if (detector_opts.input_size > 0) p.input_size = detector_opts.input_size;
+    p.precision = precision_opt;
     return p;
 }
 
@@ -103,6 +107,10 @@ int fid_cli_model_option(int code, const char *arg) {
     int n;
     switch (code) {
     case FID_OPT_BGR: model_opts.bgr = 1; return 1;
+    case FID_OPT_PRECISION:
+        if (fid_precision_from_name(arg, &precision_opt) == FID_OK) return 1;
+        fid_cli_say("faceid: --precision wants auto, fp32, bf16 or int8, not '%s'\n", arg);
+        return -1;
     case FID_OPT_TILE_FACE:
         if (fid_cli_int("--tile-face", arg, 0, 4096, &n)) return -1;
         detector_opts.tile_face = n;
@@ -332,6 +340,7 @@ int fid_cli_finish_stdout(int rc) {
 fid_embedder *fid_cli_embedder(int threads) {
     fid_embedder_params p = fid_embedder_default_params();
     p.threads = threads;
+    p.precision = precision_opt;
     if (model_opts.profile[0]) p.profile = model_opts.profile;
     p.model_path = model_opts.path;
     if (model_opts.scale != 0 || model_opts.mean[0] != 0 || model_opts.bgr) {
@@ -354,6 +363,25 @@ fid_embedder *fid_cli_embedder(int threads) {
         return NULL;
     }
     return e;
+}
+
+const char *fid_cli_precision_line(const fid_detector *detector, const fid_embedder *embedder, int why) {
+    static char line[1024];
+    const char *dn = "", *ln = "", *en = "";
+    fid_precision l = FID_PRECISION_FP32;
+    fid_precision d = detector ? fid_detector_precision(detector, &dn) : FID_PRECISION_FP32;
+    fid_precision e = embedder ? fid_embedder_precision(embedder, &en, &l, &ln) : FID_PRECISION_FP32;
+    int n = snprintf(line, sizeof line, "precision:");
+    if (detector) n += snprintf(line + n, sizeof line - (size_t)n, " detector %s", fid_precision_name(d));
+    if (embedder)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s landmarks %s, descriptors %s", detector ? "," : "",
+                      fid_precision_name(l), fid_precision_name(e));
+    if (why && n < (int)sizeof line) {
+        if (detector) n += snprintf(line + n, sizeof line - (size_t)n, "\n  detector: %s", dn);
+        if (embedder && n < (int)sizeof line)
+            snprintf(line + n, sizeof line - (size_t)n, "\n  landmarks: %s\n  descriptors: %s", ln, en);
+    }
+    return line;
 }
 
 fid_gallery *fid_cli_open_gallery(const char *path, int readonly, const fid_embedder *embedder) {

@@ -25,8 +25,9 @@ void fid_cli_default_tile_face(int px);
 
 /* Options every command takes through getopt_long ("--opt VAL" and "--opt=VAL"). The codes of
  * long-only options start at 1000. The model options (--model SPEC: a profile id, PROFILE=FILE or
- * onnx:FILE; for onnx --mean R,G,B --scale S --bgr --input-size N) and the detector options
- * (--tile-face PX, --detector-size N) are shared by every command that embeds or detects. */
+ * onnx:FILE; for onnx --mean R,G,B --scale S --bgr --input-size N), the detector options
+ * (--tile-face PX, --detector-size N) and --precision auto|fp32|bf16|int8 (every network) are
+ * shared by every command that embeds or detects. */
 enum {
     FID_OPT_MODEL = 1000,
     FID_OPT_MEAN,
@@ -35,14 +36,16 @@ enum {
     FID_OPT_INPUT_SIZE,
     FID_OPT_TILE_FACE,
     FID_OPT_DETECTOR_SIZE,
+    FID_OPT_PRECISION,
     FID_OPT_COMMAND = 1100, /* a command's own options start here */
 };
 #define FID_CLI_MODEL_OPTIONS                                                                                    \
     {"model", required_argument, 0, FID_OPT_MODEL}, {"mean", required_argument, 0, FID_OPT_MEAN},                 \
         {"scale", required_argument, 0, FID_OPT_SCALE}, {"bgr", no_argument, 0, FID_OPT_BGR},                     \
         {"input-size", required_argument, 0, FID_OPT_INPUT_SIZE},                                                \
-        {"tile-face", required_argument, 0, FID_OPT_TILE_FACE}, {                                               \
-        "detector-size", required_argument, 0, FID_OPT_DETECTOR_SIZE                                             \
+        {"tile-face", required_argument, 0, FID_OPT_TILE_FACE},                                                 \
+        {"detector-size", required_argument, 0, FID_OPT_DETECTOR_SIZE}, {                                       \
+        "precision", required_argument, 0, FID_OPT_PRECISION                                                     \
     }
 
 /* Handles a model or detector option's code from getopt_long: 1 when it was one, 0 when not,
@@ -101,6 +104,10 @@ int fid_cli_finish_stdout(int rc);
 
 /* The embedder of --model (default profile faceapi-128); NULL after printing the error. Caller frees. */
 fid_embedder *fid_cli_embedder(int threads);
+
+/* "precision: detector bf16, landmarks fp32, descriptors bf16" for summary lines (static buffer);
+ * either object may be NULL. With `why`, each network's reason follows on its own line. */
+const char *fid_cli_precision_line(const fid_detector *detector, const fid_embedder *embedder, int why);
 
 /* Opens the gallery for descriptors of `embedder` (NULL: whatever model it holds). Prints the
  * error and returns NULL on failure. */

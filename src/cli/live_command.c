@@ -456,6 +456,7 @@ int fid_cli_live(int argc, char **argv) {
                 stop_requested ? "stopped: " : "", cam->cfg.name, (long long)ps.frames, t, t > 0 ? ps.frames / t : 0,
                 (long long)ps.dropped, ps.latency_p50 * 1e3, ps.latency_p99 * 1e3);
         if (ps.reconnects) fprintf(stderr, ", %d reconnects", ps.reconnects);
+        fprintf(stderr, "; detector %s", fid_precision_name(fid_pipeline_precision(cam->pipeline, NULL)));
         for (int j = 0; j < cam->n_seen; j++)
             fprintf(stderr, "%s %s x%d", j ? "," : "; seen:", cam->seen[j].name, cam->seen[j].tracks);
         fprintf(stderr, "\n");
@@ -464,8 +465,8 @@ int fid_cli_live(int argc, char **argv) {
     for (int i = 0; i < n_cams; i++)
         ran += cams[i].t_end > 0 && !cams[i].rc;
     if (identifier && ran > 0 && elapsed > 0 && !o.failed)
-        fprintf(stderr, "%d source%s in %.1f s, peak memory %.0f MB%s\n", n_cams, n_cams > 1 ? "s" : "", elapsed,
-                peak_rss_kb() / 1024.0,
+        fprintf(stderr, "%d source%s in %.1f s, peak memory %.0f MB, %s%s\n", n_cams, n_cams > 1 ? "s" : "", elapsed,
+                peak_rss_kb() / 1024.0, fid_cli_precision_line(NULL, embedder, 0),
                 fid_identifier_reloads(identifier) ? "; the gallery changed and was reloaded" : "");
     if (fid_cli_close_output(o.events, o.failed) | fid_cli_close_output(o.tracks, o.failed)) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams; i++) {

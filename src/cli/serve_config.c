@@ -51,6 +51,7 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
             STRING(cfg->detector);
         }
         if (!strcmp(key, "threads")) return fid_cli_int(opt, value, 1, 64, &cfg->threads);
+        if (!strcmp(key, "precision")) return fid_cli_model_option(FID_OPT_PRECISION, value) == 1 ? 0 : -1;
         if (!strcmp(key, "max-upload")) {
             if (fid_cli_int(opt, value, 1024, 1 << 30, &v)) return -1;
             p->max_upload = (size_t)v;
