@@ -158,8 +158,12 @@ int main(int argc, char **argv) {
     fid_detector_params sp = fid_detector_default_params(FID_DETECTOR_SSD_MOBILENETV1);
     fid_detector_params tp = fid_detector_default_params(FID_DETECTOR_TINY_FACE);
     sp.tile_face = tp.tile_face = 0; /* face-api scans the whole frame only */
+    /* the goldens are face-api's fp32 numbers: the exact path (bf16 has its own test) */
+    sp.precision = tp.precision = FID_PRECISION_FP32;
+    fid_embedder_params ep = fid_embedder_default_params();
+    ep.precision = FID_PRECISION_FP32;
     fid_detector *ssd = fid_detector_create(&sp, &st), *tiny = fid_detector_create(&tp, &st);
-    fid_embedder *emb = fid_embedder_create(NULL, &st);
+    fid_embedder *emb = fid_embedder_create(&ep, &st);
     CHECK(ssd && tiny && emb, "cannot create the pipeline: %s", fid_last_error());
     if (!ssd || !tiny || !emb) return check_summary();
     DIR *d = opendir(dir);
