@@ -1,6 +1,7 @@
 /* Latency of one model: median over timed runs after warm-up, and achieved GFLOP/s.
- *   nn_bench MODEL [--threads N] [--batch N] [--runs N] [--json]
- * Prints one line (or one JSON object with --json). */
+ *   nn_bench MODEL [--threads N] [--batch N] [--runs N] [--precision fp32|bf16|int8|auto] [--describe] [--json]
+ * Prints one line (or one JSON object with --json); --describe first lists each primitive's
+ * oneDNN implementation (which ISA it runs on) on stderr. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,17 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     fid_bounded_spin_wait(argv);
+    if (argc == 2 && !strcmp(argv[1], "--isa")) {
+        printf("%s\n", fid_cpu_isa());
+        return 0;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: nn_bench MODEL [--threads N] [--batch N] [--runs N] [--json]\n");
+        fprintf(stderr, "usage: nn_bench MODEL [--threads N] [--batch N] [--runs N] [--precision P] [--describe] "
+                        "[--json]\n");
         return 2;
     }
     fid_runner_params rp = fid_runner_default_params();
-    int runs = 30, json = 0;
+    int runs = 30, json = 0, describe = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             rp.threads = atoi(argv[++i]);
@@ -37,6 +43,14 @@ int main(int argc, char **argv) {
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--describe"))
+            describe = 1;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            if (fid_precision_from_name(argv[++i], &rp.precision) != FID_OK) {
+                fprintf(stderr, "nn_bench: %s\n", fid_last_error());
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "nn_bench: unknown option '%s'\n", argv[i]);
             return 2;
@@ -50,6 +64,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nn_bench: %s\n", fid_last_error());
         fid_net_free(net);
         return 1;
+    }
+    const char *note;
+    fid_precision prec = fid_runner_precision(r, &note);
+    if (describe) {
+        char *d = fid_runner_describe(r);
+        fprintf(stderr, "%s", d ? d : "");
+        free(d);
     }
     size_t n;
     float *in = fid_runner_input(r, 0, &n);
@@ -66,11 +87,12 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)runs, sizeof *t, cmp_double);
     double median = t[runs / 2], gflops = fid_runner_flops(r) / 1e9;
     if (json)
-        printf("{\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"gflop\":%.5f}\n",
-               argv[1], rp.threads, rp.batch, median, t[0], gflops);
+        printf("{\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"precision\":\"%s\",\"median_ms\":%.4f,"
+               "\"min_ms\":%.4f,\"gflop\":%.5f}\n",
+               argv[1], rp.threads, rp.batch, fid_precision_name(prec), median, t[0], gflops);
     else
-        printf("%-60s threads %d batch %d: median %.3f ms (min %.3f), %.1f GFLOP/s\n", argv[1], rp.threads, rp.batch,
-               median, t[0], gflops / (median / 1e3));
+        printf("%-60s threads %d batch %d %s: median %.3f ms (min %.3f), %.1f GFLOP/s\n  %s\n", argv[1], rp.threads,
+               rp.batch, fid_precision_name(prec), median, t[0], gflops / (median / 1e3), note);
     free(t);
     fid_runner_free(r);
     fid_net_free(net);
