@@ -230,6 +230,8 @@ static const char *live_usage =
     "                         only). A 1080p frame's tiles are spread over frames; tracked faces'\n"
     "                         tiles are scanned every frame\n"
     "  --realtime             pace a file at its frame rate, as a camera would deliver it\n"
+    "  --precision P          auto (default: bf16 for landmarks and descriptors where it is faster\n"
+    "                         and passes the accuracy gate, else fp32), fp32, bf16 or int8\n"
     "  --threads N            compute threads of a source's detector (default 2; a file read\n"
     "                         offline runs N 1-thread detectors on consecutive frames instead)\n"
     "  --camera-size/-fps/-format  ask a V4L2 camera for a mode (most USB webcams need mjpeg\n"

@@ -51,7 +51,13 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
             STRING(cfg->detector);
         }
         if (!strcmp(key, "threads")) return fid_cli_int(opt, value, 1, 64, &cfg->threads);
-        if (!strcmp(key, "precision")) return fid_cli_model_option(FID_OPT_PRECISION, value) == 1 ? 0 : -1;
+        if (!strcmp(key, "precision")) {
+            if (fid_precision_from_name(value, NULL) != FID_OK) {
+                fid_cli_say("faceid: %s wants auto, fp32, bf16 or int8, not '%s'\n", opt, value);
+                return -1;
+            }
+            return fid_cli_model_option(FID_OPT_PRECISION, value) == 1 ? 0 : -1;
+        }
         if (!strcmp(key, "max-upload")) {
             if (fid_cli_int(opt, value, 1024, 1 << 30, &v)) return -1;
             p->max_upload = (size_t)v;
