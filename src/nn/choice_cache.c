@@ -41,7 +41,7 @@ int fid__choice_load(const char *key, fid_precision *precision, char *note, size
     char name[8];
     int used = 0;
     if (!ok || sscanf(line, "%7s %n", name, &used) != 1 || fid_precision_from_name(name, precision) != FID_OK ||
-        *precision == FID_PRECISION_AUTO || *precision == FID_PRECISION_INT8)
+        *precision == FID_PRECISION_AUTO)
         return 0; /* a damaged entry is measured again and rewritten */
     line[strcspn(line, "\n")] = 0;
     snprintf(note, cap, "%s (measured before, cached)", line + used);

@@ -126,7 +126,7 @@ void fid__net_set_input_side(fid_net *net, int side) {
 }
 
 fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_precision precision,
-                                     fid__calibration_fn calibration, const void *ctx, fid_net **net,
+                                     double gate, fid__calibration_fn calibration, const void *ctx, fid_net **net,
                                      fid_status *status) {
     *net = fid_net_load(path, NULL, status);
     if (!*net) return NULL;
@@ -134,6 +134,7 @@ fid_runner *fid__load_private_runner(const char *path, int input_side, int threa
     fid_runner_params rp = fid_runner_default_params();
     rp.threads = threads;
     rp.precision = precision;
+    rp.gate = gate;
     float *calib = NULL;
     if (precision == FID_PRECISION_AUTO || precision == FID_PRECISION_INT8)
         calib = calibration ? calibration(*net, ctx, &rp.n_calibration) : NULL;

@@ -50,9 +50,10 @@ typedef float *(*fid__calibration_fn)(const fid_net *net, const void *ctx, int *
 
 /* A net and the one runner it will ever have (detectors, embedders): loaded, optionally given
  * an input side (fully convolutional nets; 0 keeps the file's), compiled for `threads` in
- * `precision` (AUTO: gated on what `calibration` returns), its float weights released. NULL
+ * `precision` (AUTO: gated on what `calibration` returns, at `gate`, 0 for the runner's default
+ * bars), its float weights released. NULL
  * with *net possibly set (caller frees both either way). */
 struct fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_precision precision,
-                                            fid__calibration_fn calibration, const void *ctx, fid_net **net,
-                                            fid_status *status);
+                                            double gate, fid__calibration_fn calibration, const void *ctx,
+                                            fid_net **net, fid_status *status);
 #endif

@@ -7,6 +7,7 @@
 #include <dnnl.h>
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <stdio.h>
@@ -50,6 +51,10 @@ typedef struct step {
     int n_pre;
     dnnl_primitive_t pre[2];
     dnnl_memory_t pre_mems[4];
+    /* int8: the weights' reorder scales (1 / per-output-channel scale) and the bias in the
+     * accumulator's units (oneDNN 2.x adds the bias before the output scales) */
+    float *wscale, *qbias;
+    int wmask;
     dnnl_memory_desc_t scratch_md;
     /* STEP_AFFINE: y = x * scale[c] + shift[c] over the last axis of `channels` */
     float *scale, *shift;
@@ -96,6 +101,12 @@ struct fid_runner {
     char note[200];
     void *cvt; /* sources converted for the primitive that reads them next (one at a time) */
     size_t cvt_bytes;
+    /* int8: each node's range as the fp32 net met it on the calibration inputs (by root), and
+     * its quantization step: real value = stored value * qs */
+    const float *smin, *smax;
+    float *qs;
+    /* set while an fp32 runner collects those ranges (collect_ranges) */
+    float *stat_min, *stat_max;
 };
 
 fid_runner_params fid_runner_default_params(void) {
@@ -156,6 +167,28 @@ static size_t dt_size(dnnl_data_type_t dt) {
     return dt == dnnl_bf16 || dt == dnnl_f16 ? 2 : dt == dnnl_s8 || dt == dnnl_u8 ? 1 : 4;
 }
 
+static int is_int8(dnnl_data_type_t dt) { return dt == dnnl_u8 || dt == dnnl_s8; }
+
+/* The int8 type of a node's values: u8 when calibration never met a negative one. */
+static dnnl_data_type_t qdt(const fid_runner *r, int id) {
+    return r->smin[fid__graph_root(r->g, id)] >= 0 ? dnnl_u8 : dnnl_s8;
+}
+
+/* What one stored unit of node id is worth: its quantization step when stored as int8, else 1. */
+static float unit(const fid_runner *r, int id) { return is_int8(r->dt[id]) ? r->qs[id] : 1; }
+
+/* The type a convolution or matmul reads its source x in. */
+static dnnl_data_type_t source_type(const fid_runner *r, int id, int x) {
+    return r->cdt[id] == dnnl_s8 ? qdt(r, x) : r->cdt[id];
+}
+
+/* Where a residual R sits in the output buffer for the SUM post-op: in the output's type, worth
+ * 1 per unit, when the output is not int8; else as int8 in R's own step. */
+static void residual_place(const fid_runner *r, int id, int res, dnnl_data_type_t *dt, float *per_unit) {
+    *dt = !is_int8(r->dt[id]) ? r->dt[id] : is_int8(r->dt[res]) ? r->dt[res] : qdt(r, res);
+    *per_unit = is_int8(*dt) ? r->qs[res] : 1;
+}
+
 static fid_status add_mem(step *s, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *ptr, int arg,
                           const char *name) {
     dnnl_memory_t m;
@@ -198,11 +231,20 @@ static dnnl_alg_kind_t binary_alg(int alg) {
 static fid_status build_post_ops(fid_runner *r, const fid__node *n, step *s, int out_rank, dnnl_primitive_attr_t attr) {
     fid_status st = FID_OK;
     dnnl_post_ops_t po = NULL;
+    int id = (int)(n - r->g->nodes);
+    /* int8: the output scales have made the accumulator real values; the graph's post-ops run
+     * on those, and a last linear step quantizes them into the output's step */
+    int quantized = r->precision == FID_PRECISION_INT8 && n->op == FID__OP_CONV && r->cdt[id] == dnnl_s8;
     DNNL_TRY(dnnl_post_ops_create(&po), "post-ops");
     for (int k = 0; k < n->n_post; k++) {
         const fid__post_op *p = &n->post[k];
         if (p->kind == FID__POST_UNARY) {
             DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, eltwise_alg(p->alg), p->alpha, p->beta), "eltwise post-op");
+        } else if (p->kind == FID__POST_SUM && quantized) {
+            dnnl_data_type_t rt;
+            float per_unit;
+            residual_place(r, id, p->operand, &rt, &per_unit);
+            DNNL_TRY(dnnl_post_ops_append_sum_v2(po, per_unit, rt), "sum post-op");
         } else if (p->kind == FID__POST_SUM) {
             DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
         } else {
@@ -218,6 +260,8 @@ static fid_status build_post_ops(fid_runner *r, const fid__node *n, step *s, int
             if (st != FID_OK) goto fail;
         }
     }
+    if (quantized && is_int8(r->dt[id]))
+        DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1 / r->qs[id], 0), "requantization");
     DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
 fail:
     if (po) dnnl_post_ops_destroy(po);
@@ -250,19 +294,26 @@ static void *alloc_big(size_t bytes) {
 
 /* Copies constant data from the user layout into `dst` in the layout a primitive wants. */
 static fid_status reorder_weights(fid_runner *r, const fid__node *n, const dnnl_memory_desc_t *user_md,
-                                  const float *data, const dnnl_memory_desc_t *want_md, void *dst) {
+                                  const float *data, const dnnl_memory_desc_t *want_md, void *dst, const step *s) {
     fid_status st = FID_OK;
     dnnl_memory_t src_m = NULL, dst_m = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t reorder = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     DNNL_TRY(dnnl_memory_create(&dst_m, want_md, r->engine, dst), "weights memory");
     DNNL_TRY(dnnl_memory_create(&src_m, user_md, r->engine, (void *)data), "weights memory");
-    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, user_md, r->engine, want_md, r->engine, NULL), "weights reorder");
+    if (s->wscale) { /* int8: each output channel divided by its own step */
+        DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
+        DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, n->a.conv.out_channels, s->wmask, s->wscale),
+                 "weight scales");
+    }
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, user_md, r->engine, want_md, r->engine, attr), "weights reorder");
     DNNL_TRY(dnnl_primitive_create(&reorder, pd), "weights reorder");
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_m}, {DNNL_ARG_TO, dst_m}};
     DNNL_TRY(dnnl_primitive_execute(reorder, r->stream, 2, args), "weights reorder");
     dnnl_stream_wait(r->stream);
 fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
     if (reorder) dnnl_primitive_destroy(reorder);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (src_m) dnnl_memory_destroy(src_m);
@@ -300,7 +351,7 @@ static fid_status pack_weights(fid_runner *r, plan *p, const plan *share) {
             offset += align64(dnnl_memory_desc_get_size(&s->pending_want));
         }
         if (!shared &&
-            (st = reorder_weights(r, n, &s->pending_user, s->pending_data, &s->pending_want, s->packed)) != FID_OK)
+            (st = reorder_weights(r, n, &s->pending_user, s->pending_data, &s->pending_want, s->packed, s)) != FID_OK)
             break;
         st = add_mem(s, &s->pending_want, r->engine, s->packed, s->pending_arg, n->name);
     }
@@ -345,30 +396,48 @@ fail:
 
 /* A reorder run before step s's primitive: `from` (at src) into `to` (at dst), e.g. f32 to bf16. */
 static fid_status add_convert(fid_runner *r, step *s, const fid__node *n, const dnnl_memory_desc_t *from, void *src,
-                              const dnnl_memory_desc_t *to, void *dst) {
+                              const dnnl_memory_desc_t *to, void *dst, float scale) {
     fid_status st = FID_OK;
     dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     int k = s->n_pre;
     DNNL_TRY(dnnl_memory_create(&s->pre_mems[2 * k], from, r->engine, src), "conversion memory");
     DNNL_TRY(dnnl_memory_create(&s->pre_mems[2 * k + 1], to, r->engine, dst), "conversion memory");
-    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, from, r->engine, to, r->engine, NULL), "a conversion");
+    if (scale != 1) { /* between quantization steps: to = from * scale, rounded and saturated */
+        DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
+        DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "conversion scale");
+    }
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, from, r->engine, to, r->engine, attr), "a conversion");
     DNNL_TRY(dnnl_primitive_create(&s->pre[k], pd), "a conversion");
     s->n_pre++;
 fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
     if (pd) dnnl_primitive_desc_destroy(pd);
     return st;
 }
 
+/* int8: per-output-channel steps of a convolution's weights (HWIO, O last), max |w| / 127. */
+static float *weight_steps(const fid__node *w, int64_t O) {
+    float *ws = calloc((size_t)O, sizeof *ws);
+    if (!ws) return NULL;
+    int64_t n = fid__node_numel(w);
+    for (int64_t i = 0; i < n; i++)
+        if (fabsf(w->data[i]) > ws[i % O]) ws[i % O] = fabsf(w->data[i]);
+    for (int64_t c = 0; c < O; c++)
+        ws[c] = ws[c] > 0 ? ws[c] / 127 : 1;
+    return ws;
+}
+
 /* The convolution's primitive descriptor computing in `cdt` with output type `dst_dt`; its
  * post-op operands are added to s. NULL pd (and FID_OK) when oneDNN has no such kernel. */
-static fid_status conv_pd(fid_runner *r, step *s, const fid__node *n, int id, dnnl_data_type_t cdt,
-                          dnnl_data_type_t dst_dt, dnnl_primitive_desc_t *pd) {
+static fid_status conv_pd(fid_runner *r, step *s, const fid__node *n, int id, dnnl_data_type_t src_dt,
+                          dnnl_data_type_t cdt, dnnl_data_type_t dst_dt, dnnl_primitive_desc_t *pd) {
     fid_status st = FID_OK;
     const fid__conv_attr *c = &n->a.conv;
     const fid__node *w = &r->g->nodes[c->weights];
     int64_t O = c->out_channels, G = c->groups, ipg = w->dims[2], opg = O / G;
     dnnl_memory_desc_t src_md, dst_md, w_any, b_md;
-    nhwc_md(&src_md, r->dims[n->inputs[0]], cdt);
+    nhwc_md(&src_md, r->dims[n->inputs[0]], src_dt);
     nhwc_md(&dst_md, r->dims[id], dst_dt);
     if (G == 1) {
         dnnl_dims_t wd = {O, ipg, c->kh, c->kw};
@@ -390,6 +459,18 @@ static fid_status conv_pd(fid_runner *r, step *s, const fid__node *n, int id, dn
              "the convolution");
     DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
+    if (cdt == dnnl_s8) { /* accumulator -> real values: source step x each channel's weight step */
+        float *ws = weight_steps(w, O);
+        if (!ws) {
+            st = fid__fail(FID_ERR_NO_MEMORY, "node '%s'", n->name);
+            goto fail;
+        }
+        for (int64_t k = 0; k < O; k++)
+            ws[k] *= r->qs[fid__graph_root(r->g, n->inputs[0])];
+        dnnl_status_t ds = dnnl_primitive_attr_set_output_scales(attr, O, 1 << 1, ws);
+        free(ws);
+        DNNL_TRY(ds, "output scales");
+    }
     if ((st = build_post_ops(r, n, s, 4, attr)) != FID_OK) goto fail;
     dnnl_status_t ds = dnnl_primitive_desc_create(pd, &cd, attr, r->engine, NULL);
     if (ds == dnnl_unimplemented && cdt != dnnl_f32) *pd = NULL;
@@ -410,7 +491,9 @@ static const char *impl_name(const_dnnl_primitive_desc_t pd) {
 static int conv_has_kernel(fid_runner *r, int id, dnnl_data_type_t cdt) {
     step probe = {0};
     dnnl_primitive_desc_t pd = NULL;
-    int ok = conv_pd(r, &probe, &r->g->nodes[id], id, cdt, cdt, &pd) == FID_OK && pd &&
+    int x = fid__graph_root(r->g, r->g->nodes[id].inputs[0]);
+    dnnl_data_type_t io = cdt == dnnl_s8 ? qdt(r, x) : cdt, out = cdt == dnnl_s8 ? qdt(r, id) : cdt;
+    int ok = conv_pd(r, &probe, &r->g->nodes[id], id, io, cdt, out, &pd) == FID_OK && pd &&
              strncmp(impl_name(pd), "ref", 3) != 0;
     if (pd) dnnl_primitive_desc_destroy(pd);
     for (int m = 0; m < probe.n_mems; m++)
@@ -423,9 +506,10 @@ static int conv_has_kernel(fid_runner *r, int id, dnnl_data_type_t cdt) {
 static fid_status source_in(fid_runner *r, step *s, const fid__node *n, int x, const dnnl_memory_desc_t *want,
                             const dnnl_memory_desc_t *have, void **ptr) {
     *ptr = r->buf[x];
-    if (r->dt[x] == r->cdt[s->node]) return FID_OK;
+    dnnl_data_type_t type = source_type(r, s->node, x);
+    if (r->dt[x] == type) return FID_OK;
     *ptr = r->cvt;
-    return add_convert(r, s, n, have, r->buf[x], want, r->cvt);
+    return add_convert(r, s, n, have, r->buf[x], want, r->cvt, unit(r, x) / (is_int8(type) ? r->qs[x] : 1));
 }
 
 static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id) {
@@ -437,7 +521,7 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     int64_t O = c->out_channels, G = c->groups, ipg = w->dims[2], opg = O / G;
     dnnl_memory_desc_t src_md, have_md, dst_md, w_user, b_md;
     dnnl_primitive_desc_t pd = NULL;
-    nhwc_md(&src_md, r->dims[x], r->cdt[id]);
+    nhwc_md(&src_md, r->dims[x], source_type(r, id, x));
     nhwc_md(&have_md, r->dims[x], r->dt[x]);
     nhwc_md(&dst_md, r->dims[id], r->dt[id]);
     if (G == 1) {
@@ -451,7 +535,7 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     }
     dnnl_dims_t bd = {O};
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
-    if ((st = conv_pd(r, s, n, id, r->cdt[id], r->dt[id], &pd)) != FID_OK) goto fail;
+    if ((st = conv_pd(r, s, n, id, source_type(r, id, x), r->cdt[id], r->dt[id], &pd)) != FID_OK) goto fail;
     if (!pd) {
         st = fid__fail(FID_ERR_BACKEND, "oneDNN has no %s convolution for node '%s'",
                        r->cdt[id] == dnnl_bf16 ? "bf16" : "int8", n->name);
@@ -459,18 +543,39 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     }
     void *src;
     if ((st = source_in(r, s, n, x, &src_md, &have_md, &src)) != FID_OK) goto fail;
-    /* A residual of another type than the output is converted into the output buffer. */
+    /* A residual of another type (or int8 step) than its place in the output buffer is
+     * converted into it. */
     for (int k = 0; k < n->n_post; k++) {
         int res = n->post[k].operand;
-        if (n->post[k].kind != FID__POST_SUM || r->dt[res] == r->dt[id]) continue;
-        dnnl_memory_desc_t res_md;
+        dnnl_data_type_t rt;
+        float per_unit;
+        residual_place(r, id, res, &rt, &per_unit);
+        if (n->post[k].kind != FID__POST_SUM || r->dt[res] == rt) continue;
+        dnnl_memory_desc_t res_md, place_md;
         nhwc_md(&res_md, r->dims[res], r->dt[res]);
-        if ((st = add_convert(r, s, n, &res_md, r->buf[res], &dst_md, r->buf[id])) != FID_OK) goto fail;
+        nhwc_md(&place_md, r->dims[id], rt);
+        if ((st = add_convert(r, s, n, &res_md, r->buf[res], &place_md, r->buf[id], unit(r, res) / per_unit)) != FID_OK)
+            goto fail;
+    }
+    const float *bias = c->bias >= 0 ? g->nodes[c->bias].data : NULL;
+    if (r->cdt[id] == dnnl_s8) { /* weights divided by their steps; bias in accumulator units */
+        float *ws = weight_steps(w, O);
+        s->wscale = ws;
+        s->wmask = G == 1 ? 1 : 3;
+        if (ws && bias && (s->qbias = malloc((size_t)O * sizeof *s->qbias)))
+            for (int64_t k = 0; k < O; k++)
+                s->qbias[k] = bias[k] / (ws[k] * r->qs[fid__graph_root(g, x)]);
+        for (int64_t k = 0; ws && k < O; k++)
+            ws[k] = 1 / ws[k];
+        if (!ws || (bias && !s->qbias)) {
+            st = fid__fail(FID_ERR_NO_MEMORY, "node '%s'", n->name);
+            goto fail;
+        }
+        bias = s->qbias;
     }
     if ((st = add_mem(s, &src_md, r->engine, src, DNNL_ARG_SRC, n->name)) != FID_OK) goto fail;
     if ((st = add_mem(s, &dst_md, r->engine, r->buf[id], DNNL_ARG_DST, n->name)) != FID_OK) goto fail;
-    if (c->bias >= 0 && (st = add_mem(s, &b_md, r->engine, g->nodes[c->bias].data, DNNL_ARG_BIAS, n->name)) != FID_OK)
-        goto fail;
+    if (bias && (st = add_mem(s, &b_md, r->engine, (void *)bias, DNNL_ARG_BIAS, n->name)) != FID_OK) goto fail;
     if ((st = add_weights(r, s, n, &w_user, w->data, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
                           DNNL_ARG_WEIGHTS)) != FID_OK)
         goto fail;
@@ -539,9 +644,12 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
     case FID__OP_CONV:
         st = build_conv(r, s, n, id);
         for (int k = 0; k < n->n_post; k++)
-            if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id] &&
-                r->dt[n->post[k].operand] == r->dt[id])
-                s->copy_residual_from = n->post[k].operand;
+            if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id]) {
+                dnnl_data_type_t rt;
+                float per_unit;
+                residual_place(r, id, n->post[k].operand, &rt, &per_unit);
+                if (rt == r->dt[n->post[k].operand]) s->copy_residual_from = n->post[k].operand; /* as it is */
+            }
         return st;
     case FID__OP_MATMUL: return build_matmul(r, s, n, id);
     case FID__OP_POOL: s->kind = STEP_POOL; return FID_OK;
@@ -922,16 +1030,30 @@ static fid_status assign_types(fid_runner *r, const int *order, int n_order) {
     for (int i = 0; i < g->n_nodes; i++)
         r->dt[i] = r->cdt[i] = dnnl_f32;
     if (r->precision == FID_PRECISION_FP32) return FID_OK;
-    dnnl_data_type_t low = dnnl_bf16;
+    int int8 = r->precision == FID_PRECISION_INT8;
+    /* int8: s8 weights; u8 or s8 activations by the sign calibration met (qdt), each with a step
+     * that maps the largest magnitude met onto 255 or 127 */
+    dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16;
+    if (int8) {
+        if (!(r->qs = malloc((size_t)g->n_nodes * sizeof *r->qs))) return fid__fail(FID_ERR_NO_MEMORY, "int8 steps");
+        for (int i = 0; i < g->n_nodes; i++) {
+            int root = fid__graph_root(g, i); /* ranges were recorded where the data lives */
+            float hi = fmaxf(fabsf(r->smin[root]), fabsf(r->smax[root]));
+            r->qs[i] = isfinite(hi) && hi > 0 ? hi / (qdt(r, i) == dnnl_u8 ? 255.f : 127.f) : 1.f / 255;
+        }
+    }
     for (int k = 0; k < n_order; k++) {
         int id = order[k];
         fid__op op = g->nodes[id].op;
-        if (op == FID__OP_MATMUL || (op == FID__OP_CONV && conv_has_kernel(r, id, low))) r->cdt[id] = r->dt[id] = low;
+        /* int8 matmuls are left out: the nets end in one small one, where it would gain nothing */
+        if ((op == FID__OP_MATMUL && !int8) || (op == FID__OP_CONV && conv_has_kernel(r, id, low)))
+            r->cdt[id] = low, r->dt[id] = int8 ? qdt(r, id) : low;
     }
     for (int k = 0; k < n_order; k++) {
         const fid__node *n = &g->nodes[order[k]];
         if (n->op == FID__OP_IDENTITY) continue;
         int reads_low = (n->op == FID__OP_CONV || n->op == FID__OP_MATMUL) && r->cdt[order[k]] == low;
+        /* (an int8 conv's source may be u8 or s8 and needs its own step: it reads what it is given) */
         /* a residual (SUM operand, inputs[1]) of another type is converted into the output */
         for (int j = 0; j < n->n_inputs; j++)
             if (!(reads_low && (j == 0 || (n->op == FID__OP_CONV && j == 1))))
@@ -946,8 +1068,8 @@ static fid_status assign_types(fid_runner *r, const int *order, int n_order) {
         if (n->op == FID__OP_IDENTITY) r->dt[id] = r->dt[n->inputs[0]];
         if ((n->op != FID__OP_CONV && n->op != FID__OP_MATMUL) || r->cdt[id] == dnnl_f32) continue;
         int x = fid__graph_root(g, n->inputs[0]);
-        size_t bytes = (size_t)fid__numel(r->rank[x], r->dims[x]) * dt_size(r->cdt[id]);
-        if (r->dt[x] != r->cdt[id] && bytes > cvt) cvt = bytes;
+        size_t bytes = (size_t)fid__numel(r->rank[x], r->dims[x]) * dt_size(source_type(r, id, x));
+        if (r->dt[x] != source_type(r, id, x) && bytes > cvt) cvt = bytes;
     }
     if (cvt && !(r->cvt = alloc_big(cvt))) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate %zu bytes", cvt);
     r->cvt_bytes = cvt;
@@ -977,7 +1099,7 @@ static fid_status address_space_headroom(const fid_runner *r) {
 
 /* A runner computing in one precision (FP32 or BF16); parameters already checked. */
 static fid_runner *build_runner(const fid_net *net, const fid_runner_params *params, fid_precision precision,
-                                fid_status *status) {
+                                const float *smin, const float *smax, fid_status *status) {
     fid_runner_params p = *params;
     fid_status st = FID_OK;
     fid_runner *r = NULL;
@@ -999,6 +1121,7 @@ static fid_runner *build_runner(const fid_net *net, const fid_runner_params *par
     r->use_all = 1;
     r->probe_interval = 8;
     r->precision = precision;
+    r->smin = smin, r->smax = smax;
     int nn = r->g->n_nodes;
     r->dims = calloc((size_t)nn, sizeof *r->dims);
     r->rank = calloc((size_t)nn, sizeof *r->rank);
@@ -1074,6 +1197,8 @@ void fid_runner_free(fid_runner *r) {
                 if (s->pre_mems[m]) dnnl_memory_destroy(s->pre_mems[m]);
             free(s->scale);
             free(s->shift);
+            free(s->wscale);
+            free(s->qbias);
             for (int m = 0; m < s->n_mems; m++)
                 dnnl_memory_destroy(s->mems[m]);
         }
@@ -1085,6 +1210,7 @@ void fid_runner_free(fid_runner *r) {
     free(r->arena);
     free(r->scratch);
     free(r->cvt);
+    free(r->qs);
     free(r->dt);
     free(r->cdt);
     if (r->plain_attr) dnnl_primitive_attr_destroy(r->plain_attr);
@@ -1136,8 +1262,23 @@ static void record_latency(fid_runner *r, int threads, int probing, double ms) {
     r->runs_to_probe = r->probe_interval;
 }
 
+/* Widens node id's range by its current values (f32 buffers: the fp32 runner collecting ranges). */
+static void record_range(fid_runner *r, int id) {
+    const float *x = r->buf[id];
+    int64_t n = fid__numel(r->rank[id], r->dims[id]);
+    float lo = r->stat_min[id], hi = r->stat_max[id];
+    for (int64_t i = 0; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    r->stat_min[id] = lo, r->stat_max[id] = hi;
+}
+
 static fid_status run_plan(fid_runner *r, const plan *p, int threads) {
+    for (int k = 0; r->stat_max && k < r->g->n_inputs; k++)
+        record_range(r, r->g->inputs[k]);
     for (int k = 0; k < p->n_steps; k++) {
+        if (k > 0 && r->stat_max) record_range(r, p->steps[k - 1].node);
         const step *s = &p->steps[k];
         const fid__node *n = &r->g->nodes[s->node];
         if (s->kind == STEP_PAD) {
@@ -1172,6 +1313,7 @@ static fid_status run_plan(fid_runner *r, const plan *p, int threads) {
             return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
     }
     dnnl_stream_wait(r->stream);
+    if (r->stat_max && p->n_steps) record_range(r, p->steps[p->n_steps - 1].node);
     return FID_OK;
 }
 
@@ -1276,20 +1418,28 @@ static double outputs_cosine(const fid_runner *a, const fid_runner *b) {
     return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0;
 }
 
-/* Lowest cosine to fp32 over the calibration samples (the gate), then each runner's fastest of a
- * few interleaved runs (interleaved so that a neighbour's burst costs both alike). */
-static fid_status compare(fid_runner *ref, fid_runner *cand, const float *calib, int n_calib, size_t per,
-                          double *min_cos, double *ref_ms, double *cand_ms) {
+/* Lowest cosine to fp32 over samples first, first + stride, ... (the gate). */
+static fid_status gate(fid_runner *ref, fid_runner *cand, const float *x, int first, int stride, int n, size_t per,
+                       double *min_cos) {
     fid_status st = FID_OK;
     *min_cos = 1;
-    for (int i = 0; i < n_calib && st == FID_OK; i++) {
-        fill_input(ref, calib + (size_t)i * per, per);
-        fill_input(cand, calib + (size_t)i * per, per);
+    for (int i = first; i < n && st == FID_OK; i += stride) {
+        fill_input(ref, x + (size_t)i * per, per);
+        fill_input(cand, x + (size_t)i * per, per);
         timed_run(ref, &st);
         if (st == FID_OK) timed_run(cand, &st);
         double c = outputs_cosine(ref, cand);
         if (c < *min_cos) *min_cos = c;
     }
+    return st;
+}
+
+/* Each runner's fastest of a few interleaved runs on one input (interleaved so that a
+ * neighbour's burst costs both alike). */
+static fid_status race(fid_runner *ref, fid_runner *cand, const float *x, size_t per, double *ref_ms, double *cand_ms) {
+    fid_status st = FID_OK;
+    fill_input(ref, x, per);
+    fill_input(cand, x, per);
     *ref_ms = *cand_ms = INFINITY;
     double spent = 0;
     for (int round = 0; st == FID_OK && round < 9 && (round < 3 || spent < 300); round++) {
@@ -1300,6 +1450,43 @@ static fid_status compare(fid_runner *ref, fid_runner *cand, const float *calib,
         if (b < *cand_ms) *cand_ms = b;
     }
     return st;
+}
+
+/* The range of every node's values as the fp32 runner meets them on samples first, first + stride...
+ * (*lo, *hi: one per node, caller frees). */
+static fid_status collect_ranges(fid_runner *ref, const float *x, int first, int stride, int n, size_t per, float **lo,
+                                 float **hi) {
+    int nn = ref->g->n_nodes;
+    *lo = malloc((size_t)nn * sizeof **lo);
+    *hi = malloc((size_t)nn * sizeof **hi);
+    if (!*lo || !*hi) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate int8 ranges");
+    for (int i = 0; i < nn; i++)
+        (*lo)[i] = INFINITY, (*hi)[i] = -INFINITY;
+    ref->stat_min = *lo, ref->stat_max = *hi;
+    fid_status st = FID_OK;
+    for (int i = first; i < n && st == FID_OK; i += stride) {
+        fill_input(ref, x + (size_t)i * per, per);
+        timed_run(ref, &st);
+    }
+    ref->stat_min = ref->stat_max = NULL;
+    return st;
+}
+
+/* An int8 runner whose steps come from ref's ranges on samples first, first + stride, ... */
+static fid_runner *build_int8(const fid_net *net, const fid_runner_params *p, fid_runner *ref, const float *x,
+                              int first, int stride, int n, size_t per, fid_status *status) {
+    float *lo = NULL, *hi = NULL;
+    fid_runner *r = NULL;
+    fid_status st = collect_ranges(ref, x, first, stride, n, per, &lo, &hi);
+    if (st == FID_OK) {
+        r = build_runner(net, p, FID_PRECISION_INT8, lo, hi, status);
+        if (r) r->smin = r->smax = NULL; /* only the build reads them */
+    } else {
+        fid__set_status(status, st);
+    }
+    free(lo);
+    free(hi);
+    return r;
 }
 
 /* A smooth synthetic image in [0, 1] (two of them) for a gate without calibration inputs. */
@@ -1319,9 +1506,14 @@ static void choice_key(const fid_net *net, const fid_runner_params *p, size_t pe
     int64_t dims[4] = {0};
     int rank = fid_net_input_shape(net, 0, dims);
     int ints[5] = {p->batch, p->threads, (int)dnnl_get_effective_cpu_isa(), p->n_calibration, rank};
+    /* bump the scheme when what AUTO considers or how it judges changes: a choice made by older
+     * rules must not outlive them within one version */
+    static const char scheme[] = "auto-v2: bf16 0.999, int8 0.995 on alternate inputs";
     sha256_init(&h);
+    sha256_update(&h, sizeof scheme, (const uint8_t *)scheme);
     sha256_update(&h, strlen(fid_version()) + 1, (const uint8_t *)fid_version());
     sha256_update(&h, 32, fid__net_digest(net));
+    sha256_update(&h, sizeof p->gate, (const uint8_t *)&p->gate);
     sha256_update(&h, sizeof dims, (const uint8_t *)dims);
     sha256_update(&h, sizeof ints, (const uint8_t *)ints);
     if (p->n_calibration) sha256_update(&h, (size_t)p->n_calibration * per * sizeof(float), (const uint8_t *)p->calibration);
@@ -1330,83 +1522,137 @@ static void choice_key(const fid_net *net, const fid_runner_params *p, size_t pe
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
+/* Appends one clause to a note ("; " between clauses). */
+static void note_add(char *note, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note_add(char *note, size_t cap, const char *fmt, ...) {
+    size_t len = strlen(note);
+    if (len && len + 2 < cap) strcat(note, "; "), len += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    if (len < cap) vsnprintf(note + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
 fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *params, fid_status *status) {
     fid_runner_params p = params ? *params : fid_runner_default_params();
     if (!net || p.batch < 1 || p.batch > 4096 || p.threads < 1 || p.threads > 256 ||
-        !fid_precision_name(p.precision) || p.n_calibration < 0 || (p.n_calibration > 0 && !p.calibration)) {
+        !fid_precision_name(p.precision) || p.n_calibration < 0 || (p.n_calibration > 0 && !p.calibration) ||
+        !(p.gate >= 0 && p.gate <= 1)) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_runner_create: need a net, batch 1..4096, "
                                                                     "threads 1..256, a known precision and "
                                                                     "calibration data when a count is given"));
         return NULL;
     }
     const char *isa = isa_name(dnnl_get_effective_cpu_isa());
-    if (p.precision == FID_PRECISION_INT8) {
-        fid__set_status(status, fid__fail(FID_ERR_UNSUPPORTED, "int8: not implemented in this version of faceid"));
-        return NULL;
-    }
     if (p.precision == FID_PRECISION_BF16 && !isa_has_bf16()) {
         fid__set_status(status, fid__fail(FID_ERR_UNSUPPORTED, "bf16: oneDNN has no bf16 kernels on this CPU "
                                                                "(its ISA here: %s; bf16 needs AVX-512 BF16 or AMX)",
                                           isa));
         return NULL;
     }
-    if (p.precision != FID_PRECISION_AUTO) {
-        fid_runner *r = build_runner(net, &p, p.precision, status);
+    if (p.precision == FID_PRECISION_INT8 && p.n_calibration == 0) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "int8: needs calibration inputs to set its "
+                                                                    "steps (fid_runner_params.calibration)"));
+        return NULL;
+    }
+    if (p.precision == FID_PRECISION_FP32 || p.precision == FID_PRECISION_BF16) {
+        fid_runner *r = build_runner(net, &p, p.precision, NULL, NULL, status);
         if (r) snprintf(r->note, sizeof r->note, "%s: asked for", fid_precision_name(p.precision));
         return r;
     }
-    fid_runner *ref = build_runner(net, &p, FID_PRECISION_FP32, status);
+    fid_runner *ref = build_runner(net, &p, FID_PRECISION_FP32, NULL, NULL, status);
     if (!ref) return NULL;
-    if (!isa_has_bf16()) {
-        snprintf(ref->note, sizeof ref->note, "fp32: oneDNN has no bf16 kernels on this CPU (ISA %s); int8 not built",
-                 isa);
-        return ref;
-    }
     size_t count;
     fid_runner_input(ref, 0, &count);
     size_t per = count / (size_t)p.batch;
+    /* int8 takes its steps from every other calibration input and is judged on the rest (all of
+     * them when there are fewer than 4) */
+    int n = p.n_calibration, split = n >= 4;
+    if (p.precision == FID_PRECISION_INT8) {
+        fid_runner *r = build_int8(net, &p, ref, p.calibration, 0, 1, n, per, status);
+        fid_runner_free(ref);
+        if (r) snprintf(r->note, sizeof r->note, "int8: asked for (steps from %d calibration inputs)", n);
+        return r;
+    }
     char key[65], remembered[sizeof ref->note];
     fid_precision cached;
     choice_key(net, &p, per, key);
     if (fid__choice_load(key, &cached, remembered, sizeof remembered)) {
-        fid_runner *r = cached == FID_PRECISION_FP32 ? ref : build_runner(net, &p, cached, status);
+        fid_runner *r = cached == FID_PRECISION_FP32 ? ref
+                        : cached == FID_PRECISION_INT8
+                            ? (n ? build_int8(net, &p, ref, p.calibration, 0, 1 + split, n, per, status) : NULL)
+                            : build_runner(net, &p, cached, NULL, NULL, status);
         if (r) {
             if (r != ref) fid_runner_free(ref);
             snprintf(r->note, sizeof r->note, "%s", remembered);
             return r;
         }
     }
-    fid_status st;
-    fid_runner *cand = build_runner(net, &p, FID_PRECISION_BF16, &st);
-    if (!cand) { /* fp32 still works: say why bf16 does not */
-        snprintf(ref->note, sizeof ref->note, "fp32: bf16 failed to build: %.120s", fid_last_error());
-        fid__set_status(status, FID_OK);
-        return ref;
+    /* The candidates this CPU and these inputs allow: bf16 where oneDNN has its kernels, int8
+     * when there are real calibration inputs (a synthetic image's steps would mean nothing). */
+    int synthetic_n = 0;
+    float *synthetic = n ? NULL : synthetic_inputs(per, &synthetic_n);
+    const float *x = n ? p.calibration : synthetic;
+    int nx = n ? n : synthetic_n;
+    char why[sizeof ref->note] = "";
+    fid_runner *best = ref;
+    double best_ms = INFINITY, ref_ms = INFINITY, best_cos = 1;
+    fid_status st = x ? FID_OK : fid__fail(FID_ERR_NO_MEMORY, "cannot allocate synthetic inputs");
+    if (!isa_has_bf16()) note_add(why, sizeof why, "no bf16 kernels on this CPU (oneDNN ISA %s)", isa);
+    if (!n) note_add(why, sizeof why, "int8 not tried (no calibration inputs)");
+    for (int c = 0; c < 2 && st == FID_OK; c++) {
+        fid_precision cp = c == 0 ? FID_PRECISION_BF16 : FID_PRECISION_INT8;
+        if ((cp == FID_PRECISION_BF16 && !isa_has_bf16()) || (cp == FID_PRECISION_INT8 && !n)) continue;
+        const char *name = fid_precision_name(cp);
+        fid_status bst;
+        fid_runner *cand = cp == FID_PRECISION_BF16 ? build_runner(net, &p, cp, NULL, NULL, &bst)
+                                                    : build_int8(net, &p, ref, x, 0, 1 + split, nx, per, &bst);
+        if (!cand) {
+            note_add(why, sizeof why, "%s failed to build: %.80s", name, fid_last_error());
+            continue;
+        }
+        double ms_ref, ms, cos = 0;
+        st = race(ref, cand, x, per, &ms_ref, &ms);
+        if (ms_ref < ref_ms) ref_ms = ms_ref;
+        double bar = p.gate > 0 ? p.gate : cp == FID_PRECISION_BF16 ? 0.999 : 0.995;
+        if (st == FID_OK && ms > 0.95 * ms_ref) {
+            note_add(why, sizeof why, "%s not faster (%.2f vs %.2f ms)", name, ms, ms_ref);
+        } else if (st == FID_OK &&
+                   (st = gate(ref, cand, x, cp == FID_PRECISION_INT8 && split, 1 + (cp == FID_PRECISION_INT8 && split),
+                              nx, per, &cos)) == FID_OK &&
+                   cos < bar) {
+            note_add(why, sizeof why, "%s fails the gate (cosine %.5f < %g)", name, cos, bar);
+        } else if (st == FID_OK && ms < best_ms) {
+            if (best != ref) {
+                note_add(why, sizeof why, "%s slower than %s (%.2f ms)", fid_precision_name(best->precision),
+                         name, ms);
+                fid_runner_free(best);
+            }
+            best = cand, best_ms = ms, best_cos = cos, cand = NULL;
+        } else if (st == FID_OK) {
+            note_add(why, sizeof why, "%s slower than %s (%.2f vs %.2f ms)", name,
+                     fid_precision_name(best->precision), ms, best_ms);
+        }
+        fid_runner_free(cand);
     }
-    int n_calib = p.n_calibration;
-    float *synthetic = n_calib ? NULL : synthetic_inputs(per, &n_calib);
-    const float *calib = synthetic ? synthetic : p.calibration;
-    double cos = 0, ref_ms = 0, cand_ms = 0;
-    st = calib ? compare(ref, cand, calib, n_calib, per, &cos, &ref_ms, &cand_ms) : FID_ERR_NO_MEMORY;
     free(synthetic);
-    const double gate = 0.999;
-    fid_runner *keep = ref, *drop = cand;
-    if (st != FID_OK)
-        snprintf(ref->note, sizeof ref->note, "fp32: comparing bf16 failed: %.120s", fid_last_error());
-    else if (cos < gate)
-        snprintf(ref->note, sizeof ref->note, "fp32: bf16 fails the gate (cosine %.5f < %.3f on %d %s inputs)", cos,
-                 gate, n_calib, synthetic ? "synthetic" : "calibration");
-    else if (cand_ms > 0.95 * ref_ms)
-        snprintf(ref->note, sizeof ref->note, "fp32: bf16 not faster (%.2f vs %.2f ms)", cand_ms, ref_ms);
-    else {
-        keep = cand, drop = ref;
-        snprintf(cand->note, sizeof cand->note, "bf16: %.2fx faster than fp32 (%.2f vs %.2f ms), cosine >= %.5f on %d %s inputs",
-                 ref_ms / cand_ms, cand_ms, ref_ms, cos, n_calib, synthetic ? "synthetic" : "calibration");
+    if (st != FID_OK) { /* the comparison itself failed: fp32, which works, and why */
+        if (best != ref) fid_runner_free(best);
+        best = ref;
+        snprintf(why, sizeof why, "comparing reduced precision failed: %.120s", fid_last_error());
     }
-    fid_runner_free(drop);
-    if (st == FID_OK) fid__choice_store(key, keep->precision, keep->note);
+    if (best == ref) {
+        snprintf(ref->note, sizeof ref->note, "fp32: %s", why);
+    } else {
+        snprintf(best->note, sizeof best->note, "%s: %.2fx faster than fp32 (%.2f vs %.2f ms), cosine >= %.5f on %d %s inputs",
+                 fid_precision_name(best->precision), ref_ms / best_ms, best_ms, ref_ms, best_cos,
+                 best->precision == FID_PRECISION_INT8 && split ? nx / 2 : nx, synthetic ? "synthetic" : "calibration");
+        if (why[0]) note_add(best->note, sizeof best->note, "%s", why);
+        fid_runner_free(ref);
+    }
+    if (st == FID_OK) fid__choice_store(key, best->precision, best->note);
     fid__set_status(status, FID_OK);
-    return keep;
+    return best;
 }
 
 void fid__runner_set_note(fid_runner *r, const char *note) { snprintf(r->note, sizeof r->note, "%s", note); }
