@@ -33,30 +33,52 @@ static int region(const fid_image *im, int x, int y, int w, int h, float *dst, i
     return 1;
 }
 
-float *fid__calibration_inputs(int side, const fid__input_norm *norm, int scene, int max, int *n) {
-    *n = 0;
+static fid_image *load_pinned(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s/calibration/faces.jpg", fid_model_dir());
     fid_status st;
     fid_image *im = fid_image_load(path, &st);
+    if (im && (fid_image_width(im) != 1920 || fid_image_height(im) != 954)) {
+        fid_image_free(im);
+        im = NULL;
+    }
+    return im;
+}
+
+fid_image *fid__calibration_faces(fid_box *cells, int max, int *n) {
+    *n = 0;
+    fid_image *im = max > 0 ? load_pinned() : NULL;
+    int all = (int)(sizeof grid_rows / sizeof *grid_rows) * GRID_COLS, want = max < all ? max : all;
+    /* evenly spread over the grid: the first rows repeat one person (the screenshot's match) */
+    for (int k = 0; im && k < want; k++) {
+        int cell = (int)((long)k * all / want), row = cell / GRID_COLS, col = cell % GRID_COLS;
+        cells[k] = (fid_box){(float)(int)(2 + col * 112.9 + 0.5), (float)grid_rows[row], GRID_CELL, GRID_CELL};
+    }
+    if (im) *n = want;
+    return im;
+}
+
+float *fid__calibration_inputs(int side, const fid__input_norm *norm, int scene, int max, int *n) {
+    *n = 0;
+    fid_box cells[GRID_COLS * 6];
+    int n_cells = 0;
+    fid_image *im = scene ? load_pinned() : fid__calibration_faces(cells, max, &n_cells);
     int W = im ? fid_image_width(im) : 0, H = im ? fid_image_height(im) : 0;
-    if (!im || W != 1920 || H != 954 || side < 8 || max < 1) {
+    if (!im || side < 8 || max < 1) {
         fid_image_free(im);
         return NULL;
     }
     size_t per = (size_t)side * side * 3;
-    int cells = (int)(sizeof grid_rows / sizeof *grid_rows) * GRID_COLS, want = scene ? 2 : (max < cells ? max : cells);
+    int want = scene ? 2 : n_cells;
     float *out = malloc((size_t)want * per * sizeof *out);
     int got = 0;
     if (scene) { /* the whole screenshot, and the face grid alone (smaller faces, more of them) */
         got += out && region(im, 0, 0, W, H, out, side);
         got += out && got == 1 && region(im, 0, grid_rows[0], W, H - grid_rows[0], out + per, side);
     } else {
-        /* evenly spread over the grid: the first rows repeat one person (the screenshot's match) */
         for (int k = 0; out && k < want; k++) {
-            int cell = (int)((long)k * cells / want), row = cell / GRID_COLS, col = cell % GRID_COLS;
-            int x = (int)(2 + col * 112.9 + 0.5);
-            if (!region(im, x, grid_rows[row], GRID_CELL, GRID_CELL, out + (size_t)got * per, side)) break;
+            const fid_box *c = &cells[k];
+            if (!region(im, (int)c->x, (int)c->y, (int)c->width, (int)c->height, out + (size_t)got * per, side)) break;
             got++;
         }
     }

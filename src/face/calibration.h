@@ -14,6 +14,11 @@ typedef struct fid__input_norm {
     int bgr;
 } fid__input_norm;
 
+/* The calibration image and up to `max` of its face cells (evenly spread over the grid), for a
+ * caller that crops them its own way (the embedder: landmarks and alignment, as for any face).
+ * NULL (and *n = 0) when the file is missing or not the pinned one. Caller frees the image. */
+fid_image *fid__calibration_faces(fid_box *cells, int max, int *n);
+
 /* Up to `max` face crops resized to side x side (what embedders and landmark nets take), or for
  * `scene` whole images letterboxed to a square (what detectors take); NHWC floats one after
  * another, *n of them. NULL (and *n = 0) when the file is missing or unreadable: the gate then

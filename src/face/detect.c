@@ -123,7 +123,7 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
      * distances by up to 0.044 on the bbt photos and to name two faces differently; the landmark
      * and descriptor nets in bf16 changed no answer. bf16 stays available when forced. */
     fid_precision prec = p.precision == FID_PRECISION_AUTO ? FID_PRECISION_FP32 : p.precision;
-    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, prec,
+    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, prec, 0,
                                          scene_calibration, k, &d->net, &st);
     if (d->runner && p.precision == FID_PRECISION_AUTO)
         fid__runner_set_note(d->runner, "fp32: auto keeps detectors exact (bf16 boxes moved identification distances)");
