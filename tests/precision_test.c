@@ -1,11 +1,11 @@
 /* Reduced precision against fp32 on the shipped nets and the ONNX test models.
  *   precision_test MODEL_DIR [ONNX_MODEL_DIR]
- * For every net: bf16 forced, on the calibration faces (embedders, landmark nets) or scenes
- * (detectors), each output within the net's bound of fp32's (cosine 0.999; SSD's box offsets
- * 0.995; human's faceres is known to lose more, 0.97, and is only measured); AUTO keeps bf16 only
- * when it passed the 0.999 gate on the same inputs, and says why; a CPU without bf16 gets
- * FID_ERR_UNSUPPORTED naming its ISA, and the test says it skipped (and checks that oneDNN
- * agrees with /proc/cpuinfo). */
+ * For every net: bf16 forced, and int8 forced with its steps from the same inputs, on the
+ * calibration faces (embedders, landmark nets) or scenes (detectors), each output within the
+ * net's bound of fp32's (bf16 0.999, int8 0.997 for the nets AUTO may make int8; detectors and
+ * human's faceres lose more and have looser bounds: AUTO keeps them fp32); AUTO keeps a reduced
+ * path only inside its gate, and says why; a CPU without bf16 gets FID_ERR_UNSUPPORTED naming its
+ * ISA, and the test says it skipped (and checks that oneDNN agrees with /proc/cpuinfo). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +66,7 @@ static double min_cosine(fid_runner *a, fid_runner *b, const float *x, int n) {
 static int has_bf16;
 
 static void check_net(const char *path, int side, const fid__input_norm *norm, int scene, double want,
-                      const float *own, size_t own_floats) {
+                      double want_int8, const float *own, size_t own_floats) {
     fid_status st;
     fid_net *net = fid_net_load(path, NULL, &st);
     CHECK(net, "%s: %s", path, fid_last_error());
@@ -100,24 +100,81 @@ static void check_net(const char *path, int side, const fid__input_norm *norm, i
         }
         fid_runner_free(low);
     }
+    /* int8, forced, steps from the calibration inputs: how close it gets (the gate is AUTO's) */
+    fid_runner *q = x && ref && !own ? runner(net, FID_PRECISION_INT8, 1, x, n, &st) : NULL;
+    if (x && ref && !own) {
+        CHECK(q && fid_runner_precision(q, NULL) == FID_PRECISION_INT8, "%s: int8: %s", path, fid_last_error());
+        double c = q ? min_cosine(ref, q, x, n) : -1;
+        CHECK(c >= want_int8, "%s: int8: cosine %.6f to fp32 (want >= %g)", path, c, want_int8);
+        printf("int8 %-70s lowest cosine to fp32 %.6f over %d inputs\n", path, c, n);
+    }
+    fid_runner_free(q);
     /* AUTO: whatever it keeps passed the gate on the same inputs, and it says why */
     fid_runner *aut = x ? runner(net, FID_PRECISION_AUTO, 1, x, n, &st) : NULL;
     CHECK(aut, "%s: auto: %s", path, fid_last_error());
     const char *note = "";
     fid_precision p = aut ? fid_runner_precision(aut, &note) : FID_PRECISION_FP32;
-    CHECK(p == FID_PRECISION_FP32 || p == FID_PRECISION_BF16, "%s: auto chose %d", path, (int)p);
+    CHECK(p == FID_PRECISION_FP32 || p == FID_PRECISION_BF16 || p == FID_PRECISION_INT8, "%s: auto chose %d", path,
+          (int)p);
     CHECK(!strncmp(note, fid_precision_name(p), 4) && strlen(note) > 10, "%s: auto's note '%s'", path, note);
-    CHECK(has_bf16 || p == FID_PRECISION_FP32, "%s: auto chose %s without bf16", path, fid_precision_name(p));
-    CHECK(p == FID_PRECISION_FP32 || forced >= 0.999, "%s: auto kept bf16 at cosine %.6f", path, forced);
-    if (aut && ref && p != FID_PRECISION_FP32) {
-        double c = min_cosine(ref, aut, x, n);
-        CHECK(c >= 0.999, "%s: auto's %s: cosine %.6f", path, fid_precision_name(p), c);
+    CHECK(has_bf16 || p != FID_PRECISION_BF16, "%s: auto chose bf16 without it", path);
+    CHECK(p != FID_PRECISION_BF16 || forced >= 0.999, "%s: auto kept bf16 at cosine %.6f", path, forced);
+    if (aut && ref && p != FID_PRECISION_FP32) { /* int8's gate ran on every other input: all of them here */
+        double c = min_cosine(ref, aut, x, n), bar = p == FID_PRECISION_BF16 ? 0.999 : 0.99;
+        CHECK(c >= bar, "%s: auto's %s: cosine %.6f", path, fid_precision_name(p), c);
     }
     printf("auto %-70s %s\n", path, note);
     fid_runner_free(aut);
     fid_runner_free(ref);
     free(calib);
     fid_net_free(net);
+}
+
+/* The embedder under AUTO: landmarks stay fp32; the descriptor net, if it runs reduced, keeps
+ * every calibration face's descriptor within its gate of an fp32 embedder's; forced int8 runs and
+ * says so. Faces prepared the embedder's own way (each calibration cell taken as a detection). */
+static void check_embedder(void) {
+    fid_status st;
+    fid_embedder_params pf = fid_embedder_default_params(), pa = pf, pq = pf;
+    pf.precision = FID_PRECISION_FP32;
+    pq.precision = FID_PRECISION_INT8;
+    fid_embedder *ef = fid_embedder_create(&pf, &st), *ea = fid_embedder_create(&pa, &st),
+                 *eq = fid_embedder_create(&pq, &st);
+    CHECK(ef && ea && eq, "embedders: %s", fid_last_error());
+    fid_box cells[64];
+    int n = 0;
+    fid_image *im = fid__calibration_faces(cells, 64, &n);
+    CHECK(im && n == 64, "calibration faces: %d", n);
+    if (!ef || !ea || !eq || !im) goto done;
+    const char *note, *lnote;
+    fid_precision lp, p = fid_embedder_precision(ea, &note, &lp, &lnote);
+    CHECK(lp == FID_PRECISION_FP32 && strstr(lnote, "auto keeps landmarks exact"), "auto landmarks: %s", lnote);
+    CHECK(fid_embedder_precision(eq, NULL, &lp, NULL) == FID_PRECISION_INT8 && lp == FID_PRECISION_INT8,
+          "forced int8 embedder reports another precision");
+    printf("embedder auto: descriptors %s (%s)\n", fid_precision_name(p), note);
+    double worst_auto = 1, worst_q = 1;
+    for (int i = 0; i < n; i++) {
+        fid_detection det = {.box = cells[i], .score = 1};
+        fid_face face;
+        float a[128], b[128], c[128];
+        if (fid_embedder_describe(ef, im, &det, &face, a) != FID_OK) continue;
+        CHECK(fid_embedder_describe(ea, im, &det, &face, b) == FID_OK && fid_embedder_describe(eq, im, &det, &face, c) == FID_OK,
+              "describe: %s", fid_last_error());
+        double ca = compare(b, a, 128).cosine, cq = compare(c, a, 128).cosine;
+        worst_auto = ca < worst_auto ? ca : worst_auto;
+        worst_q = cq < worst_q ? cq : worst_q;
+    }
+    CHECK(worst_auto >= (p == FID_PRECISION_FP32 ? 0.999999 : 0.9999), "auto's %s descriptors: cosine %.6f",
+          fid_precision_name(p), worst_auto);
+    /* forced int8 (landmarks too) is coarser, as README says, but not broken */
+    CHECK(worst_q >= 0.9, "forced int8 descriptors: cosine %.6f", worst_q);
+    printf("embedder descriptors over %d calibration faces: auto lowest cosine %.6f, forced int8 %.6f\n", n, worst_auto,
+           worst_q);
+done:
+    fid_image_free(im);
+    fid_embedder_free(ef);
+    fid_embedder_free(ea);
+    fid_embedder_free(eq);
 }
 
 int main(int argc, char **argv) {
@@ -142,20 +199,23 @@ int main(int argc, char **argv) {
         const char *file;
         int side, scene;
         const fid__input_norm *norm;
-        double want;
+        double want, want_int8;
     } nets[] = {
-        {"face-api/face_recognition_model-weights_manifest.json", 0, 0, &pixels, 0.999},
-        {"face-api/face_landmark_68_model-weights_manifest.json", 0, 0, &pixels, 0.999},
-        {"face-api/face_landmark_68_tiny_model-weights_manifest.json", 0, 0, &pixels, 0.999},
-        {"face-api/tiny_face_detector_model-weights_manifest.json", 416, 1, &pixels, 0.999},
-        {"face-api/ssd_mobilenetv1_model-weights_manifest.json", 512, 1, &pixels, 0.995},
-        {"human/blazeface.json", 0, 1, &blaze, 0.999},
-        {"human/faceres.json", 0, 0, &pixels, 0.95},
+        /* measured here: int8 0.99966, 0.99970, 0.99965, 0.9974, 0.938, 0.933, 0.975; bounds leave
+         * room for CPUs whose int8 kernels differ (AVX2 without VNNI) */
+        {"face-api/face_recognition_model-weights_manifest.json", 0, 0, &pixels, 0.999, 0.997},
+        {"face-api/face_landmark_68_model-weights_manifest.json", 0, 0, &pixels, 0.999, 0.997},
+        {"face-api/face_landmark_68_tiny_model-weights_manifest.json", 0, 0, &pixels, 0.999, 0.997},
+        {"face-api/tiny_face_detector_model-weights_manifest.json", 416, 1, &pixels, 0.999, 0.99},
+        {"face-api/ssd_mobilenetv1_model-weights_manifest.json", 512, 1, &pixels, 0.995, 0.9},
+        {"human/blazeface.json", 0, 1, &blaze, 0.999, 0.9},
+        {"human/faceres.json", 0, 0, &pixels, 0.95, 0.95},
     };
+    check_embedder();
     char path[4096];
     for (size_t i = 0; i < sizeof nets / sizeof *nets; i++) {
         snprintf(path, sizeof path, "%s/%s", argv[1], nets[i].file);
-        check_net(path, nets[i].side, nets[i].norm, nets[i].scene, nets[i].want, NULL, 0);
+        check_net(path, nets[i].side, nets[i].norm, nets[i].scene, nets[i].want, nets[i].want_int8, NULL, 0);
     }
     /* The ONNX test models (random weights, made by tests/oracle/onnx_models.py): their own inputs */
     static const char *const onnx[] = {"vggface2_resnet50", "arcface_small"};
@@ -171,7 +231,7 @@ int main(int argc, char **argv) {
         CHECK(x && bytes > 0, "%s: missing (run the onnx_models test first)", path);
         if (x && bytes > 0) { /* NCHW from the oracle; nets take NHWC: the gate does not care */
             snprintf(path, sizeof path, "%s/%s.onnx", argv[2], onnx[i]);
-            check_net(path, 0, NULL, 0, 0.999, x, (size_t)bytes / sizeof *x);
+            check_net(path, 0, NULL, 0, 0.999, 0.995, x, (size_t)bytes / sizeof *x);
         }
         free(x);
     }

@@ -378,6 +378,9 @@ class Detector(_Handle):
 
 
 _prec_from_name = _fn("fid_precision_from_name", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int))
+_prec_name = _fn("fid_precision_name", ctypes.c_char_p, ctypes.c_int)
+_emb_precision = _fn("fid_embedder_precision", ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_char_p),
+                     ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_char_p))
 
 
 def _precision(name: str) -> int:
@@ -407,6 +410,11 @@ class Embedder(_Handle):
         if not self._ptr:
             _fail(st.value)
         self.dim = _emb_dim(self._ptr)
+        note, lnote, lprec = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_int(0)
+        prec = _emb_precision(self._ptr, ctypes.byref(note), ctypes.byref(lprec), ctypes.byref(lnote))
+        #: what each network computes with and why, e.g. {"descriptors": ("int8", "int8: 2.3x faster ...")}
+        self.precision = {"descriptors": (_text(_prec_name(prec)), _text(note.value)),
+                          "landmarks": (_text(_prec_name(lprec.value)), _text(lnote.value))}
         self.model_id = _text(_emb_model_id(self._ptr))
         self.threshold = float(_emb_threshold(self._ptr))
 
