@@ -1,5 +1,8 @@
 /* Latency of one model: median over timed runs after warm-up, and achieved GFLOP/s.
  *   nn_bench MODEL [--threads N] [--batch N] [--runs N] [--precision fp32|bf16|int8|auto] [--describe] [--json]
+ *            [--calibrate faces|scenes|FILE.f32] [--norm MEAN,SCALE]
+ * --calibrate: the inputs int8's steps and AUTO's gate use: the calibration faces or scenes at the
+ * net's input side (pixel - MEAN) * SCALE (default 0,1), or raw float32 samples from a file.
  * Prints one line (or one JSON object with --json); --describe first lists each primitive's
  * oneDNN implementation (which ISA it runs on) on stderr. */
 #include <math.h>
@@ -8,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "face/calibration.h"
 #include "faceid.h"
 
 static double now_ms(void) {
@@ -34,6 +38,8 @@ int main(int argc, char **argv) {
     }
     fid_runner_params rp = fid_runner_default_params();
     int runs = 30, json = 0, describe = 0;
+    const char *calibrate = NULL;
+    fid__input_norm norm = {{0, 0, 0}, 1, 0};
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             rp.threads = atoi(argv[++i]);
@@ -45,6 +51,11 @@ int main(int argc, char **argv) {
             json = 1;
         else if (!strcmp(argv[i], "--describe"))
             describe = 1;
+        else if (!strcmp(argv[i], "--calibrate") && i + 1 < argc)
+            calibrate = argv[++i];
+        else if (!strcmp(argv[i], "--norm") && i + 1 < argc &&
+                 sscanf(argv[++i], "%f,%f", &norm.mean[0], &norm.scale) == 2)
+            norm.mean[1] = norm.mean[2] = norm.mean[0];
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             if (fid_precision_from_name(argv[++i], &rp.precision) != FID_OK) {
                 fprintf(stderr, "nn_bench: %s\n", fid_last_error());
@@ -59,7 +70,31 @@ int main(int argc, char **argv) {
     if (runs < 1) runs = 1;
     fid_status st;
     fid_net *net = fid_net_load(argv[1], NULL, &st);
+    float *calib = NULL;
+    if (net && calibrate) {
+        int64_t d[4];
+        fid_net_input_shape(net, 0, d);
+        size_t per = (size_t)d[1] * (size_t)d[2] * (size_t)d[3];
+        if (!strcmp(calibrate, "faces") || !strcmp(calibrate, "scenes")) {
+            calib = fid__calibration_inputs((int)d[1], &norm, calibrate[0] == 's', 16, &rp.n_calibration);
+        } else { /* raw float32 samples */
+            FILE *f = fopen(calibrate, "rb");
+            long bytes = f && !fseek(f, 0, SEEK_END) ? ftell(f) : -1;
+            if (f && bytes > 0 && (size_t)bytes % (per * sizeof(float)) == 0 && !fseek(f, 0, SEEK_SET) &&
+                (calib = malloc((size_t)bytes)) && fread(calib, 1, (size_t)bytes, f) == (size_t)bytes)
+                rp.n_calibration = (int)((size_t)bytes / (per * sizeof(float)));
+            if (f) fclose(f);
+        }
+        if (!rp.n_calibration) {
+            fprintf(stderr, "nn_bench: %s: no calibration inputs for this net\n", calibrate);
+            free(calib);
+            fid_net_free(net);
+            return 2;
+        }
+        rp.calibration = calib;
+    }
     fid_runner *r = net ? fid_runner_create(net, &rp, &st) : NULL;
+    free(calib);
     if (!r) {
         fprintf(stderr, "nn_bench: %s\n", fid_last_error());
         fid_net_free(net);
