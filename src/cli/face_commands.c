@@ -39,6 +39,7 @@ static const char *detect_usage =
     "               image only, as face-api: `--detector ssd --tile-face 0` gives face-api's boxes)\n"
     "  --detector-size  tiny: the network's input side, a multiple of 32 (default 416)\n"
     "  --precision  auto (default; detectors stay fp32), fp32, bf16 (where the CPU has it) or int8\n"
+    "               (forced, no gate)\n"
     "examples:\n"
     "  faceid detect group.jpg\n"
     "  faceid detect --detector tiny --json *.jpg > faces.json\n"

@@ -31,9 +31,9 @@ static int usage(FILE *f) {
             "'faceid COMMAND --help' explains each command, with examples.\n"
             "Every command: --opt VAL or --opt=VAL; exit 0 success, 1 a negative answer (verify: different,\n"
             "identify: nobody known, show/remove/rename: no such person), 2 usage or input error.\n"
-            "Commands that detect or embed take --precision auto|fp32|bf16|int8 (default auto: bf16 where\n"
-            "it is faster and as exact as the gate asks; README \"Precision\"). This CPU, as oneDNN sees\n"
-            "it: %s.\n"
+            "Commands that detect or embed take --precision auto|fp32|bf16|int8 (default auto: reduced\n"
+            "precision only where it is faster and as exact as the gate asks; README \"Precision\").\n"
+            "This CPU, as oneDNN sees it: %s.\n"
             "\n"
             "Models installed by scripts/setup live in %s (FID_MODEL_DIR overrides).\n",
             fid_cpu_isa(), fid_model_dir());
