@@ -1635,6 +1635,7 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         }
         fid_runner_free(cand);
     }
+    int synthetic_inputs_used = synthetic != NULL;
     free(synthetic);
     if (st != FID_OK) { /* the comparison itself failed: fp32, which works, and why */
         if (best != ref) fid_runner_free(best);
@@ -1642,11 +1643,12 @@ fid_runner *fid_runner_create(const fid_net *net, const fid_runner_params *param
         snprintf(why, sizeof why, "comparing reduced precision failed: %.120s", fid_last_error());
     }
     if (best == ref) {
-        snprintf(ref->note, sizeof ref->note, "fp32: %s", why);
+        snprintf(ref->note, sizeof ref->note, "fp32: %.190s", why);
     } else {
         snprintf(best->note, sizeof best->note, "%s: %.2fx faster than fp32 (%.2f vs %.2f ms), cosine >= %.5f on %d %s inputs",
                  fid_precision_name(best->precision), ref_ms / best_ms, best_ms, ref_ms, best_cos,
-                 best->precision == FID_PRECISION_INT8 && split ? nx / 2 : nx, synthetic ? "synthetic" : "calibration");
+                 best->precision == FID_PRECISION_INT8 && split ? nx / 2 : nx,
+                 synthetic_inputs_used ? "synthetic" : "calibration");
         if (why[0]) note_add(best->note, sizeof best->note, "%s", why);
         fid_runner_free(ref);
     }
