@@ -121,10 +121,11 @@ int fid_net_input_shape(const fid_net *net, int index, int64_t dims[4]);
 
 /* What a network computes with. Reduced precision keeps fp32 accumulation, bias and outputs:
  * BF16 runs activations and weights as bfloat16 where oneDNN has bf16 kernels for this CPU
- * (AVX-512 BF16, AMX); INT8 quantizes them (u8/s8, per-channel weight scales, activation scales
- * calibrated on face images). AUTO measures each path the CPU has against fp32 at load and keeps
- * the fastest one whose outputs stay within the accuracy gate (cosine to fp32 >= 0.999 for bf16,
- * >= 0.995 for int8, on every calibration input); otherwise fp32. See README "Precision". */
+ * (AVX-512 BF16, AMX); INT8 quantizes them (u8/s8, per-channel weight steps, one step per
+ * activation tensor from calibration inputs). AUTO measures each path the CPU has against fp32 at
+ * load and keeps the fastest one whose outputs stay within the accuracy gate (a bare runner:
+ * cosine to fp32 >= 0.999 for bf16, >= 0.995 for int8, on every calibration input; embedders and
+ * detectors are stricter, see their params); otherwise fp32. See README "Precision". */
 typedef enum fid_precision {
     FID_PRECISION_FP32 = 0, /* zero: parameters set by hand, not by *_default_params, stay exact */
     FID_PRECISION_BF16 = 1,
@@ -143,9 +144,10 @@ typedef struct fid_runner_params {
     /* With threads > 1: measure each run and fall back to one thread while that is faster
      * (another busy process on the cores); probe again now and then. Default 1 (on). */
     int adaptive_threads;
-    /* Default FID_PRECISION_FP32: a bare runner computes what the file says unless asked. BF16 or
-     * INT8 fail with FID_ERR_UNSUPPORTED where the CPU (as oneDNN sees it) lacks the path; AUTO
-     * falls back to fp32 and says why (fid_runner_precision). */
+    /* Default FID_PRECISION_FP32: a bare runner computes what the file says unless asked. BF16
+     * fails with FID_ERR_UNSUPPORTED where the CPU (as oneDNN sees it) has no bf16 kernels, INT8
+     * with FID_ERR_INVALID_ARGUMENT without calibration inputs (convolutions oneDNN has no int8
+     * kernel for stay fp32); AUTO falls back to fp32 and says why (fid_runner_precision). */
     fid_precision precision;
     /* Inputs the accuracy gate (AUTO) and int8's activation scales are computed on: n_calibration
      * samples of input 0 at batch 1, one after another (NHWC float32, as fid_runner_input takes
@@ -181,8 +183,9 @@ const float *fid_runner_output(const fid_runner *runner, int index, int64_t dims
 double fid_runner_flops(const fid_runner *runner);
 
 /* The precision this runner computes with (never AUTO), and one line saying why when note is not
- * NULL: e.g. "bf16: 2.31x faster than fp32, cosine >= 0.99991" or "fp32: this CPU has no bf16
- * kernels (oneDNN ISA avx2); int8 not faster (0.93x)". The note is owned by the runner. */
+ * NULL: e.g. "int8: 2.79x faster than fp32 (1.44 vs 4.03 ms), cosine >= 0.99970 on 8 calibration
+ * inputs; bf16 not faster (6.64 vs 4.70 ms)" or "fp32: bf16 not faster (6.61 vs 4.69 ms); int8
+ * fails the gate (cosine 0.99979 < 0.99995)". The note is owned by the runner. */
 fid_precision fid_runner_precision(const fid_runner *runner, const char **note);
 
 /* How each oneDNN primitive of the runner is implemented, one "node: implementation" per line
@@ -255,8 +258,8 @@ typedef struct fid_detector_params {
     int min_face_size;     /* smaller boxes (shorter side, pixels) are dropped; default 0 (Haar: 64) */
     int input_size;        /* tiny: network input side, multiple of 32; default 416 */
     int threads;           /* default 1 */
-    /* Default FID_PRECISION_AUTO: the fastest path that passes the accuracy gate on calibration
-     * images (see fid_precision); FID_PRECISION_FP32 forces the exact path. */
+    /* Default FID_PRECISION_AUTO, which keeps detectors fp32: a box shifted by bf16 (its raw
+     * outputs at cosine 0.99996) changed identification answers. A forced precision applies. */
     fid_precision precision;
     /* Smallest face (box height, pixels) to find in frames too large for the network to see it
      * whole: such frames are also scanned in overlapping tiles at a scale where a face this small
