@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "face/calibration.h"
+#include "util/file.h"
 #include "faceid.h"
 
 static double now_ms(void) {
@@ -78,12 +79,12 @@ int main(int argc, char **argv) {
         if (!strcmp(calibrate, "faces") || !strcmp(calibrate, "scenes")) {
             calib = fid__calibration_inputs((int)d[1], &norm, calibrate[0] == 's', 16, &rp.n_calibration);
         } else { /* raw float32 samples */
-            FILE *f = fopen(calibrate, "rb");
-            long bytes = f && !fseek(f, 0, SEEK_END) ? ftell(f) : -1;
-            if (f && bytes > 0 && (size_t)bytes % (per * sizeof(float)) == 0 && !fseek(f, 0, SEEK_SET) &&
-                (calib = malloc((size_t)bytes)) && fread(calib, 1, (size_t)bytes, f) == (size_t)bytes)
-                rp.n_calibration = (int)((size_t)bytes / (per * sizeof(float)));
-            if (f) fclose(f);
+            unsigned char *data = NULL;
+            size_t bytes = 0;
+            if (fid__read_file(calibrate, (uint64_t)1 << 31, &data, &bytes) == FID_OK && bytes &&
+                bytes % (per * sizeof(float)) == 0)
+                rp.n_calibration = (int)(bytes / (per * sizeof(float)));
+            calib = (float *)data;
         }
         if (!rp.n_calibration) {
             fprintf(stderr, "nn_bench: %s: no calibration inputs for this net\n", calibrate);

@@ -15,6 +15,7 @@
 #include "face/calibration.h"
 #include "faceid.h"
 #include "nn/net.h"
+#include "util/file.h"
 
 static int cpu_flag(const char *flag) {
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -221,17 +222,14 @@ int main(int argc, char **argv) {
     static const char *const onnx[] = {"vggface2_resnet50", "arcface_small"};
     for (size_t i = 0; argc > 2 && i < sizeof onnx / sizeof *onnx; i++) {
         snprintf(path, sizeof path, "%s/%s.input.f32", argv[2], onnx[i]);
-        FILE *f = fopen(path, "rb");
-        float *x = NULL;
-        long bytes = 0;
-        if (f && !fseek(f, 0, SEEK_END) && (bytes = ftell(f)) > 0 && !fseek(f, 0, SEEK_SET) &&
-            (x = malloc((size_t)bytes)) && fread(x, 1, (size_t)bytes, f) != (size_t)bytes)
-            bytes = 0;
-        if (f) fclose(f);
+        unsigned char *data = NULL;
+        size_t bytes = 0;
+        fid__read_file(path, (uint64_t)1 << 30, &data, &bytes);
+        float *x = (float *)data;
         CHECK(x && bytes > 0, "%s: missing (run the onnx_models test first)", path);
         if (x && bytes > 0) { /* NCHW from the oracle; nets take NHWC: the gate does not care */
             snprintf(path, sizeof path, "%s/%s.onnx", argv[2], onnx[i]);
-            check_net(path, 0, NULL, 0, 0.999, 0.995, x, (size_t)bytes / sizeof *x);
+            check_net(path, 0, NULL, 0, 0.999, 0.995, x, bytes / sizeof *x);
         }
         free(x);
     }

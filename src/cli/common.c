@@ -365,21 +365,17 @@ fid_embedder *fid_cli_embedder(int threads) {
     return e;
 }
 
-const char *fid_cli_precision_line(const fid_detector *detector, const fid_embedder *embedder, int why) {
-    static char line[1024];
-    const char *dn = "", *ln = "", *en = "";
+const char *fid_cli_precision_line(const fid_detector *detector, const fid_embedder *embedder) {
+    static char line[256];
     fid_precision l = FID_PRECISION_FP32;
-    fid_precision d = detector ? fid_detector_precision(detector, &dn) : FID_PRECISION_FP32;
-    fid_precision e = embedder ? fid_embedder_precision(embedder, &en, &l, &ln) : FID_PRECISION_FP32;
     int n = snprintf(line, sizeof line, "precision:");
-    if (detector) n += snprintf(line + n, sizeof line - (size_t)n, " detector %s", fid_precision_name(d));
-    if (embedder)
-        n += snprintf(line + n, sizeof line - (size_t)n, "%s landmarks %s, descriptors %s", detector ? "," : "",
-                      fid_precision_name(l), fid_precision_name(e));
-    if (why && n < (int)sizeof line) {
-        if (detector) n += snprintf(line + n, sizeof line - (size_t)n, "\n  detector: %s", dn);
-        if (embedder && n < (int)sizeof line)
-            snprintf(line + n, sizeof line - (size_t)n, "\n  landmarks: %s\n  descriptors: %s", ln, en);
+    if (detector)
+        n += snprintf(line + n, sizeof line - (size_t)n, " detector %s",
+                      fid_precision_name(fid_detector_precision(detector, NULL)));
+    if (embedder) {
+        fid_precision e = fid_embedder_precision(embedder, NULL, &l, NULL);
+        snprintf(line + n, sizeof line - (size_t)n, "%s landmarks %s, descriptors %s", detector ? "," : "",
+                 fid_precision_name(l), fid_precision_name(e));
     }
     return line;
 }

@@ -106,8 +106,8 @@ int fid_cli_finish_stdout(int rc);
 fid_embedder *fid_cli_embedder(int threads);
 
 /* "precision: detector bf16, landmarks fp32, descriptors bf16" for summary lines (static buffer);
- * either object may be NULL. With `why`, each network's reason follows on its own line. */
-const char *fid_cli_precision_line(const fid_detector *detector, const fid_embedder *embedder, int why);
+ * either object may be NULL. */
+const char *fid_cli_precision_line(const fid_detector *detector, const fid_embedder *embedder);
 
 /* Opens the gallery for descriptors of `embedder` (NULL: whatever model it holds). Prints the
  * error and returns NULL on failure. */

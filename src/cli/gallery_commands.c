@@ -305,7 +305,7 @@ int fid_cli_enroll(int argc, char **argv) {
         fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
         json_decref(summary);
-    if (!o.json && rc == 0) printf("%s\n", fid_cli_precision_line(det, emb, 0)); /* the run's summary */
+    if (!o.json && rc == 0) printf("%s\n", fid_cli_precision_line(det, emb)); /* the run's summary */
     fid_embedder_free(emb);
     fid_detector_free(det);
     fid_gallery_close(g);
@@ -380,7 +380,7 @@ int fid_cli_enroll_dir(int argc, char **argv) {
         fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
         json_decref(summary);
-    if (!o.json && rc == 0) printf("%s\n", fid_cli_precision_line(det, emb, 0)); /* the run's summary */
+    if (!o.json && rc == 0) printf("%s\n", fid_cli_precision_line(det, emb)); /* the run's summary */
     for (int i = 0; i < n_people; i++)
         free(people[i]);
     fid_embedder_free(emb);

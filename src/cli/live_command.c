@@ -469,7 +469,7 @@ int fid_cli_live(int argc, char **argv) {
         ran += cams[i].t_end > 0 && !cams[i].rc;
     if (identifier && ran > 0 && elapsed > 0 && !o.failed)
         fprintf(stderr, "%d source%s in %.1f s, peak memory %.0f MB, %s%s\n", n_cams, n_cams > 1 ? "s" : "", elapsed,
-                peak_rss_kb() / 1024.0, fid_cli_precision_line(NULL, embedder, 0),
+                peak_rss_kb() / 1024.0, fid_cli_precision_line(NULL, embedder),
                 fid_identifier_reloads(identifier) ? "; the gallery changed and was reloaded" : "");
     if (fid_cli_close_output(o.events, o.failed) | fid_cli_close_output(o.tracks, o.failed)) rc = FID_EXIT_USAGE;
     for (int i = 0; i < n_cams; i++) {

@@ -21,18 +21,6 @@ static void normalise(float *px, size_t count, const fid__input_norm *norm) {
     }
 }
 
-/* The rectangle (x, y, w, h) padded to a square and resized into dst. */
-static int region(const fid_image *im, int x, int y, int w, int h, float *dst, int side) {
-    float *crop = fid__image_crop_float(im, x, y, w, h);
-    int sq;
-    float *square = crop ? fid__pad_to_square(crop, h, w, 1, &sq) : NULL;
-    free(crop);
-    if (!square) return 0;
-    fid__resize_bilinear(square, sq, sq, dst, side, side);
-    free(square);
-    return 1;
-}
-
 static fid_image *load_pinned(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s/calibration/faces.jpg", fid_model_dir());
@@ -73,12 +61,14 @@ float *fid__calibration_inputs(int side, const fid__input_norm *norm, int scene,
     float *out = malloc((size_t)want * per * sizeof *out);
     int got = 0;
     if (scene) { /* the whole screenshot, and the face grid alone (smaller faces, more of them) */
-        got += out && region(im, 0, 0, W, H, out, side);
-        got += out && got == 1 && region(im, 0, grid_rows[0], W, H - grid_rows[0], out + per, side);
+        got += out && fid__region_square(im, 0, 0, W, H, out, side) == FID_OK;
+        got += out && got == 1 && fid__region_square(im, 0, grid_rows[0], W, H - grid_rows[0], out + per, side) == FID_OK;
     } else {
         for (int k = 0; out && k < want; k++) {
             const fid_box *c = &cells[k];
-            if (!region(im, (int)c->x, (int)c->y, (int)c->width, (int)c->height, out + (size_t)got * per, side)) break;
+            if (fid__region_square(im, (int)c->x, (int)c->y, (int)c->width, (int)c->height, out + (size_t)got * per,
+                                   side) != FID_OK)
+                break;
             got++;
         }
     }

@@ -121,12 +121,13 @@ fid_detector *fid_detector_create(const fid_detector_params *params, fid_status 
     /* AUTO keeps detectors exact: the box feeds every later step's crop, and BlazeFace in bf16
      * (raw outputs at cosine 0.99996, inside the gate) moved boxes enough to change identification
      * distances by up to 0.044 on the bbt photos and to name two faces differently; the landmark
-     * and descriptor nets in bf16 changed no answer. bf16 stays available when forced. */
-    fid_precision prec = p.precision == FID_PRECISION_AUTO ? FID_PRECISION_FP32 : p.precision;
-    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, prec, 0,
-                                         scene_calibration, k, &d->net, &st);
-    if (d->runner && p.precision == FID_PRECISION_AUTO)
-        fid__runner_set_note(d->runner, "fp32: auto keeps detectors exact (bf16 boxes moved identification distances)");
+     * and descriptor nets in bf16 changed no answer. A forced precision applies. */
+    fid__precision_policy policy = {
+        .precision = p.precision,
+        .keep_exact = "fp32: auto keeps detectors exact (bf16 boxes moved identification distances)",
+        .calibration = scene_calibration,
+        .ctx = k};
+    d->runner = fid__load_private_runner(path, k->input_side ? 0 : d->input_size, p.threads, &policy, &d->net, &st);
     if (!d->runner) {
         fid_detector_free(d);
         fid__set_status(status, st);

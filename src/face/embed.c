@@ -85,20 +85,15 @@ static float *descriptor_calibration(const fid_net *net, const void *ctx, int *n
  * faces); int8's 0.9998 changed some. */
 #define DESCRIPTOR_GATE 0.99995
 
-static fid_runner *load_file(const char *file, int as_is, const fid_embedder_params *p, fid__calibration_fn calib,
-                             const void *ctx, fid_net **net, fid_status *st) {
+static fid_runner *load_file(const char *file, int as_is, const fid_embedder_params *p,
+                             const fid__precision_policy *policy, fid_net **net, fid_status *st) {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", as_is ? "" : fid_model_dir(), as_is ? "" : "/", file);
-    return fid__load_private_runner(path, 0, p->threads, p->precision, calib == descriptor_calibration ? DESCRIPTOR_GATE : 0,
-                                    calib, ctx, net, st);
+    return fid__load_private_runner(path, 0, p->threads, policy, net, st);
 }
 
-/* face-api's nets take pixels as they are */
+/* face-api's landmark nets take pixels as they are */
 static const fid__input_norm pixels = {{0, 0, 0}, 1, 0};
-
-static fid_runner *load(const char *file, const fid_embedder_params *p, fid_net **net, fid_status *st) {
-    return load_file(file, 0, p, face_calibration, &pixels, net, st);
-}
 
 /* Input side and output length of a user-supplied descriptor net, checked against the profile. */
 static fid_status check_descriptor_net(fid_embedder *e, const char *path) {
@@ -180,15 +175,17 @@ fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status 
         /* AUTO keeps the landmark net exact, as it keeps detectors: its points decide the
          * descriptor's crop, and a shift too small for its own outputs' gate (cosine 0.99993 in
          * int8) moved descriptors of real faces far more than the descriptor net's own int8 did */
-        fid_embedder_params lp = p;
-        if (lp.precision == FID_PRECISION_AUTO) lp.precision = FID_PRECISION_FP32;
-        e->landmarks = load(profile->landmark_model, &lp, &e->landmark_net, &st);
-        if (e->landmarks && p.precision == FID_PRECISION_AUTO)
-            fid__runner_set_note(e->landmarks, "fp32: auto keeps landmarks exact (their points decide the crop)");
+        fid__precision_policy lp = {.precision = p.precision,
+                                    .keep_exact = "fp32: auto keeps landmarks exact (their points decide the crop)",
+                                    .calibration = face_calibration,
+                                    .ctx = &pixels};
+        e->landmarks = load_file(profile->landmark_model, 0, &p, &lp, &e->landmark_net, &st);
     }
+    fid__precision_policy dp = {
+        .precision = p.precision, .gate = DESCRIPTOR_GATE, .calibration = descriptor_calibration, .ctx = e};
     if (e->landmarks)
         e->descriptor = load_file(profile->descriptor_model ? profile->descriptor_model : p.model_path,
-                                  !profile->descriptor_model, &p, descriptor_calibration, e, &e->descriptor_net, &st);
+                                  !profile->descriptor_model, &p, &dp, &e->descriptor_net, &st);
     if (e->descriptor && !profile->descriptor_model && (st = check_descriptor_net(e, p.model_path)) != FID_OK) {
         fid_runner_free(e->descriptor);
         e->descriptor = NULL;
@@ -242,16 +239,9 @@ static int clip_floor(double x, double y, double w, double h, int W, int H, int 
     return r[2] > 0 && r[3] > 0;
 }
 
-/* toBatchTensor(size, true) of an image region into dst (size x size x 3). */
+/* toBatchTensor(size, true) of an image region into dst, or into a runner's input. */
 static fid_status region_into(float *dst, const fid_image *im, const int r[4], int size) {
-    float *crop = fid__image_crop_float(im, r[0], r[1], r[2], r[3]);
-    int side;
-    float *square = crop ? fid__pad_to_square(crop, r[3], r[2], 1, &side) : NULL;
-    free(crop);
-    if (!square) return FID_ERR_NO_MEMORY;
-    fid__resize_bilinear(square, side, side, dst, size, size);
-    free(square);
-    return FID_OK;
+    return fid__region_square(im, r[0], r[1], r[2], r[3], dst, size);
 }
 
 static fid_status region_input(fid_runner *runner, const fid_image *im, const int r[4], int size) {

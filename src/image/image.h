@@ -37,6 +37,10 @@ float *fid__pad_to_square(const float *src, int h, int w, int centered, int *sid
  * double arithmetic, float32 results. */
 void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
 
+/* face-api's toBatchTensor(size, true) of the rectangle (x, y, w, h), which must lie inside the
+ * image: padded to a centred square and resized into dst (size x size x 3 floats). */
+fid_status fid__region_square(const fid_image *im, int x, int y, int w, int h, float *dst, int size);
+
 /* 1 when the font fontconfig picks for `text` has a glyph for every character of it. */
 int fid__font_covers(const char *text);
 

@@ -28,6 +28,17 @@ float *fid__image_crop_float(const fid_image *im, int x, int y, int w, int h) {
     return out;
 }
 
+fid_status fid__region_square(const fid_image *im, int x, int y, int w, int h, float *dst, int size) {
+    float *crop = fid__image_crop_float(im, x, y, w, h);
+    int side;
+    float *square = crop ? fid__pad_to_square(crop, h, w, 1, &side) : NULL;
+    free(crop);
+    if (!square) return FID_ERR_NO_MEMORY;
+    fid__resize_bilinear(square, side, side, dst, size, size);
+    free(square);
+    return FID_OK;
+}
+
 float *fid__pad_to_square(const float *src, int h, int w, int centered, int *side) {
     int s = h > w ? h : w, diff = abs(h - w);
     /* JS Math.round: halves round up */

@@ -125,23 +125,24 @@ void fid__net_set_input_side(fid_net *net, int side) {
     if (in->rank == 4) in->dims[1] = in->dims[2] = side;
 }
 
-fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_precision precision,
-                                     double gate, fid__calibration_fn calibration, const void *ctx, fid_net **net,
-                                     fid_status *status) {
+fid_runner *fid__load_private_runner(const char *path, int input_side, int threads,
+                                     const fid__precision_policy *policy, fid_net **net, fid_status *status) {
     *net = fid_net_load(path, NULL, status);
     if (!*net) return NULL;
     if (input_side > 0) fid__net_set_input_side(*net, input_side);
     fid_runner_params rp = fid_runner_default_params();
     rp.threads = threads;
-    rp.precision = precision;
-    rp.gate = gate;
+    int exact = policy->keep_exact && policy->precision == FID_PRECISION_AUTO;
+    rp.precision = exact ? FID_PRECISION_FP32 : policy->precision;
+    rp.gate = policy->gate;
     float *calib = NULL;
-    if (precision == FID_PRECISION_AUTO || precision == FID_PRECISION_INT8)
-        calib = calibration ? calibration(*net, ctx, &rp.n_calibration) : NULL;
+    if ((rp.precision == FID_PRECISION_AUTO || rp.precision == FID_PRECISION_INT8) && policy->calibration)
+        calib = policy->calibration(*net, policy->ctx, &rp.n_calibration);
     rp.calibration = calib;
     if (!calib) rp.n_calibration = 0;
     fid_runner *r = fid_runner_create(*net, &rp, status);
     free(calib);
+    if (r && exact) fid__runner_set_note(r, policy->keep_exact);
     if (r) fid__net_release_packed_weights(*net, r);
     return r;
 }

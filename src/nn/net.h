@@ -41,19 +41,29 @@ void fid__net_set_input_side(fid_net *net, int side);
 struct fid_runner;
 void fid__net_release_packed_weights(fid_net *net, const struct fid_runner *runner);
 
-/* Replaces the runner's precision note (fid_runner_precision) with one line of the caller's. */
-void fid__runner_set_note(struct fid_runner *runner, const char *note);
-
 /* Calibration inputs for a loaded net (fid_runner_params.calibration; malloc'ed, *n of them),
  * NULL when there are none. */
 typedef float *(*fid__calibration_fn)(const fid_net *net, const void *ctx, int *n);
 
+/* Replaces the runner's precision note (fid_runner_precision) with one line of the caller's. */
+void fid__runner_set_note(struct fid_runner *runner, const char *note);
+
+/* How a private net chooses its precision. AUTO (and INT8, for its steps) use what
+ * `calibration` returns (ctx passed along), gated at `gate` (0: the runner's default bars). With
+ * `keep_exact` set, AUTO means fp32 for this net, and the runner's note says so with that reason
+ * (nets whose outputs place later crops: a shift inside any output gate still changed answers). */
+typedef struct fid__precision_policy {
+    fid_precision precision;
+    double gate;
+    const char *keep_exact;
+    fid__calibration_fn calibration;
+    const void *ctx;
+} fid__precision_policy;
+
 /* A net and the one runner it will ever have (detectors, embedders): loaded, optionally given
- * an input side (fully convolutional nets; 0 keeps the file's), compiled for `threads` in
- * `precision` (AUTO: gated on what `calibration` returns, at `gate`, 0 for the runner's default
- * bars), its float weights released. NULL
- * with *net possibly set (caller frees both either way). */
-struct fid_runner *fid__load_private_runner(const char *path, int input_side, int threads, fid_precision precision,
-                                            double gate, fid__calibration_fn calibration, const void *ctx,
-                                            fid_net **net, fid_status *status);
+ * an input side (fully convolutional nets; 0 keeps the file's), compiled for `threads` in the
+ * policy's precision, its float weights released. NULL with *net possibly set (caller frees
+ * both either way). */
+struct fid_runner *fid__load_private_runner(const char *path, int input_side, int threads,
+                                            const fid__precision_policy *policy, fid_net **net, fid_status *status);
 #endif

@@ -105,6 +105,7 @@ struct fid_runner {
      * its quantization step: real value = stored value * qs */
     const float *smin, *smax;
     float *qs;
+    float **wsteps; /* per conv node: its weights' per-output-channel steps, made once (weight_steps) */
     /* set while an fp32 runner collects those ranges (collect_ranges) */
     float *stat_min, *stat_max;
 };
@@ -416,16 +417,19 @@ fail:
     return st;
 }
 
-/* int8: per-output-channel steps of a convolution's weights (HWIO, O last), max |w| / 127. */
-static float *weight_steps(const fid__node *w, int64_t O) {
+/* int8: per-output-channel steps of convolution id's weights (HWIO, O last), max |w| / 127;
+ * scanned once per node and kept (the probe and every plan ask again). NULL out of memory. */
+static const float *weight_steps(fid_runner *r, int id) {
+    if (r->wsteps[id]) return r->wsteps[id];
+    const fid__node *w = &r->g->nodes[r->g->nodes[id].a.conv.weights];
+    int64_t O = r->g->nodes[id].a.conv.out_channels, n = fid__node_numel(w);
     float *ws = calloc((size_t)O, sizeof *ws);
     if (!ws) return NULL;
-    int64_t n = fid__node_numel(w);
     for (int64_t i = 0; i < n; i++)
         if (fabsf(w->data[i]) > ws[i % O]) ws[i % O] = fabsf(w->data[i]);
     for (int64_t c = 0; c < O; c++)
         ws[c] = ws[c] > 0 ? ws[c] / 127 : 1;
-    return ws;
+    return r->wsteps[id] = ws;
 }
 
 /* The convolution's primitive descriptor computing in `cdt` with output type `dst_dt`; its
@@ -460,15 +464,16 @@ static fid_status conv_pd(fid_runner *r, step *s, const fid__node *n, int id, dn
     DNNL_TRY(dnnl_primitive_attr_create(&attr), "attributes");
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
     if (cdt == dnnl_s8) { /* accumulator -> real values: source step x each channel's weight step */
-        float *ws = weight_steps(w, O);
-        if (!ws) {
+        const float *ws = weight_steps(r, id);
+        float *scales = ws ? malloc((size_t)O * sizeof *scales) : NULL;
+        if (!scales) {
             st = fid__fail(FID_ERR_NO_MEMORY, "node '%s'", n->name);
             goto fail;
         }
         for (int64_t k = 0; k < O; k++)
-            ws[k] *= r->qs[fid__graph_root(r->g, n->inputs[0])];
-        dnnl_status_t ds = dnnl_primitive_attr_set_output_scales(attr, O, 1 << 1, ws);
-        free(ws);
+            scales[k] = ws[k] * r->qs[n->inputs[0]];
+        dnnl_status_t ds = dnnl_primitive_attr_set_output_scales(attr, O, 1 << 1, scales);
+        free(scales);
         DNNL_TRY(ds, "output scales");
     }
     if ((st = build_post_ops(r, n, s, 4, attr)) != FID_OK) goto fail;
@@ -543,14 +548,19 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     }
     void *src;
     if ((st = source_in(r, s, n, x, &src_md, &have_md, &src)) != FID_OK) goto fail;
-    /* A residual of another type (or int8 step) than its place in the output buffer is
-     * converted into it. */
+    /* The residual goes into the output buffer before the primitive sums it there: nothing to do
+     * when it is there already, copied as it is when its place has its type and step, else
+     * converted into that place. */
     for (int k = 0; k < n->n_post; k++) {
         int res = n->post[k].operand;
+        if (n->post[k].kind != FID__POST_SUM || r->buf[res] == r->buf[id]) continue;
         dnnl_data_type_t rt;
         float per_unit;
         residual_place(r, id, res, &rt, &per_unit);
-        if (n->post[k].kind != FID__POST_SUM || r->dt[res] == rt) continue;
+        if (r->dt[res] == rt) {
+            s->copy_residual_from = res;
+            continue;
+        }
         dnnl_memory_desc_t res_md, place_md;
         nhwc_md(&res_md, r->dims[res], r->dt[res]);
         nhwc_md(&place_md, r->dims[id], rt);
@@ -559,15 +569,15 @@ static fid_status build_conv(fid_runner *r, step *s, const fid__node *n, int id)
     }
     const float *bias = c->bias >= 0 ? g->nodes[c->bias].data : NULL;
     if (r->cdt[id] == dnnl_s8) { /* weights divided by their steps; bias in accumulator units */
-        float *ws = weight_steps(w, O);
-        s->wscale = ws;
+        const float *ws = weight_steps(r, id);
+        s->wscale = ws ? malloc((size_t)O * sizeof *s->wscale) : NULL;
         s->wmask = G == 1 ? 1 : 3;
-        if (ws && bias && (s->qbias = malloc((size_t)O * sizeof *s->qbias)))
+        if (s->wscale && bias && (s->qbias = malloc((size_t)O * sizeof *s->qbias)))
             for (int64_t k = 0; k < O; k++)
-                s->qbias[k] = bias[k] / (ws[k] * r->qs[fid__graph_root(g, x)]);
-        for (int64_t k = 0; ws && k < O; k++)
-            ws[k] = 1 / ws[k];
-        if (!ws || (bias && !s->qbias)) {
+                s->qbias[k] = bias[k] / (ws[k] * r->qs[x]);
+        for (int64_t k = 0; s->wscale && k < O; k++)
+            s->wscale[k] = 1 / ws[k];
+        if (!s->wscale || (bias && !s->qbias)) {
             st = fid__fail(FID_ERR_NO_MEMORY, "node '%s'", n->name);
             goto fail;
         }
@@ -641,16 +651,7 @@ static fid_status build_step(fid_runner *r, step *s, int id) {
     int yr = r->rank[id];
     dnnl_memory_desc_t src_md, dst_md;
     switch (n->op) {
-    case FID__OP_CONV:
-        st = build_conv(r, s, n, id);
-        for (int k = 0; k < n->n_post; k++)
-            if (n->post[k].kind == FID__POST_SUM && r->buf[n->post[k].operand] != r->buf[id]) {
-                dnnl_data_type_t rt;
-                float per_unit;
-                residual_place(r, id, n->post[k].operand, &rt, &per_unit);
-                if (rt == r->dt[n->post[k].operand]) s->copy_residual_from = n->post[k].operand; /* as it is */
-            }
-        return st;
+    case FID__OP_CONV: return build_conv(r, s, n, id);
     case FID__OP_MATMUL: return build_matmul(r, s, n, id);
     case FID__OP_POOL: s->kind = STEP_POOL; return FID_OK;
     case FID__OP_UNARY: {
@@ -1035,7 +1036,9 @@ static fid_status assign_types(fid_runner *r, const int *order, int n_order) {
      * that maps the largest magnitude met onto 255 or 127 */
     dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16;
     if (int8) {
-        if (!(r->qs = malloc((size_t)g->n_nodes * sizeof *r->qs))) return fid__fail(FID_ERR_NO_MEMORY, "int8 steps");
+        r->qs = malloc((size_t)g->n_nodes * sizeof *r->qs);
+        r->wsteps = calloc((size_t)g->n_nodes, sizeof *r->wsteps);
+        if (!r->qs || !r->wsteps) return fid__fail(FID_ERR_NO_MEMORY, "int8 steps");
         for (int i = 0; i < g->n_nodes; i++) {
             int root = fid__graph_root(g, i); /* ranges were recorded where the data lives */
             float hi = fmaxf(fabsf(r->smin[root]), fabsf(r->smax[root]));
@@ -1097,7 +1100,8 @@ static fid_status address_space_headroom(const fid_runner *r) {
     return FID_OK;
 }
 
-/* A runner computing in one precision (FP32 or BF16); parameters already checked. */
+/* A runner computing in one precision (FP32, BF16, or INT8 with the fp32 net's value ranges
+ * smin/smax, read during the build only); parameters already checked. */
 static fid_runner *build_runner(const fid_net *net, const fid_runner_params *params, fid_precision precision,
                                 const float *smin, const float *smax, fid_status *status) {
     fid_runner_params p = *params;
@@ -1211,6 +1215,9 @@ void fid_runner_free(fid_runner *r) {
     free(r->scratch);
     free(r->cvt);
     free(r->qs);
+    for (int i = 0; r->wsteps && i < r->g->n_nodes; i++)
+        free(r->wsteps[i]);
+    free(r->wsteps);
     free(r->dt);
     free(r->cdt);
     if (r->plain_attr) dnnl_primitive_attr_destroy(r->plain_attr);
