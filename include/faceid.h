@@ -315,6 +315,14 @@ int fid_detector_run_video(fid_detector *detector, const fid_image *image, int64
  * the default profile "faceapi-128"). One embedder per thread. Caller frees. */
 typedef struct fid_embedder fid_embedder;
 
+/* FID_ALIGN_DETECTOR (0): landmarks from the detector's box, as face-api does; the descriptor
+ * then depends on which detector found the face (face-api's SSD box against BlazeFace's moved
+ * descriptors of the same face by 0.15 at the median). FID_ALIGN_LANDMARKS: the landmarks are
+ * found again in a frame made from the landmarks themselves until that frame is stable, and the
+ * descriptor's crop is cut at sub-pixel positions, so any box around a face gives (nearly) the
+ * same descriptor. */
+typedef enum fid_alignment { FID_ALIGN_DETECTOR = 0, FID_ALIGN_LANDMARKS = 1 } fid_alignment;
+
 typedef struct fid_embedder_params {
     const char *profile; /* model profile id (see `faceid profiles`); default "faceapi-128" */
     int threads;         /* default 1 */
@@ -333,6 +341,8 @@ typedef struct fid_embedder_params {
      * defaults 127.5, 1/127.5, RGB (ArcFace/insightface). The input size comes from the file. */
     float mean[3], scale;
     int bgr;
+    /* Where the landmark net looks (default FID_ALIGN_LANDMARKS). */
+    fid_alignment alignment;
 } fid_embedder_params;
 
 fid_embedder_params fid_embedder_default_params(void);
@@ -360,6 +370,11 @@ typedef struct fid_face {
     fid_point landmarks[68]; /* image pixels */
     fid_box aligned;         /* face-api's alignedRect: landmark bounds padded by 20% */
     fid_box crop;            /* the region the descriptor was computed from */
+    /* FID_ALIGN_LANDMARKS: how far the last refinement moved the landmarks' frame, as a fraction of
+     * its side. Under 0.003 the landmarks found their fixed point; far more (a profile, a face too
+     * blurred to place) and the descriptor depends on where the detector put the box. 0 with
+     * FID_ALIGN_DETECTOR. */
+    float unsettled;
 } fid_face;
 
 /* Landmarks and descriptor for a detected face. `descriptor` receives fid_embedder_dim() floats.
@@ -487,7 +502,7 @@ fid_status fid_gallery_threshold(fid_gallery *gallery, float *threshold);
 typedef struct fid_matcher fid_matcher;
 
 typedef struct fid_matcher_params {
-    float threshold; /* named only below this distance; default NAN: the model profile's (0.5 for faceapi-128) */
+    float threshold; /* named only below this distance; default NAN: the model profile's (0.55 for faceapi-128) */
     float margin;    /* ... and when the runner-up person is at least this much further; default 0 */
 } fid_matcher_params;
 
@@ -499,12 +514,15 @@ typedef struct fid_match {
     char second[208];    /* runner-up person ("" if none) */
     float second_distance;
     float margin; /* second_distance - distance */
+    float threshold; /* the threshold the distance was held against (calibrated or the profile's) */
 } fid_match;
 
 fid_matcher_params fid_matcher_default_params(void);
 fid_matcher *fid_matcher_create(fid_gallery *gallery, const fid_matcher_params *params, fid_status *status);
 void fid_matcher_free(fid_matcher *matcher);
 int fid_matcher_people(const fid_matcher *matcher);
+/* The 1:N threshold the matcher names below (the gallery's calibration, else the profile's). */
+float fid_matcher_threshold(const fid_matcher *matcher);
 fid_status fid_matcher_match(const fid_matcher *matcher, const float *descriptor, fid_match *out);
 
 /* ------------------------------------------------------------------------------------------ */

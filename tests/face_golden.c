@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
     sp.precision = tp.precision = FID_PRECISION_FP32;
     fid_embedder_params ep = fid_embedder_default_params();
     ep.precision = FID_PRECISION_FP32;
+    ep.alignment = FID_ALIGN_DETECTOR; /* ... and face-api's alignment: landmarks from the box */
     fid_detector *ssd = fid_detector_create(&sp, &st), *tiny = fid_detector_create(&tp, &st);
     fid_embedder *emb = fid_embedder_create(&ep, &st);
     CHECK(ssd && tiny && emb, "cannot create the pipeline: %s", fid_last_error());

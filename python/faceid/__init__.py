@@ -90,12 +90,13 @@ class _Detection(ctypes.Structure):
 class _EmbedderParams(ctypes.Structure):
     _fields_ = [("profile", ctypes.c_char_p), ("threads", ctypes.c_int), ("precision", ctypes.c_int),
                 ("model_path", ctypes.c_char_p),
-                ("mean", ctypes.c_float * 3), ("scale", ctypes.c_float), ("bgr", ctypes.c_int)]
+                ("mean", ctypes.c_float * 3), ("scale", ctypes.c_float), ("bgr", ctypes.c_int),
+                ("alignment", ctypes.c_int)]
 
 
 class _Face(ctypes.Structure):
     _fields_ = [("box", _Box), ("score", ctypes.c_float), ("landmarks", _Point * 68), ("aligned", _Box),
-                ("crop", _Box)]
+                ("crop", _Box), ("unsettled", ctypes.c_float)]
 
 
 class _GalleryParams(ctypes.Structure):
@@ -109,7 +110,7 @@ class _PersonInfo(ctypes.Structure):
 class _Match(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char * 208), ("known", ctypes.c_int), ("distance", ctypes.c_float),
                 ("candidate", ctypes.c_char * 208), ("second", ctypes.c_char * 208),
-                ("second_distance", ctypes.c_float), ("margin", ctypes.c_float)]
+                ("second_distance", ctypes.c_float), ("margin", ctypes.c_float), ("threshold", ctypes.c_float)]
 
 
 class _TrackInfo(ctypes.Structure):
@@ -297,6 +298,10 @@ class Match:
     name: str
     known: bool
     distance: float
+    # what decided: the threshold the distance was held against, the runner-up and the margin to it
+    threshold: float = float("nan")
+    second: str = ""
+    margin: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -346,11 +351,13 @@ class Detector(_Handle):
     _free = _det_free
 
     def __init__(self, kind: str = "blazeface", *, threads: int = 1, min_face_size: int = 0,
-                 score_threshold: Optional[float] = None, precision: str = "auto"):
+                 score_threshold: Optional[float] = None, precision: str = "auto", tile_face: Optional[int] = None):
         k = ctypes.c_int(0)
         _check(_det_kind(kind.encode(), ctypes.byref(k)))
         p = _det_defaults(k.value)
         p.threads, p.min_face_size, p.precision = threads, min_face_size, _precision(precision)
+        if tile_face is not None:  # smallest face to find in large images by tiles; 0: the whole image only
+            p.tile_face = tile_face
         if score_threshold is not None:
             p.score_threshold = score_threshold
         st = ctypes.c_int(0)
@@ -396,9 +403,12 @@ class Embedder(_Handle):
     _free = _emb_free
 
     def __init__(self, profile: Optional[str] = None, *, model_path: Optional[str] = None, threads: int = 1,
-                 precision: str = "auto"):
+                 precision: str = "auto", alignment: str = "landmarks"):
         p = _emb_defaults()
         p.precision = _precision(precision)
+        if alignment not in ("landmarks", "detector"):
+            raise Error(f"alignment must be 'landmarks' or 'detector', not {alignment!r}", 1)
+        p.alignment = 1 if alignment == "landmarks" else 0
         self._keep = [profile.encode() if profile else None, os.fsencode(model_path) if model_path else None]
         if profile:
             p.profile = self._keep[0]
@@ -430,6 +440,11 @@ class Embedder(_Handle):
         d = _Detection()
         d.box = _Box(detection.box.x, detection.box.y, detection.box.width, detection.box.height)
         d.score = detection.score
+        # BlazeFace's keypoints place the landmark net's first frame (see fid_alignment)
+        kp = list(detection.keypoints or ())[:6]
+        d.n_keypoints = len(kp)
+        for i, (x, y) in enumerate(kp):
+            d.keypoints[i].x, d.keypoints[i].y = x, y
         return self._describe(_Image(image), d)
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
@@ -541,7 +556,8 @@ class Gallery(_Handle):
         d = np.ascontiguousarray(descriptor, dtype=np.float32)
         m = _Match()
         _check(_matcher_match(self._match_with(), d.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.byref(m)))
-        return Match(_text(m.name), bool(m.known), float(m.distance))
+        return Match(_text(m.name), bool(m.known), float(m.distance), float(m.threshold), _text(m.second),
+                     float(m.margin))
 
     def identify(self, image: np.ndarray) -> List[Face]:
         """Every face in an image, named or "?"."""

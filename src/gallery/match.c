@@ -207,6 +207,8 @@ int fid_matcher_people(const fid_matcher *m) {
     return m && m->b ? m->b->s.n_people - m->n_removed + m->delta.n_people : 0;
 }
 
+float fid_matcher_threshold(const fid_matcher *m) { return m ? m->p.threshold : NAN; }
+
 static int is_removed(const fid_matcher *m, int person) {
     return m->removed && (m->removed[person >> 3] >> (person & 7) & 1);
 }
@@ -277,6 +279,7 @@ fid_status fid_matcher_match(const fid_matcher *m, const float *d, fid_match *ou
         snprintf(out->second, sizeof out->second, "%s", NAME_OF(s2));
     }
     out->margin = s2 >= 0 ? out->second_distance - out->distance : INFINITY;
+    out->threshold = m->p.threshold;
     out->known = b >= 0 && out->distance < m->p.threshold && out->margin >= m->p.margin;
     snprintf(out->name, sizeof out->name, "%s", out->known ? NAME_OF(b) : "?");
 #undef NAME_OF

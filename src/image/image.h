@@ -41,6 +41,11 @@ void fid__resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, 
  * image: padded to a centred square and resized into dst (size x size x 3 floats). */
 fid_status fid__region_square(const fid_image *im, int x, int y, int w, int h, float *dst, int size);
 
+/* The square (x, y, side x side), which may leave the image (black there), sampled into dst
+ * (size x size x 3 floats) at continuous positions: bilinear, from q x q block means when the
+ * square shrinks by q = 2 or more (no aliasing). FID_ERR_INVALID_ARGUMENT for an absurd side. */
+fid_status fid__sample_square(const fid_image *im, double x, double y, double side, float *dst, int size);
+
 /* 1 when the font fontconfig picks for `text` has a glyph for every character of it. */
 int fid__font_covers(const char *text);
 

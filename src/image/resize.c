@@ -180,3 +180,59 @@ void fid__square_resize(const fid_image *im, float *dst, int size, float scale, 
     }
     free(tx);
 }
+
+/* Bilinear sample of a packed float RGB plane (w x h) at (u, v), edges clamped. */
+static void bilinear_plane(const float *p, int w, int h, double u, double v, float *o) {
+    if (u < 0) u = 0;
+    if (v < 0) v = 0;
+    if (u > w - 1) u = w - 1;
+    if (v > h - 1) v = h - 1;
+    int x0 = (int)u, y0 = (int)v, x1 = x0 + (x0 < w - 1), y1 = y0 + (y0 < h - 1);
+    double wx = u - x0, wy = v - y0;
+    const float *a = p + ((size_t)y0 * w + x0) * 3, *b = p + ((size_t)y0 * w + x1) * 3;
+    const float *c = p + ((size_t)y1 * w + x0) * 3, *d = p + ((size_t)y1 * w + x1) * 3;
+    for (int k = 0; k < 3; k++) {
+        double top = a[k] + (b[k] - a[k]) * wx, bottom = c[k] + (d[k] - c[k]) * wx;
+        o[k] = (float)(top + (bottom - top) * wy);
+    }
+}
+
+fid_status fid__sample_square(const fid_image *im, double x, double y, double side, float *dst, int size) {
+    double step = side / size;
+    /* Shrinking a large face by plain bilinear sampling aliases: a shift of a pixel changes what
+     * the network sees. The square's pixels are first averaged in q x q blocks (q = the whole
+     * part of the step), then sampled bilinearly from those blocks. */
+    int q = step >= 2 ? (int)step : 1;
+    int x0 = (int)floor(x) - q, y0 = (int)floor(y) - q;
+    int n = (int)ceil((side + 2.0 * q + 2) / q);
+    if (!(side > 0) || side > 1e6 || n > 1 << 14) return fid__fail(FID_ERR_INVALID_ARGUMENT, "bad face frame");
+    float *plane = calloc((size_t)n * n * 3, sizeof *plane);
+    if (!plane) return fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a %dx%d face frame", n, n);
+    float inv = 1.0f / (float)(q * q);
+    for (int by = 0; by < n; by++) {
+        int ys = y0 + by * q;
+        if (ys + q <= 0 || ys >= im->height) continue;
+        for (int bx = 0; bx < n; bx++) {
+            int xs = x0 + bx * q;
+            if (xs + q <= 0 || xs >= im->width) continue;
+            float acc[3] = {0, 0, 0};
+            for (int yy = ys < 0 ? 0 : ys; yy < ys + q && yy < im->height; yy++) {
+                const uint8_t *row = im->rgb + ((size_t)yy * im->width) * 3;
+                for (int xx = xs < 0 ? 0 : xs; xx < xs + q && xx < im->width; xx++)
+                    acc[0] += row[xx * 3], acc[1] += row[xx * 3 + 1], acc[2] += row[xx * 3 + 2];
+            }
+            float *o = plane + ((size_t)by * n + bx) * 3;
+            o[0] = acc[0] * inv, o[1] = acc[1] * inv, o[2] = acc[2] * inv;
+        }
+    }
+    /* output pixel j's centre, x + (j + 0.5) step - 0.5 in image pixels, in block coordinates */
+    for (int i = 0; i < size; i++) {
+        double v = (y + (i + 0.5) * step - 0.5 - y0 + 0.5) / q - 0.5;
+        for (int j = 0; j < size; j++) {
+            double u = (x + (j + 0.5) * step - 0.5 - x0 + 0.5) / q - 0.5;
+            bilinear_plane(plane, n, n, u, v, dst + ((size_t)i * size + j) * 3);
+        }
+    }
+    free(plane);
+    return FID_OK;
+}

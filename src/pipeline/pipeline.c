@@ -214,6 +214,14 @@ static double latency_percentile(const fid_pipeline *pl, double q) {
     return LATENCY_BINS / 1e4;
 }
 
+/* The detection a track took its box from this frame, keypoints and all (the embedder starts
+ * its landmarks from BlazeFace's keypoints); the box alone for a track not seen this frame. */
+static fid_detection detection_of(const detected_frame *d, int n, const fid_track_info *t) {
+    for (int i = 0; i < n; i++)
+        if (!memcmp(&d->faces[i].box, &t->box, sizeof t->box)) return d->faces[i];
+    return (fid_detection){.box = t->box, .score = t->score};
+}
+
 /* Track a detected frame; hand the tracks that need identifying to the identifier and apply what
  * it finished. Deterministic: the previous frame's identifications are waited for, so a file
  * gives the same labels on every run; else what is ready is taken and nothing waits. */
@@ -239,7 +247,7 @@ static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pip
             track_look *l = find_look(pl, pl->tracks[i].id);
             pl->submit_looks[n_faces] = l ? l->look : (fid__look){0};
             pl->ids[n_faces] = pl->tracks[i].id;
-            pl->faces[n_faces++] = (fid_detection){.box = pl->tracks[i].box, .score = pl->tracks[i].score};
+            pl->faces[n_faces++] = detection_of(d, n, &pl->tracks[i]);
         }
     fid__identifier_submit(pl->identifier, pl->client, d->image, d->index, d->seconds, d->wall, pl->ids, pl->faces,
                            pl->submit_looks, n_faces);
