@@ -119,10 +119,17 @@ async function unknown() {
     const input = el('input', { placeholder: 'Name this person', maxLength: 200 });
     const name = el('button', { textContent: 'Name' });
     name.onclick = async () => {
+      const send = (force) => api(`/api/v1/unknown/${g.id}/name`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: input.value.trim(), force }) });
       try {
-        const r = await api(`/api/v1/unknown/${g.id}/name`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: input.value.trim() }) });
+        const r = await send(false);
         say(`${r.name}: ${r.added} faces enrolled`);
-      } catch (e) { say(e.message); }
+      } catch (e) {
+        // the name is taken by someone these faces do not look like: say how far, let the user insist
+        if (e.status === 409 && e.body && e.body.median !== undefined &&
+            confirm(`These faces are ${e.body.median.toFixed(2)} from ${input.value.trim()} (the same person is under ${e.body.threshold.toFixed(2)}). Add them anyway?`)) {
+          try { const r = await send(true); say(`${r.name}: ${r.added} faces enrolled`); } catch (e2) { say(e2.message); }
+        } else say(e.message);
+      }
       unknown(); people();
     };
     const dismiss = el('button', { textContent: 'Dismiss' });
@@ -130,7 +137,10 @@ async function unknown() {
     const faces = el('div', { className: 'faces' }, ...g.faces.map((f) => el('div', { className: 'face' + (f.passes ? '' : ' fails') },
       el('img', { src: f.crop, alt: `face ${f.id}` }),
       el('div', { textContent: `${f.passes ? '✓' : '✗ ' + f.gate} ${f.size}px · sharp ${Math.round(f.sharpness)}` }))));
-    const div = el('div', { className: 'group' }, el('div', { textContent: `seen ${g.sightings}× · last ${g.last_seen}` }), faces, input, name, dismiss);
+    // how surely the group is one person: the largest distance between two of its faces
+    const c = g.consistency;
+    const sure = !c || g.faces.length < 2 ? '' : ` · faces within ${c.max_distance.toFixed(2)} of each other${c.max_distance < c.threshold ? '' : ' (check: may be more than one person)'}`;
+    const div = el('div', { className: 'group' }, el('div', { textContent: `seen ${g.sightings}× · last ${g.last_seen}${sure}` }), faces, input, name, dismiss);
     div.dataset.group = g.id;
     return div;
   }));

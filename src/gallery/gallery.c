@@ -275,6 +275,35 @@ int fid_gallery_samples(fid_gallery *g, const char *name, float *out, int capaci
     return st == FID_OK ? s.n : -1;
 }
 
+typedef struct {
+    const float *d;
+    int k, dim, samples;
+    float *nearest;
+} nearest_to;
+
+static fid_status take_nearest(void *user, const char *name, const float *x, double quality, const char *source) {
+    nearest_to *t = user;
+    (void)name, (void)quality, (void)source;
+    t->samples++;
+    for (int i = 0; i < t->k; i++) {
+        double s = 0;
+        for (int j = 0; j < t->dim; j++)
+            s += ((double)t->d[(size_t)i * t->dim + j] - x[j]) * ((double)t->d[(size_t)i * t->dim + j] - x[j]);
+        if (sqrt(s) < t->nearest[i]) t->nearest[i] = (float)sqrt(s);
+    }
+    return FID_OK;
+}
+
+int fid__gallery_distances(fid_gallery *g, const char *name, const float *d, int k, float *nearest,
+                           fid_status *status) {
+    nearest_to t = {d, k, g->dim, 0, nearest};
+    for (int i = 0; i < k; i++)
+        nearest[i] = INFINITY;
+    fid_status st = fid__gallery_scan(g, name, take_nearest, &t);
+    fid__set_status(status, st);
+    return st == FID_OK ? t.samples : -1;
+}
+
 fid_status fid__gallery_set_threshold(fid_gallery *g, float threshold, double far) {
     fid_status st = writable(g);
     if (st != FID_OK || (st = g->ops->begin(g)) != FID_OK) return st;

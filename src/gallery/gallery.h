@@ -14,6 +14,11 @@ const char *fid__gallery_where(const fid_gallery *gallery);
 /* "sqlite" or "postgresql". */
 const char *fid__gallery_kind(const fid_gallery *gallery);
 
+/* For each of k descriptors, its distance to `name`'s nearest sample (INFINITY when the person
+ * has none). Returns the person's sample count (0: not in the gallery), or -1. */
+int fid__gallery_distances(fid_gallery *gallery, const char *name, const float *descriptors, int k, float *nearest,
+                           fid_status *status);
+
 /* Stores the calibrated threshold and the FAR it was chosen for. */
 fid_status fid__gallery_set_threshold(fid_gallery *gallery, float threshold, double far);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gallery/cluster.h"
 #include "image/image.h"
 #include "server/service.h"
 #include "util/clock.h"
@@ -116,6 +117,9 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
             srv_face *f = &s->queue[s->n_queue++];
             memset(f, 0, sizeof *f);
             f->wall = e->wall;
+            f->track = e->track.id, f->frame = e->frame;
+            for (int t = 0; t < r->n_tracks && f->n_with < (int)(sizeof f->with / sizeof *f->with); t++)
+                if (r->tracks[t].id != e->track.id) f->with[f->n_with++] = r->tracks[t].id;
             snprintf(f->camera, sizeof f->camera, "%s", cam->cfg.name);
             f->image = wide;
             wide = NULL;
@@ -167,12 +171,15 @@ static int describe(fid_server *s, srv_face *f) {
         f->size = (int)fminf(rep.box.width, rep.box.height);
         f->sharpness = rep.sharpness, f->turn = rep.turn, f->score = rep.score;
         f->gate = rep.forced ? rep.gate : "";
-        ok = 1;
+        /* a face the photo gates refuse (blurred, turned away, a doubtful detection: the
+         * background object seen eleven times) joins no group */
+        ok = !*f->gate;
         /* named by the gallery as it is now: the camera called them a stranger just before they
          * were enrolled (its identifier reloads every second) */
         const fid_matcher *m = srv_current_matcher(s);
         fid_match match;
         if (m && fid_matcher_match(m, f->descriptor, &match) == FID_OK && match.known) ok = 0;
+        if (m) atomic_store(&s->group_threshold, fid_matcher_threshold(m));
     }
     pthread_mutex_unlock(&s->lock);
     fid_enrollment_free(e);
@@ -187,70 +194,169 @@ static void centroid(srv_group *g, int dim) {
             sum += g->faces[i].descriptor[k];
         g->centroid[k] = (float)(sum / g->n);
     }
+    float *x = malloc((size_t)(g->n ? g->n : 1) * dim * sizeof *x);
+    int members[SRV_GROUP_FACES];
+    g->spread_mean = g->spread_max = 0;
+    if (!x) return;
+    for (int i = 0; i < g->n; i++)
+        memcpy(x + (size_t)i * dim, g->faces[i].descriptor, (size_t)dim * sizeof *x), members[i] = i;
+    fid__cluster_spread(x, members, g->n, dim, &g->spread_mean, &g->spread_max);
+    free(x);
 }
 
-/* Into the nearest group within the embedder's 1:1 threshold, else a new one (the oldest group
- * makes room). A full group keeps its sharpest faces. Under ev_lock. */
+static int has(const srv_face *f, int track) {
+    for (int i = 0; i < f->n_with; i++)
+        if (f->with[i] == track) return 1;
+    return 0;
+}
+
+/* Two faces that cannot be one person: another track of the same camera in the same frame, or
+ * a track that was on that camera beside the other's. */
+static int cannot_link(void *user, int a, int b) {
+    srv_face **faces = user;
+    const srv_face *x = faces[a], *y = faces[b];
+    if (strcmp(x->camera, y->camera) || x->track == y->track) return 0;
+    return x->frame == y->frame || has(x, y->track) || has(y, x->track);
+}
+
+static int sharper_first(const void *a, const void *b) {
+    float x = (*(srv_face *const *)a)->sharpness, y = (*(srv_face *const *)b)->sharpness;
+    return (x < y) - (x > y);
+}
+
+/* Every stranger's face, f among them, clustered again (average linkage at the 1:N threshold,
+ * the same-frame rule), so groups split and merge as they grow instead of keeping what the first
+ * faces made of them. A new group keeps the id of the old group most of its faces come from (each
+ * id once), so a group the user is looking at keeps its id. Under ev_lock. */
+static void regroup(fid_server *s, srv_face *f) {
+    int dim = fid_embedder_dim(s->m.embedder), n = 1, cap = s->p.max_unknown_groups > 0 ? s->p.max_unknown_groups : 100;
+    for (int i = 0; i < s->n_groups; i++)
+        n += s->groups[i].n;
+    srv_face **faces = malloc((size_t)n * sizeof *faces);
+    int *from = malloc((size_t)n * sizeof *from), *label = malloc((size_t)n * sizeof *label);
+    float *x = malloc((size_t)n * dim * sizeof *x);
+    srv_group *old = malloc((size_t)(s->n_groups ? s->n_groups : 1) * sizeof *old);
+    int groups = -1, n_old = s->n_groups;
+    if (faces && from && label && x && old) {
+        n = 0;
+        for (int i = 0; i < n_old; i++)
+            for (int k = 0; k < s->groups[i].n; k++)
+                faces[n] = &s->groups[i].faces[k], from[n++] = i;
+        faces[n] = f, from[n++] = -1;
+        for (int i = 0; i < n; i++)
+            memcpy(x + (size_t)i * dim, faces[i]->descriptor, (size_t)dim * sizeof *x);
+        float t = atomic_load(&s->group_threshold);
+        if (!(t > 0)) t = fid_embedder_threshold(s->m.embedder);
+        groups = fid__cluster(x, n, dim, t, cannot_link, faces, label);
+    }
+    if (groups < 0) { /* out of memory: the face is dropped, the groups stay */
+        face_free(f);
+        free(faces), free(from), free(label), free(x), free(old);
+        return;
+    }
+    memcpy(old, s->groups, (size_t)n_old * sizeof *old);
+    int *taken = calloc((size_t)(n_old ? n_old : 1), sizeof *taken);
+    srv_group *made = calloc((size_t)groups, sizeof *made);
+    srv_face *pool = malloc((size_t)n * sizeof *pool); /* the faces by value, before groups are rebuilt */
+    srv_face **list = malloc((size_t)n * sizeof *list);
+    if (!taken || !made || !pool || !list) {
+        face_free(f);
+        free(faces), free(from), free(label), free(x), free(old), free(taken), free(made), free(pool), free(list);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        pool[i] = *faces[i];
+    for (int g = 0; g < groups; g++) {
+        srv_group *ng = &made[g];
+        /* the old group most of its faces come from */
+        int best = -1, best_n = 0;
+        for (int o = 0; o < n_old; o++) {
+            int c = 0;
+            for (int i = 0; i < n; i++)
+                c += label[i] == g && from[i] == o;
+            if (!taken[o] && c > best_n) best = o, best_n = c;
+        }
+        if (best >= 0) {
+            taken[best] = 1;
+            ng->id = old[best].id, ng->first = old[best].first, ng->last = old[best].last;
+            ng->centroid = old[best].centroid, old[best].centroid = NULL;
+        } else {
+            ng->id = s->next_group++, ng->first = INFINITY;
+        }
+        srv_face *members[SRV_GROUP_FACES];
+        int m = 0, nl = 0;
+        for (int i = 0; i < n; i++)
+            if (label[i] == g) list[nl++] = &pool[i];
+        qsort(list, (size_t)nl, sizeof *list, sharper_first);
+        for (int i = 0; i < nl; i++) {
+            const srv_face *p = list[i];
+            ng->first = fmin(ng->first, p->wall), ng->last = fmax(ng->last, p->wall);
+            if (m < SRV_GROUP_FACES) members[m++] = list[i];
+            else face_free(list[i]); /* a full group keeps its sharpest faces */
+        }
+        for (int i = 0; i < m; i++)
+            ng->faces[i] = *members[i];
+        ng->n = m;
+        /* sightings: the old groups' in proportion to the faces that came along, and f's */
+        double sightings = 0;
+        for (int o = 0; o < n_old; o++) {
+            int c = 0;
+            for (int i = 0; i < n; i++)
+                c += label[i] == g && from[i] == o;
+            if (c && old[o].n) sightings += (double)old[o].sightings * c / old[o].n;
+        }
+        ng->sightings = (int)lround(sightings) + (label[n - 1] == g);
+        if (ng->sightings < 1) ng->sightings = 1;
+        if (!ng->centroid) ng->centroid = malloc((size_t)dim * sizeof *ng->centroid);
+    }
+    for (int o = 0; o < n_old; o++)
+        free(old[o].centroid);
+    /* over the cap: the groups seen longest ago go */
+    while (groups > cap) {
+        int oldest = 0;
+        for (int g = 1; g < groups; g++)
+            if (made[g].last < made[oldest].last) oldest = g;
+        group_free(&made[oldest]);
+        made[oldest] = made[--groups];
+    }
+    s->n_groups = 0;
+    for (int g = 0; g < groups; g++) {
+        if (!made[g].centroid) {
+            group_free(&made[g]);
+            continue;
+        }
+        s->groups[s->n_groups] = made[g];
+        centroid(&s->groups[s->n_groups++], dim);
+    }
+    memset(f, 0, sizeof *f);
+    free(faces), free(from), free(label), free(x), free(old), free(taken), free(made), free(pool), free(list);
+}
+
+/* A stranger's described face into "who is this?". The same look again (a looping clip, someone
+ * standing still) is one face, the sharper kept: a group shows how the person looks, not twelve
+ * copies of one frame. Otherwise every face is clustered again with it. Under ev_lock. */
 static void group_face(fid_server *s, srv_face *f) {
-    int dim = fid_embedder_dim(s->m.embedder), best = -1;
-    float best_d = fid_embedder_threshold(s->m.embedder);
-    for (int i = 0; i < s->n_groups; i++) {
-        float d = fid_embedder_distance(s->m.embedder, f->descriptor, s->groups[i].centroid);
-        if (d < best_d) best_d = d, best = i;
-    }
-    int cap = s->p.max_unknown_groups > 0 ? s->p.max_unknown_groups : 100;
-    if (best < 0) {
-        if (s->n_groups == cap) { /* the group seen longest ago goes */
-            int old = 0;
-            for (int i = 1; i < s->n_groups; i++)
-                if (s->groups[i].last < s->groups[old].last) old = i;
-            group_free(&s->groups[old]);
-            s->groups[old] = s->groups[--s->n_groups];
-        }
-        srv_group *g = &s->groups[s->n_groups];
-        memset(g, 0, sizeof *g);
-        if (!(g->centroid = malloc((size_t)dim * sizeof *g->centroid))) {
-            face_free(f);
-            return;
-        }
-        g->id = s->next_group++;
-        g->first = f->wall;
-        best = s->n_groups++;
-    }
-    srv_group *g = &s->groups[best];
-    f->id = s->next_face++;
-    g->sightings++;
-    g->last = fmax(g->last, f->wall);
-    /* the same look again (a looping clip, someone standing still) is one face, the sharper kept:
-     * the group shows how the person looks, not twelve copies of one frame */
+    int dim = fid_embedder_dim(s->m.embedder);
     float same = fid_embedder_threshold(s->m.embedder) * 0.15f;
-    for (int i = 0; i < g->n; i++)
-        if (fid_embedder_distance(s->m.embedder, f->descriptor, g->faces[i].descriptor) < same) {
-            if (f->sharpness > g->faces[i].sharpness) {
-                face_free(&g->faces[i]);
-                g->faces[i] = *f;
+    f->id = s->next_face++;
+    for (int g = 0; g < s->n_groups; g++)
+        for (int i = 0; i < s->groups[g].n; i++) {
+            srv_face *o = &s->groups[g].faces[i];
+            if (fid_embedder_distance(s->m.embedder, f->descriptor, o->descriptor) >= same || cannot_link((srv_face *[]){o, f}, 0, 1))
+                continue;
+            s->groups[g].sightings++;
+            s->groups[g].last = fmax(s->groups[g].last, f->wall);
+            if (f->sharpness > o->sharpness) {
+                face_free(o);
+                *o = *f;
                 memset(f, 0, sizeof *f);
-                centroid(g, dim);
+                centroid(&s->groups[g], dim);
             } else {
                 face_free(f);
             }
             return;
         }
-    if (g->n == SRV_GROUP_FACES) { /* full: the new face replaces the least sharp if sharper */
-        int worst = 0;
-        for (int i = 1; i < g->n; i++)
-            if (g->faces[i].sharpness < g->faces[worst].sharpness) worst = i;
-        if (g->faces[worst].sharpness >= f->sharpness) {
-            face_free(f);
-            return;
-        }
-        face_free(&g->faces[worst]);
-        g->faces[worst] = *f;
-    } else {
-        g->faces[g->n++] = *f;
-    }
-    memset(f, 0, sizeof *f);
-    centroid(g, dim);
+    regroup(s, f);
 }
 
 /* Drops crops, faces and events past their retention. Under ev_lock. */

@@ -296,6 +296,33 @@ static int person_samples(fid_server *s, const char *name) {
     return samples;
 }
 
+/* NULL when `name` is new or the k descriptors look like them (the median face within the 1:N
+ * threshold of their nearest sample), else the 409 answer: each face's distance to them. Under
+ * s->lock. */
+static json_t *mismatch_with(fid_server *s, const char *name, const float *d, int k, fid_status *st) {
+    float near[SRV_GROUP_FACES], sorted[SRV_GROUP_FACES];
+    if (k > SRV_GROUP_FACES) k = SRV_GROUP_FACES;
+    int samples = fid__gallery_distances(s->m.gallery, name, d, k, near, st);
+    if (samples <= 0) return NULL; /* a new name, or *st says why not */
+    const fid_matcher *m = srv_current_matcher(s);
+    float t = m ? fid_matcher_threshold(m) : fid_embedder_threshold(s->m.embedder);
+    memcpy(sorted, near, (size_t)k * sizeof *sorted);
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && sorted[j] < sorted[j - 1]; j--) {
+            float v = sorted[j];
+            sorted[j] = sorted[j - 1], sorted[j - 1] = v;
+        }
+    float median = sorted[k / 2];
+    if (median < t) return NULL;
+    json_t *dist = json_array();
+    for (int i = 0; i < k; i++)
+        json_array_append_new(dist, fid__json_number(near[i]));
+    return json_pack("{s:s,s:o,s:o,s:o,s:i}", "error",
+                     "the group does not look like the person of that name (send \"force\": true to add it anyway)",
+                     "distances", dist, "median", fid__json_number(median), "threshold", fid__json_number(t), "samples",
+                     samples);
+}
+
 static json_t *report_json(const char *file, const fid_enroll_report *r) {
     json_t *j = json_pack("{s:o,s:s,s:i}", "file", fid__json_text(file), "verdict", verdict_text(r->verdict),
                           "faces", r->faces);
@@ -790,8 +817,13 @@ static enum MHD_Result unknown_groups(fid_server *s, struct MHD_Connection *c) {
         char first[32], last[32];
         fid__iso_time(g->first, first);
         fid__iso_time(g->last, last);
-        json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:i,s:o}", "id", (json_int_t)g->id, "first_seen", first,
-                                             "last_seen", last, "sightings", g->sightings, "faces", faces));
+        float t = atomic_load(&s->group_threshold);
+        json_t *consistency = json_pack("{s:o,s:o,s:o}", "mean_distance", fid__json_number(g->spread_mean),
+                                        "max_distance", fid__json_number(g->spread_max), "threshold",
+                                        fid__json_number(t > 0 ? t : fid_embedder_threshold(s->m.embedder)));
+        json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:i,s:o,s:o}", "id", (json_int_t)g->id, "first_seen", first,
+                                             "last_seen", last, "sightings", g->sightings, "consistency", consistency,
+                                             "faces", faces));
     }
     pthread_mutex_unlock(&s->ev_lock);
     return send_json(s, c, 200, json_pack("{s:o}", "groups", arr));
@@ -880,10 +912,14 @@ static enum MHD_Result name_group(fid_server *s, struct MHD_Connection *c, uint6
     }
     int k = e && st == FID_OK ? fid_enrollment_count(e) : 0, dim = fid_embedder_dim(s->m.embedder);
     float *d = k ? malloc((size_t)k * dim * sizeof *d) : NULL, *q = k ? malloc((size_t)k * sizeof *q) : NULL;
+    json_t *mismatch = NULL;
     if (k && d && q) {
         for (int i = 0; i < k; i++)
             fid_enrollment_sample(e, i, d + (size_t)i * dim, &q[i], NULL, NULL, NULL);
-        if ((st = fid_gallery_add(s->m.gallery, name, d, k, q, NULL)) == FID_OK) kept = k;
+        /* a name already in the gallery: the group must look like that person, or one wrong
+         * sample poisons every later answer about them */
+        if (!force) mismatch = mismatch_with(s, name, d, k, &st);
+        if (!mismatch && st == FID_OK && (st = fid_gallery_add(s->m.gallery, name, d, k, q, NULL)) == FID_OK) kept = k;
         samples = kept ? person_samples(s, name) : -1;
     }
     pthread_mutex_unlock(&s->lock);
@@ -894,6 +930,11 @@ static enum MHD_Result name_group(fid_server *s, struct MHD_Connection *c, uint6
     if (st != FID_OK) {
         json_decref(doc), json_decref(reports);
         return send_error(s, c, gallery_code(st), "%s", fid_last_error());
+    }
+    if (mismatch) {
+        json_object_set_new(mismatch, "files", reports);
+        json_decref(doc);
+        return send_json(s, c, 409, mismatch);
     }
     if (!kept) {
         r = send_json(s, c, 422,

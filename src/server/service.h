@@ -45,6 +45,12 @@ typedef struct srv_face {
     float sharpness; /* variance of the Laplacian at 112 px */
     float score, turn;
     const char *gate; /* "" when the photo gates accept it, else the first that refuses (static) */
+    /* what tells two strangers apart: one track of one camera is one person until the tracker
+     * splits it, and the other tracks on that camera in the same frame are other people */
+    int track;
+    int64_t frame;
+    int n_with;
+    int with[16];
 } srv_face;
 
 typedef struct srv_group {
@@ -54,6 +60,7 @@ typedef struct srv_group {
     float *centroid; /* mean of the faces' descriptors */
     double first, last;
     int sightings;
+    float spread_mean, spread_max; /* distances between its faces: how surely it is one person */
 } srv_group;
 
 typedef struct srv_camera {
@@ -126,6 +133,7 @@ struct fid_server {
     pthread_t worker;
     int worker_started;
     uint64_t groups_checked; /* the matcher version the unknown groups were last checked against */
+    _Atomic float group_threshold; /* average linkage below which strangers' faces group: the 1:N threshold */
 
     srv_mqtt *mqtt;
 
