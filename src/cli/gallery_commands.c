@@ -415,12 +415,28 @@ static int identify_image(const fid_image *im, fid_detector *det, fid_embedder *
             json_object_set_new(f, "distance", fid__json_number(match.distance));
             json_object_set_new(f, "margin", fid__json_number(match.margin));
         }
+        if (explain) { /* what decided: the distance against the threshold, the runner-up, the face's size */
+            json_object_set_new(f, "threshold", fid__json_number(match.threshold));
+            if (match.second[0]) json_object_set_new(f, "second", json_string(match.second));
+            json_object_set_new(f, "face_px", json_integer(lroundf(fminf(dets[i].box.width, dets[i].box.height))));
+        }
         if (!match.known && explain && match.candidate[0]) json_object_set_new(f, "closest", json_string(match.candidate));
         json_array_append_new(faces, f);
-        if (label && (match.known || explain))
-            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t%s\tdistance %.3f\tmargin %.3f%s%s\n", label, i + 1,
+        if (label && explain && !match.candidate[0])
+            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t?\tthe gallery is empty\n", label, i + 1, dets[i].box.x,
+                   dets[i].box.y, dets[i].box.width, dets[i].box.height);
+        else if (label && explain)
+            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t%s\tdistance %.3f %s threshold %.3f%s%s\tmargin %.3f%s%s\tface %.0f px, "
+                   "score %.2f\n",
+                   label, i + 1, dets[i].box.x, dets[i].box.y, dets[i].box.width, dets[i].box.height, match.name,
+                   match.distance, match.distance < match.threshold ? "<" : ">=", match.threshold,
+                   match.known ? "" : "\tclosest ", match.known ? "" : match.candidate, match.margin,
+                   match.second[0] ? " to " : "", match.second, fminf(dets[i].box.width, dets[i].box.height),
+                   dets[i].score);
+        else if (label && match.known)
+            printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t%s\tdistance %.3f\tmargin %.3f\n", label, i + 1,
                    dets[i].box.x, dets[i].box.y, dets[i].box.width, dets[i].box.height, match.name, match.distance,
-                   match.margin, match.known ? "" : "\tclosest ", match.known ? "" : match.candidate);
+                   match.margin);
         else if (label)
             printf("%s\tface %d\tbox %.0f %.0f %.0f %.0f\t?\n", label, i + 1, dets[i].box.x, dets[i].box.y,
                    dets[i].box.width, dets[i].box.height);
@@ -434,11 +450,12 @@ static const char *identify_usage =
     "usage: faceid identify IMAGE|VIDEO... [--gallery DB] [--json] [--threshold T] [--margin M] [--step N]\n"
     "                       [--explain] [--detector ssd|tiny|blazeface|haar] [--threads N]\n"
     "Names every face, or \"?\" when nobody in the gallery is close enough: distance to the closest\n"
-    "person's nearest sample under the threshold (default 0.5 for faceapi-128), and the runner-up at least\n"
+    "person's nearest sample under the threshold (default 0.55 for faceapi-128), and the runner-up at least\n"
     "the margin (default 0) further. Videos: every --step-th frame. An image without a face says so.\n"
     "--json: {\"files\":[{\"file\",\"faces\":[{\"box\":[x,y,w,h],\"score\",\"name\",\"distance\",\"margin\"}]}]},\n"
     "videos with \"frames\":[{\"frame\",\"stream_time\",\"faces\":[...]}]. A stranger (\"?\") carries no\n"
-    "distance and no enrolled name unless --explain (then also \"closest\").\n"
+    "distance and no enrolled name unless --explain (then also \"closest\"). --explain says what decided:\n"
+    "the distance against the threshold, the runner-up and the margin to it, the face's size and score.\n"
     "Exit status: 0 someone known was found, 1 nobody known, 2 usage or input error.\n"
     "examples:\n"
     "  faceid identify party.jpg\n"
