@@ -68,7 +68,7 @@ assert len(faces) >= 10 and all(f['name'] == '?' for f in faces), [(f['name'], f
 "$faceid" calibrate --json > "$tmp/cal.json"
 check "calibrate exits 0" test $? = 0
 check "two-person calibration is capped at the default" py "
-import json; c = json.load(open('$tmp/cal.json')); assert c['capped'] and c['threshold'] <= 0.5 and c['stored'], c"
+import json; c = json.load(open('$tmp/cal.json')); assert c['capped'] and c['threshold'] <= 0.5501 and c['stored'], c"  # faceapi-128's 0.55 (a float)
 
 # Export and import round trip into a fresh gallery; a broken export is refused whole.
 "$faceid" export "$tmp/export.json"

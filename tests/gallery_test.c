@@ -352,7 +352,7 @@ int main(int argc, char **argv) {
     fid_gallery_add(g, "a", d, 2, NULL, NULL);
     fill(d, 10, 128, 0.3f);
     fid_gallery_add(g, "b", d, 2, NULL, NULL);
-    CHECK(fid_gallery_calibrate(g, 0.001, 1, &c) == FID_OK && c.capped && c.threshold <= 0.5f,
+    CHECK(fid_gallery_calibrate(g, 0.001, 1, &c) == FID_OK && c.capped && c.threshold <= 0.55f, /* faceapi-128's */
           "small gallery loosened: %.3f", c.threshold);
     fid_gallery_close(g);
     /* A gallery past 50k samples is searched through the int8 index: same answers. */
