@@ -172,6 +172,10 @@ PY
 check "blur-unknown pixelates the stranger in the live view (not in ?raw=1)" blurred
 check "naming a group without a name: 400" req 400 -H 'Content-Type: application/json' -d '{}' "$base/api/v1/unknown/$group/name"
 check "naming no such group: 404" req 404 -H 'Content-Type: application/json' -d '{"name":"x"}' "$base/api/v1/unknown/999999/name"
+check "naming the stranger's group alice (enrolled, another woman): 409" req 409 -H 'Content-Type: application/json' -d '{"name":"alice"}' "$base/api/v1/unknown/$group/name"
+check "... with each face's distance to her, over the threshold" json "assert d['distances'] and d['median'] >= d['threshold'] and d['samples'] == 1 and 'force' in d['error'], d"
+check "... nothing added to alice" sh -c "curl -s '$base/api/v1/people' | /usr/bin/python3 -c \"import json,sys; p = [x for x in json.load(sys.stdin)['people'] if x['name'] == 'alice']; assert p[0]['samples'] == 1, p\""
+check "... the group is still there" poll 2 "any(g['id'] == $group for g in d['groups'])" "$base/api/v1/unknown"
 check "name the group: 201" req 201 -H 'Content-Type: application/json' -d '{"name":"stranger1"}' "$base/api/v1/unknown/$group/name"
 check "... its faces became samples" json "assert d['name'] == 'stranger1' and d['added'] >= 1, d"
 check "... the group is gone" poll 2 "all(g['id'] != $group for g in d['groups'])" "$base/api/v1/unknown"
@@ -222,6 +226,22 @@ import json, urllib.request
 early = [e['id'] for e in json.load(open('$tmp/early'))['events'] if 'crop' in e]
 now = {e['id']: e for e in json.load(urllib.request.urlopen('http://$base/api/v1/events'))['events']}
 assert early and all('crop' not in now[i] for i in early if i in now), early"
+kill "$srv"; wait "$srv" 2>/dev/null
+
+# three strangers in every frame (sample3, whole): three groups, none holding two tracks of one frame
+ffmpeg -v error -y -loop 1 -i "$samples/sample3.jpg" -vf "scale=1280:-2,fps=25,setsar=1" -t 3 -c:v libx264 -pix_fmt yuv420p "$tmp/three.mp4"
+rm -f "$tmp"/g.db*
+start --source "hall=$tmp/three.mp4"
+base=localhost:$port
+check "three strangers side by side: three groups" poll 30 "len(d['groups']) >= 3" "$base/api/v1/unknown"
+check "... as the spec says" req 200 "$base/api/v1/unknown"
+check "... no group holds faces of two tracks seen in one frame, each says how consistent it is" json "
+for g in d['groups']:
+    seen = {}
+    for f in g['faces']:
+        assert seen.setdefault(f['frame'], f['track']) == f['track'], g
+    assert g['consistency']['max_distance'] < g['consistency']['threshold'], g
+print(len(d['groups']), 'groups')"
 kill "$srv"; wait "$srv" 2>/dev/null
 
 # TLS and the web page's cookie

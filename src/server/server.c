@@ -211,7 +211,12 @@ static enum MHD_Result identify(fid_server *s, struct MHD_Connection *c, upload 
         }
         json_t *j = json_pack("{s:o,s:o,s:o}", "box", fid__json_box(dets[i].box), "score",
                               fid__json_number(dets[i].score), "name", fid__json_text(match.name));
-        if (match.known) json_object_set_new(j, "distance", fid__json_number(match.distance));
+        /* what decided; a stranger's distance and runner-up name nobody enrolled, so they stay out */
+        json_object_set_new(j, "threshold", fid__json_number(match.threshold));
+        if (match.known) {
+            json_object_set_new(j, "distance", fid__json_number(match.distance));
+            if (isfinite(match.margin)) json_object_set_new(j, "margin", fid__json_number(match.margin));
+        }
         atomic_fetch_add(match.known ? &s->identified : &s->strangers, 1);
         json_array_append_new(faces, j);
     }
@@ -812,6 +817,9 @@ static enum MHD_Result unknown_groups(fid_server *s, struct MHD_Connection *c) {
                                   fid__json_number(f->score), "turn", fid__json_number(f->turn), "passes", !*f->gate,
                                   "crop", url);
             if (*f->gate) json_object_set_new(j, "gate", json_string(f->gate));
+            /* where it was seen: faces of one frame on one camera are never one group */
+            json_object_set_new(j, "track", json_integer(f->track));
+            json_object_set_new(j, "frame", json_integer((json_int_t)f->frame));
             json_array_append_new(faces, j);
         }
         char first[32], last[32];
