@@ -388,14 +388,16 @@ static int frame_of_keypoints(const fid_detection *det, double f[3]) {
 }
 
 /* Landmarks found again in the frame their own last positions make, until the frame moves by
- * less than 0.3% of its side (at most 5 passes): the fixed point does not depend on the box the
+ * less than 0.6% of its side (at most 4 passes): the fixed point does not depend on the box the
  * first pass started from. A pass moves the frame by at most 20% of its side and scales it by
  * 0.8-1.25x (0.7-1.4x of the first frame in all): from a box twice the face, the landmark net's
  * points huddle in the middle, and following them all the way collapsed the frame onto a cheek.
- * Fewer passes cost invariance: the same faces from SSD's box and BlazeFace's keypoints moved
- * by a median 0.043 after 2 passes, 0.024 after 3, 0.013 with up to 5 (4.1 on average). */
-#define REFINE_PASSES 5
-#define REFINE_STABLE 0.003
+ * The landmark net's own jitter (about 1% a pass) is what the passes fight: the same faces from
+ * SSD's box and BlazeFace's keypoints moved by a median 0.054 after 2 passes, 0.024 after 3, 0.019
+ * with up to 4 until 0.6% (3.3 on average), 0.013 with up to 5 until 0.3% (4.1 on average, 15%
+ * more time per face). */
+#define REFINE_PASSES 4
+#define REFINE_STABLE 0.006
 static fid_status refine_landmarks(fid_embedder *e, const fid_image *im, double f[3], dpoint pts[68],
                                    float *unsettled) {
     double g[3], start = f[2], best_move = INFINITY;
