@@ -343,7 +343,15 @@ typedef struct fid_embedder_params {
     int bgr;
     /* Where the landmark net looks (default FID_ALIGN_LANDMARKS). */
     fid_alignment alignment;
+    /* FID_ALIGN_LANDMARKS: landmark passes at most (each the net on the frame and its mirror);
+     * default 4 (0 or less: the default). A face in a photo is described once, so it gets them
+     * all; live video takes 2 (FID_VIDEO_REFINE_PASSES): a track is named by the mean of its
+     * frames' descriptors, and on `make eval`'s clips 1, 2 and 4 passes named the same frames,
+     * while each pass costs about 2 ms per face. */
+    int refine_passes;
 } fid_embedder_params;
+
+#define FID_VIDEO_REFINE_PASSES 1
 
 fid_embedder_params fid_embedder_default_params(void);
 fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status *status);

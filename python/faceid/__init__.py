@@ -91,7 +91,7 @@ class _EmbedderParams(ctypes.Structure):
     _fields_ = [("profile", ctypes.c_char_p), ("threads", ctypes.c_int), ("precision", ctypes.c_int),
                 ("model_path", ctypes.c_char_p),
                 ("mean", ctypes.c_float * 3), ("scale", ctypes.c_float), ("bgr", ctypes.c_int),
-                ("alignment", ctypes.c_int)]
+                ("alignment", ctypes.c_int), ("refine_passes", ctypes.c_int)]
 
 
 class _Face(ctypes.Structure):
@@ -403,12 +403,14 @@ class Embedder(_Handle):
     _free = _emb_free
 
     def __init__(self, profile: Optional[str] = None, *, model_path: Optional[str] = None, threads: int = 1,
-                 precision: str = "auto", alignment: str = "landmarks"):
+                 precision: str = "auto", alignment: str = "landmarks", refine_passes: int = 0):
         p = _emb_defaults()
         p.precision = _precision(precision)
         if alignment not in ("landmarks", "detector"):
             raise Error(f"alignment must be 'landmarks' or 'detector', not {alignment!r}", 1)
         p.alignment = 1 if alignment == "landmarks" else 0
+        if refine_passes > 0:  # else the library's default (4); live video uses 2
+            p.refine_passes = refine_passes
         self._keep = [profile.encode() if profile else None, os.fsencode(model_path) if model_path else None]
         if profile:
             p.profile = self._keep[0]
@@ -602,7 +604,7 @@ def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
     """Follows a camera, stream or file (anything `faceid live --source` takes) and yields each
     processed frame with its tracks (named or "?") and events. The gallery (a path) is watched:
     people enrolled meanwhile are named from their next identification. Stop by leaving the loop."""
-    emb = Embedder()
+    emb = Embedder(refine_passes=1)  # FID_VIDEO_REFINE_PASSES: a track's mean pools its frames
     p = _gal_defaults()
     model = emb.model_id.encode()
     p.model, p.dim = model, emb.dim

@@ -337,9 +337,10 @@ int fid_cli_finish_stdout(int rc) {
     return rc;
 }
 
-fid_embedder *fid_cli_embedder(int threads) {
+fid_embedder *fid_cli_embedder(int threads, int video) {
     fid_embedder_params p = fid_embedder_default_params();
     p.threads = threads;
+    if (video) p.refine_passes = FID_VIDEO_REFINE_PASSES; /* a track's mean pools its frames */
     p.precision = precision_opt;
     if (model_opts.profile[0]) p.profile = model_opts.profile;
     p.model_path = model_opts.path;

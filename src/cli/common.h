@@ -103,7 +103,8 @@ void fid_cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int fid_cli_finish_stdout(int rc);
 
 /* The embedder of --model (default profile faceapi-128); NULL after printing the error. Caller frees. */
-fid_embedder *fid_cli_embedder(int threads);
+/* video: for a camera's identifier (FID_VIDEO_REFINE_PASSES) */
+fid_embedder *fid_cli_embedder(int threads, int video);
 
 /* "precision: detector bf16, landmarks fp32, descriptors bf16" for summary lines (static buffer);
  * either object may be NULL. */

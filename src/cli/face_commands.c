@@ -230,7 +230,7 @@ int fid_cli_embed(int argc, char **argv) {
         return 2;
     }
     fid_detector *det = make_detector(&o);
-    fid_embedder *emb = det ? fid_cli_embedder(o.threads) : NULL;
+    fid_embedder *emb = det ? fid_cli_embedder(o.threads, 0) : NULL;
     if (!emb) rc = 2;
     json_t *docs = json_array();
     for (int i = 0; emb && i < o.n_files; i++) {
@@ -267,7 +267,7 @@ int fid_cli_verify(int argc, char **argv) {
         return 2;
     }
     fid_detector *det = make_detector(&o);
-    fid_embedder *emb = det ? fid_cli_embedder(o.threads) : NULL;
+    fid_embedder *emb = det ? fid_cli_embedder(o.threads, 0) : NULL;
     fid_face *faces[2] = {NULL, NULL};
     float *desc[2] = {NULL, NULL};
     rc = emb ? 0 : 2;

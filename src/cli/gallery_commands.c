@@ -28,7 +28,7 @@ static fid_gallery *open_gallery(const gopts *o, int readonly, const fid_embedde
 
 static fid_detector *make_detector(const gopts *o) { return fid_cli_detector(o->detector, o->threads, 0, NAN); }
 
-static fid_embedder *make_embedder(const gopts *o) { return fid_cli_embedder(o->threads); }
+static fid_embedder *make_embedder(const gopts *o) { return fid_cli_embedder(o->threads, 0); }
 
 /* Feeds one file (photo or video) to the enrollment; prints progress on a TTY. */
 /* Consecutive frames are near-duplicates: a video is sampled evenly at about max_frames frames

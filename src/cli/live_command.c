@@ -384,7 +384,7 @@ int fid_cli_live(int argc, char **argv) {
     fid_status st;
     char path[4096];
     gallery = fid_cli_gallery_path(gallery, path, sizeof path);
-    fid_embedder *embedder = fid_cli_embedder(1); /* on its own thread, beside the detectors */
+    fid_embedder *embedder = fid_cli_embedder(1, 1); /* on its own thread, beside the detectors */
     fid_gallery *g = embedder ? fid_cli_open_gallery(gallery, 1, embedder) : NULL;
     fid_identifier *identifier = g ? fid_identifier_create(embedder, g, NULL, &st) : NULL;
     if (g && !identifier) fid_cli_say("faceid: %s\n", fid_last_error());

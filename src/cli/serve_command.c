@@ -194,8 +194,8 @@ int fid_cli_serve(int argc, char **argv) {
     /* the upload side and the cameras' identifier each have their own embedder and gallery
      * handle: the identifier's thread uses its pair alone */
     fid_detector *det = fid_cli_detector(cfg.detector, cfg.threads, 0, NAN);
-    fid_embedder *emb = det ? fid_cli_embedder(cfg.threads) : NULL;
-    fid_embedder *cam_emb = emb ? fid_cli_embedder(cfg.threads) : NULL;
+    fid_embedder *emb = det ? fid_cli_embedder(cfg.threads, 0) : NULL;
+    fid_embedder *cam_emb = emb ? fid_cli_embedder(cfg.threads, 1) : NULL;
     const char *gpath = fid_cli_gallery_path(cfg.gallery, path, sizeof path);
     fid_gallery *g = cam_emb ? fid_cli_open_gallery(gpath, 0, emb) : NULL;
     fid_gallery *cam_g = g ? fid_cli_open_gallery(gpath, 1, cam_emb) : NULL;

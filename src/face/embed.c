@@ -27,6 +27,7 @@ struct fid_embedder {
     float mean[3], scale;
     char model_id[300];
     fid_alignment alignment;
+    int refine_passes;
     float *crop;    /* input_size^2 * 3 RGB floats for the non-face-api paths */
     float *flipped; /* the landmark net's input, mirrored */
     /* While the descriptor net is being made: describe stops at the descriptor's input and
@@ -34,9 +35,22 @@ struct fid_embedder {
     float *calib_dst;
 };
 
+/* Landmarks found again in the frame their own last positions make, until the frame moves by
+ * less than 0.6% of its side (at most 4 passes): the fixed point does not depend on the box the
+ * first pass started from. A pass moves the frame by at most 20% of its side and scales it by
+ * 0.8-1.25x (0.7-1.4x of the first frame in all): from a box twice the face, the landmark net's
+ * points huddle in the middle, and following them all the way collapsed the frame onto a cheek.
+ * The landmark net's own jitter (about 1% a pass) is what the passes fight: the same faces from
+ * SSD's box and BlazeFace's keypoints moved by a median 0.054 after 2 passes, 0.024 after 3, 0.019
+ * with up to 4 until 0.6% (3.3 on average), 0.013 with up to 5 until 0.3% (4.1 on average, 15%
+ * more time per face). */
+#define REFINE_PASSES 4
+#define REFINE_STABLE 0.006
+
 fid_embedder_params fid_embedder_default_params(void) {
     fid_embedder_params p = {
-        .profile = "faceapi-128", .threads = 1, .precision = FID_PRECISION_AUTO, .alignment = FID_ALIGN_LANDMARKS};
+        .profile = "faceapi-128", .threads = 1, .precision = FID_PRECISION_AUTO, .alignment = FID_ALIGN_LANDMARKS,
+        .refine_passes = REFINE_PASSES};
     return p;
 }
 
@@ -160,6 +174,7 @@ fid_embedder *fid_embedder_create(const fid_embedder_params *params, fid_status 
     }
     e->profile = profile;
     e->alignment = p.alignment;
+    e->refine_passes = p.refine_passes > 0 ? p.refine_passes : REFINE_PASSES;
     if (!(e->flipped = malloc(112 * 112 * 3 * sizeof *e->flipped))) {
         free(e);
         fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot allocate an embedder"));
@@ -387,22 +402,11 @@ static int frame_of_keypoints(const fid_detection *det, double f[3]) {
     return 1;
 }
 
-/* Landmarks found again in the frame their own last positions make, until the frame moves by
- * less than 0.6% of its side (at most 4 passes): the fixed point does not depend on the box the
- * first pass started from. A pass moves the frame by at most 20% of its side and scales it by
- * 0.8-1.25x (0.7-1.4x of the first frame in all): from a box twice the face, the landmark net's
- * points huddle in the middle, and following them all the way collapsed the frame onto a cheek.
- * The landmark net's own jitter (about 1% a pass) is what the passes fight: the same faces from
- * SSD's box and BlazeFace's keypoints moved by a median 0.054 after 2 passes, 0.024 after 3, 0.019
- * with up to 4 until 0.6% (3.3 on average), 0.013 with up to 5 until 0.3% (4.1 on average, 15%
- * more time per face). */
-#define REFINE_PASSES 4
-#define REFINE_STABLE 0.006
 static fid_status refine_landmarks(fid_embedder *e, const fid_image *im, double f[3], dpoint pts[68],
                                    float *unsettled) {
     double g[3], start = f[2], best_move = INFINITY;
     dpoint best[68];
-    for (int k = 0; k < REFINE_PASSES; k++) {
+    for (int k = 0; k < e->refine_passes; k++) {
         fid_status st = landmarks_in_frame(e, im, f, pts);
         if (st != FID_OK) return st;
         frame_of(pts, g);
