@@ -164,7 +164,7 @@ def part_enroll(a, faces, binaries):
     return {"sets": rows, "groups": group_report}
 
 
-DEFAULT_THRESHOLD = 0.5  # faceapi-128's 1:N default (src/face/profiles.c)
+DEFAULT_THRESHOLD = 0.55  # faceapi-128's 1:N default (src/face/profiles.c)
 CONDITIONS = ("clean", "small40", "small24", "blur", "noise", "jpeg", "dim")
 
 
@@ -405,7 +405,7 @@ def main():
     ap.add_argument("shared")
     ap.add_argument("samples")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", default="detect,enroll,match,live")
+    ap.add_argument("--part", default="detect,enroll,match,live,groups,real")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print(f"# faceid eval — {cpu_name()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
@@ -433,6 +433,13 @@ def main():
         result["match"] = part_match(a, faces, rng)
     if "live" in parts:
         result["live"] = part_live(a, faces, rng, photos)
+    if "groups" in parts:
+        import groups
+        result["groups"] = groups.main_part(a, faces, rng, photos, render_clip)
+    if "real" in parts:
+        import real
+        result["real"] = real.main_part(a.faceid, os.path.join(a.work, "real"), a.shared, a.samples,
+                                        os.path.dirname(os.path.abspath(a.samples)))
     with open(os.path.join(a.work, "eval.json"), "w") as f:
         json.dump(result, f, indent=1)
 
