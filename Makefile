@@ -44,7 +44,7 @@ serve-demo: build
 
 # Quality on real data (../shared/data): detection recall by face size, enrollment from single
 # photos, TAR/FAR by samples per person and probe condition, live naming on synthesized 1080p clips.
-eval: build
+eval: setup-peers build
 	eval/run
 
 # The long fault-injection run (not in CI): ten times the cases of `make test`'s, plus the load

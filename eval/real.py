@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 import cv2
 import numpy as np
 
+from synth import iou
+
 ANCHOR_THRESHOLD = 0.6  # face-api's FaceMatcher default
 
 
@@ -27,14 +29,6 @@ def binding(faceid_cli):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
     import faceid
     return faceid
-
-
-def iou(a, b):
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
 
 
 def anchor(items, model_dir, work):

@@ -54,6 +54,14 @@ for f in d['files']:
     wrong += name not in ('?', want)
 print('one photo per person: %d of %d named right, %d wrong' % (right, len(d['files']), wrong))
 assert right >= 28 and wrong == 0, (right, wrong)"
+"$faceid" identify --json --explain "$bbt"/amy/amy2.png "$samples"/sample1.jpg > "$tmp/explain.json"
+check "--explain says what decided: distance against the threshold, runner-up, margin, face size" py "
+import json; d = json.load(open('$tmp/explain.json'))
+amy, stranger = d['files'][0]['faces'][0], d['files'][1]['faces'][0]
+for f in (amy, stranger):
+    assert abs(f['threshold'] - 0.55) < 1e-4 and f['second'] and f['face_px'] > 40 and f['margin'] > 0, f
+assert amy['name'] == 'amy' and amy['distance'] < amy['threshold'], amy
+assert stranger['name'] == '?' and stranger['distance'] >= stranger['threshold'] and stranger['closest'], stranger"
 "$faceid" identify --json "$samples"/*.jpg > "$tmp/strangers.json"
 check "strangers in the sample photos: none named" py "
 import json; d = json.load(open('$tmp/strangers.json'))
