@@ -87,8 +87,12 @@ fid_enroll_stats fid_enrollment_stats(const fid_enrollment *e) {
 /* Variance of the 4-neighbour Laplacian over the face crop in grey, scaled to 112 px: focus. */
 static float sharpness(const fid_image *im, fid_box crop) {
     const int S = 112;
-    int x0 = (int)crop.x, y0 = (int)crop.y, w = (int)crop.width, h = (int)crop.height;
-    if (w < 4 || h < 4) return 0;
+    /* the part inside the image: the descriptor's square may leave it (black there), and a
+     * border is no measure of focus */
+    double left = fmax(crop.x, 0), top = fmax(crop.y, 0);
+    double right = fmin(crop.x + crop.width, im->width), bottom = fmin(crop.y + crop.height, im->height);
+    if (!(right - left >= 4 && bottom - top >= 4)) return 0;
+    int x0 = (int)left, y0 = (int)top, w = (int)(right - left), h = (int)(bottom - top);
     float *g = malloc((size_t)S * S * sizeof *g);
     if (!g) return 0;
     for (int y = 0; y < S; y++)
@@ -125,14 +129,10 @@ static float yaw(const fid_face *f) {
     return (float)fabs((f->landmarks[30].x - (lx + rx) / 2) / eye);
 }
 
+/* The descriptor's square as a picture (--save-crops), grey where it leaves the image. */
 static fid_image *crop_of(const fid_image *im, fid_box b) {
-    int x = (int)b.x, y = (int)b.y, w = (int)b.width, h = (int)b.height;
-    if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > im->width || y + h > im->height) return NULL;
-    fid_image *c = fid__image_new(w, h);
-    if (c)
-        for (int r = 0; r < h; r++)
-            memcpy(c->rgb + (size_t)r * w * 3, im->rgb + ((size_t)(y + r) * im->width + x) * 3, (size_t)w * 3);
-    return c;
+    if (!(b.width >= 1 && b.height >= 1 && b.width <= 16384 && b.height <= 16384)) return NULL;
+    return fid__image_cut(NULL, im, (int)floorf(b.x), (int)floorf(b.y), (int)lroundf(b.width), (int)lroundf(b.height));
 }
 
 static void keep(kept *k, const float *descriptor, int dim, float q, const fid_face *face, const fid_image *im) {
