@@ -330,6 +330,15 @@ static fid_status describe_other(fid_embedder *e, const fid_image *im, const fid
     return FID_OK;
 }
 
+/* min x, min y, max x, max y of the 68 points */
+static void bounds(const dpoint pts[68], double b[4]) {
+    b[0] = b[1] = INFINITY, b[2] = b[3] = -INFINITY;
+    for (int i = 0; i < 68; i++) {
+        b[0] = fmin(b[0], pts[i].x), b[2] = fmax(b[2], pts[i].x);
+        b[1] = fmin(b[1], pts[i].y), b[3] = fmax(b[3], pts[i].y);
+    }
+}
+
 /* The 68-point scheme's mirror image: point i of a mirrored face is point mirror68[i]. */
 static const unsigned char mirror68[68] = {
     16, 15, 14, 13, 12, 11, 10, 9,  8,  7,  6,  5,  4,  3,  2,  1,  0,  26, 25, 24, 23, 22, 21,
@@ -377,13 +386,10 @@ static fid_status landmarks_in_frame(fid_embedder *e, const fid_image *im, const
  * dlib/johns, dlib/faces, bbt's group photos, the sample photos and the seed clips: side 1.31x
  * the larger side of the 68 points' bounds, centre 0.134 of that above the bounds' centre. */
 static void frame_of(const dpoint pts[68], double f[3]) {
-    double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
-    for (int i = 0; i < 68; i++) {
-        minx = fmin(minx, pts[i].x), maxx = fmax(maxx, pts[i].x);
-        miny = fmin(miny, pts[i].y), maxy = fmax(maxy, pts[i].y);
-    }
-    double ext = fmax(maxx - minx, maxy - miny), side = 1.31 * ext;
-    double cx = (minx + maxx) / 2, cy = (miny + maxy) / 2 + -0.134 * ext;
+    double b[4];
+    bounds(pts, b);
+    double ext = fmax(b[2] - b[0], b[3] - b[1]), side = 1.31 * ext;
+    double cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2 - 0.134 * ext;
     f[0] = cx - side / 2, f[1] = cy - side / 2, f[2] = side;
 }
 

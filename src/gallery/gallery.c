@@ -289,7 +289,8 @@ static fid_status take_nearest(void *user, const char *name, const float *x, dou
         double s = 0;
         for (int j = 0; j < t->dim; j++)
             s += ((double)t->d[(size_t)i * t->dim + j] - x[j]) * ((double)t->d[(size_t)i * t->dim + j] - x[j]);
-        if (sqrt(s) < t->nearest[i]) t->nearest[i] = (float)sqrt(s);
+        float d = (float)sqrt(s);
+        if (d < t->nearest[i]) t->nearest[i] = d;
     }
     return FID_OK;
 }

@@ -256,26 +256,24 @@ static void regroup(fid_server *s, srv_face *f) {
     }
     memcpy(old, s->groups, (size_t)n_old * sizeof *old);
     int *taken = calloc((size_t)(n_old ? n_old : 1), sizeof *taken);
+    /* count[g * n_old + o]: faces of new group g that were in old group o */
+    int *count = calloc((size_t)groups * (n_old ? n_old : 1), sizeof *count);
     srv_group *made = calloc((size_t)groups, sizeof *made);
-    srv_face *pool = malloc((size_t)n * sizeof *pool); /* the faces by value, before groups are rebuilt */
     srv_face **list = malloc((size_t)n * sizeof *list);
-    if (!taken || !made || !pool || !list) {
+    if (!taken || !count || !made || !list) {
         face_free(f);
-        free(faces), free(from), free(label), free(x), free(old), free(taken), free(made), free(pool), free(list);
+        free(faces), free(from), free(label), free(x), free(old), free(taken), free(count), free(made), free(list);
         return;
     }
     for (int i = 0; i < n; i++)
-        pool[i] = *faces[i];
+        if (from[i] >= 0) count[label[i] * n_old + from[i]]++;
+    /* the faces are moved from s->groups and f into made; s->groups is overwritten below */
     for (int g = 0; g < groups; g++) {
         srv_group *ng = &made[g];
-        /* the old group most of its faces come from */
-        int best = -1, best_n = 0;
-        for (int o = 0; o < n_old; o++) {
-            int c = 0;
-            for (int i = 0; i < n; i++)
-                c += label[i] == g && from[i] == o;
-            if (!taken[o] && c > best_n) best = o, best_n = c;
-        }
+        const int *c = count + (size_t)g * n_old;
+        int best = -1; /* the old group most of its faces come from */
+        for (int o = 0; o < n_old; o++)
+            if (!taken[o] && c[o] > 0 && (best < 0 || c[o] > c[best])) best = o;
         if (best >= 0) {
             taken[best] = 1;
             ng->id = old[best].id, ng->first = old[best].first, ng->last = old[best].last;
@@ -283,28 +281,21 @@ static void regroup(fid_server *s, srv_face *f) {
         } else {
             ng->id = s->next_group++, ng->first = INFINITY;
         }
-        srv_face *members[SRV_GROUP_FACES];
-        int m = 0, nl = 0;
+        int nl = 0;
         for (int i = 0; i < n; i++)
-            if (label[i] == g) list[nl++] = &pool[i];
+            if (label[i] == g) list[nl++] = faces[i];
         qsort(list, (size_t)nl, sizeof *list, sharper_first);
         for (int i = 0; i < nl; i++) {
-            const srv_face *p = list[i];
-            ng->first = fmin(ng->first, p->wall), ng->last = fmax(ng->last, p->wall);
-            if (m < SRV_GROUP_FACES) members[m++] = list[i];
-            else face_free(list[i]); /* a full group keeps its sharpest faces */
+            ng->first = fmin(ng->first, list[i]->wall), ng->last = fmax(ng->last, list[i]->wall);
+            if (ng->n < SRV_GROUP_FACES)
+                ng->faces[ng->n++] = *list[i];
+            else
+                face_free(list[i]); /* a full group keeps its sharpest faces */
         }
-        for (int i = 0; i < m; i++)
-            ng->faces[i] = *members[i];
-        ng->n = m;
         /* sightings: the old groups' in proportion to the faces that came along, and f's */
         double sightings = 0;
-        for (int o = 0; o < n_old; o++) {
-            int c = 0;
-            for (int i = 0; i < n; i++)
-                c += label[i] == g && from[i] == o;
-            if (c && old[o].n) sightings += (double)old[o].sightings * c / old[o].n;
-        }
+        for (int o = 0; o < n_old; o++)
+            if (c[o] && old[o].n) sightings += (double)old[o].sightings * c[o] / old[o].n;
         ng->sightings = (int)lround(sightings) + (label[n - 1] == g);
         if (ng->sightings < 1) ng->sightings = 1;
         if (!ng->centroid) ng->centroid = malloc((size_t)dim * sizeof *ng->centroid);
@@ -329,7 +320,7 @@ static void regroup(fid_server *s, srv_face *f) {
         centroid(&s->groups[s->n_groups++], dim);
     }
     memset(f, 0, sizeof *f);
-    free(faces), free(from), free(label), free(x), free(old), free(taken), free(made), free(pool), free(list);
+    free(faces), free(from), free(label), free(x), free(old), free(taken), free(count), free(made), free(list);
 }
 
 /* A stranger's described face into "who is this?". The same look again (a looping clip, someone

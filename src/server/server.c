@@ -304,6 +304,11 @@ static int person_samples(fid_server *s, const char *name) {
 /* NULL when `name` is new or the k descriptors look like them (the median face within the 1:N
  * threshold of their nearest sample), else the 409 answer: each face's distance to them. Under
  * s->lock. */
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 static json_t *mismatch_with(fid_server *s, const char *name, const float *d, int k, fid_status *st) {
     float near[SRV_GROUP_FACES], sorted[SRV_GROUP_FACES];
     if (k > SRV_GROUP_FACES) k = SRV_GROUP_FACES;
@@ -312,11 +317,7 @@ static json_t *mismatch_with(fid_server *s, const char *name, const float *d, in
     const fid_matcher *m = srv_current_matcher(s);
     float t = m ? fid_matcher_threshold(m) : fid_embedder_threshold(s->m.embedder);
     memcpy(sorted, near, (size_t)k * sizeof *sorted);
-    for (int i = 1; i < k; i++)
-        for (int j = i; j > 0 && sorted[j] < sorted[j - 1]; j--) {
-            float v = sorted[j];
-            sorted[j] = sorted[j - 1], sorted[j - 1] = v;
-        }
+    qsort(sorted, (size_t)k, sizeof *sorted, cmp_float);
     float median = sorted[k / 2];
     if (median < t) return NULL;
     json_t *dist = json_array();
