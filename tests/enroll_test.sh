@@ -35,11 +35,13 @@ else
     set -- $spec
     box=$("$faceid" detect --json --detector ssd --tile-face 0 "$samples/$2" | py "import json,sys; b=json.load(sys.stdin)['files'][0]['faces'][$3-1]['box']; print(' '.join(str(int(v)) for v in b))")
     set -- $1 $2 $box
-    # a square around the face, 2x its size, as a 2 s clip zooming and panning, then noisy and darker
+    # a square around the face, 2x its size, as a 2 s clip of the head tilting (+-11 degrees) while
+    # zooming and panning, then noisy and darker. A still face only zoomed is one look: its frames'
+    # descriptors are within the duplicate gate of each other, one sample.
     side=$(( ($5 > $6 ? $5 : $6) * 2 )); cx=$(( $3 + $5 / 2 - side / 2 )); cy=$(( $4 + $6 / 2 - side / 2 ))
     [ $cx -lt 0 ] && cx=0; [ $cy -lt 0 ] && cy=0
     mkdir -p "$tmp/people/$1"
-    ffmpeg -v error -y -loop 1 -i "$samples/$2" -vf "crop=$side:$side:$cx:$cy,scale=480:480,zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)+on':y='ih/2-(ih/zoom/2)':d=1:s=320x320:fps=10" -t 2 -c:v libx264 -pix_fmt yuv420p "$tmp/people/$1/clip.mp4"
+    ffmpeg -v error -y -loop 1 -i "$samples/$2" -vf "crop=$side:$side:$cx:$cy,scale=480:480,rotate='0.2*sin(2*PI*t)':fillcolor=gray,zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)+on':y='ih/2-(ih/zoom/2)':d=1:s=320x320:fps=10" -t 2 -c:v libx264 -pix_fmt yuv420p "$tmp/people/$1/clip.mp4"
     ffmpeg -v error -y -loop 1 -i "$samples/$2" -vf "crop=$side:$side:$cx:$cy,scale=360:360,eq=brightness=-0.08,noise=alls=12:allf=t,zoompan=z='1.1-0.002*on':d=1:s=300x300:fps=10" -t 2 -c:v libx264 -pix_fmt yuv420p "$tmp/test-$1.mp4"
   done
 fi

@@ -129,8 +129,11 @@ check "a bad config line: exit 2, one line naming the file and the key" test $? 
 check "two sources into one --output: refused" test $? = 2 -a "$(wc -l < "$tmp/err")" = 1
 
 # --- the window: SDL's dummy driver, then a real X server (Xvfb) and a screenshot -----------
-SDL_VIDEODRIVER=dummy timeout 60 "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/dummy"
-check "window (SDL dummy driver) runs to the end" test $? = 0 -a "$(grep -c 'cannot open a window' "$tmp/dummy")" = 0
+# the timeouts only catch a hang: on a busy 2-core machine the clip's pace is not kept (behaviour,
+# not speed, is checked here; live_bench measures speed)
+SDL_VIDEODRIVER=dummy timeout 300 "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/dummy"
+rc=$?
+check "window (SDL dummy driver) runs to the end (exit $rc: $(tail -1 "$tmp/dummy"))" test $rc = 0 -a "$(grep -c 'cannot open a window' "$tmp/dummy")" = 0
 env -u DISPLAY -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "$faceid" live --window --source "$tmp/both.mp4" 2> "$tmp/err"
 check "--window without a display: exit 2, one line" test $? = 2 -a "$(wc -l < "$tmp/err")" = 1
 if command -v xvfb-run > /dev/null; then
@@ -165,16 +168,17 @@ PY
     for key in q Escape; do
       cat > "$tmp/key.sh" <<SH
 ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0 "$faceid" live --window --realtime --source "$tmp/both.mp4" --output "$tmp/key.mp4" 2> "$tmp/key.err" &
-sleep 2
+xdotool search --sync --name 'faceid live' > /dev/null
 xdotool mousemove 400 300 key $key
 wait \$!
 SH
       start=$(date +%s)
-      timeout 60 xvfb-run -a -s "-screen 0 800x600x24 -br" bash "$tmp/key.sh"
+      timeout 300 xvfb-run -a -s "-screen 0 800x600x24 -br" bash "$tmp/key.sh"
       rc=$? took=$(( $(date +%s) - start ))
       n_key=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$tmp/key.mp4" 2>/dev/null)
-      check "$key in the window: exit 0 within ${took}s, a playable video of $n_key frames" \
-        test $rc = 0 -a "$took" -lt 8 -a "${n_key:-0}" -gt 0 -a "${n_key:-0}" -lt "$n_in"
+      # stopped by the key: fewer frames written than the clip has (the time is only reported)
+      check "$key in the window: exit 0 after ${took}s, a playable video of $n_key of $n_in frames" \
+        test $rc = 0 -a "${n_key:-0}" -gt 0 -a "${n_key:-0}" -lt "$n_in"
     done
   fi
 else
