@@ -604,9 +604,9 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
             printf("imported %d new samples of %d people\n", samples, people);
         }
     } else if (g && readonly) {
-        int n = fid_gallery_people(g, NULL, 0, &st);
-        fid_person_info *people = calloc((size_t)(n > 0 ? n : 1), sizeof *people);
-        n = n < 0 ? -1 : fid_gallery_people(g, people, n, &st);
+        int n = -1;
+        fid_person_info *people = fid__gallery_people_all(g, &n, &st);
+        if (!people) n = -1;
         json_t *arr = json_array();
         int found = 0;
         for (int i = 0; i < n; i++) {

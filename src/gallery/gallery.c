@@ -38,6 +38,29 @@ static int readable_name(const char *name) {
     return 1;
 }
 
+fid_person_info *fid__gallery_people_all(fid_gallery *gallery, int *count, fid_status *status) {
+    /* another process or node may add people between counting and listing: list again until the
+     * list fits (never reading past what was allocated) */
+    for (int tries = 0; tries < 16; tries++) {
+        int want = fid_gallery_people(gallery, NULL, 0, status);
+        if (want < 0) return NULL;
+        fid_person_info *list = calloc((size_t)(want ? want : 1), sizeof *list);
+        if (!list) {
+            fid__set_status(status, fid__fail(FID_ERR_NO_MEMORY, "cannot list %d people: out of memory", want));
+            return NULL;
+        }
+        int got = fid_gallery_people(gallery, list, want, status);
+        if (got >= 0 && got <= want) {
+            *count = got;
+            return list;
+        }
+        free(list);
+        if (got < 0) return NULL;
+    }
+    fid__set_status(status, fid__fail(FID_ERR_IO, "the gallery keeps growing while it is listed; try again"));
+    return NULL;
+}
+
 fid_status fid_person_name_check(const char *name) {
     if (!name || !*name) return fid__fail(FID_ERR_INVALID_ARGUMENT, "a person's name cannot be empty");
     size_t len = strlen(name);

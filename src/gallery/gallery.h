@@ -38,6 +38,10 @@ fid_status fid__gallery_scan(fid_gallery *gallery, const char *name, fid__descri
 typedef int (*fid__change_fn)(void *user, uint64_t version, const char *name);
 fid_status fid__gallery_changes(fid_gallery *gallery, uint64_t since, fid__change_fn fn, void *user);
 
+/* Every person (malloc'd, *count of them), listed whole even while others add people; NULL with
+ * *status on failure. */
+fid_person_info *fid__gallery_people_all(fid_gallery *gallery, int *count, fid_status *status);
+
 /* A matcher for the gallery as it is now, made from `old` (made at version old_version) and the
  * change log when the back end keeps one, else read whole. *version: the version it reflects. */
 fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, fid_gallery *gallery,
