@@ -18,6 +18,7 @@ import ctypes.util
 import glob
 import math
 import os
+import threading
 from dataclasses import dataclass
 from typing import Iterator, Iterable, List, Optional, Sequence, Tuple
 
@@ -210,6 +211,38 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+def _name(name, what: str = "name") -> bytes:
+    """A person's name as the library takes it: a str without NUL (ctypes would pass the part
+    before it, naming someone else); the library checks the rest (fid_person_name_check)."""
+    if not isinstance(name, str):
+        raise Error(f"a {what} is a str, not {type(name).__name__}", 1)
+    if "\0" in name:
+        raise Error(f"a {what} cannot hold a NUL character: {name!r}", 1)
+    return name.encode("utf-8", "strict")
+
+
+def _path(path) -> bytes:
+    b = os.fsencode(path)
+    if b"\0" in b:
+        raise Error(f"a path cannot hold a NUL character: {path!r}", 1)
+    return b
+
+
+def _vector(a, dim: int, what: str = "descriptor") -> np.ndarray:
+    """A descriptor as the library reads it: exactly dim finite float32 values, one row. Anything
+    else is an Error (a short array would be read past its end, a second row silently ignored)."""
+    try:
+        v = np.asarray(a)
+    except Exception as e:  # e.g. a ragged list
+        raise Error(f"a {what} is an array of {dim} numbers: {e}", 1) from None
+    if v.dtype.kind not in "fiu" or v.ndim != 1 or v.shape[0] != dim:
+        raise Error(f"a {what} is a 1-D array of {dim} numbers, not {v.dtype} {v.shape}", 1)
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    if not np.all(np.isfinite(v)):
+        raise Error(f"a {what} must be finite (it holds NaN or infinity)", 1)
+    return v
+
+
 def version() -> str:
     """libfaceid's version."""
     return _text(_version())
@@ -231,9 +264,11 @@ class _Image:
     """A libfaceid image made from a numpy array (owned; freed when collected or closed)."""
 
     def __init__(self, array: np.ndarray):
+        if not isinstance(array, np.ndarray):
+            raise Error(f"an image is a numpy array (H x W x 3 uint8 RGB), not {type(array).__name__}", 1)
         a = np.ascontiguousarray(array)
-        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
-            raise ValueError(f"faceid: an image is an H x W x 3 uint8 RGB array, not {a.dtype} {a.shape}")
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
+            raise Error(f"an image is an H x W x 3 uint8 RGB array, not {a.dtype} {a.shape}", 1)
         st = ctypes.c_int(0)
         self.ptr = _image_from_rgb(a.shape[1], a.shape[0], a.ctypes.data, a.strides[0], ctypes.byref(st))
         if not self.ptr:
@@ -253,7 +288,7 @@ def _to_array(ptr) -> np.ndarray:
 def load_image(path: str) -> np.ndarray:
     """A JPEG, PNG or WebP file (EXIF orientation applied) as an H x W x 3 uint8 RGB array."""
     st = ctypes.c_int(0)
-    ptr = _image_load(os.fsencode(path), ctypes.byref(st))
+    ptr = _image_load(_path(path), ctypes.byref(st))
     if not ptr:
         _fail(st.value)
     try:
@@ -327,14 +362,29 @@ class Frame:
 # ---- the models ---------------------------------------------------------------------------------
 
 class _Handle:
-    """A libfaceid handle: freed by close(), at the end of a with block, or when collected."""
+    """A libfaceid handle: freed by close(), at the end of a with block, or when collected.
+    Models and galleries keep per-call state and ctypes lets go of the GIL during a call: every
+    call on a handle holds its lock, so threads sharing one take turns instead of corrupting it."""
     _ptr = None
     _free = None  # the C function that frees _ptr
 
+    @property
+    def _lock(self):
+        lock = self.__dict__.get("_lock_")
+        if lock is None:
+            lock = self.__dict__.setdefault("_lock_", threading.RLock())
+        return lock
+
+    def _live(self):
+        if not self._ptr:
+            raise Error(f"this {type(self).__name__} is closed", 1)
+        return self._ptr
+
     def close(self):
-        if self._ptr:
-            self._free(self._ptr)
-            self._ptr = None
+        with self._lock:
+            if self._ptr:
+                self._free(self._ptr)
+                self._ptr = None
 
     def __del__(self):
         self.close()
@@ -370,7 +420,8 @@ class Detector(_Handle):
         while True:
             out = (_Detection * cap)()
             st = ctypes.c_int(0)
-            n = _det_run(self._ptr, image.ptr, out, cap, ctypes.byref(st))
+            with self._lock:
+                n = _det_run(self._live(), image.ptr, out, cap, ctypes.byref(st))
             if n < 0:
                 _fail(st.value)
             if n <= cap:
@@ -433,40 +484,44 @@ class Embedder(_Handle):
     def _describe(self, image: _Image, d: _Detection) -> np.ndarray:
         out = np.empty(self.dim, dtype=np.float32)
         face = _Face()
-        _check(_emb_describe(self._ptr, image.ptr, ctypes.byref(d), ctypes.byref(face),
-                             out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
+        with self._lock:
+            _check(_emb_describe(self._live(), image.ptr, ctypes.byref(d), ctypes.byref(face),
+                                 out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
         return out
 
     def embed(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The descriptor (float32, dim) of a detected face."""
+        b = detection.box
+        if not all(math.isfinite(v) for v in (b.x, b.y, b.width, b.height)) or b.width <= 0 or b.height <= 0:
+            raise Error(f"a detection's box must be finite with a positive size, not {b}", 1)
         d = _Detection()
-        d.box = _Box(detection.box.x, detection.box.y, detection.box.width, detection.box.height)
+        d.box = _Box(b.x, b.y, b.width, b.height)
         d.score = detection.score
         # BlazeFace's keypoints place the landmark net's first frame (see fid_alignment)
         kp = list(detection.keypoints or ())[:6]
         d.n_keypoints = len(kp)
         for i, (x, y) in enumerate(kp):
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise Error("a detection's keypoints must be finite", 1)
             d.keypoints[i].x, d.keypoints[i].y = x, y
         return self._describe(_Image(image), d)
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         """Distance in the model's metric; below `threshold`, the same person."""
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        b = np.ascontiguousarray(b, dtype=np.float32)
-        if a.shape != (self.dim,) or b.shape != (self.dim,):
-            raise ValueError(f"faceid: descriptors have {self.dim} values")
-        return float(_emb_distance(self._ptr, a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+        a, b = _vector(a, self.dim), _vector(b, self.dim)
+        return float(_emb_distance(self._live(), a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
                                    b.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
 
 
 
-_default = {}
+_default = threading.local()
 
 
 def _models() -> Tuple[Detector, Embedder]:
-    if not _default:
-        _default["det"], _default["emb"] = Detector(), Embedder()
-    return _default["det"], _default["emb"]
+    """This thread's default models: each thread its own, so threads run side by side."""
+    if getattr(_default, "models", None) is None:
+        _default.models = (Detector(), Embedder())
+    return _default.models
 
 
 def _largest(det: Detector, emb: Embedder, image: np.ndarray) -> np.ndarray:
@@ -503,13 +558,14 @@ class Gallery(_Handle):
         self._model = embedder.model_id.encode()
         p.model, p.dim = self._model, embedder.dim
         st = ctypes.c_int(0)
-        self._ptr = _gal_open(os.fsencode(path), ctypes.byref(p), ctypes.byref(st))
+        self._ptr = _gal_open(_path(path), ctypes.byref(p), ctypes.byref(st))
         if not self._ptr:
             _fail(st.value)
         self._threshold = threshold
         self._matcher = None
 
     def _match_with(self):
+        self._live()
         if self._matcher is None:
             params = None
             if self._threshold is not None:
@@ -530,13 +586,19 @@ class Gallery(_Handle):
         """Adds the largest face of each image as a sample of `name`, through the photo quality
         gates (force: keep faces a gate refuses). Returns the samples added; raises Error when
         every face was refused or the name is not allowed."""
+        encoded = _name(name)
+        images = [_Image(image) for image in images]  # every array checked before anything is written
+        # the gallery's lock, then the models' (always in this order: no two threads wait on each other)
+        with self._lock, self.detector._lock, self.embedder._lock:
+            return self._enroll(name, encoded, images, force)
+
+    def _enroll(self, name: str, encoded: bytes, images: List[_Image], force: bool) -> int:
         st = ctypes.c_int(0)
-        e = _enr_begin(self.detector._ptr, self.embedder._ptr, None, ctypes.byref(st))
+        e = _enr_begin(self.detector._live(), self.embedder._live(), None, ctypes.byref(st))
         if not e:
             _fail(st.value)
         try:
-            for i, image in enumerate(images):
-                im = _Image(image)  # held until the call returns: its destructor frees the pixels
+            for i, im in enumerate(images):  # held until the call returns: their destructors free the pixels
                 _check(_enr_photo(e, im.ptr, f"image {i}".encode(), int(force), None))
             n = _enr_count(e)
             if n == 0:
@@ -546,7 +608,7 @@ class Gallery(_Handle):
             for i in range(n):
                 _check(_enr_sample(e, i, desc[i].ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
                                    qual[i:].ctypes.data_as(ctypes.POINTER(ctypes.c_float)), None, None, None))
-            _check(_gal_add(self._ptr, name.encode(), desc.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), n,
+            _check(_gal_add(self._live(), encoded, desc.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), n,
                             qual.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), b"python"))
             self._changed()
             return n
@@ -555,9 +617,11 @@ class Gallery(_Handle):
 
     def match(self, descriptor: np.ndarray) -> Match:
         """The nearest person to a descriptor, or "?" beyond the threshold."""
-        d = np.ascontiguousarray(descriptor, dtype=np.float32)
+        d = _vector(descriptor, self.embedder.dim)
         m = _Match()
-        _check(_matcher_match(self._match_with(), d.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.byref(m)))
+        with self._lock:
+            _check(_matcher_match(self._match_with(), d.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                  ctypes.byref(m)))
         return Match(_text(m.name), bool(m.known), float(m.distance), float(m.threshold), _text(m.second),
                      float(m.margin))
 
@@ -574,28 +638,36 @@ class Gallery(_Handle):
     def people(self) -> dict:
         """{name: number of samples}, sorted by name."""
         st = ctypes.c_int(0)
-        n = _gal_people(self._ptr, None, 0, ctypes.byref(st))
-        if n < 0:
-            _fail(st.value)
-        arr = (_PersonInfo * max(n, 1))()
-        n = _gal_people(self._ptr, arr, n, ctypes.byref(st))
-        if n < 0:
-            _fail(st.value)
-        return {_text(p.name): p.samples for p in arr[:n]}
+        with self._lock:
+            while True:  # another process may add people between counting and listing
+                n = _gal_people(self._live(), None, 0, ctypes.byref(st))
+                if n < 0:
+                    _fail(st.value)
+                arr = (_PersonInfo * max(n, 1))()
+                got = _gal_people(self._ptr, arr, n, ctypes.byref(st))
+                if got < 0:
+                    _fail(st.value)
+                if got <= n:
+                    return {_text(p.name): p.samples for p in arr[:got]}
 
     def remove(self, name: str):
-        _check(_gal_remove(self._ptr, name.encode()))
-        self._changed()
+        encoded = _name(name)
+        with self._lock:
+            _check(_gal_remove(self._live(), encoded))
+            self._changed()
 
     def rename(self, old: str, new: str):
-        _check(_gal_rename(self._ptr, old.encode(), new.encode()))
-        self._changed()
+        a, b = _name(old), _name(new, "new name")
+        with self._lock:
+            _check(_gal_rename(self._live(), a, b))
+            self._changed()
 
     _matcher = None
 
     def close(self):
-        self._changed()
-        super().close()
+        with self._lock:
+            self._changed()
+            super().close()
 
 
 # ---- live -----------------------------------------------------------------------------------------
@@ -609,7 +681,7 @@ def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
     model = emb.model_id.encode()
     p.model, p.dim = model, emb.dim
     st = ctypes.c_int(0)
-    g = _gal_open(os.fsencode(gallery), ctypes.byref(p), ctypes.byref(st))
+    g = _gal_open(_path(gallery), ctypes.byref(p), ctypes.byref(st))
     if not g:
         _fail(st.value)
     idf = pl = None
@@ -620,7 +692,7 @@ def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
         pl = _pl_create(idf, None, ctypes.byref(st))
         if not pl:
             _fail(st.value)
-        _check(_pl_open(pl, os.fsencode(source), None))
+        _check(_pl_open(pl, _path(source), None))
         r = _PipelineResult()
         while True:
             s = _pl_next(pl, 1.0, ctypes.byref(r))

@@ -39,7 +39,7 @@ class Binding(unittest.TestCase):
         self.assertEqual(im.dtype, np.uint8)
         self.assertEqual(im.ndim, 3)
         self.assertEqual(im.shape[2], 3)
-        with self.assertRaises(ValueError):
+        with self.assertRaises(faceid.Error):
             faceid.Detector().detect(im.astype(np.float32))
 
     def test_bad_file_is_an_error_with_the_library_message(self):
@@ -135,6 +135,73 @@ class Binding(unittest.TestCase):
             named |= {e["name"] for e in frame.events}
         self.assertGreaterEqual(frames, 15)
         self.assertIn("alice", named)
+
+    def test_threads_share_the_default_models_and_a_gallery(self):
+        # ctypes lets go of the GIL: two threads on one detector/embedder crashed the process
+        # (segfault, double free); now each thread has its own defaults and a shared handle
+        # takes turns. Every thread's answers must equal the single-threaded ones.
+        import threading
+        path = os.path.join(self.tmp, "threads.db")
+        images = [sample(n) for n in (1, 2, 3, 4)]
+        with faceid.Gallery(path) as g:
+            g.enroll("alice", [images[0]], force=True)
+            want = [[f.name for f in g.identify(im)] for im in images]
+            det = faceid.Detector()
+            want_boxes = [len(det.detect(im)) for im in images]
+            errors, results = [], []
+
+            def work(k):
+                try:
+                    for r in range(3):
+                        i = (k + r) % 4
+                        results.append(([f.name for f in g.identify(images[i])], want[i]))  # one shared gallery
+                        results.append((len(det.detect(images[i])), want_boxes[i]))  # one shared detector
+                        same, _ = faceid.verify(images[0], images[0])  # this thread's default models
+                        results.append((same, True))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            self.assertEqual(len(results), 4 * 3 * 3)
+            for got, expected in results:
+                self.assertEqual(got, expected)
+
+    def test_arrays_and_names_are_checked(self):
+        path = os.path.join(self.tmp, "checks.db")
+        with faceid.Gallery(path) as g:
+            g.enroll("alice", [sample(1)], force=True)
+            dim = g.embedder.dim
+            good = [f for f in g.identify(sample(1)) if f.name == "alice"][0].descriptor
+            self.assertEqual(g.match(good).name, "alice")
+            for bad in (good[: dim // 2],  # too short: was read past its end
+                        np.stack([good, good]),  # two rows: the first was used silently
+                        np.full(dim, np.nan, np.float32),  # not finite
+                        np.array(["x"] * dim),  # not numbers
+                        good.reshape(dim, 1)):
+                with self.assertRaises(faceid.Error, msg=f"{getattr(bad, 'shape', bad)}"):
+                    g.match(bad)
+            with self.assertRaises(faceid.Error):
+                g.embedder.distance(good, good[:-1])
+            # a NUL in a name addressed the name before it
+            g.enroll("bob", [sample(2)], force=True)
+            for call in (lambda: g.remove("bob\0x"), lambda: g.rename("bob\0x", "carol"),
+                         lambda: g.rename("bob", "carol\0x"), lambda: g.enroll("bob\0x", [sample(2)], force=True)):
+                with self.assertRaises(faceid.Error):
+                    call()
+            self.assertEqual(sorted(g.people()), ["alice", "bob"])
+            # a NaN box gave a descriptor
+            d = faceid.Detector().detect(sample(1))[0]
+            nan_box = faceid.Detection(faceid.Box(float("nan"), d.box.y, d.box.width, d.box.height), d.score, ())
+            with self.assertRaises(faceid.Error):
+                g.embedder.embed(sample(1), nan_box)
+            for image in (np.zeros((0, 5, 3), np.uint8), np.zeros((5, 5), np.uint8), [[1, 2, 3]]):
+                with self.assertRaises(faceid.Error):
+                    g.identify(image)
 
 
 if __name__ == "__main__":
