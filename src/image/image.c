@@ -108,7 +108,17 @@ static void jpeg_quiet(j_common_ptr cinfo, int level) {
     (void)level; /* corrupt-data warnings: the data decodes anyway, as every viewer shows it */
 }
 
-static fid_image *decode_jpeg(const unsigned char *data, size_t size, const char *path, fid_status *st) {
+/* The declared size against a caller's budget (the server's), before a pixel is allocated or
+ * decoded: a few bytes can claim gigapixels. */
+static int over_budget(uint64_t w, uint64_t h, uint64_t max_pixels, const char *path, fid_status *st) {
+    if (!max_pixels || w * h <= max_pixels) return 0;
+    *st = fid__fail(FID_ERR_TOO_LARGE, "%s: an image of %llux%llu pixels is over the budget of %llu pixels", path,
+                    (unsigned long long)w, (unsigned long long)h, (unsigned long long)max_pixels);
+    return 1;
+}
+
+static fid_image *decode_jpeg(const unsigned char *data, size_t size, const char *path, uint64_t max_pixels,
+                              fid_status *st) {
     struct jpeg_decompress_struct cinfo;
     jpeg_error err;
     fid_image *volatile im = NULL;
@@ -124,6 +134,10 @@ static fid_image *decode_jpeg(const unsigned char *data, size_t size, const char
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
+    if (over_budget(cinfo.image_width, cinfo.image_height, max_pixels, path, st)) {
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
     im = fid__image_new((int)cinfo.output_width, (int)cinfo.output_height);
@@ -175,7 +189,8 @@ static void png_on_error(png_structp png, png_const_charp msg) {
 
 static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
-static fid_image *decode_png(const unsigned char *data, size_t size, const char *path, fid_status *st) {
+static fid_image *decode_png(const unsigned char *data, size_t size, const char *path, uint64_t max_pixels,
+                             fid_status *st) {
     png_failure failure = {"corrupt file"};
     png_source src = {data, size, 0};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &failure, png_on_error, png_on_warning);
@@ -198,6 +213,12 @@ static fid_image *decode_png(const unsigned char *data, size_t size, const char 
     png_set_read_fn(png, &src, png_read_memory);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if (over_budget(w, h, max_pixels, path, st)) {
+        fid_status budget = *st;
+        png_destroy_read_struct(&png, &info, NULL);
+        *st = budget;
+        return NULL;
+    }
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -230,12 +251,14 @@ static fid_image *decode_png(const unsigned char *data, size_t size, const char 
 
 /* ---- WebP ---------------------------------------------------------------------------------- */
 
-static fid_image *decode_webp(const unsigned char *data, size_t size, const char *path, fid_status *st) {
+static fid_image *decode_webp(const unsigned char *data, size_t size, const char *path, uint64_t max_pixels,
+                              fid_status *st) {
     int w, h;
     if (!WebPGetInfo(data, size, &w, &h)) {
         *st = fid__fail(FID_ERR_FORMAT, "%s: corrupt WebP header", path);
         return NULL;
     }
+    if (over_budget((uint64_t)w, (uint64_t)h, max_pixels, path, st)) return NULL;
     fid_image *im = fid__image_new(w, h);
     if (!im) {
         *st = FID_ERR_TOO_LARGE;
@@ -289,10 +312,15 @@ fid_image *fid__image_orient(fid_image *im, int orientation) {
 }
 
 fid_image *fid__image_decode(const unsigned char *data, size_t size, const char *path, fid_status *status) {
+    return fid__image_decode_limited(data, size, path, 0, status);
+}
+
+fid_image *fid__image_decode_limited(const unsigned char *data, size_t size, const char *path, uint64_t max_pixels,
+                                     fid_status *status) {
     fid_status st = FID_ERR_FORMAT;
     fid_image *im = NULL;
     if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
-        im = decode_jpeg(data, size, path, &st);
+        im = decode_jpeg(data, size, path, max_pixels, &st);
         if (im) {
             fid_image *oriented = fid__image_orient(im, exif_orientation(data, size));
             if (!oriented) {
@@ -302,9 +330,9 @@ fid_image *fid__image_decode(const unsigned char *data, size_t size, const char 
             im = oriented;
         }
     } else if (size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) {
-        im = decode_png(data, size, path, &st);
+        im = decode_png(data, size, path, max_pixels, &st);
     } else if (size >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4)) {
-        im = decode_webp(data, size, path, &st);
+        im = decode_webp(data, size, path, max_pixels, &st);
     } else {
         st = fid__fail(FID_ERR_UNSUPPORTED, "%s: not a JPEG, PNG or WebP image", path);
     }

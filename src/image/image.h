@@ -20,6 +20,10 @@ fid_image *fid__image_cut(fid_image *reuse, const fid_image *im, int x0, int y0,
 
 /* Decodes JPEG (with EXIF orientation), PNG or WebP from memory; `path` names it in errors. */
 fid_image *fid__image_decode(const unsigned char *data, size_t size, const char *path, fid_status *status);
+/* The same within a budget: an image declaring more than max_pixels (0: no budget beyond the
+ * library's 100 MP) is refused from its header, FID_ERR_TOO_LARGE, before anything is allocated. */
+fid_image *fid__image_decode_limited(const unsigned char *data, size_t size, const char *path, uint64_t max_pixels,
+                                     fid_status *status);
 
 /* Applies EXIF orientation 1..8; consumes im, returns the oriented image (NULL on no memory). */
 fid_image *fid__image_orient(fid_image *im, int orientation);

@@ -36,6 +36,7 @@ struct fid_video {
     double fps, duration;
     int64_t frames;
     int live; /* a camera or a network stream: no end in sight, frames come at their own pace */
+    int own_pb; /* an upload read from memory (fid__video_open_upload) */
 };
 
 static fid_status av_fail(fid_status st, const char *url, const char *what, int err) {
@@ -65,6 +66,56 @@ static void register_devices(void) {
     void (*register_all)(void) = lib ? (void (*)(void))dlsym(lib, "avdevice_register_all") : NULL;
     if (register_all) register_all();
     devices_ready = register_all != NULL;
+}
+
+/* After avformat_open_input: the stream, its decoder, rotation and timing. max_pixels > 0 refuses
+ * frames larger than that from the declared size, before anything is decoded. */
+static fid_status finish_open(fid_video *v, const fid_video_params *pp, const char *url, int64_t max_pixels) {
+    fid_video_params p = *pp;
+    fid_status st;
+    int err;
+    if ((err = avformat_find_stream_info(v->fmt, NULL)) < 0) {
+        st = av_fail(FID_ERR_FORMAT, url, "no stream information", err);
+        return st;
+    }
+    const AVCodec *codec = NULL;
+    v->stream = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (v->stream < 0 || !codec) {
+        st = fid__fail(FID_ERR_FORMAT, "%s: no decodable video stream", url);
+        return st;
+    }
+    AVStream *s = v->fmt->streams[v->stream];
+    v->dec = avcodec_alloc_context3(codec);
+    if (!v->dec || avcodec_parameters_to_context(v->dec, s->codecpar) < 0) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot set up the decoder", url);
+        return st;
+    }
+    v->dec->thread_count = p.threads > 0 ? p.threads : 1;
+    if ((err = avcodec_open2(v->dec, codec, NULL)) < 0) {
+        st = av_fail(FID_ERR_UNSUPPORTED, url, "cannot open the decoder", err);
+        return st;
+    }
+    v->pkt = av_packet_alloc();
+    v->frame = av_frame_alloc();
+    if (!v->pkt || !v->frame) {
+        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate frames", url);
+        return st;
+    }
+    const int32_t *matrix = (const int32_t *)av_stream_get_side_data(s, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (matrix) {
+        double r = -av_display_rotation_get(matrix); /* degrees clockwise to show upright */
+        int q = (int)lround(r / 90.0) % 4;
+        v->rotation = (q + 4) % 4 * 90;
+    }
+    AVRational rate = av_guess_frame_rate(v->fmt, s, NULL);
+    v->fps = rate.num && rate.den ? av_q2d(rate) : 0;
+    v->duration = v->fmt->duration > 0 ? v->fmt->duration / (double)AV_TIME_BASE : 0;
+    v->frames = s->nb_frames > 0 ? s->nb_frames : (int64_t)(v->duration * v->fps + 0.5);
+    if (!(v->fmt->pb && v->fmt->pb->seekable) && !(v->duration > 0)) v->live = 1; /* a pipe or an endless stream */
+    if (max_pixels > 0 && (int64_t)v->dec->width * v->dec->height > max_pixels)
+        return fid__fail(FID_ERR_TOO_LARGE, "%s: frames of %dx%d are over the budget of %lld pixels", url,
+                         v->dec->width, v->dec->height, (long long)max_pixels);
+    return FID_OK;
 }
 
 fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status) {
@@ -126,44 +177,89 @@ fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_s
                      err);
         goto fail;
     }
-    if ((err = avformat_find_stream_info(v->fmt, NULL)) < 0) {
-        st = av_fail(FID_ERR_FORMAT, url, "no stream information", err);
+    if ((st = finish_open(v, &p, url, 0)) != FID_OK) goto fail;
+    fid__set_status(status, FID_OK);
+    return v;
+fail:
+    fid_video_close(v);
+    fid__set_status(status, st);
+    return NULL;
+}
+
+/* ---- uploads: a clip from memory, nothing but its bytes ----------------------------------------- */
+
+typedef struct mem_source {
+    const unsigned char *data;
+    size_t size, pos;
+} mem_source;
+
+static int mem_read(void *opaque, uint8_t *buf, int n) {
+    mem_source *m = opaque;
+    size_t left = m->size - m->pos, k = (size_t)n < left ? (size_t)n : left;
+    if (!k) return AVERROR_EOF;
+    memcpy(buf, m->data + m->pos, k);
+    m->pos += k;
+    return (int)k;
+}
+
+static int64_t mem_seek(void *opaque, int64_t offset, int whence) {
+    mem_source *m = opaque;
+    whence &= ~AVSEEK_FORCE;
+    if (whence == AVSEEK_SIZE) return (int64_t)m->size;
+    int64_t at = whence == SEEK_SET ? offset : whence == SEEK_CUR ? (int64_t)m->pos + offset : (int64_t)m->size + offset;
+    if (at < 0 || at > (int64_t)m->size) return AVERROR(EINVAL);
+    m->pos = (size_t)at;
+    return at;
+}
+
+/* A demuxer that asks for another file (an HLS or concat playlist, a reference movie) gets none. */
+static int refuse_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags, AVDictionary **options) {
+    (void)s, (void)pb, (void)url, (void)flags, (void)options;
+    return AVERROR(EPERM);
+}
+
+/* The containers a recorded clip comes in; playlists, concat lists, image sequences and devices
+ * are not among them. */
+#define UPLOAD_FORMATS "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mjpeg,gif"
+
+fid_video *fid__video_open_upload(const void *data, size_t size, const char *label, int64_t max_pixels,
+                                  int (*interrupt)(void *), void *opaque, fid_status *status) {
+    fid_video_params p = fid_video_default_params();
+    av_log_set_level(AV_LOG_QUIET);
+    fid_status st = FID_ERR_NO_MEMORY;
+    fid_video *v = calloc(1, sizeof *v);
+    mem_source *m = malloc(sizeof *m);
+    unsigned char *buf = av_malloc(64 * 1024);
+    AVDictionary *options = NULL;
+    if (!v || !m || !buf || !(v->url = strdup(label ? label : "upload")) || !(v->fmt = avformat_alloc_context())) {
+        av_free(buf), free(m);
+        fid__fail(st, "%s: cannot allocate a video", label);
         goto fail;
     }
-    const AVCodec *codec = NULL;
-    v->stream = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-    if (v->stream < 0 || !codec) {
-        st = fid__fail(FID_ERR_FORMAT, "%s: no decodable video stream", url);
+    *m = (mem_source){data, size, 0};
+    v->fmt->pb = avio_alloc_context(buf, 64 * 1024, 0, m, mem_read, NULL, mem_seek);
+    if (!v->fmt->pb) {
+        av_free(buf), free(m);
+        fid__fail(st, "%s: cannot allocate a video", label);
         goto fail;
     }
-    AVStream *s = v->fmt->streams[v->stream];
-    v->dec = avcodec_alloc_context3(codec);
-    if (!v->dec || avcodec_parameters_to_context(v->dec, s->codecpar) < 0) {
-        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot set up the decoder", url);
+    v->own_pb = 1;
+    v->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    v->fmt->io_open = refuse_open;
+    v->fmt->interrupt_callback.callback = interrupt;
+    v->fmt->interrupt_callback.opaque = opaque;
+    av_dict_set(&options, "format_whitelist", UPLOAD_FORMATS, 0);
+    av_dict_set(&options, "protocol_whitelist", "none", 0);
+    av_dict_set(&options, "enable_drefs", "0", 0);
+    int err = avformat_open_input(&v->fmt, NULL, NULL, &options);
+    av_dict_free(&options);
+    if (err < 0) {
+        /* one answer for every refusal: which rule refused it tells a prober nothing */
+        st = fid__fail(FID_ERR_UNSUPPORTED, "%s: not a video in an accepted format (mp4, mov, mkv, webm, avi)", label);
         goto fail;
     }
-    v->dec->thread_count = p.threads > 0 ? p.threads : 1;
-    if ((err = avcodec_open2(v->dec, codec, NULL)) < 0) {
-        st = av_fail(FID_ERR_UNSUPPORTED, url, "cannot open the decoder", err);
-        goto fail;
-    }
-    v->pkt = av_packet_alloc();
-    v->frame = av_frame_alloc();
-    if (!v->pkt || !v->frame) {
-        st = fid__fail(FID_ERR_NO_MEMORY, "%s: cannot allocate frames", url);
-        goto fail;
-    }
-    const int32_t *matrix = (const int32_t *)av_stream_get_side_data(s, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (matrix) {
-        double r = -av_display_rotation_get(matrix); /* degrees clockwise to show upright */
-        int q = (int)lround(r / 90.0) % 4;
-        v->rotation = (q + 4) % 4 * 90;
-    }
-    AVRational rate = av_guess_frame_rate(v->fmt, s, NULL);
-    v->fps = rate.num && rate.den ? av_q2d(rate) : 0;
-    v->duration = v->fmt->duration > 0 ? v->fmt->duration / (double)AV_TIME_BASE : 0;
-    v->frames = s->nb_frames > 0 ? s->nb_frames : (int64_t)(v->duration * v->fps + 0.5);
-    if (!(v->fmt->pb && v->fmt->pb->seekable) && !(v->duration > 0)) v->live = 1; /* a pipe or an endless stream */
+    if ((st = finish_open(v, &p, v->url, max_pixels)) != FID_OK) goto fail;
+    v->live = 0;
     fid__set_status(status, FID_OK);
     return v;
 fail:
@@ -179,7 +275,13 @@ void fid_video_close(fid_video *v) {
     av_frame_free(&v->frame);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->dec);
+    AVIOContext *pb = v->own_pb && v->fmt ? v->fmt->pb : NULL;
     avformat_close_input(&v->fmt);
+    if (pb) { /* custom I/O is the caller's to free: its buffer and source */
+        free(pb->opaque);
+        av_freep(&pb->buffer);
+        avio_context_free(&pb);
+    }
     fid_image_free(v->image);
     free(v->url);
     free(v);
