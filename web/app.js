@@ -11,8 +11,22 @@ const el = (tag, props = {}, ...children) => {
 
 function say(text) { $('status').textContent = text; }
 
-async function api(path, options = {}) {
-  const r = await fetch(path, Object.assign({ credentials: 'same-origin' }, options));
+// Every change the page asks for carries the session's CSRF token (GET /api/v1/session): the
+// server refuses a browser's state change without it, so another site cannot make this browser
+// enroll, rename or delete. A 403 after a restart of the server fetches a fresh one once.
+let csrf = null;
+async function session() {
+  const r = await fetch('/api/v1/session', { credentials: 'same-origin' });
+  if (r.status === 401) { $('login').hidden = false; throw new Error('a token is needed'); }
+  csrf = (await r.json()).csrf;
+}
+
+async function api(path, options = {}, retried = false) {
+  const method = (options.method || 'GET').toUpperCase();
+  if (method !== 'GET' && !csrf) await session();
+  const headers = Object.assign({}, options.headers || {}, method !== 'GET' ? { 'X-CSRF-Token': csrf } : {});
+  const r = await fetch(path, Object.assign({ credentials: 'same-origin' }, options, { headers }));
+  if (r.status === 403 && method !== 'GET' && !retried) { csrf = null; return api(path, options, true); }
   if (r.status === 401) { $('login').hidden = false; throw new Error('a token is needed'); }
   if (r.status === 204) return null;
   const body = await r.json().catch(() => ({}));

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "gallery/cluster.h"
+#include "gallery/gallery.h"
 #include "image/image.h"
 #include "server/service.h"
 #include "util/clock.h"
@@ -141,6 +142,61 @@ json_t *srv_event_json(const srv_event *ev) {
         json_object_set_new(j, "crop", json_string(url));
     }
     return j;
+}
+
+void srv_events_rename(fid_server *s, const char *from, const char *to) {
+    pthread_mutex_lock(&s->ev_lock);
+    for (uint64_t id = s->first_event; id < s->next_event; id++) {
+        srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+        if (!strcmp(ev->e.track.name, from)) snprintf(ev->e.track.name, sizeof ev->e.track.name, "%s", to);
+    }
+    for (int i = 0; i < s->n_counts; i++)
+        if (!strcmp(s->counts[i].name, from)) snprintf(s->counts[i].name, sizeof s->counts[i].name, "%s", to);
+    pthread_mutex_unlock(&s->ev_lock);
+    srv_mqtt_forget(s->mqtt, from);
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const fid_person_info *)a)->name, ((const fid_person_info *)b)->name);
+}
+
+/* Events naming someone the gallery no longer holds lose their crops (and the name its count and
+ * presence): a delete through the API, `faceid remove`, a rename elsewhere or another node's
+ * delete all end here, found from the gallery itself rather than from who did it. Skipped while
+ * the gallery cannot be read. */
+static void forget_departed(fid_server *s) {
+    fid_status st;
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    fid_person_info *people = fid__gallery_people_all(s->m.gallery, &n, &st);
+    pthread_mutex_unlock(&s->lock);
+    if (!people) return;
+    if (n) qsort(people, (size_t)n, sizeof *people, cmp_name);
+    char gone[16][208];
+    int n_gone = 0;
+    pthread_mutex_lock(&s->ev_lock);
+    for (uint64_t id = s->first_event; id < s->next_event; id++) {
+        srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+        const char *name = ev->e.track.name;
+        if (!ev->crop || !*name || !strcmp(name, "?")) continue;
+        fid_person_info key;
+        snprintf(key.name, sizeof key.name, "%s", name);
+        if (n && bsearch(&key, people, (size_t)n, sizeof *people, cmp_name)) continue;
+        int seen = 0;
+        for (int k = 0; k < n_gone; k++)
+            seen |= !strcmp(gone[k], name);
+        if (!seen && n_gone < 16) snprintf(gone[n_gone++], sizeof gone[0], "%s", name);
+        drop_crop(s, ev);
+    }
+    for (int i = 0; i < s->n_counts; i++) {
+        fid_person_info key;
+        snprintf(key.name, sizeof key.name, "%s", s->counts[i].name);
+        if (!n || !bsearch(&key, people, (size_t)n, sizeof *people, cmp_name)) s->counts[i--] = s->counts[--s->n_counts];
+    }
+    pthread_mutex_unlock(&s->ev_lock);
+    for (int k = 0; k < n_gone; k++)
+        srv_mqtt_forget(s->mqtt, gone[k]);
+    free(people);
 }
 
 void srv_events_forget(fid_server *s, const char *name) {
@@ -392,6 +448,11 @@ static void drop_known(fid_server *s) {
     int changed = m && v != s->groups_checked;
     s->groups_checked = v;
     pthread_mutex_unlock(&s->lock);
+    /* a camera's identifier may name a removed person for a moment after the change: the sweep
+     * goes on for a few seconds */
+    double now = fid__monotonic_s();
+    if (changed) s->sweep_until = now + 5;
+    if (now < s->sweep_until) forget_departed(s);
     if (!changed) return;
     pthread_mutex_lock(&s->ev_lock);
     pthread_mutex_lock(&s->lock); /* always ev_lock first, then lock: one order, no deadlock */

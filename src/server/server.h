@@ -6,6 +6,7 @@
 #define FID_SERVER_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "faceid.h"
 
@@ -34,6 +35,14 @@ typedef struct fid_server_params {
     const char *tls_cert, *tls_key; /* PEM files; both or neither */
     size_t max_upload;    /* bytes of a request body; default 20 MB */
     int max_connections;  /* default 64 */
+    int max_per_client;   /* connections from one address; default 16 */
+    double rate_limit;    /* requests per second per client (bursts of 10 s); default 50; <= 0: none */
+    int64_t max_pixels;   /* an uploaded image or clip frame, from its declared size; default 40 M */
+    double header_seconds, body_seconds; /* deadlines for a request's whole header and whole body; 10, 120 */
+    const char *allowed_hosts; /* Host names served besides addresses and localhost (comma-separated) */
+    const char *audit_log;     /* JSON lines file (capped at 16 MB, one old file kept); NULL: stderr */
+    double work_seconds;       /* caps every route's work budget (> 0); default: each route's own */
+    int max_faces;             /* faces one identify answer describes; default 256 (more: "truncated") */
     int blur_unknown;     /* pixelate strangers in the live view, snapshots and recordings */
     double crops_hours;   /* event and unknown-face crops are dropped after this; default 24 */
     double events_hours;  /* events kept for queries; default 168 (a week), at most 100000 of them */

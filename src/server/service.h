@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "server/server.h"
 
@@ -136,6 +137,26 @@ struct fid_server {
     _Atomic float group_threshold; /* average linkage below which strangers' faces group: the 1:N threshold */
 
     srv_mqtt *mqtt;
+    double sweep_until; /* the worker looks for people gone from the gallery until then */
+
+    /* the HTTP side (http.c) */
+    pthread_mutex_t conn_lock; /* the connections and the rate table */
+    struct srv_conn *conns;
+    void *rates;
+    pthread_t watchdog;
+    int watchdog_started;
+    int max_connections, max_per_client;
+    double rate_limit, header_seconds, body_seconds, work_seconds;
+    int max_faces;
+    int64_t max_pixels;
+    char *hosts[16]; /* allowed-hosts */
+    int n_hosts;
+    unsigned char csrf_raw[16];
+    char csrf[33];
+    pthread_mutex_t audit_lock;
+    FILE *audit;
+    char *audit_path;
+    atomic_long conns_refused, header_timeouts, body_timeouts, rate_refused, budget_stops;
 
     atomic_long requests[6]; /* by status class */
     atomic_long identified, strangers;
@@ -163,6 +184,8 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
 void *srv_worker(void *arg);
 /* Forgets the crops of events naming `name` (the person was deleted). */
 void srv_events_forget(fid_server *s, const char *name);
+/* A rename made here: the events follow the name. */
+void srv_events_rename(fid_server *s, const char *from, const char *to);
 /* The JSON of event id (with "id" and "crop" URL when it has one); caller decrefs. Under ev_lock. */
 struct json_t;
 struct json_t *srv_event_json(const srv_event *ev);
