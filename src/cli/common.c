@@ -314,6 +314,56 @@ int fid_cli_close_output(fid__output *out, int failed) {
     return 1;
 }
 
+/* Values no message may show (tokens, passwords, the password in a connection string or URL):
+ * every line fid_cli_say prints has them replaced, whoever formatted it. */
+static char *secrets[32];
+static int n_secrets;
+
+void fid_cli_secret(const char *value) {
+    if (!value || strlen(value) < 1 || n_secrets == (int)(sizeof secrets / sizeof *secrets)) return;
+    for (int i = 0; i < n_secrets; i++)
+        if (!strcmp(secrets[i], value)) return;
+    char *copy = strdup(value);
+    if (copy) secrets[n_secrets++] = copy;
+}
+
+void fid_cli_secret_in_url(const char *value) {
+    if (!value) return;
+    /* scheme://user:PASSWORD@host... */
+    const char *sep = strstr(value, "://");
+    if (sep) {
+        const char *auth = sep + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (at && (!slash || at < slash) && colon) {
+            char pw[512];
+            snprintf(pw, sizeof pw, "%.*s", (int)(at - colon - 1), colon + 1);
+            fid_cli_secret(pw);
+        }
+    }
+    /* libpq's key=value form: password=PASSWORD */
+    for (const char *p = strstr(value, "password="); p; p = strstr(p + 1, "password=")) {
+        char pw[512];
+        const char *v = p + 9;
+        size_t n = *v == '\'' ? strcspn(v + 1, "'") : strcspn(v, " ");
+        snprintf(pw, sizeof pw, "%.*s", (int)n, *v == '\'' ? v + 1 : v);
+        fid_cli_secret(pw);
+    }
+}
+
+static void redact(char *line, size_t size) {
+    for (int i = 0; i < n_secrets; i++) {
+        size_t k = strlen(secrets[i]);
+        for (char *hit = strstr(line, secrets[i]); hit; hit = strstr(hit, secrets[i])) {
+            const char *mask = "(secret)";
+            size_t m = strlen(mask), tail = strlen(hit + k);
+            if ((size_t)(hit - line) + m + tail + 1 > size) break;
+            memmove(hit + m, hit + k, tail + 1);
+            memcpy(hit, mask, m);
+            hit += m;
+        }
+    }
+}
+
 void fid_cli_say(const char *fmt, ...) {
     char line[4096];
     va_list ap;
@@ -321,6 +371,7 @@ void fid_cli_say(const char *fmt, ...) {
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n < 0) return;
+    redact(line, sizeof line);
     size_t len = strlen(line);
     fid__one_line(line, len && line[len - 1] == '\n' ? len - 1 : len); /* its own newline stays */
     fputs(line, stderr);

@@ -99,6 +99,10 @@ int fid_cli_close_output(fid__output *out, int failed);
 /* Prints a message to stderr with control characters in it (from quoted paths and names) shown
  * as '?', so every message stays the one line it was written as. */
 void fid_cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A value no message may show (fid_cli_say prints "(secret)" instead): a token, a password; the
+ * password inside a URL (scheme://user:PASSWORD@) or a libpq string (password=...). */
+void fid_cli_secret(const char *value);
+void fid_cli_secret_in_url(const char *value);
 /* rc, or FID_EXIT_USAGE after one line when anything written to standard output was lost. */
 int fid_cli_finish_stdout(int rc);
 

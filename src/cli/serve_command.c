@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -19,6 +21,7 @@ static const char *serve_usage =
     "usage: faceid serve [--config FILE] [--source [NAME=]URL]... [--listen ADDR:PORT] [--token TOKEN]\n"
     "                    [--tls-cert PEM --tls-key PEM] [--gallery DB] [--detector NAME] [--threads N]\n"
     "                    [--max-upload BYTES] [--blur-unknown] [--mqtt HOST[:PORT]] [--model ...]\n"
+    "                    [--allowed-hosts NAME,...] [--audit-log FILE]\n"
     "Runs cameras and serves the gallery, the models, a web page and the events until SIGINT or\n"
     "SIGTERM; SIGHUP reads --config again (cameras, blur, retention; listen, token, TLS, gallery,\n"
     "MQTT and threshold take a restart).\n"
@@ -28,8 +31,13 @@ static const char *serve_usage =
     "  /metrics, /healthz       Prometheus text; liveness\n"
     "Listens on 127.0.0.1:8080 unless told otherwise; anywhere beyond 127.0.0.0/8 it needs a token of\n"
     "16+ characters (--token, FID_TOKEN or [server] token), sent as 'Authorization: Bearer TOKEN'.\n"
+    "Requests from browsers must come from the page itself (Origin, CSRF token) and name this\n"
+    "service in Host: an address, localhost or --allowed-hosts (a reverse proxy's name).\n"
     "Config file (INI): [server] listen, token, tls-cert, tls-key, gallery, detector, threads,\n"
-    "max-upload, max-connections, blur-unknown, threshold; [retention] crops-hours (24),\n"
+    "max-upload, max-connections, max-per-client (16), rate-limit (50/s), max-pixels (40000000),\n"
+    "header-seconds (10), body-seconds (120), work-seconds (each route's), max-faces (256),\n"
+    "allowed-hosts, audit-log, blur-unknown, threshold;\n"
+    "[retention] crops-hours (24),\n"
     "events-hours (168), unknown-groups (100); [mqtt] host, port, user, password, prefix (faceid),\n"
     "crops; any other [NAME] is a camera with live's keys (source, detector, roi, ...).\n"
     "examples:\n"
@@ -84,6 +92,16 @@ static int server_cameras(const fid_cli_serve_config *cfg, fid_server_camera *ou
     return cfg->n_cams;
 }
 
+static void *stop_guard(void *arg) {
+    (void)arg;
+    struct timespec t = {10, 0};
+    while (nanosleep(&t, &t) != 0) {
+    }
+    fputs("faceid: stopping took over 10 s; exiting now (the gallery is transactional: nothing is lost)\n", stderr);
+    _exit(1);
+    return NULL;
+}
+
 int fid_cli_serve(int argc, char **argv) {
     enum {
         O_CONFIG = FID_OPT_COMMAND,
@@ -97,7 +115,9 @@ int fid_cli_serve(int argc, char **argv) {
         O_TLS_CERT,
         O_TLS_KEY,
         O_BLUR,
-        O_MQTT
+        O_MQTT,
+        O_ALLOWED_HOSTS,
+        O_AUDIT_LOG
     };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},
@@ -113,6 +133,8 @@ int fid_cli_serve(int argc, char **argv) {
         {"tls-key", required_argument, 0, O_TLS_KEY},
         {"blur-unknown", no_argument, 0, O_BLUR},
         {"mqtt", required_argument, 0, O_MQTT},
+        {"allowed-hosts", required_argument, 0, O_ALLOWED_HOSTS},
+        {"audit-log", required_argument, 0, O_AUDIT_LOG},
         FID_CLI_MODEL_OPTIONS,
         {0, 0, 0, 0},
     };
@@ -151,6 +173,8 @@ int fid_cli_serve(int argc, char **argv) {
         case O_TLS_CERT: key = "tls-cert"; break;
         case O_TLS_KEY: key = "tls-key"; break;
         case O_BLUR: key = "blur-unknown", value = "1"; break;
+        case O_ALLOWED_HOSTS: key = "allowed-hosts"; break;
+        case O_AUDIT_LOG: key = "audit-log"; break;
         case O_MQTT: {
             const char *colon = strrchr(optarg, ':');
             snprintf(mqtt_host, sizeof mqtt_host, "%.*s", colon ? (int)(colon - optarg) : (int)strlen(optarg), optarg);
@@ -237,6 +261,10 @@ int fid_cli_serve(int argc, char **argv) {
             cfg = next; /* the server copied what it keeps; the old strings can go */
         }
         fprintf(stderr, "faceid: stopping\n");
+        /* whatever is running, the service is gone within seconds: requests stop at their next
+         * check, and a stop that still hangs (a stuck camera driver) ends the process */
+        pthread_t guard;
+        if (pthread_create(&guard, NULL, stop_guard, NULL) == 0) pthread_detach(guard);
         fid_server_stop(s);
     }
     fid_identifier_free(idf);
