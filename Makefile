@@ -52,6 +52,7 @@ eval: setup-peers build
 # repeats a run.
 faults: build
 	tests/faults_test.sh $(BUILD)/faceid .cache/models long
+	/usr/bin/python3 tests/attack_test.py $(BUILD)/faceid .cache/models long
 
 fuzz: setup
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFID_FUZZ=ON

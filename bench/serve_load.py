@@ -63,7 +63,8 @@ def main():
     work = tempfile.mkdtemp()
     ini = os.path.join(work, "load.ini")
     with open(ini, "w") as f:
-        f.write(f"[cam1]\nsource = {a.clip}\n[cam2]\nsource = {a.clip}\n")
+        # one client address sends every request here: the per-client rate limit would measure itself
+        f.write(f"[server]\nrate-limit = 0\n[cam1]\nsource = {a.clip}\n[cam2]\nsource = {a.clip}\n")
     env = dict(os.environ, FID_GALLERY=a.gallery)
     err = open(os.path.join(work, "serve.err"), "w")
     srv = subprocess.Popen([a.faceid, "serve", "--listen", f"127.0.0.1:{port}", "--config", ini], env=env, stderr=err)

@@ -269,6 +269,6 @@ kill "$srv"; wait "$srv" 2>/dev/null
 check "a missing certificate: one line, exit 2 ($(cat "$tmp/err"))" test "$rc" = 2 -a "$(wc -l < "$tmp/err")" = 1
 printf '[door]\nsource = x\nroi = 1,2\n' > "$tmp/bad.ini"
 "$faceid" serve --config "$tmp/bad.ini" > /dev/null 2> "$tmp/err"; rc=$?
-check "a bad config key: one line naming file, section and key" sh -c "test $rc = 2 && test \$(wc -l < '$tmp/err') = 1 && grep -q 'bad.ini: \[door\] roi' '$tmp/err'"
+check "a bad config key: one line naming file, section and key" sh -c "test $rc = 2 && test \$(wc -l < '$tmp/err') = 1 && grep -q 'bad.ini:3: \[door\] roi' '$tmp/err'"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
