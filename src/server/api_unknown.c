@@ -76,15 +76,7 @@ enum MHD_Result srv_dismiss_group(srv_request *r) {
     uint64_t gid = r->id[0];
     pthread_mutex_lock(&s->ev_lock);
     int g = find_group(s, gid);
-    if (g >= 0) {
-        srv_group *gr = &s->groups[g];
-        for (int k = 0; k < gr->n; k++) {
-            free(gr->faces[k].jpeg), free(gr->faces[k].descriptor);
-            fid_image_free(gr->faces[k].image);
-        }
-        free(gr->centroid);
-        s->groups[g] = s->groups[--s->n_groups];
-    }
+    if (g >= 0) srv_group_remove(s, g);
     pthread_mutex_unlock(&s->ev_lock);
     if (g < 0) return srv_send_error(r, 404, "no unknown group %llu", (unsigned long long)gid);
     return srv_send_empty(r, 204);
@@ -172,15 +164,7 @@ enum MHD_Result srv_name_group(srv_request *r) {
         return answer;
     }
     pthread_mutex_lock(&s->ev_lock); /* named: the group is no longer unknown */
-    if ((g = find_group(s, gid)) >= 0) {
-        srv_group *gr = &s->groups[g];
-        for (int i = 0; i < gr->n; i++) {
-            free(gr->faces[i].jpeg), free(gr->faces[i].descriptor);
-            fid_image_free(gr->faces[i].image);
-        }
-        free(gr->centroid);
-        s->groups[g] = s->groups[--s->n_groups];
-    }
+    if ((g = find_group(s, gid)) >= 0) srv_group_remove(s, g);
     pthread_mutex_unlock(&s->ev_lock);
     answer = srv_send_json(r, 201, json_pack("{s:o,s:i,s:i,s:o}", "name", fid__json_text(name), "samples", samples,
                                              "added", kept, "files", reports));

@@ -43,6 +43,11 @@ static void group_free(srv_group *g) {
     memset(g, 0, sizeof *g);
 }
 
+void srv_group_remove(fid_server *s, int g) {
+    group_free(&s->groups[g]);
+    s->groups[g] = s->groups[--s->n_groups];
+}
+
 void srv_events_free(fid_server *s) {
     if (s->events)
         for (uint64_t id = s->first_event; id < s->next_event; id++)

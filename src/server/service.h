@@ -184,6 +184,8 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
 void *srv_worker(void *arg);
 /* Forgets the crops of events naming `name` (the person was deleted). */
 void srv_events_forget(fid_server *s, const char *name);
+/* Frees unknown group g (an index) and closes the gap. Under ev_lock. */
+void srv_group_remove(fid_server *s, int g);
 /* A rename made here: the events follow the name. */
 void srv_events_rename(fid_server *s, const char *from, const char *to);
 /* The JSON of event id (with "id" and "crop" URL when it has one); caller decrefs. Under ev_lock. */

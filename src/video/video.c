@@ -118,6 +118,14 @@ static fid_status finish_open(fid_video *v, const fid_video_params *pp, const ch
     return FID_OK;
 }
 
+/* The end of an open: the video, or NULL (freed) with the status. */
+static fid_video *opened(fid_video *v, fid_status st, fid_status *status) {
+    fid__set_status(status, st);
+    if (st == FID_OK) return v;
+    fid_video_close(v);
+    return NULL;
+}
+
 fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_status *status) {
     fid_video_params p = params ? *params : fid_video_default_params();
     fid_status st = FID_OK;
@@ -177,13 +185,9 @@ fid_video *fid_video_open(const char *url, const fid_video_params *params, fid_s
                      err);
         goto fail;
     }
-    if ((st = finish_open(v, &p, url, 0)) != FID_OK) goto fail;
-    fid__set_status(status, FID_OK);
-    return v;
+    st = finish_open(v, &p, url, 0);
 fail:
-    fid_video_close(v);
-    fid__set_status(status, st);
-    return NULL;
+    return opened(v, st, status);
 }
 
 /* ---- uploads: a clip from memory, nothing but its bytes ----------------------------------------- */
@@ -260,12 +264,8 @@ fid_video *fid__video_open_upload(const void *data, size_t size, const char *lab
     }
     if ((st = finish_open(v, &p, v->url, max_pixels)) != FID_OK) goto fail;
     v->live = 0;
-    fid__set_status(status, FID_OK);
-    return v;
 fail:
-    fid_video_close(v);
-    fid__set_status(status, st);
-    return NULL;
+    return opened(v, st, status);
 }
 
 void fid_video_close(fid_video *v) {
