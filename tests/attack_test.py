@@ -719,6 +719,9 @@ def deletion():
 
     # regression: rename then delete
     check(cls, "the camera names alice (events with crops)", sees("alice"))
+    code, d = s.json("GET", "/api/v1/events?limit=1")
+    check("budget", "events beyond ?limit say so ('truncated')", code == 200 and len(d["events"]) == 1 and
+          d["truncated"] is True, f"{code} {d}")
     code, _ = s.json("PATCH", "/api/v1/people/alice", '{"name": "alicia"}', {"Content-Type": "application/json"})
     old = crops_of("alicia")
     check(cls, "after a rename her events carry the new name", code == 200 and len(old) > 0, f"{code} {len(old)}")

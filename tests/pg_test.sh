@@ -97,6 +97,10 @@ echo "enrollment on A -> C's matcher has it: $sync_s s; named on B's camera: $ca
 check "... C's matcher has it within $limit s ($sync_s)" within $limit "$sync_s"
 check "... B's camera names alice within $limit s ($camera_s)" within $limit "$camera_s"
 check "... C's identify names alice" identify_names alice
+# B's camera has her events with crops; A's delete must take them from B as well (another node)
+curl -s "$(url B '/api/v1/events?name=alice&limit=10000')" | json_of "print('\n'.join(e['crop'] for e in d['events'] if 'crop' in e))" > "$tmp/alice-crops"
+crops_gone() { while read -r u; do [ "$(curl -s -o /dev/null -w '%{http_code}' "$(url B "$u")")" = 404 ] || return 1; done < "$tmp/alice-crops"; }
+export -f crops_gone; export tmp
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$(url A /api/v1/people/alice)")
 v=$(pg_sql site "SELECT v FROM faceid.version")
 sync_s=$(wait_for $limit "in_sync $v"); removal_s=$(wait_for $limit "lacks_track alice")
@@ -106,6 +110,8 @@ check "A removes alice ($code)" test "$code" = 204
 check "... C's matcher drops her within $limit s ($sync_s)" within $limit "$sync_s"
 check "... B's camera stops naming her within $limit s ($removal_s)" within $limit "$removal_s"
 check "... C's identify no longer names her" identify_lacks alice
+check "... and B, another node, drops her event crops ($(wc -l < "$tmp/alice-crops") of them)" \
+  test -s "$tmp/alice-crops" -a "$(wait_for $limit crops_gone)" != timeout
 
 echo "== concurrent enrollments from two nodes"
 enroll_many() { # NODE PREFIX: 8 people of its own, and 'shared' each time

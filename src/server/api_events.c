@@ -51,17 +51,23 @@ enum MHD_Result srv_events(srv_request *r) {
         limit = (int)l;
     }
     json_t *arr = json_array();
+    int truncated = 0;
     pthread_mutex_lock(&s->ev_lock);
-    /* newest first, then reversed: the last `limit` matching, oldest first */
-    for (uint64_t id = s->next_event; id-- > s->first_event && (int)json_array_size(arr) < limit;) {
+    /* newest first, then reversed: the last `limit` matching, oldest first; one more match beyond
+     * the limit is looked for, so the answer can say it is not all */
+    for (uint64_t id = s->next_event; id-- > s->first_event;) {
         const srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         if (ev->e.wall < since || ev->e.wall > until) continue;
         if (camera && strcmp(camera, ev->camera)) continue;
         if (name && strcmp(name, ev->e.track.name)) continue;
+        if ((int)json_array_size(arr) == limit) {
+            truncated = 1;
+            break;
+        }
         json_array_insert_new(arr, 0, srv_event_json(ev));
     }
     pthread_mutex_unlock(&s->ev_lock);
-    return srv_send_json(r, 200, json_pack("{s:o}", "events", arr));
+    return srv_send_json(r, 200, json_pack("{s:o,s:b,s:i}", "events", arr, "truncated", truncated, "limit", limit));
 }
 
 enum MHD_Result srv_event_crop(srv_request *r) {

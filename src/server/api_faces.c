@@ -17,6 +17,7 @@ enum MHD_Result srv_identify(srv_request *r) {
     if (!srv_files(r, f, 1)) return srv_send_error(r, 400, "identify: send an image (JPEG, PNG or WebP) as the body");
     fid_status st;
     fid_image *im = srv_decode(r, &f[0], &st);
+    if (!im && st == FID_TIMEOUT) return srv_send_budget(r, "identify");
     if (!im) return srv_send_error(r, srv_status_for(st), "%s", fid_last_error());
     /* faces one answer describes at most (max_faces); the rest are counted: "found", "truncated" */
     const int max_faces = s->max_faces;

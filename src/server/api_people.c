@@ -92,13 +92,21 @@ static int clip_interrupt(void *opaque) { return !srv_alive(opaque); }
  * frame. *frames_left is the request's frame budget. FID_ERR_UNSUPPORTED: not an accepted clip. */
 static fid_status enroll_clip(srv_request *r, fid_enrollment *e, const srv_part *f, json_t *reports, int *frames_left) {
     fid_status st;
+    if (srv_decode_slot(r) != 0) return FID_TIMEOUT; /* one decode slot for the whole clip */
     fid_video *v = fid__video_open_upload(f->data, f->size, f->filename, r->s->max_pixels, clip_interrupt, r, &st);
-    if (!v) return st;
+    if (!v) {
+        srv_decode_slot_done(r);
+        return st;
+    }
     int before = fid_enrollment_count(e), frames = 0, looked = 0;
     const fid_image *frame;
     double t, next = -1;
     while ((st = fid_video_read(v, &frame, &t)) == FID_OK) {
         if (++frames > 30 * 600) break; /* ten minutes of 30 fps decoded at most */
+        if (!srv_alive(r)) { /* frames skipped cost decoding too (a GIF of ten thousand frames) */
+            st = FID_TIMEOUT;
+            break;
+        }
         if (!isfinite(t)) t = frames / 25.0; /* no timestamps: the usual rate */
         if (t < next && next - t < 60) continue;
         if (*frames_left <= 0) break;
@@ -113,6 +121,7 @@ static fid_status enroll_clip(srv_request *r, fid_enrollment *e, const srv_part 
         next = t + CLIP_STEP;
     }
     fid_video_close(v);
+    srv_decode_slot_done(r);
     if (st == FID_END) st = FID_OK;
     json_array_append_new(reports, json_pack("{s:o,s:s,s:i,s:i,s:i}", "file", fid__json_text(f->filename), "verdict",
                                              fid_enrollment_count(e) > before ? "kept" : "no usable face", "frames",

@@ -32,6 +32,7 @@
 #include "image/image.h"
 #include "server/web.h"
 #include "util/clock.h"
+#include "util/error.h"
 #include "util/json.h"
 
 /* ---- answers ---------------------------------------------------------------------------------- */
@@ -90,7 +91,7 @@ enum MHD_Result srv_send_empty(srv_request *r, unsigned code) {
 unsigned srv_gallery_code(fid_status st) { return st == FID_ERR_IO ? 503 : 500; }
 
 unsigned srv_status_for(fid_status st) {
-    return st == FID_ERR_TOO_LARGE ? 413 : st == FID_ERR_NO_MEMORY ? 503 : 400;
+    return st == FID_ERR_TOO_LARGE ? 413 : st == FID_ERR_NO_MEMORY || st == FID_TIMEOUT ? 503 : 400;
 }
 
 /* ---- reading a request -------------------------------------------------------------------------- */
@@ -180,8 +181,44 @@ enum MHD_Result srv_send_budget(srv_request *r, const char *what) {
     return srv_send_error(r, 503, "%s: %s (%g s at most; nothing was changed)", what, why, r->budget);
 }
 
+/* Decodes take a slot (as many as the machine has cores): 64 connections decoding 40 MP each
+ * at once would want 7 GB; in turns, memory stays at a few images. */
+int srv_decode_slot(srv_request *r) {
+    fid_server *s = r->s;
+    pthread_mutex_lock(&s->slot_lock);
+    while (s->slots_free == 0) {
+        if (!srv_alive(r)) {
+            pthread_mutex_unlock(&s->slot_lock);
+            return -1;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&s->slot_free, &s->slot_lock, &ts);
+    }
+    s->slots_free--;
+    pthread_mutex_unlock(&s->slot_lock);
+    return 0;
+}
+
+void srv_decode_slot_done(srv_request *r) {
+    fid_server *s = r->s;
+    pthread_mutex_lock(&s->slot_lock);
+    s->slots_free++;
+    pthread_cond_signal(&s->slot_free);
+    pthread_mutex_unlock(&s->slot_lock);
+}
+
 fid_image *srv_decode(srv_request *r, const srv_part *f, fid_status *st) {
-    return fid__image_decode_limited((const unsigned char *)f->data, f->size, f->filename, r->s->max_pixels, st);
+    if (srv_decode_slot(r) != 0) {
+        *st = fid__fail(FID_TIMEOUT, "%s: %s", f->filename, r->why_stopped);
+        return NULL;
+    }
+    fid_image *im =
+        fid__image_decode_limited((const unsigned char *)f->data, f->size, f->filename, r->s->max_pixels, st);
+    srv_decode_slot_done(r);
+    return im;
 }
 
 /* ---- the audit log -------------------------------------------------------------------------------- */

@@ -106,8 +106,12 @@ int srv_models_lock(srv_request *r);
 void srv_models_unlock(srv_request *r);
 /* The answer when the budget ran out, the client left or the service stops. */
 enum MHD_Result srv_send_budget(srv_request *r, const char *what);
-/* Decodes an uploaded image within the server's pixel budget. */
+/* Decodes an uploaded image within the server's pixel budget, in one of the decode slots
+ * (FID_TIMEOUT when none came free within the budget). */
 fid_image *srv_decode(srv_request *r, const srv_part *f, fid_status *st);
+/* A decode slot for a clip's whole decoding: 0, or -1 when the budget ran out waiting. */
+int srv_decode_slot(srv_request *r);
+void srv_decode_slot_done(srv_request *r);
 
 /* ---- the audit log ---- */
 /* One JSON line: time, client, route, person, outcome (an HTTP status or a word). Thread-safe. */

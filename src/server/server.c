@@ -179,6 +179,10 @@ fid_server *fid_server_start(const fid_server_params *params, const fid_server_m
     pthread_mutex_init(&s->ev_lock, NULL);
     pthread_mutex_init(&s->conn_lock, NULL);
     pthread_mutex_init(&s->audit_lock, NULL);
+    pthread_mutex_init(&s->slot_lock, NULL);
+    pthread_cond_init(&s->slot_free, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->slots_free = cores > 1 ? (int)cores : 1;
     pthread_cond_init(&s->work, NULL);
     apply(s, &p);
     s->max_connections = p.max_connections > 0 ? p.max_connections : 64;
@@ -237,6 +241,8 @@ void fid_server_stop(fid_server *s) {
         free(s->hosts[i]);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->audit_lock);
+    pthread_cond_destroy(&s->slot_free);
+    pthread_mutex_destroy(&s->slot_lock);
     pthread_mutex_destroy(&s->conn_lock);
     pthread_mutex_destroy(&s->ev_lock);
     pthread_mutex_destroy(&s->cams_lock);

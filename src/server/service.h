@@ -153,6 +153,9 @@ struct fid_server {
     int n_hosts;
     unsigned char csrf_raw[16];
     char csrf[33];
+    pthread_mutex_t slot_lock; /* decode slots: at most slots_free more decodes at once */
+    pthread_cond_t slot_free;
+    int slots_free;
     pthread_mutex_t audit_lock;
     FILE *audit;
     char *audit_path;
