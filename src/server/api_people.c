@@ -134,7 +134,7 @@ static fid_status enroll_clip(srv_request *r, fid_enrollment *e, const srv_part 
  * the budget runs out. */
 static enum MHD_Result enroll(srv_request *r, const char *name, int create) {
     fid_server *s = r->s;
-    r->audit_person = name;
+    srv_audit_person(r, name);
     if (fid_person_name_check(name) != FID_OK) return srv_send_error(r, 400, "%s", fid_last_error());
     srv_part f[64];
     int nf = srv_files(r, f, 64);

@@ -94,7 +94,7 @@ enum MHD_Result srv_name_group(srv_request *r) {
         json_decref(doc);
         return answer;
     }
-    r->audit_person = name;
+    srv_audit_person(r, name);
     int force = json_is_true(json_object_get(doc, "force"));
     /* take the group's images out under ev_lock, enroll under the model lock (never both held) */
     fid_image *ims[SRV_GROUP_FACES];

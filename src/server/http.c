@@ -237,6 +237,10 @@ int srv_audit_open(fid_server *s, const char *path, char *why, size_t why_size) 
     return 0;
 }
 
+void srv_audit_person(srv_request *r, const char *name) {
+    snprintf(r->audit_person, sizeof r->audit_person, "%s", name ? name : "");
+}
+
 void srv_audit_close(fid_server *s) {
     if (s->audit) fclose(s->audit);
     s->audit = NULL;
@@ -754,7 +758,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state, enum
     set_phase(s, c, CONN_HEADERS, s->header_seconds); /* a kept-alive connection: the next header's deadline */
     if (!r) return;
     if (r->route && r->route->audit && !r->refused)
-        srv_audit(s, r->client, r->route->audit, r->audit_person ? r->audit_person : r->name,
+        srv_audit(s, r->client, r->route->audit, *r->audit_person ? r->audit_person : r->name,
                   why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : "the client left", r->status);
     if (r->pp) MHD_destroy_post_processor(r->pp);
     for (int i = 0; i < r->n_parts; i++)

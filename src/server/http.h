@@ -44,7 +44,7 @@ typedef struct srv_request {
     double started, deadline, budget;
     int fd;
     const char *why_stopped;  /* set when srv_alive says no */
-    const char *audit_person; /* what the audit line names (set by the handler) */
+    char audit_person[4 * FID_NAME_MAX + 4]; /* who the audit line names (srv_audit_person), a copy */
     int cookie;               /* authenticated by the page's cookie */
     int status;               /* the answer's, once queued */
 } srv_request;
@@ -114,6 +114,9 @@ int srv_decode_slot(srv_request *r);
 void srv_decode_slot_done(srv_request *r);
 
 /* ---- the audit log ---- */
+/* The person a state-changing request concerns, for its audit line (copied: the handler's
+ * strings are gone by the time the request ends). */
+void srv_audit_person(srv_request *r, const char *name);
 /* One JSON line: time, client, route, person, outcome (an HTTP status or a word). Thread-safe. */
 void srv_audit(fid_server *s, const char *client, const char *action, const char *person, const char *detail,
                int status);
