@@ -224,9 +224,12 @@ int fid_server_port(const fid_server *s) { return s ? s->port : 0; }
 
 void fid_server_stop(fid_server *s) {
     if (!s) return;
-    atomic_store(&s->stopping, 1); /* streams end, naps return */
+    atomic_store(&s->stopping, 1); /* streams end, naps return, requests stop at their next check */
+    double t0 = fid__monotonic_s();
     srv_cameras_stop_all(s);
+    double t1 = fid__monotonic_s();
     srv_http_stop(s);
+    double t2 = fid__monotonic_s();
     if (s->worker_started) {
         pthread_mutex_lock(&s->ev_lock);
         pthread_cond_signal(&s->work);
@@ -234,6 +237,10 @@ void fid_server_stop(fid_server *s) {
         pthread_join(s->worker, NULL);
     }
     srv_mqtt_stop(s->mqtt);
+    double t3 = fid__monotonic_s();
+    if (t3 - t0 > 2 && s->daemon == NULL && s->port) /* a slow stop says what it waited for */
+        fprintf(stderr, "faceid: stopping took %.1f s: cameras %.1f s, requests %.1f s, the worker and MQTT %.1f s\n",
+                t3 - t0, t1 - t0, t2 - t1, t3 - t2);
     srv_events_free(s);
     fid_matcher_free(s->matcher);
     srv_audit_close(s);

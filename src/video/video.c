@@ -36,7 +36,8 @@ struct fid_video {
     double fps, duration;
     int64_t frames;
     int live; /* a camera or a network stream: no end in sight, frames come at their own pace */
-    int own_pb; /* an upload read from memory (fid__video_open_upload) */
+    AVIOContext *pb; /* an upload read from memory (fid__video_open_upload): ours to free, also when
+                      * avformat_open_input failed and freed the format context */
 };
 
 static fid_status av_fail(fid_status st, const char *url, const char *what, int err) {
@@ -241,13 +242,12 @@ fid_video *fid__video_open_upload(const void *data, size_t size, const char *lab
         goto fail;
     }
     *m = (mem_source){data, size, 0};
-    v->fmt->pb = avio_alloc_context(buf, 64 * 1024, 0, m, mem_read, NULL, mem_seek);
-    if (!v->fmt->pb) {
+    v->fmt->pb = v->pb = avio_alloc_context(buf, 64 * 1024, 0, m, mem_read, NULL, mem_seek);
+    if (!v->pb) {
         av_free(buf), free(m);
         fid__fail(st, "%s: cannot allocate a video", label);
         goto fail;
     }
-    v->own_pb = 1;
     v->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     v->fmt->io_open = refuse_open;
     v->fmt->interrupt_callback.callback = interrupt;
@@ -275,7 +275,7 @@ void fid_video_close(fid_video *v) {
     av_frame_free(&v->frame);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->dec);
-    AVIOContext *pb = v->own_pb && v->fmt ? v->fmt->pb : NULL;
+    AVIOContext *pb = v->pb;
     avformat_close_input(&v->fmt);
     if (pb) { /* custom I/O is the caller's to free: its buffer and source */
         free(pb->opaque);
