@@ -249,12 +249,16 @@ enum MHD_Result srv_rename_person(srv_request *r) {
         return srv_send_budget(r, "rename");
     }
     taken = srv_person_samples(s, to) >= 0 && strcmp(r->name, to);
+    atomic_fetch_add(&s->renames_pending, 1);
     if (!taken) st = fid_gallery_rename(s->m.gallery, r->name, to);
     srv_models_unlock(r);
+    if (st == FID_OK && !taken)
+        srv_events_rename(s, r->name, to); /* their events follow the name: a later delete finds them */
+    atomic_fetch_add(&s->renames_done, 1);
+    atomic_fetch_sub(&s->renames_pending, 1);
     if (taken)
         answer = srv_send_error(r, 409, "'%s' is already in the gallery", to);
     else if (st == FID_OK) {
-        srv_events_rename(s, r->name, to); /* their events follow the name: a later delete finds them */
         answer = srv_send_json(r, 200, json_pack("{s:o}", "name", fid__json_text(to)));
     } else if (st == FID_ERR_NOT_FOUND)
         answer = srv_send_error(r, 404, "no person named '%s'", r->name);

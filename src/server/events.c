@@ -172,6 +172,8 @@ static int cmp_name(const void *a, const void *b) {
 static void forget_departed(fid_server *s) {
     fid_status st;
     int n = 0;
+    long renames = atomic_load(&s->renames_done);
+    if (atomic_load(&s->renames_pending)) return; /* the next sweep, 250 ms on */
     pthread_mutex_lock(&s->lock);
     fid_person_info *people = fid__gallery_people_all(s->m.gallery, &n, &st);
     pthread_mutex_unlock(&s->lock);
@@ -180,6 +182,12 @@ static void forget_departed(fid_server *s) {
     char gone[16][208];
     int n_gone = 0;
     pthread_mutex_lock(&s->ev_lock);
+    /* a rename began or ended since the list was read: its events may carry either name */
+    if (atomic_load(&s->renames_pending) || atomic_load(&s->renames_done) != renames) {
+        pthread_mutex_unlock(&s->ev_lock);
+        free(people);
+        return;
+    }
     for (uint64_t id = s->first_event; id < s->next_event; id++) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         const char *name = ev->e.track.name;

@@ -138,6 +138,10 @@ struct fid_server {
 
     srv_mqtt *mqtt;
     double sweep_until; /* the worker looks for people gone from the gallery until then */
+    /* a rename through the API in progress (the gallery renamed, its events not yet): the sweep
+     * must not take the old name for a person who left */
+    atomic_int renames_pending;
+    atomic_long renames_done;
 
     /* the HTTP side (http.c) */
     pthread_mutex_t conn_lock; /* the connections and the rate table */
