@@ -37,17 +37,9 @@ fid_status fid_gallery_calibrate(fid_gallery *g, double target_far, int store, f
         return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_calibrate: need a gallery and 0 < FAR < 1");
     memset(out, 0, sizeof *out);
     fid_status st;
-    int n_people = fid_gallery_people(g, NULL, 0, &st);
-    if (n_people < 0) return st;
-    fid_person_info *people = calloc((size_t)(n_people ? n_people : 1), sizeof *people);
-    if (!people) return fid__fail(FID_ERR_NO_MEMORY, "calibrate: out of memory");
-    /* another process may add people between the two calls: never more than was allocated */
-    int listed = fid_gallery_people(g, people, n_people, &st);
-    if (listed < 0) {
-        free(people);
-        return st;
-    }
-    if (listed < n_people) n_people = listed;
+    int n_people = 0;
+    fid_person_info *people = fid__gallery_people_all(g, &n_people, &st);
+    if (!people) return st;
     int dim = fid_gallery_dim(g), total = 0, usable = 0, with_samples = 0;
     for (int i = 0; i < n_people; i++)
         total += people[i].samples, usable += people[i].samples >= 2, with_samples += people[i].samples >= 1;
