@@ -50,6 +50,9 @@ const char *fid_strerror(fid_status status);
  * Borrowed; valid until the next faceid call in this thread. Empty string if none. */
 const char *fid_last_error(void);
 
+/* Frees a buffer the library handed to the caller as "the caller's (fid_free)". NULL is fine. */
+void fid_free(void *buffer);
+
 /* Library version as "MAJOR.MINOR.PATCH". Borrowed, static. */
 const char *fid_version(void);
 /* What this build can load beyond the shipped models: "+onnx +keras-h5", with '-' for a part built
@@ -461,6 +464,43 @@ int fid_gallery_people(fid_gallery *gallery, fid_person_info *out, int capacity,
 /* The samples of one person (capacity * dim floats at most); returns the count (-1 on error). */
 int fid_gallery_samples(fid_gallery *gallery, const char *name, float *out, int capacity, fid_status *status);
 
+/* Review and correct. Every change below is one transaction in the gallery's change log, so every
+ * node sharing the gallery sees it. */
+typedef struct fid_sample_info {
+    int64_t id;         /* the gallery's, stable until the sample is removed */
+    double created;     /* Unix seconds when it was added */
+    float quality;      /* NAN: not recorded */
+    char source[256];   /* the file or camera it came from, "" when not recorded */
+    int has_crop;       /* a crop of the face is kept (fid_gallery_sample_crop) */
+} fid_sample_info;
+
+/* The samples of `name`, oldest first: writes up to capacity, returns the count (-1 on error). */
+int fid_gallery_sample_list(fid_gallery *gallery, const char *name, fid_sample_info *out, int capacity,
+                            fid_status *status);
+
+/* The JPEG crop sample `id` of `name` was made from; *jpeg is the caller's (fid_free). A sample
+ * without one (added before crops were kept, or by fid_gallery_add) is FID_ERR_NOT_FOUND. */
+fid_status fid_gallery_sample_crop(fid_gallery *gallery, const char *name, int64_t id, unsigned char **jpeg,
+                                   size_t *size);
+
+/* Removes one sample; the person stays, also with no samples left (remove the person for that). */
+fid_status fid_gallery_sample_remove(fid_gallery *gallery, const char *name, int64_t id);
+
+/* Moves a sample to another person (created when new). */
+fid_status fid_gallery_sample_move(fid_gallery *gallery, const char *name, int64_t id, const char *to);
+
+/* Merges `from` into `into` (created when new): every sample and counter-example, then `from` goes. */
+fid_status fid_gallery_merge(fid_gallery *gallery, const char *from, const char *into);
+
+/* "Not this person": keeps `descriptor` as a counter-example of `name`. A face nearer to one of
+ * a person's counter-examples than to any of their samples is not named that person (matcher). */
+fid_status fid_gallery_reject(fid_gallery *gallery, const char *name, const float *descriptor, const char *source);
+
+typedef struct fid_enrollment fid_enrollment; /* below: Enrollment */
+/* Adds every sample of an enrollment to `name` (created when new), each with its source and the
+ * JPEG of its aligned face for review. */
+fid_status fid_gallery_add_enrollment(fid_gallery *gallery, const char *name, const fid_enrollment *enrollment);
+
 /* JSON export of every person and sample (written whole or not at all), and import of such a file
  * into this gallery in one transaction (same model and dimension required; names merge). */
 fid_status fid_gallery_export(fid_gallery *gallery, const char *path);
@@ -523,6 +563,7 @@ typedef struct fid_match {
     float second_distance;
     float margin; /* second_distance - distance */
     float threshold; /* the threshold the distance was held against (calibrated or the profile's) */
+    int rejected;    /* close enough to `candidate`, but nearer one of their counter-examples */
 } fid_match;
 
 fid_matcher_params fid_matcher_default_params(void);

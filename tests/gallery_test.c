@@ -149,6 +149,121 @@ static void versions_and_refresh(void) {
     fid_gallery_close(b);
 }
 
+/* Review and correct: list, remove, move, merge and "not this person", each seen by another
+ * handle through the change log; and a gallery of schema version 1 updated in place. */
+static void review_and_correct(void) {
+    char path[512];
+    location("review", path, sizeof path);
+    fid_status st;
+    fid_gallery *a = fid_gallery_open(path, NULL, &st), *b = a ? fid_gallery_open(path, NULL, &st) : NULL;
+    CHECK(a && b, "open twice: %s", fid_last_error());
+    if (!a || !b) return;
+    unsigned seed = 29;
+    float d[8 * 128];
+    for (int i = 0; i < 8 * 128; i++)
+        d[i] = (float)(((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0 - 0.5) * 0.3f;
+    float q[3] = {0.9f, NAN, 0.7f};
+    CHECK(fid_gallery_add(a, "ann", d, 3, q, "ann.jpg") == FID_OK && fid_gallery_add(a, "bo", d + 3 * 128, 2, NULL, NULL) == FID_OK &&
+              fid_gallery_add(a, "cy", d + 5 * 128, 1, NULL, "cy.mp4") == FID_OK,
+          "add: %s", fid_last_error());
+    fid_sample_info s[8], t[8];
+    int n = fid_gallery_sample_list(b, "ann", s, 8, &st);
+    CHECK(n == 3 && s[0].id < s[1].id && s[1].id < s[2].id && !strcmp(s[0].source, "ann.jpg") &&
+              fabsf(s[0].quality - 0.9f) < 1e-6f && isnan(s[1].quality) && !s[0].has_crop && s[0].created > 1.7e9,
+          "ann's samples: %d", n);
+    CHECK(fid_gallery_sample_list(b, "nobody", s + 3, 5, &st) == 0, "nobody's samples");
+    unsigned char *jpeg = NULL;
+    size_t size = 0;
+    CHECK(fid_gallery_sample_crop(b, "ann", s[0].id, &jpeg, &size) == FID_ERR_NOT_FOUND && !jpeg &&
+              strstr(fid_last_error(), "no crop"),
+          "a sample added without a crop: %s", fid_last_error());
+    int nb = fid_gallery_sample_list(b, "bo", t, 8, &st);
+    /* an id of someone else's is not found under this name, and nothing changes */
+    CHECK(nb == 2 && fid_gallery_sample_remove(a, "ann", t[0].id) == FID_ERR_NOT_FOUND && samples_of(b, "bo") == 2,
+          "bo's sample removed through ann");
+    CHECK(fid_gallery_sample_move(a, "ann", t[0].id, "cy") == FID_ERR_NOT_FOUND && samples_of(b, "bo") == 2 &&
+              samples_of(b, "cy") == 1,
+          "bo's sample moved through ann");
+    fid_matcher *m = fid_matcher_create(b, NULL, &st);
+    uint64_t v = 0;
+    fid_gallery_version(b, &v);
+    CHECK(fid_gallery_sample_remove(a, "ann", s[1].id) == FID_OK && samples_of(b, "ann") == 2, "remove a sample: %s",
+          fid_last_error());
+    fid_match x;
+    fid_matcher *r = m ? fid__matcher_refresh(m, v, b, NULL, &v, &st) : NULL;
+    CHECK(r && fid_matcher_match(r, d + 128, &x) == FID_OK && x.distance > 1e-3f, "the removed sample still matches");
+    fid_matcher_free(m), m = r;
+    /* move: to a new person (created), then the whole of bo merged into cy */
+    CHECK(fid_gallery_sample_move(a, "ann", s[2].id, "dee") == FID_OK && samples_of(b, "ann") == 1 &&
+              samples_of(b, "dee") == 1,
+          "move to a new person: %s", fid_last_error());
+    CHECK(fid_gallery_merge(a, "bo", "cy") == FID_OK && samples_of(b, "bo") == 0, "merge: %s", fid_last_error());
+    fid_person_info people[8];
+    int np = fid_gallery_people(b, people, 8, &st);
+    CHECK(np == 3 && !strcmp(people[0].name, "ann") && !strcmp(people[1].name, "cy") && people[1].samples == 3 &&
+              !strcmp(people[2].name, "dee"),
+          "after the merge: %d people", np);
+    CHECK(fid_gallery_merge(a, "cy", "cy") == FID_ERR_INVALID_ARGUMENT, "merged into itself");
+    CHECK(fid_gallery_merge(a, "nobody", "cy") == FID_ERR_NOT_FOUND && fid_gallery_people(b, people, 8, &st) == 3,
+          "merging nobody: %s", fid_last_error());
+    CHECK(fid_gallery_sample_move(a, "ann", s[0].id, "../x") == FID_ERR_INVALID_ARGUMENT, "a bad name to move to");
+    r = m ? fid__matcher_refresh(m, v, b, NULL, &v, &st) : NULL;
+    CHECK(r && fid_matcher_match(r, d + 3 * 128, &x) == FID_OK && !strcmp(x.name, "cy"), "bo's face is cy's now: %s",
+          x.name);
+    fid_matcher_free(m), m = r;
+    /* "not this person": a probe near cy's sample is named cy, then refused as a counter-example;
+     * cy's other faces are still named */
+    float probe[128], other[128];
+    for (int k = 0; k < 128; k++)
+        probe[k] = d[3 * 128 + k] + (k % 2 ? 0.004f : -0.004f), other[k] = d[5 * 128 + k] + 0.002f;
+    CHECK(m && fid_matcher_match(m, probe, &x) == FID_OK && !strcmp(x.name, "cy"), "the probe is cy before: %s", x.name);
+    CHECK(fid_gallery_reject(a, "cy", probe, "event 7") == FID_OK, "reject: %s", fid_last_error());
+    CHECK(fid_gallery_reject(a, "nobody", probe, NULL) == FID_ERR_NOT_FOUND, "a counter-example of nobody");
+    r = m ? fid__matcher_refresh(m, v, b, NULL, &v, &st) : NULL;
+    fid_matcher *fresh = fid_matcher_create(b, NULL, &st);
+    fid_match y;
+    CHECK(r && fresh && fid_matcher_match(r, probe, &x) == FID_OK && fid_matcher_match(fresh, probe, &y) == FID_OK &&
+              !x.known && x.rejected && !strcmp(x.name, "?") && !y.known && y.rejected,
+          "the rejected face is not cy any more: %s / %s", x.name, y.name);
+    CHECK(r && fid_matcher_match(r, other, &x) == FID_OK && !strcmp(x.name, "cy"), "cy's other face: %s", x.name);
+    /* a merge carries counter-examples along */
+    CHECK(fid_gallery_merge(a, "cy", "ann") == FID_OK, "merge cy into ann: %s", fid_last_error());
+    fid_matcher_free(fresh);
+    fresh = fid_matcher_create(b, NULL, &st);
+    CHECK(fresh && fid_matcher_match(fresh, probe, &y) == FID_OK && !y.known && y.rejected && !strcmp(y.candidate, "ann"),
+          "the counter-example moved with the merge: %s", y.name);
+    fid_matcher_free(fresh);
+    fid_matcher_free(r);
+    fid_matcher_free(m);
+    fid_gallery_close(b);
+    fid_gallery_close(a);
+    /* schema version 1 (no crops, no counter-examples): updated on the first writable open, its
+     * people kept; read-only it is refused with the reason */
+    if (!pg) {
+        sqlite3 *db;
+        sqlite3_open(path, &db);
+        int rc = sqlite3_exec(db, "ALTER TABLE sample DROP COLUMN crop; DROP TABLE counter; PRAGMA user_version = 1",
+                              NULL, NULL, NULL);
+        sqlite3_close(db);
+        CHECK(rc == SQLITE_OK, "make a version 1 gallery");
+    } else {
+#ifdef FID_HAVE_LIBPQ
+        CHECK(pg_sql("fidtest_review", "ALTER TABLE faceid.sample DROP COLUMN crop; DROP TABLE faceid.counter;"
+                                       " UPDATE faceid.meta SET value = '1' WHERE key = 'schema_version'"),
+              "make a version 1 gallery");
+#endif
+    }
+    fid_gallery_params ro = fid_gallery_default_params();
+    ro.readonly = 1;
+    CHECK(!fid_gallery_open(path, &ro, &st) && st == FID_ERR_UNSUPPORTED && strstr(fid_last_error(), "version 1"),
+          "read-only version 1: %s", fid_last_error());
+    a = fid_gallery_open(path, NULL, &st);
+    CHECK(a && samples_of(a, "ann") == 4 && fid_gallery_sample_list(a, "ann", s, 8, &st) == 4 &&
+              fid_gallery_reject(a, "ann", probe, NULL) == FID_OK,
+          "version 1 updated: %s", fid_last_error());
+    fid_gallery_close(a);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--pg")) {
 #ifdef FID_HAVE_LIBPQ
@@ -412,6 +527,7 @@ int main(int argc, char **argv) {
     fid_gallery_close(g);
     free(many);
     versions_and_refresh();
+    review_and_correct();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");

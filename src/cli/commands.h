@@ -13,6 +13,7 @@ int fid_cli_live(int argc, char **argv);
 /* serve: the HTTP API (src/server/) */
 int fid_cli_serve(int argc, char **argv);
 /* list | show | remove | rename */
+int fid_cli_review(const char *cmd, int argc, char **argv);
 int fid_cli_manage(const char *command, int argc, char **argv);
 
 #endif

@@ -159,7 +159,7 @@ int fid_cli_model_option(int code, const char *arg) {
 /* Every option fid_cli_parse knows; a command takes those it names. */
 enum {
     P_JSON, P_ALL, P_FORCE, P_EXPLAIN, P_DRY_RUN, P_GALLERY, P_NAME, P_SAVE_CROPS, P_DETECTOR, P_ANNOTATE,
-    P_ON_CONFLICT, P_THREADS, P_MIN_FACE, P_MAX_SAMPLES, P_STEP, P_FRAMES, P_THRESHOLD, P_MARGIN, P_SCORE, P_FAR,
+    P_ON_CONFLICT, P_THREADS, P_MIN_FACE, P_MAX_SAMPLES, P_STEP, P_FRAMES, P_THRESHOLD, P_MARGIN, P_SCORE, P_FAR, P_SAMPLE, P_TO,
     P_COUNT
 };
 static const struct option parse_options[P_COUNT] = {
@@ -183,6 +183,8 @@ static const struct option parse_options[P_COUNT] = {
     [P_MARGIN] = {"margin", required_argument, 0, FID_OPT_COMMAND + P_MARGIN},
     [P_SCORE] = {"score", required_argument, 0, FID_OPT_COMMAND + P_SCORE},
     [P_FAR] = {"far", required_argument, 0, FID_OPT_COMMAND + P_FAR},
+    [P_SAMPLE] = {"sample", required_argument, 0, FID_OPT_COMMAND + P_SAMPLE},
+    [P_TO] = {"to", required_argument, 0, FID_OPT_COMMAND + P_TO},
 };
 
 /* 1 when the space-separated list names `word`. */
@@ -220,6 +222,19 @@ static int parse_value(int i, const char *arg, fid_cli_opts *o) {
     case P_STEP: return fid_cli_int("--step", arg, 1, 1000000, &o->step);
     case P_FRAMES: return fid_cli_int("--frames", arg, 0, 1000000, &o->max_frames);
     case P_FAR: return fid_cli_double("--far", arg, 1e-9, 0.5, &o->far);
+    case P_SAMPLE: {
+        char *end;
+        errno = 0;
+        long long id = strtoll(arg, &end, 10);
+        if (!*arg || *end || errno || id < 1) {
+            fid_cli_say("faceid: --sample wants a sample id (a positive whole number, `faceid samples NAME`), not '%s'\n",
+                        arg);
+            return -1;
+        }
+        o->sample = id;
+        return 0;
+    }
+    case P_TO: o->to = arg; return 0;
     case P_THRESHOLD:
         if (fid_cli_double("--threshold", arg, 0, 1e6, &v)) return -1;
         o->threshold = (float)v;

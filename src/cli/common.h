@@ -64,6 +64,8 @@ typedef struct fid_cli_opts {
     int json, all, force, explain, dry_run, threads, min_face, max_samples, step, max_frames;
     float threshold, margin, score; /* NAN: not given */
     double far;
+    long long sample; /* --sample ID: 0 when not given */
+    const char *to;   /* --to NAME */
     const char **files; /* the arguments that are not options; caller frees */
     int n_files;
 } fid_cli_opts;

@@ -17,6 +17,7 @@
 #include "gallery/gallery.h"
 #include "image/image.h"
 #include "util/clock.h"
+#include "util/json.h"
 
 typedef fid_cli_opts gopts;
 
@@ -229,20 +230,17 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
     }
     for (int i = 0; i < n_files && rc == 0; i++)
         rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, source_dir != NULL, &frames);
-    int n = fid_enrollment_count(e), dim = fid_embedder_dim(emb);
+    int n = fid_enrollment_count(e);
     if (rc == 0 && n == 0) {
         fid_cli_say("faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
                 frames == 1 ? "" : "s");
         rc = 1;
     }
     if (rc == 0) {
-        float *desc = malloc((size_t)n * dim * sizeof *desc), *quality = malloc((size_t)n * sizeof *quality);
-        for (int i = 0; i < n; i++)
-            fid_enrollment_sample(e, i, desc + (size_t)i * dim, quality + i, NULL, NULL, NULL);
-        const char *source = n_files == 1 ? files[0] : NULL;
         crops written = {0};
         if (o->save_crops) rc = write_crops(e, o->save_crops, name, &written);
-        if (rc == 0 && fid_gallery_add(g, name, desc, n, quality, source) != FID_OK) {
+        /* each sample with its own file and its face's crop, for `faceid samples` and the page */
+        if (rc == 0 && fid_gallery_add_enrollment(g, name, e) != FID_OK) {
             fid_cli_say("faceid: %s\n", fid_last_error());
             rc = 2;
         }
@@ -250,8 +248,6 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
             crops_keep(&written);
         else
             crops_discard(&written);
-        free(desc);
-        free(quality);
     }
     fid_enroll_stats s = fid_enrollment_stats(e);
     json_array_append_new(summary,
@@ -547,12 +543,13 @@ int fid_cli_identify(int argc, char **argv) {
 }
 
 static const char *manage_usage =
-    "usage: faceid list [--json] | show NAME [--json] | remove NAME | rename OLD NEW |\n"
+    "usage: faceid list [--json] | show NAME [--json] | remove NAME [--sample ID] | rename OLD NEW |\n"
     "              export FILE.json | import FILE.json [--on-conflict merge|refuse] [--max-samples N]\n"
     "              [--gallery DB]\n"
     "import merges people by name (samples already there are skipped; nobody grows past --max-samples,\n"
     "default 20) or, with --on-conflict refuse, imports nothing when a name is already in the gallery.\n"
-    "Exit status: 0 done, 1 no such person (show, remove, rename), 2 usage or input error.\n"
+    "remove --sample ID removes one sample (ids from `faceid samples NAME`) and keeps the person.\n"
+    "Exit status: 0 done, 1 no such person or sample (show, remove, rename), 2 usage or input error.\n"
     "Lists the gallery's people with their sample counts, shows one, removes or renames one; exports\n"
     "every sample as JSON or imports such a file (one transaction; same model required).\n"
     "examples:\n"
@@ -561,7 +558,11 @@ static const char *manage_usage =
 
 int fid_cli_manage(const char *cmd, int argc, char **argv) {
     gopts o;
-    int rc = fid_cli_parse(argc, argv, "gallery json on-conflict max-samples", manage_usage, 2, &o);
+    int rc = fid_cli_parse(argc, argv, "gallery json on-conflict max-samples sample", manage_usage, 2, &o);
+    if (!rc && o.sample && strcmp(cmd, "remove")) {
+        fid_cli_say("faceid: --sample goes with remove (and samples, move), not %s\n", cmd);
+        rc = FID_EXIT_USAGE;
+    }
     int need = !strcmp(cmd, "list") ? 0 : !strcmp(cmd, "rename") ? 2 : 1;
     int transfer = !strcmp(cmd, "export") || !strcmp(cmd, "import");
     if (rc || o.n_files != need) {
@@ -628,10 +629,127 @@ int fid_cli_manage(const char *cmd, int argc, char **argv) {
             json_decref(arr);
         free(people);
     } else if (g) {
-        st = !strcmp(cmd, "remove") ? fid_gallery_remove(g, o.files[0]) : fid_gallery_rename(g, o.files[0], o.files[1]);
+        st = !strcmp(cmd, "remove") ? (o.sample ? fid_gallery_sample_remove(g, o.files[0], o.sample)
+                                                : fid_gallery_remove(g, o.files[0]))
+                                    : fid_gallery_rename(g, o.files[0], o.files[1]);
+        if (st == FID_OK && o.sample) printf("removed sample %lld of %s\n", o.sample, o.files[0]);
         if (st != FID_OK) {
             fid_cli_say("faceid: %s\n", fid_last_error());
             rc = st == FID_ERR_NOT_FOUND ? FID_EXIT_NO : FID_EXIT_USAGE; /* unknown name: a negative answer */
+        }
+    }
+    fid_gallery_close(g);
+    free(o.files);
+    return rc;
+}
+
+static const char *review_usage =
+    "usage: faceid samples NAME [--json] [--save-crops DIR] | move NAME --sample ID --to OTHER |\n"
+    "              merge FROM INTO [--gallery DB]\n"
+    "samples lists a person's samples: id, when and from what file or camera it came, its quality and\n"
+    "whether the face's crop is kept (--save-crops writes them as DIR/ID.jpg, a private directory).\n"
+    "move gives one sample to another person (created when new); merge gives everything of FROM to\n"
+    "INTO and removes FROM. `faceid remove NAME --sample ID` removes one sample. Every change is one\n"
+    "transaction, seen by every process and node using the gallery.\n"
+    "Exit status: 0 done, 1 no such person or sample, 2 usage or input error.\n"
+    "examples:\n"
+    "  faceid samples alice\n"
+    "  faceid move alice --sample 12 --to bob\n"
+    "  faceid merge bobby bob\n";
+
+static char *when(double t, char *buf, size_t size) {
+    time_t s = (time_t)t;
+    struct tm tm;
+    if (!localtime_r(&s, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M", &tm)) snprintf(buf, size, "?");
+    return buf;
+}
+
+int fid_cli_review(const char *cmd, int argc, char **argv) {
+    gopts o;
+    int samples = !strcmp(cmd, "samples"), moving = !strcmp(cmd, "move");
+    int rc = fid_cli_parse(argc, argv, samples ? "gallery json save-crops" : moving ? "gallery sample to" : "gallery",
+                           review_usage, 2, &o);
+    if (!rc && (o.n_files != (!strcmp(cmd, "merge") ? 2 : 1) || (moving && (!o.sample || !o.to)))) {
+        fputs(review_usage, stderr);
+        rc = FID_EXIT_USAGE;
+    }
+    if (rc) {
+        free(o.files);
+        return rc < 0 ? 0 : rc;
+    }
+    fid_gallery *g = open_gallery(&o, samples, NULL);
+    rc = g ? 0 : 2;
+    fid_status st = FID_OK;
+    if (g && samples) {
+        const char *name = o.files[0];
+        int n = fid_gallery_sample_list(g, name, NULL, 0, &st);
+        fid_sample_info *info = n > 0 ? calloc((size_t)n, sizeof *info) : NULL;
+        if (n > 0 && info) n = fid_gallery_sample_list(g, name, info, n, &st);
+        if (n > 0 && !info) st = FID_ERR_NO_MEMORY;
+        int found = 0;
+        if (st == FID_OK && n == 0) { /* no samples: a person without any, or nobody */
+            int np = 0;
+            fid_person_info *people = fid__gallery_people_all(g, &np, &st);
+            for (int i = 0; people && i < np; i++)
+                found |= !strcmp(people[i].name, name);
+            free(people);
+        }
+        if (st != FID_OK) {
+            fid_cli_say("faceid: %s\n", fid_last_error());
+            rc = 2;
+        } else if (n == 0 && !found) {
+            fid_cli_say("faceid: no person named '%s'\n", name);
+            rc = FID_EXIT_NO;
+        }
+        if (rc == 0 && o.save_crops && private_dir(o.save_crops) != 0) rc = 2;
+        json_t *arr = json_array();
+        for (int i = 0; rc == 0 && i < n; i++) {
+            char t[32], path[4200] = "";
+            unsigned char *jpeg = NULL;
+            size_t size = 0;
+            if (o.save_crops && info[i].has_crop &&
+                fid_gallery_sample_crop(g, name, info[i].id, &jpeg, &size) == FID_OK) {
+                snprintf(path, sizeof path, "%s/%lld.jpg", o.save_crops, (long long)info[i].id);
+                int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                if (fd < 0 || write(fd, jpeg, size) != (ssize_t)size) {
+                    fid_cli_say("faceid: %s: cannot write: %s\n", path, strerror(errno));
+                    rc = 2;
+                }
+                if (fd >= 0) close(fd);
+            }
+            fid_free(jpeg);
+            json_t *j = json_pack("{s:I,s:f,s:o,s:b}", "id", (json_int_t)info[i].id, "created", info[i].created,
+                                  "source", fid__json_text(info[i].source),
+                                  "crop", info[i].has_crop);
+            if (!isnan(info[i].quality)) json_object_set_new(j, "quality", json_real(info[i].quality));
+            if (path[0] && rc == 0) json_object_set_new(j, "file", json_string(path));
+            json_array_append_new(arr, j);
+            if (!o.json && rc == 0) {
+                char q[16] = "-";
+                if (!isnan(info[i].quality)) snprintf(q, sizeof q, "%.2f", info[i].quality);
+                printf("%lld\t%s\tquality %s\t%s%s\n", (long long)info[i].id, when(info[i].created, t, sizeof t), q,
+                       info[i].source[0] ? info[i].source : "(no source)", info[i].has_crop ? "" : "\t(no crop)");
+            }
+        }
+        if (o.json && rc == 0)
+        {
+            json_t *doc = fid_cli_json_doc("samples");
+            json_object_set_new(doc, "name", json_string(name));
+            json_object_set_new(doc, "samples", arr);
+            fid_cli_print_json(doc);
+        }
+        else
+            json_decref(arr);
+        free(info);
+    } else if (g) {
+        st = moving ? fid_gallery_sample_move(g, o.files[0], o.sample, o.to) : fid_gallery_merge(g, o.files[0], o.files[1]);
+        if (st != FID_OK) {
+            fid_cli_say("faceid: %s\n", fid_last_error());
+            rc = st == FID_ERR_NOT_FOUND ? FID_EXIT_NO : FID_EXIT_USAGE;
+        } else if (moving) {
+            printf("moved sample %lld of %s to %s\n", o.sample, o.files[0], o.to);
+        } else {
+            printf("merged %s into %s\n", o.files[0], o.files[1]);
         }
     }
     fid_gallery_close(g);

@@ -20,6 +20,8 @@ static int usage(FILE *f) {
             "  identify FILE...   name the faces in images and videos (\"?\" for strangers)\n"
             "  calibrate          threshold for a target false-accept rate from the gallery's own samples\n"
             "  list | show NAME | remove NAME | rename OLD NEW | export F | import F   manage the gallery\n"
+            "  samples NAME | remove NAME --sample ID | move NAME --sample ID --to OTHER | merge FROM INTO\n"
+            "                     review and correct a person's samples\n"
             "  detect IMAGE...    find faces (boxes, scores; --json, --annotate OUT.jpg)\n"
             "  embed IMAGE        descriptor of the largest face (--all: every face)\n"
             "  verify A B         same person or not (exit 0 same, 1 different, 2 error)\n"
@@ -125,6 +127,8 @@ static int run(int argc, char **argv) {
     if (!strcmp(cmd, "list") || !strcmp(cmd, "show") || !strcmp(cmd, "remove") || !strcmp(cmd, "rename") ||
         !strcmp(cmd, "export") || !strcmp(cmd, "import"))
         return fid_cli_manage(cmd, argc - 1, argv + 1);
+    if (!strcmp(cmd, "samples") || !strcmp(cmd, "move") || !strcmp(cmd, "merge"))
+        return fid_cli_review(cmd, argc - 1, argv + 1);
     fid_cli_say("faceid: unknown command '%s' (try 'faceid --help')\n", cmd);
     return 2;
 }

@@ -15,6 +15,7 @@
 
 #include "gallery/gallery.h"
 #include "gallery/store.h"
+#include "image/image.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -179,9 +180,165 @@ fid_status fid_gallery_add(fid_gallery *g, const char *name, const float *descri
     double now = fid__wall_s();
     int created;
     st = g->ops->person_add(g, name, now, &created);
-    if (st == FID_OK) st = g->ops->samples_add(g, name, descriptors, n, quality, source, now);
+    fid__sample_row *rows = st == FID_OK ? calloc((size_t)n, sizeof *rows) : NULL;
+    if (st == FID_OK && !rows) st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+    for (int i = 0; rows && i < n; i++)
+        rows[i] = (fid__sample_row){.descriptor = descriptors + (size_t)i * g->dim,
+                                    .quality = quality ? quality[i] : NAN,
+                                    .source = source};
+    if (st == FID_OK) st = g->ops->samples_add(g, name, rows, n, now);
+    free(rows);
     if (st == FID_OK) st = g->ops->note_change(g, name);
     return finish(g, st);
+}
+
+fid_status fid_gallery_add_enrollment(fid_gallery *g, const char *name, const fid_enrollment *e) {
+    int n = fid_enrollment_count(e);
+    if (!g || !name || !e || n < 1)
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_add_enrollment: need a gallery, a name and samples");
+    fid_status st = writable(g);
+    if (st != FID_OK || (st = fid_person_name_check(name)) != FID_OK) return st;
+    fid__sample_row *rows = calloc((size_t)n, sizeof *rows);
+    float *d = malloc((size_t)n * g->dim * sizeof *d);
+    unsigned char **jpeg = calloc((size_t)n, sizeof *jpeg);
+    if (!rows || !d || !jpeg) st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+    for (int i = 0; st == FID_OK && i < n; i++) {
+        const fid_image *crop = NULL;
+        st = fid_enrollment_sample(e, i, d + (size_t)i * g->dim, &rows[i].quality, NULL, &rows[i].source, &crop);
+        rows[i].descriptor = d + (size_t)i * g->dim;
+        /* the aligned face as the user saw it enrolled: a crop that cannot be encoded is left out,
+         * not the sample */
+        if (st == FID_OK && crop && fid__image_encode_jpeg(crop, 85, &jpeg[i], &rows[i].crop_size) == FID_OK)
+            rows[i].crop = jpeg[i];
+        for (int64_t k = 0; st == FID_OK && k < g->dim; k++)
+            if (!isfinite(rows[i].descriptor[k]))
+                st = fid__fail(FID_ERR_INVALID_ARGUMENT, "descriptor %d of '%s' is not finite", i, name);
+    }
+    if (st == FID_OK && (st = g->ops->begin(g)) == FID_OK) {
+        int created;
+        double now = fid__wall_s();
+        st = g->ops->person_add(g, name, now, &created);
+        if (st == FID_OK) st = g->ops->samples_add(g, name, rows, n, now);
+        if (st == FID_OK) st = g->ops->note_change(g, name);
+        st = finish(g, st);
+    }
+    for (int i = 0; jpeg && i < n; i++)
+        free(jpeg[i]);
+    free(jpeg), free(d), free(rows);
+    return st;
+}
+
+/* ---- review and correct ---------------------------------------------------------------------- */
+
+typedef struct {
+    fid_sample_info *out;
+    int capacity, n;
+} sample_infos;
+
+static int take_info(void *user, const fid_sample_info *info) {
+    sample_infos *s = user;
+    if (s->n < s->capacity) s->out[s->n] = *info;
+    s->n++;
+    return 0;
+}
+
+int fid_gallery_sample_list(fid_gallery *g, const char *name, fid_sample_info *out, int capacity, fid_status *status) {
+    if (!g || !name || (capacity > 0 && !out)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_sample_list: NULL argument"));
+        return -1;
+    }
+    sample_infos s = {out, capacity, 0};
+    fid_status st = g->ops->sample_list(g, name, take_info, &s);
+    fid__set_status(status, st);
+    return st == FID_OK ? s.n : -1;
+}
+
+fid_status fid_gallery_sample_crop(fid_gallery *g, const char *name, int64_t id, unsigned char **jpeg, size_t *size) {
+    if (!g || !name || !jpeg || !size) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_sample_crop: NULL argument");
+    fid_status st = g->ops->sample_crop(g, name, id, jpeg, size);
+    if (st == FID_OK && !*jpeg)
+        st = fid__fail(FID_ERR_NOT_FOUND, "%s: sample %lld of '%s' has no crop (added without one)", g->where,
+                       (long long)id, name);
+    return st;
+}
+
+fid_status fid_gallery_sample_remove(fid_gallery *g, const char *name, int64_t id) {
+    if (!g || !name) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_sample_remove: NULL argument");
+    fid_status st = writable(g);
+    if (st != FID_OK || (st = g->ops->begin(g)) != FID_OK) return st;
+    st = g->ops->sample_remove(g, name, id);
+    if (st == FID_OK) st = g->ops->note_change(g, name);
+    return finish(g, st);
+}
+
+/* Moves one sample (id) or everything (id 0) from `name` to `to`, creating `to`; a merge also
+ * removes `name`. */
+static fid_status move(fid_gallery *g, const char *name, int64_t id, const char *to, int merge) {
+    if (!g || !name || !to) return fid__fail(FID_ERR_INVALID_ARGUMENT, "move: NULL argument");
+    fid_status st = fid_person_name_check(to);
+    if (st != FID_OK || (st = writable(g)) != FID_OK) return st;
+    if (!strcmp(name, to)) return fid__fail(FID_ERR_INVALID_ARGUMENT, "'%s' is already '%s'", name, to);
+    if ((st = g->ops->begin(g)) != FID_OK) return st;
+    int created;
+    st = g->ops->person_add(g, to, fid__wall_s(), &created);
+    if (st == FID_OK) st = g->ops->sample_move(g, name, id, to);
+    if (st == FID_OK && merge) st = g->ops->person_remove(g, name); /* NOT_FOUND: no such person */
+    if (st == FID_OK) st = g->ops->note_change(g, name);
+    if (st == FID_OK) st = g->ops->note_change(g, to);
+    return finish(g, st);
+}
+
+fid_status fid_gallery_sample_move(fid_gallery *g, const char *name, int64_t id, const char *to) {
+    if (id == 0) return fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' has no sample 0", g ? g->where : "gallery", name);
+    return move(g, name, id, to, 0);
+}
+
+fid_status fid_gallery_merge(fid_gallery *g, const char *from, const char *into) { return move(g, from, 0, into, 1); }
+
+fid_status fid_gallery_reject(fid_gallery *g, const char *name, const float *descriptor, const char *source) {
+    if (!g || !name || !descriptor) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_gallery_reject: NULL argument");
+    fid_status st = writable(g);
+    if (st != FID_OK) return st;
+    for (int k = 0; k < g->dim; k++)
+        if (!isfinite(descriptor[k])) return fid__fail(FID_ERR_INVALID_ARGUMENT, "a counter-example is not finite");
+    if ((st = g->ops->begin(g)) != FID_OK) return st;
+    st = g->ops->counter_add(g, name, descriptor, source, fid__wall_s());
+    if (st == FID_OK) st = g->ops->note_change(g, name);
+    return finish(g, st);
+}
+
+/* Every counter-example, checked like samples (right size, finite). */
+typedef struct {
+    fid_gallery *g;
+    fid__descriptor_fn fn;
+    void *user;
+    float *d;
+    fid_status st;
+} counter_scan;
+
+static int take_counter(void *user, const char *name, const void *descriptor, size_t bytes) {
+    counter_scan *s = user;
+    if (bytes != (size_t)s->g->dim * sizeof(float)) {
+        s->st = fid__fail(FID_ERR_FORMAT, "%s: a counter-example of '%s' has the wrong size", s->g->where, name);
+        return 1;
+    }
+    memcpy(s->d, descriptor, bytes);
+    for (int k = 0; k < s->g->dim; k++)
+        if (!isfinite(s->d[k])) {
+            s->st = fid__fail(FID_ERR_FORMAT, "%s: damaged: a counter-example of '%s' is not finite", s->g->where, name);
+            return 1;
+        }
+    fid_status st = s->fn(s->user, name, s->d, NAN, NULL);
+    if (st != FID_OK) s->st = st;
+    return st != FID_OK;
+}
+
+fid_status fid__gallery_counters(fid_gallery *g, fid__descriptor_fn fn, void *user) {
+    counter_scan s = {g, fn, user, malloc((size_t)g->dim * sizeof(float)), FID_OK};
+    if (!s.d) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+    fid_status st = g->ops->counters(g, take_counter, &s);
+    free(s.d);
+    return st == FID_OK ? s.st : st;
 }
 
 fid_status fid_gallery_remove(fid_gallery *g, const char *name) {
@@ -487,7 +644,8 @@ static fid_status import_person(fid_gallery *g, const char *path, size_t i, json
         if (count >= ip->max_samples || has) continue;
         json_t *qv = json_object_get(s, "quality"), *src = json_object_get(s, "source");
         float q = json_is_number(qv) ? (float)json_number_value(qv) : NAN;
-        st = g->ops->samples_add(g, name, d, 1, &q, json_string_value(src), now);
+        fid__sample_row row = {.descriptor = d, .quality = q, .source = json_string_value(src)};
+        st = g->ops->samples_add(g, name, &row, 1, now);
         if (st != FID_OK) return st;
         ++*n_samples, added++;
     }

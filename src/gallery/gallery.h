@@ -31,6 +31,8 @@ void fid__gallery_remove_files(const char *path);
 typedef fid_status (*fid__descriptor_fn)(void *user, const char *name, const float *descriptor, double quality,
                                          const char *source);
 fid_status fid__gallery_scan(fid_gallery *gallery, const char *name, fid__descriptor_fn fn, void *user);
+/* Every counter-example ("not this person"), checked the same way; quality NAN, source NULL. */
+fid_status fid__gallery_counters(fid_gallery *gallery, fid__descriptor_fn fn, void *user);
 
 /* The people whose samples changed after version `since` (name NULL: the settings, e.g. the
  * threshold), from the back end's change log. FID_ERR_UNSUPPORTED (no log: SQLite) or

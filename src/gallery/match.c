@@ -47,6 +47,10 @@ struct fid_matcher {
     unsigned char *removed; /* bitmap over b's people replaced or removed since (NULL: none) */
     int n_removed;
     set delta; /* the people changed since b was made */
+    /* Counter-examples ("not this person"), read whole on every refresh: they are few, one per
+     * correction. A face nearer one of the best person's counter-examples than to any of their
+     * samples is not named that person. */
+    set counters;
 };
 
 /* Below this many samples the exact scan is fast enough (50k x 128-d: ~5 ms). */
@@ -186,6 +190,8 @@ fid_matcher *fid_matcher_create(fid_gallery *g, const fid_matcher_params *params
     append_to a = {&s, m->dim};
     fid_status st = fid__gallery_scan(g, NULL, append_sample, &a);
     if (st == FID_OK) m->b = base_make(&s, m->dim, &st);
+    append_to c = {&m->counters, m->dim};
+    if (st == FID_OK) st = fid__gallery_counters(g, append_sample, &c);
     set_free(&s);
     if (st != FID_OK) {
         fid_matcher_free(m);
@@ -200,6 +206,7 @@ void fid_matcher_free(fid_matcher *m) {
     base_release(m->b);
     free(m->removed);
     set_free(&m->delta);
+    set_free(&m->counters);
     free(m);
 }
 
@@ -281,6 +288,11 @@ fid_status fid_matcher_match(const fid_matcher *m, const float *d, fid_match *ou
     out->margin = s2 >= 0 ? out->second_distance - out->distance : INFINITY;
     out->threshold = m->p.threshold;
     out->known = b >= 0 && out->distance < m->p.threshold && out->margin >= m->p.margin;
+    const set *cs = &m->counters;
+    for (int64_t c = 0; out->known && c < cs->n_samples; c++)
+        if (!strcmp(cs->people[cs->owner[c]].name, NAME_OF(b)) &&
+            dist2(cs->data + (size_t)c * m->dim, d, m->dim) < best[b])
+            out->known = 0, out->rejected = 1;
     snprintf(out->name, sizeof out->name, "%s", out->known ? NAME_OF(b) : "?");
 #undef NAME_OF
     free(best);
@@ -418,9 +430,10 @@ static fid_matcher *apply_changes(const fid_matcher *old, fid_gallery *g, char *
         if (!bsearch(&key, names, (size_t)n_names, sizeof *names, cmp_name))
             *st = set_append(&m->delta, m->dim, key, od->data + (size_t)at * m->dim, od->people[i].samples);
     }
-    append_to a = {&m->delta, m->dim};
+    append_to a = {&m->delta, m->dim}, c = {&m->counters, m->dim};
     for (int i = 0; *st == FID_OK && i < n_names; i++)
         if (!i || strcmp(names[i], names[i - 1])) *st = fid__gallery_scan(g, names[i], append_sample, &a);
+    if (*st == FID_OK) *st = fid__gallery_counters(g, append_sample, &c);
     if (*st == FID_OK &&
         (m->delta.n_samples > DELTA_MAX(b->s.n_samples) || m->n_removed > b->s.n_people / 10 + 1000))
         *st = compact(m);

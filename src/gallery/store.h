@@ -32,6 +32,21 @@ typedef int (*fid__sample_fn)(void *user, const char *name, const void *descript
 /* One person of a listing: name and sample count. A non-zero return stops the scan. */
 typedef int (*fid__person_fn)(void *user, const char *name, int samples);
 
+/* One sample to store: descriptor (dim floats), quality (NAN: unknown), where it came from (may
+ * be NULL) and the JPEG of its aligned face (may be NULL), kept so people can review samples. */
+typedef struct fid__sample_row {
+    const float *descriptor;
+    float quality;
+    const char *source;
+    const unsigned char *crop;
+    size_t crop_size;
+} fid__sample_row;
+
+/* One sample of a person's listing, oldest first. */
+typedef int (*fid__sample_info_fn)(void *user, const fid_sample_info *info);
+/* One counter-example: a face that must not be named `name` (a user said "not this person"). */
+typedef int (*fid__counter_fn)(void *user, const char *name, const void *descriptor, size_t bytes);
+
 struct fid__store_ops {
     const char *kind; /* "sqlite", "postgresql" */
     /* Opens `location` into g->impl. An empty store gets the schema with p->model and p->dim (not
@@ -44,8 +59,7 @@ struct fid__store_ops {
     fid_status (*commit)(fid_gallery *g);
     void (*rollback)(fid_gallery *g);
     fid_status (*person_add)(fid_gallery *g, const char *name, double now, int *created);
-    fid_status (*samples_add)(fid_gallery *g, const char *name, const float *descriptors, int n, const float *quality,
-                              const char *source, double now);
+    fid_status (*samples_add)(fid_gallery *g, const char *name, const fid__sample_row *rows, int n, double now);
     /* How many samples `name` has, and whether one of them is exactly `descriptor`. */
     fid_status (*sample_count)(fid_gallery *g, const char *name, const float *descriptor, int *count, int *has);
     /* FID_ERR_NOT_FOUND when there is no such person; rename: FID_ERR_INVALID_ARGUMENT when `to` is taken. */
@@ -61,6 +75,16 @@ struct fid__store_ops {
     /* Samples of `name`, or of everyone (NULL) sorted by name, each person's in the order added. */
     fid_status (*samples)(fid_gallery *g, const char *name, fid__sample_fn fn, void *user);
     fid_status (*version)(fid_gallery *g, uint64_t *version);
+    /* Review and correct. Sample ids are the store's; each call names the person the sample must
+     * belong to, so an id from another person's listing is FID_ERR_NOT_FOUND. */
+    fid_status (*sample_list)(fid_gallery *g, const char *name, fid__sample_info_fn fn, void *user);
+    /* *jpeg (malloc'ed) NULL with *size 0 when the sample has no crop. */
+    fid_status (*sample_crop)(fid_gallery *g, const char *name, int64_t id, unsigned char **jpeg, size_t *size);
+    fid_status (*sample_remove)(fid_gallery *g, const char *name, int64_t id);
+    /* Moves sample `id` of `name` (every sample and counter-example when id is 0) to `to`, who exists. */
+    fid_status (*sample_move)(fid_gallery *g, const char *name, int64_t id, const char *to);
+    fid_status (*counter_add)(fid_gallery *g, const char *name, const float *descriptor, const char *source, double now);
+    fid_status (*counters)(fid_gallery *g, fid__counter_fn fn, void *user);
     /* The change log after `since`, in order, up to the version now. FID_ERR_UNSUPPORTED when the
      * back end keeps none, FID_ERR_NOT_FOUND when `since` is older than what it keeps (or not one
      * of its versions): the caller reads everything instead. May be NULL. */

@@ -40,7 +40,7 @@ const fid__store_ops fid__store_pg = {.kind = "postgresql", .open = pg_open, .cl
 
 #include <libpq-fe.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* Changes kept in faceid.change: a node further behind than this reads the whole gallery. */
 #define CHANGES_KEPT 100000
 /* Without a notification, the version is still read this often (a missed one costs no more). */
@@ -178,6 +178,11 @@ static const char *const migrations[] = {
     "INSERT INTO faceid.version(v) VALUES (0);"
     "CREATE TABLE faceid.change(v bigint NOT NULL, name text);"
     "CREATE INDEX change_v ON faceid.change(v);",
+    /* 1 -> 2: sample crops for review, counter-examples ("not this person") */
+    "ALTER TABLE faceid.sample ADD COLUMN crop bytea;"
+    "CREATE TABLE faceid.counter(id bigserial PRIMARY KEY,"
+    " person bigint NOT NULL REFERENCES faceid.person(id) ON DELETE CASCADE,"
+    " descriptor bytea NOT NULL, source text, created double precision NOT NULL);",
 };
 
 static fid_status meta_get(fid_gallery *g, const char *key, char *out, size_t size) {
@@ -347,37 +352,27 @@ static fid_status pg_person_add(fid_gallery *g, const char *name, double now, in
     return st;
 }
 
-static fid_status pg_samples_add(fid_gallery *g, const char *name, const float *d, int n, const float *quality,
-                                 const char *source, double now) {
-    /* one statement for all n: the descriptors travel as one binary bytea, cut apart by the server */
+static fid_status pg_samples_add(fid_gallery *g, const char *name, const fid__sample_row *rows, int n, double now) {
+    /* one statement per sample in the caller's transaction (a person has 20 at most per enrollment) */
     size_t bytes = (size_t)g->dim * sizeof(float);
-    char each[24], count[16], t[32], *q = NULL;
-    snprintf(each, sizeof each, "%zu", bytes);
-    snprintf(count, sizeof count, "%d", n);
+    char t[32];
     snprintf(t, sizeof t, "%.6f", now);
-    if (quality) { /* a real[] literal: {0.91,NULL,...} */
-        q = malloc((size_t)n * 20 + 3);
-        if (!q) return fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
-        size_t at = 0;
-        q[at++] = '{';
-        for (int i = 0; i < n; i++)
-            at += (size_t)(isfinite(quality[i]) ? sprintf(q + at, "%s%.9g", i ? "," : "", quality[i])
-                                                : sprintf(q + at, "%sNULL", i ? "," : ""));
-        q[at++] = '}', q[at] = 0;
+    fid_status st = FID_OK;
+    for (int i = 0; i < n && st == FID_OK; i++) {
+        char q[32];
+        snprintf(q, sizeof q, "%.9g", rows[i].quality);
+        const char *v[6] = {name, (const char *)rows[i].descriptor, isfinite(rows[i].quality) ? q : NULL,
+                            rows[i].source, t, (const char *)rows[i].crop};
+        int lengths[6] = {0, (int)bytes, 0, 0, 0, (int)rows[i].crop_size}, formats[6] = {0, 1, 0, 0, 0, 1};
+        PGresult *r = run(g, "cannot add samples",
+                          "INSERT INTO faceid.sample(person, descriptor, quality, source, created, crop)"
+                          " SELECT p.id, $2::bytea, $3::real, $4, $5::float8, $6::bytea FROM faceid.person p"
+                          " WHERE p.name = $1",
+                          6, v, lengths, formats, 0, &st);
+        if (r && atoi(PQcmdTuples(r)) != 1)
+            st = fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' was removed while samples were added", g->where, name);
+        PQclear(r);
     }
-    const char *v[7] = {name, (const char *)d, each, count, source, t, q};
-    int lengths[7] = {0, (int)(bytes * (size_t)n), 0, 0, 0, 0, 0}, formats[7] = {0, 1, 0, 0, 0, 0, 0};
-    fid_status st;
-    PGresult *r = run(g, "cannot add samples",
-                      "INSERT INTO faceid.sample(person, descriptor, quality, source, created)"
-                      " SELECT p.id, substring($2::bytea FROM i * $3::int + 1 FOR $3::int), ($7::real[])[i + 1], $5,"
-                      " $6::float8 FROM faceid.person p CROSS JOIN generate_series(0, $4::int - 1) AS i"
-                      " WHERE p.name = $1 ORDER BY i",
-                      7, v, lengths, formats, 0, &st);
-    if (r && atoi(PQcmdTuples(r)) != n)
-        st = fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' was removed while samples were added", g->where, name);
-    PQclear(r);
-    free(q);
     return st;
 }
 
@@ -576,6 +571,112 @@ static fid_status pg_changes(fid_gallery *g, uint64_t since, fid__change_fn fn, 
     return st;
 }
 
+static fid_status pg_sample_list(fid_gallery *g, const char *name, fid__sample_info_fn fn, void *user) {
+    fid_status st;
+    PGresult *r = run1(g, "cannot list samples",
+                       "SELECT s.id, s.created, s.quality, s.source, s.crop IS NOT NULL FROM faceid.sample s"
+                       " JOIN faceid.person p ON s.person = p.id WHERE p.name = $1 ORDER BY s.id",
+                       name, &st);
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        fid_sample_info info = {.id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                                .created = strtod(PQgetvalue(r, i, 1), NULL),
+                                .quality = PQgetisnull(r, i, 2) ? NAN : strtof(PQgetvalue(r, i, 2), NULL),
+                                .has_crop = PQgetvalue(r, i, 4)[0] == 't'};
+        snprintf(info.source, sizeof info.source, "%s", PQgetisnull(r, i, 3) ? "" : PQgetvalue(r, i, 3));
+        if (fn(user, &info)) break;
+    }
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_sample_crop(fid_gallery *g, const char *name, int64_t id, unsigned char **jpeg, size_t *size) {
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *v[2] = {name, ids};
+    fid_status st;
+    *jpeg = NULL, *size = 0;
+    PGresult *r = run(g, "cannot read a sample",
+                      "SELECT s.crop FROM faceid.sample s JOIN faceid.person p ON s.person = p.id"
+                      " WHERE p.name = $1 AND s.id = $2::bigint",
+                      2, v, NULL, NULL, 1, &st);
+    if (r && PQntuples(r) == 0)
+        st = fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' has no sample %lld", g->where, name, (long long)id);
+    if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && PQgetlength(r, 0, 0) > 0) {
+        size_t n = (size_t)PQgetlength(r, 0, 0);
+        if (!(*jpeg = malloc(n)))
+            st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+        else
+            memcpy(*jpeg, PQgetvalue(r, 0, 0), n), *size = n;
+    }
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_sample_change(fid_gallery *g, const char *sql, const char *name, int64_t id, const char *to,
+                                   const char *what) {
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *v[3] = {name, ids, to};
+    fid_status st;
+    PGresult *r = run(g, what, sql, to ? 3 : 2, v, NULL, NULL, 0, &st);
+    if (r && id && atoi(PQcmdTuples(r)) == 0)
+        st = fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' has no sample %lld", g->where, name, (long long)id);
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_sample_remove(fid_gallery *g, const char *name, int64_t id) {
+    return pg_sample_change(g,
+                            "DELETE FROM faceid.sample WHERE id = $2::bigint AND person ="
+                            " (SELECT id FROM faceid.person WHERE name = $1)",
+                            name, id, NULL, "cannot remove a sample");
+}
+
+static fid_status pg_sample_move(fid_gallery *g, const char *name, int64_t id, const char *to) {
+    if (id)
+        return pg_sample_change(g,
+                                "UPDATE faceid.sample SET person = (SELECT id FROM faceid.person WHERE name = $3)"
+                                " WHERE id = $2::bigint AND person = (SELECT id FROM faceid.person WHERE name = $1)",
+                                name, id, to, "cannot move a sample");
+    fid_status st = pg_sample_change(g,
+                                     "UPDATE faceid.sample SET person = (SELECT id FROM faceid.person WHERE name = $3)"
+                                     " WHERE person = (SELECT id FROM faceid.person WHERE name = $1) AND $2::bigint = 0",
+                                     name, 0, to, "cannot merge");
+    if (st == FID_OK)
+        st = pg_sample_change(g,
+                              "UPDATE faceid.counter SET person = (SELECT id FROM faceid.person WHERE name = $3)"
+                              " WHERE person = (SELECT id FROM faceid.person WHERE name = $1) AND $2::bigint = 0",
+                              name, 0, to, "cannot merge");
+    return st;
+}
+
+static fid_status pg_counter_add(fid_gallery *g, const char *name, const float *d, const char *source, double now) {
+    char t[32];
+    snprintf(t, sizeof t, "%.6f", now);
+    const char *v[4] = {name, (const char *)d, source, t};
+    int lengths[4] = {0, g->dim * (int)sizeof(float), 0, 0}, formats[4] = {0, 1, 0, 0};
+    fid_status st;
+    PGresult *r = run(g, "cannot add a counter-example",
+                      "INSERT INTO faceid.counter(person, descriptor, source, created)"
+                      " SELECT p.id, $2::bytea, $3, $4::float8 FROM faceid.person p WHERE p.name = $1",
+                      4, v, lengths, formats, 0, &st);
+    if (r && atoi(PQcmdTuples(r)) == 0) st = fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->where, name);
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_counters(fid_gallery *g, fid__counter_fn fn, void *user) {
+    fid_status st;
+    PGresult *r = run(g, "cannot read counter-examples",
+                      "SELECT p.name, c.descriptor FROM faceid.counter c JOIN faceid.person p ON c.person = p.id"
+                      " ORDER BY c.id",
+                      0, NULL, NULL, NULL, 1, &st);
+    for (int i = 0; r && i < PQntuples(r); i++)
+        if (fn(user, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1))) break;
+    PQclear(r);
+    return st;
+}
+
 const fid__store_ops fid__store_pg = {
     .kind = "postgresql",
     .open = pg_open,
@@ -595,6 +696,12 @@ const fid__store_ops fid__store_pg = {
     .samples = pg_samples,
     .version = pg_version,
     .changes = pg_changes,
+    .sample_list = pg_sample_list,
+    .sample_crop = pg_sample_crop,
+    .sample_remove = pg_sample_remove,
+    .sample_move = pg_sample_move,
+    .counter_add = pg_counter_add,
+    .counters = pg_counters,
 };
 
 #endif

@@ -16,7 +16,7 @@
 #include "gallery/store.h"
 #include "util/error.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 #define DB(g) ((sqlite3 *)(g)->impl)
 
@@ -35,8 +35,19 @@ static const char *schema =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);"
     "CREATE TABLE sample(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
-    " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL);"
-    "CREATE INDEX sample_person ON sample(person);";
+    " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL, crop BLOB);"
+    "CREATE INDEX sample_person ON sample(person);"
+    "CREATE TABLE counter(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
+    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);";
+
+/* From each version to the next; run in one transaction with the new user_version. */
+static const char *const migrations[] = {
+    NULL, /* 0: an empty file gets the whole schema */
+    /* 1 -> 2: sample crops for review, counter-examples ("not this person") */
+    "ALTER TABLE sample ADD COLUMN crop BLOB;"
+    "CREATE TABLE counter(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
+    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);",
+};
 
 static fid_status meta_get(fid_gallery *g, const char *key, char *out, size_t size) {
     sqlite3_stmt *q;
@@ -155,9 +166,25 @@ static fid_status sq_open(fid_gallery *g, const char *path, const fid_gallery_pa
         }
         return FID_OK;
     }
-    if (version != SCHEMA_VERSION)
+    if (version > SCHEMA_VERSION)
         return fid__fail(FID_ERR_UNSUPPORTED, "%s: gallery schema version %d, this faceid reads version %d", path,
                          version, SCHEMA_VERSION);
+    if (version < SCHEMA_VERSION) {
+        if (p->readonly)
+            return fid__fail(FID_ERR_UNSUPPORTED,
+                             "%s: gallery schema version %d needs an update, and it is opened read-only", path, version);
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+        /* BEGIN IMMEDIATE, then the version again: another process may have updated it meanwhile */
+        int ok = exec(g, "BEGIN IMMEDIATE") == SQLITE_OK && read_version(db, &version) == 1;
+        for (int k = version; ok && k < SCHEMA_VERSION; k++)
+            ok = exec(g, migrations[k]) == SQLITE_OK;
+        if (!ok || exec(g, sql) != SQLITE_OK || exec(g, "COMMIT") != SQLITE_OK) {
+            fid_status st = db_fail(g, "cannot update the gallery's schema");
+            exec(g, "ROLLBACK");
+            return st;
+        }
+    }
     char model[256], dim[32];
     fid_status st;
     if ((st = meta_get(g, "model", model, sizeof model)) != FID_OK || (st = meta_get(g, "dim", dim, sizeof dim)) != FID_OK)
@@ -195,27 +222,30 @@ static fid_status sq_person_add(fid_gallery *g, const char *name, double now, in
     return FID_OK;
 }
 
-static fid_status sq_samples_add(fid_gallery *g, const char *name, const float *d, int n, const float *quality,
-                                 const char *source, double now) {
+static fid_status sq_samples_add(fid_gallery *g, const char *name, const fid__sample_row *rows, int n, double now) {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(DB(g),
-                           "INSERT INTO sample(person, descriptor, quality, source, created)"
-                           " SELECT id, ?, ?, ?, ? FROM person WHERE name = ?",
+                           "INSERT INTO sample(person, descriptor, quality, source, created, crop)"
+                           " SELECT id, ?, ?, ?, ?, ? FROM person WHERE name = ?",
                            -1, &q, NULL) != SQLITE_OK)
         return db_fail(g, "cannot add samples");
     for (int i = 0; i < n; i++) {
         sqlite3_reset(q);
-        sqlite3_bind_blob(q, 1, d + (size_t)i * g->dim, g->dim * (int)sizeof(float), SQLITE_STATIC);
-        if (quality && isfinite(quality[i]))
-            sqlite3_bind_double(q, 2, quality[i]);
+        sqlite3_bind_blob(q, 1, rows[i].descriptor, g->dim * (int)sizeof(float), SQLITE_STATIC);
+        if (isfinite(rows[i].quality))
+            sqlite3_bind_double(q, 2, rows[i].quality);
         else
             sqlite3_bind_null(q, 2);
-        if (source)
-            sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
+        if (rows[i].source)
+            sqlite3_bind_text(q, 3, rows[i].source, -1, SQLITE_STATIC);
         else
             sqlite3_bind_null(q, 3);
         sqlite3_bind_double(q, 4, now);
-        sqlite3_bind_text(q, 5, name, -1, SQLITE_STATIC);
+        if (rows[i].crop)
+            sqlite3_bind_blob(q, 5, rows[i].crop, (int)rows[i].crop_size, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 5);
+        sqlite3_bind_text(q, 6, name, -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_DONE) {
             fid_status st = db_fail(g, "cannot add samples");
             sqlite3_finalize(q);
@@ -318,6 +348,137 @@ static fid_status sq_version(fid_gallery *g, uint64_t *version) {
     return FID_OK;
 }
 
+static fid_status sq_sample_list(fid_gallery *g, const char *name, fid__sample_info_fn fn, void *user) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "SELECT s.id, s.created, s.quality, s.source, s.crop IS NOT NULL FROM sample s"
+                           " JOIN person p ON s.person = p.id WHERE p.name = ? ORDER BY s.id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot list samples");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        fid_sample_info info = {.id = sqlite3_column_int64(q, 0),
+                                .created = sqlite3_column_double(q, 1),
+                                .quality = sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(q, 2),
+                                .has_crop = sqlite3_column_int(q, 4)};
+        const char *source = (const char *)sqlite3_column_text(q, 3);
+        snprintf(info.source, sizeof info.source, "%s", source ? source : "");
+        if (fn(user, &info)) break;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot list samples");
+}
+
+static fid_status sq_sample_crop(fid_gallery *g, const char *name, int64_t id, unsigned char **jpeg, size_t *size) {
+    sqlite3_stmt *q;
+    *jpeg = NULL, *size = 0;
+    if (sqlite3_prepare_v2(DB(g),
+                           "SELECT s.crop FROM sample s JOIN person p ON s.person = p.id WHERE p.name = ? AND s.id = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read a sample");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, id);
+    int rc = sqlite3_step(q);
+    fid_status st = FID_OK;
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(q, 0);
+        const void *b = sqlite3_column_blob(q, 0);
+        if (b && n > 0) {
+            if (!(*jpeg = malloc((size_t)n)))
+                st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+            else
+                memcpy(*jpeg, b, (size_t)n), *size = (size_t)n;
+        }
+    } else if (rc == SQLITE_DONE) {
+        st = fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' has no sample %lld", g->where, name, (long long)id);
+    } else {
+        st = db_fail(g, "cannot read a sample");
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+/* One statement over (name, id[, to]) that must change a row, else the sample is not there. */
+static fid_status sample_change(fid_gallery *g, const char *sql, const char *name, int64_t id, const char *to,
+                                const char *what) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), sql, -1, &q, NULL) != SQLITE_OK) return db_fail(g, what);
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, id);
+    if (to) sqlite3_bind_text(q, 3, to, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) return db_fail(g, what);
+    if (sqlite3_changes(DB(g)) == 0)
+        return fid__fail(FID_ERR_NOT_FOUND, "%s: '%s' has no sample %lld", g->where, name, (long long)id);
+    return FID_OK;
+}
+
+static fid_status sq_sample_remove(fid_gallery *g, const char *name, int64_t id) {
+    return sample_change(g, "DELETE FROM sample WHERE id = ?2 AND person = (SELECT id FROM person WHERE name = ?1)",
+                         name, id, NULL, "cannot remove a sample");
+}
+
+static fid_status sq_sample_move(fid_gallery *g, const char *name, int64_t id, const char *to) {
+    if (id)
+        return sample_change(g,
+                             "UPDATE sample SET person = (SELECT id FROM person WHERE name = ?3)"
+                             " WHERE id = ?2 AND person = (SELECT id FROM person WHERE name = ?1)",
+                             name, id, to, "cannot move a sample");
+    /* everything: samples and counter-examples (a person with none moves nothing and is fine) */
+    const char *sql[2] = {"UPDATE sample SET person = (SELECT id FROM person WHERE name = ?3)"
+                          " WHERE person = (SELECT id FROM person WHERE name = ?1) AND ?2 = 0",
+                          "UPDATE counter SET person = (SELECT id FROM person WHERE name = ?3)"
+                          " WHERE person = (SELECT id FROM person WHERE name = ?1) AND ?2 = 0"};
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(DB(g), sql[k], -1, &q, NULL) != SQLITE_OK) return db_fail(g, "cannot merge");
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, 0);
+        sqlite3_bind_text(q, 3, to, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE) return db_fail(g, "cannot merge");
+    }
+    return FID_OK;
+}
+
+static fid_status sq_counter_add(fid_gallery *g, const char *name, const float *d, const char *source, double now) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "INSERT INTO counter(person, descriptor, source, created) SELECT id, ?, ?, ? FROM person"
+                           " WHERE name = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot add a counter-example");
+    sqlite3_bind_blob(q, 1, d, g->dim * (int)sizeof(float), SQLITE_STATIC);
+    if (source)
+        sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 2);
+    sqlite3_bind_double(q, 3, now);
+    sqlite3_bind_text(q, 4, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) return db_fail(g, "cannot add a counter-example");
+    if (sqlite3_changes(DB(g)) == 0) return fid__fail(FID_ERR_NOT_FOUND, "%s: no person named '%s'", g->where, name);
+    return FID_OK;
+}
+
+static fid_status sq_counters(fid_gallery *g, fid__counter_fn fn, void *user) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), "SELECT p.name, c.descriptor FROM counter c JOIN person p ON c.person = p.id ORDER BY c.id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read counter-examples");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *who = (const char *)sqlite3_column_text(q, 0);
+        if (fn(user, who ? who : "", sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1))) break;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot read counter-examples");
+}
+
 const fid__store_ops fid__store_sqlite = {
     .kind = "sqlite",
     .open = sq_open,
@@ -336,5 +497,11 @@ const fid__store_ops fid__store_sqlite = {
     .people = sq_people,
     .samples = sq_samples,
     .version = sq_version,
+    .sample_list = sq_sample_list,
+    .sample_crop = sq_sample_crop,
+    .sample_remove = sq_sample_remove,
+    .sample_move = sq_sample_move,
+    .counter_add = sq_counter_add,
+    .counters = sq_counters,
     .changes = NULL, /* no change log: a change means reading the file again (it is local) */
 };

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static _Thread_local char last_error[1024];
@@ -31,6 +32,8 @@ void fid__error_prefix(const char *prefix) {
 void fid__clear_error(void) { last_error[0] = 0; }
 
 const char *fid_last_error(void) { return last_error; }
+
+void fid_free(void *buffer) { free(buffer); }
 
 const char *fid_strerror(fid_status status) {
     switch (status) {
