@@ -841,7 +841,11 @@ def routes():
     tok = "route-token-0123456789"
     s = Server(g, token=tok)
     spec = json.load(open(os.path.join(HERE, "..", "openapi", "faceid-api.json")))
+    refused = 0  # requests without the token: 20 lock this client out for the minute (429)
     for path, ops in spec["paths"].items():
+        if refused > 10:
+            s.stop()
+            s, refused = Server(g, token=tok), 0
         concrete = path.replace("{name}", "alice").replace("{group}", "1").replace("{face}", "1") \
             .replace("{camera}", "door").replace("{id}", "1")
         for method in ops:
@@ -850,6 +854,7 @@ def routes():
             m = method.upper()
             open_route = path in ("/healthz", "/readyz")
             code, _, _ = s.request(m, concrete, auth=False)
+            refused += 1
             check(cls, f"{m} {path} without the token: {'open' if open_route else '401'}",
                   (code != 401) if open_route else code == 401, f"{code}")
             if m != "GET":

@@ -22,6 +22,13 @@ int srv_person_samples(fid_server *s, const char *name);
 json_t *srv_mismatch_with(fid_server *s, const char *name, const float *d, int k, fid_status *st);
 json_t *srv_report_json(const char *file, const fid_enroll_report *r);
 
+/* api_samples.c: review and correct */
+enum MHD_Result srv_samples(srv_request *r);
+enum MHD_Result srv_sample_crop(srv_request *r);
+enum MHD_Result srv_delete_sample(srv_request *r);
+enum MHD_Result srv_move_sample(srv_request *r);
+enum MHD_Result srv_merge_person(srv_request *r);
+enum MHD_Result srv_reject_event(srv_request *r);
 /* api_cameras.c */
 enum MHD_Result srv_cameras(srv_request *r);
 enum MHD_Result srv_snapshot(srv_request *r);

@@ -186,7 +186,7 @@ static enum MHD_Result enroll(srv_request *r, const char *name, int create) {
         if (srv_models_lock(r) != 0) {
             st = FID_TIMEOUT;
         } else {
-            if ((st = fid_gallery_add(s->m.gallery, name, d, n, q, NULL)) == FID_OK) kept = n;
+            if ((st = fid_gallery_add_enrollment(s->m.gallery, name, e)) == FID_OK) kept = n;
             if (kept) samples = srv_person_samples(s, name);
             srv_models_unlock(r);
         }

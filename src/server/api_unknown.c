@@ -99,12 +99,16 @@ enum MHD_Result srv_name_group(srv_request *r) {
     /* take the group's images out under ev_lock, enroll under the model lock (never both held) */
     fid_image *ims[SRV_GROUP_FACES];
     uint64_t ids[SRV_GROUP_FACES];
+    char from[SRV_GROUP_FACES][112]; /* each sample's source: the camera and when it saw the face */
     int n = 0;
     pthread_mutex_lock(&s->ev_lock);
     int g = find_group(s, gid);
     for (int k = 0; g >= 0 && k < s->groups[g].n; k++) {
         ims[n] = fid_image_copy_into(NULL, s->groups[g].faces[k].image, NULL);
         ids[n] = s->groups[g].faces[k].id;
+        char t[32];
+        fid__iso_time(s->groups[g].faces[k].wall, t);
+        snprintf(from[n], sizeof from[n], "camera %s, %s", s->groups[g].faces[k].camera, t);
         if (ims[n]) n++;
     }
     pthread_mutex_unlock(&s->ev_lock);
@@ -126,7 +130,7 @@ enum MHD_Result srv_name_group(srv_request *r) {
         fid_enroll_report rep;
         char label[32];
         snprintf(label, sizeof label, "face %llu", (unsigned long long)ids[i]);
-        if ((st = fid_enrollment_add_photo(e, ims[i], label, force, &rep)) == FID_OK)
+        if ((st = fid_enrollment_add_photo(e, ims[i], from[i], force, &rep)) == FID_OK)
             json_array_append_new(reports, srv_report_json(label, &rep));
     }
     int k = e && st == FID_OK ? fid_enrollment_count(e) : 0, dim = fid_embedder_dim(s->m.embedder);
@@ -138,7 +142,7 @@ enum MHD_Result srv_name_group(srv_request *r) {
         /* a name already in the gallery: the group must look like that person, or one wrong
          * sample poisons every later answer about them */
         if (!force) mismatch = srv_mismatch_with(s, name, d, k, &st);
-        if (!mismatch && st == FID_OK && (st = fid_gallery_add(s->m.gallery, name, d, k, q, NULL)) == FID_OK) kept = k;
+        if (!mismatch && st == FID_OK && (st = fid_gallery_add_enrollment(s->m.gallery, name, e)) == FID_OK) kept = k;
         samples = kept ? srv_person_samples(s, name) : -1;
     }
     srv_models_unlock(r);

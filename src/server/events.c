@@ -110,6 +110,7 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         ev->id = id;
         ev->e = *e;
+        ev->rejected = 0;
         snprintf(ev->camera, sizeof ev->camera, "%s", cam->cfg.name);
         ev->e.source = ev->camera;
         ev->crop = jpeg, ev->crop_size = jpeg_size;
@@ -141,6 +142,7 @@ json_t *srv_event_json(const srv_event *ev) {
     json_t *j = fid__event_json(&ev->e);
     if (!j) return NULL;
     json_object_set_new(j, "id", json_integer((json_int_t)ev->id));
+    if (ev->rejected) json_object_set_new(j, "rejected", json_true());
     if (ev->crop) {
         char url[64];
         snprintf(url, sizeof url, "/api/v1/events/%llu/crop.jpg", (unsigned long long)ev->id);
@@ -155,8 +157,20 @@ void srv_events_rename(fid_server *s, const char *from, const char *to) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         if (!strcmp(ev->e.track.name, from)) snprintf(ev->e.track.name, sizeof ev->e.track.name, "%s", to);
     }
+    /* a merge: `to` may be counted already, and one name keeps one count */
+    int into = -1;
     for (int i = 0; i < s->n_counts; i++)
-        if (!strcmp(s->counts[i].name, from)) snprintf(s->counts[i].name, sizeof s->counts[i].name, "%s", to);
+        if (!strcmp(s->counts[i].name, to)) into = i;
+    for (int i = 0; i < s->n_counts; i++) {
+        if (strcmp(s->counts[i].name, from)) continue;
+        if (into >= 0) {
+            s->counts[into].n += s->counts[i].n;
+            s->counts[i] = s->counts[--s->n_counts];
+            if (into == s->n_counts) into = i;
+            break;
+        }
+        snprintf(s->counts[i].name, sizeof s->counts[i].name, "%s", to);
+    }
     pthread_mutex_unlock(&s->ev_lock);
     srv_mqtt_forget(s->mqtt, from);
 }

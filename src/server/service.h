@@ -30,6 +30,7 @@ typedef struct srv_event {
     char camera[64];
     unsigned char *crop; /* JPEG; NULL once expired or for "left" */
     size_t crop_size;
+    int rejected; /* a user said "not this person" (POST /api/v1/events/{id}/reject) */
 } srv_event;
 
 /* One stranger's face kept for "who is this?": its crop, descriptor and how the photo gates
