@@ -111,7 +111,13 @@ class _PersonInfo(ctypes.Structure):
 class _Match(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char * 208), ("known", ctypes.c_int), ("distance", ctypes.c_float),
                 ("candidate", ctypes.c_char * 208), ("second", ctypes.c_char * 208),
-                ("second_distance", ctypes.c_float), ("margin", ctypes.c_float), ("threshold", ctypes.c_float)]
+                ("second_distance", ctypes.c_float), ("margin", ctypes.c_float), ("threshold", ctypes.c_float),
+                ("rejected", ctypes.c_int)]
+
+
+class _SampleInfo(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_int64), ("created", ctypes.c_double), ("quality", ctypes.c_float),
+                ("source", ctypes.c_char * 256), ("has_crop", ctypes.c_int)]
 
 
 class _TrackInfo(ctypes.Structure):
@@ -176,6 +182,17 @@ _gal_add = _fn("fid_gallery_add", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.POI
 _gal_remove = _fn("fid_gallery_remove", ctypes.c_int, _vp, ctypes.c_char_p)
 _gal_rename = _fn("fid_gallery_rename", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.c_char_p)
 _gal_people = _fn("fid_gallery_people", ctypes.c_int, _vp, ctypes.POINTER(_PersonInfo), ctypes.c_int, _st)
+_gal_add_enrollment = _fn("fid_gallery_add_enrollment", ctypes.c_int, _vp, ctypes.c_char_p, _vp)
+_gal_sample_list = _fn("fid_gallery_sample_list", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.POINTER(_SampleInfo),
+                       ctypes.c_int, _st)
+_gal_sample_crop = _fn("fid_gallery_sample_crop", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.c_int64,
+                       ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)), ctypes.POINTER(ctypes.c_size_t))
+_gal_sample_remove = _fn("fid_gallery_sample_remove", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.c_int64)
+_gal_sample_move = _fn("fid_gallery_sample_move", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.c_int64, ctypes.c_char_p)
+_gal_merge = _fn("fid_gallery_merge", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.c_char_p)
+_gal_reject = _fn("fid_gallery_reject", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.POINTER(ctypes.c_float),
+                  ctypes.c_char_p)
+_free = _fn("fid_free", None, _vp)
 _matcher_create = _fn("fid_matcher_create", _vp, _vp, _vp, _st)
 _matcher_free = _fn("fid_matcher_free", None, _vp)
 _matcher_match = _fn("fid_matcher_match", ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(_Match))
@@ -603,13 +620,8 @@ class Gallery(_Handle):
             n = _enr_count(e)
             if n == 0:
                 raise Error(f"{name}: no face passed the quality gates (force=True keeps them anyway)", 0)
-            desc = np.empty((n, self.embedder.dim), dtype=np.float32)
-            qual = np.empty(n, dtype=np.float32)
-            for i in range(n):
-                _check(_enr_sample(e, i, desc[i].ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                   qual[i:].ctypes.data_as(ctypes.POINTER(ctypes.c_float)), None, None, None))
-            _check(_gal_add(self._live(), encoded, desc.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), n,
-                            qual.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), b"python"))
+            # each sample with the crop of its face, for review (samples(), sample_crop())
+            _check(_gal_add_enrollment(self._live(), encoded, e))
             self._changed()
             return n
         finally:
@@ -660,6 +672,69 @@ class Gallery(_Handle):
         a, b = _name(old), _name(new, "new name")
         with self._lock:
             _check(_gal_rename(self._live(), a, b))
+            self._changed()
+
+    # ---- review and correct (each change is one transaction every process and node sees)
+
+    def samples(self, name: str) -> List[dict]:
+        """`name`'s samples, oldest first: {id, created (Unix s), quality (None: unknown), source,
+        crop (bool)}. Raises Error for nobody of that name."""
+        encoded = _name(name)
+        st = ctypes.c_int(0)
+        with self._lock:
+            while True:  # the person may gain samples between counting and listing
+                n = _gal_sample_list(self._live(), encoded, None, 0, ctypes.byref(st))
+                if n < 0:
+                    _fail(st.value)
+                arr = (_SampleInfo * max(n, 1))()
+                got = _gal_sample_list(self._ptr, encoded, arr, n, ctypes.byref(st))
+                if got < 0:
+                    _fail(st.value)
+                if got <= n:
+                    break
+            if got == 0 and name not in self.people():
+                raise Error(f"no person named '{name}'", 11)
+        return [{"id": int(x.id), "created": float(x.created), "quality": None if x.quality != x.quality
+                 else float(x.quality), "source": _text(x.source), "crop": bool(x.has_crop)} for x in arr[:got]]
+
+    def sample_crop(self, name: str, sample_id: int) -> bytes:
+        """The JPEG of the face sample `sample_id` was made from."""
+        encoded = _name(name)
+        buf, size = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_size_t(0)
+        with self._lock:
+            _check(_gal_sample_crop(self._live(), encoded, int(sample_id), ctypes.byref(buf), ctypes.byref(size)))
+        try:
+            return ctypes.string_at(buf, size.value)
+        finally:
+            _free(ctypes.cast(buf, ctypes.c_void_p))
+
+    def remove_sample(self, name: str, sample_id: int):
+        encoded = _name(name)
+        with self._lock:
+            _check(_gal_sample_remove(self._live(), encoded, int(sample_id)))
+            self._changed()
+
+    def move_sample(self, name: str, sample_id: int, to: str):
+        a, b = _name(name), _name(to, "name to move to")
+        with self._lock:
+            _check(_gal_sample_move(self._live(), a, int(sample_id), b))
+            self._changed()
+
+    def merge(self, name: str, into: str):
+        """Everything of `name` to `into` (created when new); `name` goes."""
+        a, b = _name(name), _name(into, "name to merge into")
+        with self._lock:
+            _check(_gal_merge(self._live(), a, b))
+            self._changed()
+
+    def reject(self, name: str, descriptor: np.ndarray, source: str = "python"):
+        """Not this person: `descriptor` is kept as a counter-example of `name`, so that face is
+        no longer named so (match() says "?")."""
+        encoded = _name(name)
+        d = _vector(descriptor, self.embedder.dim)
+        with self._lock:
+            _check(_gal_reject(self._live(), encoded, d.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                               source.encode("utf-8", "replace")))
             self._changed()
 
     _matcher = None

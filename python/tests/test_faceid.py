@@ -117,6 +117,34 @@ class Binding(unittest.TestCase):
             out = subprocess.run([cli(), "list", "--gallery", path], capture_output=True, text=True)
             self.assertIn("alice", out.stdout)
 
+    def test_review_and_correct(self):
+        path = os.path.join(self.tmp, "review.db")
+        with faceid.Gallery(path) as g:
+            g.enroll("alice", [sample(1)], force=True)
+            g.enroll("bob", [sample(3), sample(4)], force=True)
+            s = g.samples("alice")
+            self.assertEqual(len(s), 1)
+            self.assertTrue(s[0]["crop"] and s[0]["id"] > 0 and 0 < s[0]["quality"] <= 1, s)
+            self.assertEqual(g.sample_crop("alice", s[0]["id"])[:2], b"\xff\xd8")  # a JPEG
+            with self.assertRaises(faceid.Error):
+                g.samples("nobody")
+            bob = g.samples("bob")
+            with self.assertRaises(faceid.Error):  # bob's sample is not alice's to remove
+                g.remove_sample("alice", bob[0]["id"])
+            g.move_sample("bob", bob[0]["id"], "carol")
+            self.assertEqual(g.people(), {"alice": 1, "bob": 1, "carol": 1})
+            g.merge("carol", "bob")
+            self.assertEqual(g.people(), {"alice": 1, "bob": 2})
+            g.remove_sample("bob", bob[0]["id"])
+            self.assertEqual(g.people(), {"alice": 1, "bob": 1})
+            # not alice: her face from this photo is kept as a counter-example
+            face = [f for f in g.identify(sample(1)) if f.name == "alice"][0]
+            g.reject("alice", face.descriptor + 0.001)
+            m = g.match(face.descriptor + 0.001)
+            self.assertEqual(m.name, "?")
+            # the sample itself is nearer her sample (0) than the counter-example: still her
+            self.assertIn("alice", [f.name for f in g.identify(sample(1))])
+
     def test_live(self):
         if not shutil.which("ffmpeg"):
             self.skipTest("no ffmpeg")
