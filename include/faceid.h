@@ -813,6 +813,8 @@ fid_status fid_capture_next(fid_capture *capture, double wait_s, fid_capture_fra
 void fid_capture_stop(fid_capture *capture);
 fid_capture_stats fid_capture_get_stats(fid_capture *capture);
 double fid_capture_fps(const fid_capture *capture); /* nominal; 0 when unknown */
+/* A file's length in seconds (an estimate from its container); 0 for cameras, streams and when unknown. */
+double fid_capture_duration(const fid_capture *capture);
 int fid_capture_is_live(const fid_capture *capture);
 void fid_capture_close(fid_capture *capture);
 
@@ -940,6 +942,7 @@ fid_precision fid_pipeline_precision(const fid_pipeline *pipeline, const char **
 /* The source's nominal frame rate (0 when unknown) and whether it is live (a camera, a stream or
  * a paced file), after fid_pipeline_open. */
 double fid_pipeline_fps(const fid_pipeline *pipeline);
+double fid_pipeline_duration(const fid_pipeline *pipeline); /* fid_capture_duration of its source */
 int fid_pipeline_is_live(const fid_pipeline *pipeline);
 
 #ifdef __cplusplus

@@ -127,5 +127,34 @@ for p in ['$tmp/det.json', '$tmp/known.json', '$tmp/ver.json']:
 check "importing an export into its own gallery adds nothing" test "$("$faceid" list --gallery "$tmp/eq.db" | tr '\n' ' ')" = "alice	1 samples carol	1 samples "
 check "import --on-conflict refuse: exit 2 naming the person" one_error 2 "alice" "$faceid" import "$tmp/ex.json" --gallery "$tmp/eq.db" --on-conflict refuse
 
+# long work says how far it is on a terminal (script(1) gives it one), and nothing elsewhere
+mkdir -p "$tmp/people/alice" "$tmp/people/carol" "$tmp/people/broken" "$tmp/people/nobody"
+cp "$samples/sample1.jpg" "$tmp/people/alice/"; cp "$samples/sample4.jpg" "$tmp/people/carol/"
+head -c 3000 /dev/urandom > "$tmp/people/broken/photo.jpg"
+"$faceid" enroll-dir "$tmp/people" --force --gallery "$tmp/dir.db" > "$tmp/dir.out" 2> "$tmp/dir.err"; rc=$?
+check "enroll-dir: everyone it can, the rest listed, exit 1 ($rc)" test "$rc" = 1 -a \
+  "$("$faceid" list --gallery "$tmp/dir.db" | cut -f1 | tr '\n' ' ')" = "alice carol " -a \
+  "$(grep -c 'enrolled 2 of 4 people; not enrolled: broken, nobody' "$tmp/dir.err")" = 1
+check "... no progress line when stderr is not a terminal" test "$(grep -c 'person 1 of' "$tmp/dir.err")" = 0
+rm -rf "$tmp/people/broken" "$tmp/people/nobody"
+"$faceid" enroll-dir "$tmp/people" --force --gallery "$tmp/dir2.db" > /dev/null 2>&1; rc=$?
+check "enroll-dir: everyone enrolled, exit 0 ($rc)" test "$rc" = 0
+if command -v script > /dev/null && command -v ffmpeg > /dev/null; then
+  script -qec "'$faceid' enroll-dir '$tmp/people' --force --gallery '$tmp/dir3.db'" /dev/null > "$tmp/tty.out" 2>&1
+  check "enroll-dir on a terminal: person k of N" sh -c "grep -q 'person 1 of 2: alice' '$tmp/tty.out' && grep -q 'person 2 of 2: carol' '$tmp/tty.out'"
+  script -qec "'$faceid' enroll-dir '$tmp/people' --force --quiet --gallery '$tmp/dir4.db'" /dev/null > "$tmp/tty.out" 2>&1
+  check "... and none with --quiet" test "$(grep -c 'person 1 of' "$tmp/tty.out")" = 0
+  ffmpeg -v error -y -loop 1 -i "$samples/sample1.jpg" -vf "scale=640:-2" -t 8 -r 25 -c:v libx264 -pix_fmt yuv420p "$tmp/clip.mp4"
+  script -qec "'$faceid' live --source '$tmp/clip.mp4' --no-window --gallery '$tmp/dir2.db'" /dev/null > "$tmp/tty.out" 2>&1
+  check "live on a file, on a terminal: seconds done of the total, frames/s, ETA, who was named" \
+    grep -qE 'clip: [0-9.]+ of 8.0 s \([0-9]+%\), [0-9.]+ frames/s(, ETA [0-9]+ s)?, named: alice' "$tmp/tty.out"
+  script -qec "'$faceid' live --source '$tmp/clip.mp4' --no-window --quiet --gallery '$tmp/dir2.db'" /dev/null > "$tmp/tty.out" 2>&1
+  check "... none with --quiet" test "$(grep -c ' of 8.0 s' "$tmp/tty.out")" = 0
+  "$faceid" live --source "$tmp/clip.mp4" --no-window --gallery "$tmp/dir2.db" > /dev/null 2> "$tmp/live.err"
+  check "... none when stderr is not a terminal" test "$(grep -c ' of 8.0 s' "$tmp/live.err")" = 0
+else
+  echo "skip: no script(1) or ffmpeg: the progress checks"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

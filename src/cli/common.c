@@ -159,7 +159,7 @@ int fid_cli_model_option(int code, const char *arg) {
 /* Every option fid_cli_parse knows; a command takes those it names. */
 enum {
     P_JSON, P_ALL, P_FORCE, P_EXPLAIN, P_DRY_RUN, P_GALLERY, P_NAME, P_SAVE_CROPS, P_DETECTOR, P_ANNOTATE,
-    P_ON_CONFLICT, P_THREADS, P_MIN_FACE, P_MAX_SAMPLES, P_STEP, P_FRAMES, P_THRESHOLD, P_MARGIN, P_SCORE, P_FAR, P_SAMPLE, P_TO,
+    P_ON_CONFLICT, P_THREADS, P_MIN_FACE, P_MAX_SAMPLES, P_STEP, P_FRAMES, P_THRESHOLD, P_MARGIN, P_SCORE, P_FAR, P_SAMPLE, P_TO, P_QUIET,
     P_COUNT
 };
 static const struct option parse_options[P_COUNT] = {
@@ -185,6 +185,7 @@ static const struct option parse_options[P_COUNT] = {
     [P_FAR] = {"far", required_argument, 0, FID_OPT_COMMAND + P_FAR},
     [P_SAMPLE] = {"sample", required_argument, 0, FID_OPT_COMMAND + P_SAMPLE},
     [P_TO] = {"to", required_argument, 0, FID_OPT_COMMAND + P_TO},
+    [P_QUIET] = {"quiet", no_argument, 0, FID_OPT_COMMAND + P_QUIET},
 };
 
 /* 1 when the space-separated list names `word`. */
@@ -235,6 +236,7 @@ static int parse_value(int i, const char *arg, fid_cli_opts *o) {
         return 0;
     }
     case P_TO: o->to = arg; return 0;
+    case P_QUIET: o->quiet = 1; return 0;
     case P_THRESHOLD:
         if (fid_cli_double("--threshold", arg, 0, 1e6, &v)) return -1;
         o->threshold = (float)v;

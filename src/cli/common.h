@@ -61,7 +61,7 @@ int fid_cli_getopt(int argc, char **argv, const char *shortopts, const struct op
 /* The options of the commands other than live, parsed in one place. */
 typedef struct fid_cli_opts {
     const char *gallery, *name, *save_crops, *detector, *annotate, *on_conflict;
-    int json, all, force, explain, dry_run, threads, min_face, max_samples, step, max_frames;
+    int json, all, force, explain, dry_run, quiet, threads, min_face, max_samples, step, max_frames;
     float threshold, margin, score; /* NAN: not given */
     double far;
     long long sample; /* --sample ID: 0 when not given */

@@ -18,6 +18,7 @@
 #include "image/image.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/text.h"
 
 typedef fid_cli_opts gopts;
 
@@ -35,7 +36,7 @@ static fid_embedder *make_embedder(const gopts *o) { return fid_cli_embedder(o->
 /* Consecutive frames are near-duplicates: a video is sampled evenly at about max_frames frames
  * (0: every step-th frame), which keeps enrollment of a 10 s clip short. */
 static int enroll_file(fid_enrollment *e, const char *file, int step, int max_frames, int threads, int force,
-                       int skip_other, int *frames_out) {
+                       int skip_other, int quiet, int *frames_out) {
     fid_status st;
     fid_image *im = fid_image_load(file, &st);
     if (im) {
@@ -87,7 +88,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
         fid_cli_say("faceid: %s\n", fid_last_error());
         return 2;
     }
-    int tty = isatty(2);
+    int tty = !quiet && isatty(2);
     int64_t total = fid_video_frame_count(v);
     if (max_frames > 0 && total > (int64_t)max_frames * step) step = (int)((total + max_frames - 1) / max_frames);
     const fid_image *frame;
@@ -229,7 +230,8 @@ static int enroll_person(fid_gallery *g, fid_detector *det, fid_embedder *emb, c
         rc = 2;
     }
     for (int i = 0; i < n_files && rc == 0; i++)
-        rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, source_dir != NULL, &frames);
+        rc = enroll_file(e, files[i], o->step, o->max_frames, o->threads, o->force, source_dir != NULL, o->quiet,
+                         &frames);
     int n = fid_enrollment_count(e);
     if (rc == 0 && n == 0) {
         fid_cli_say("faceid: %s: no usable face in %d frame%s; nothing enrolled\n", name, frames,
@@ -284,7 +286,8 @@ static const char *enroll_usage =
 
 int fid_cli_enroll(int argc, char **argv) {
     gopts o;
-    int rc = fid_cli_parse(argc, argv, "name gallery max-samples save-crops json force frames step detector threads model", enroll_usage, 2, &o);
+    int rc = fid_cli_parse(argc, argv, "name gallery max-samples save-crops json force frames step detector threads model quiet",
+                           enroll_usage, 2, &o);
     if (rc || !o.name || !o.n_files) {
         if (!rc) fputs(enroll_usage, stderr);
         free(o.files);
@@ -312,15 +315,21 @@ int fid_cli_enroll(int argc, char **argv) {
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static const char *enroll_dir_usage =
-    "usage: faceid enroll-dir DIR [--gallery DB] [--max-samples N] [--save-crops DIR] [--json] [--step N] [...]\n"
-    "Enrolls every person of the original demo's layout DIR/<name>/<clips and photos>.\n"
+    "usage: faceid enroll-dir DIR [--gallery DB] [--max-samples N] [--save-crops DIR] [--json] [--quiet]\n"
+    "                         [--step N] [...]\n"
+    "Enrolls every person of the original demo's layout DIR/<name>/<clips and photos>: everyone it\n"
+    "can, one transaction each; a person who cannot be enrolled (no usable face, a broken file, a\n"
+    "name that is not allowed) is said in one line and the others go on. On a terminal a progress\n"
+    "line says which person of how many (--quiet: none); the end lists who was not enrolled.\n"
+    "Exit status: 0 everyone enrolled, 1 some were not (listed), 2 nobody was, or a usage error.\n"
     "examples:\n"
     "  faceid enroll-dir people/\n"
     "  faceid enroll-dir people/ --save-crops crops/ --json\n";
 
 int fid_cli_enroll_dir(int argc, char **argv) {
     gopts o;
-    int rc = fid_cli_parse(argc, argv, "gallery max-samples save-crops json force frames step detector threads model", enroll_dir_usage, 2, &o);
+    int rc = fid_cli_parse(argc, argv, "gallery max-samples save-crops json force frames step detector threads model quiet",
+                           enroll_dir_usage, 2, &o);
     if (rc || o.n_files != 1) {
         if (!rc) fputs(enroll_dir_usage, stderr);
         free(o.files);
@@ -352,7 +361,13 @@ int fid_cli_enroll_dir(int argc, char **argv) {
     fid_gallery *g = emb ? open_gallery(&o, 0, emb) : NULL;
     json_t *summary = json_array();
     rc = g ? 0 : 2;
+    int tty = !o.quiet && isatty(2), enrolled = 0;
+    char missed[1024] = "";
+    size_t n_missed = 0;
     for (int i = 0; i < n_people && g; i++) {
+        char shown[4200]; /* a folder name may hold control characters: shown as one safe line */
+        snprintf(shown, sizeof shown, "%s", people[i]);
+        fid__one_line(shown, strlen(shown));
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", o.files[0], people[i]);
         DIR *pd = opendir(dir);
@@ -366,9 +381,14 @@ int fid_cli_enroll_dir(int argc, char **argv) {
         }
         if (pd) closedir(pd);
         qsort(files, (size_t)n, sizeof *files, by_name);
+        if (tty) fprintf(stderr, "person %d of %d: %s (%d file%s)\n", i + 1, n_people, shown, n, n == 1 ? "" : "s");
         int r = n ? enroll_person(g, det, emb, &o, people[i], (const char **)files, n, dir, summary) : 1;
         if (!n) fid_cli_say("faceid: %s: no files\n", dir);
-        if (r > rc) rc = r;
+        if (r == 0)
+            enrolled++;
+        else if (n_missed < sizeof missed)
+            n_missed += (size_t)snprintf(missed + n_missed, sizeof missed - n_missed, "%s%s", n_missed ? ", " : "",
+                                         people[i]);
         for (int k = 0; k < n; k++)
             free(files[k]);
     }
@@ -376,7 +396,13 @@ int fid_cli_enroll_dir(int argc, char **argv) {
         fid_cli_print_json(json_pack("{s:o}", "people", summary));
     else
         json_decref(summary);
-    if (!o.json && rc == 0) printf("%s\n", fid_cli_precision_line(det, emb)); /* the run's summary */
+    if (g && enrolled < n_people) {
+        if (n_missed >= sizeof missed) snprintf(missed + sizeof missed - 5, 5, "...");
+        fid_cli_say("faceid: enrolled %d of %d people; not enrolled: %s (the lines above say why)\n", enrolled,
+                    n_people, missed);
+        rc = enrolled ? FID_EXIT_NO : FID_EXIT_USAGE;
+    }
+    if (!o.json && g && enrolled) printf("%s\n", fid_cli_precision_line(det, emb)); /* the run's summary */
     for (int i = 0; i < n_people; i++)
         free(people[i]);
     fid_embedder_free(emb);

@@ -60,6 +60,8 @@ typedef struct camera {
     appearance *seen;
     int n_seen;
     double t_start, t_end;
+    int progress; /* a line on the terminal while a file plays (stderr a TTY, one source, no --quiet) */
+    double progress_at;
 } camera;
 
 /* Outputs every camera writes to, one line at a time. */
@@ -156,6 +158,25 @@ static int show_frame(camera *c, const fid_pipeline_result *r) {
     return 0;
 }
 
+/* "clip.mp4: 12.0 of 48.0 s, 25.1 frames/s, ETA 1 s, named: alice bob" on one line, redrawn at
+ * most twice a second; long files used to say nothing until their summary. */
+static void show_progress(camera *c, const fid_pipeline_result *r) {
+    double now = fid__monotonic_s(), total = fid_pipeline_duration(c->pipeline);
+    if (now - c->progress_at < 0.5 || total <= 0) return;
+    c->progress_at = now;
+    double elapsed = now - c->t_start, rate = elapsed > 0 ? r->frame / elapsed : 0;
+    double speed = elapsed > 0 ? r->seconds / elapsed : 0; /* stream seconds per second */
+    char eta[32] = "";
+    if (speed > 0 && total > r->seconds) snprintf(eta, sizeof eta, ", ETA %.0f s", (total - r->seconds) / speed);
+    char names[160] = "";
+    size_t n = 0;
+    for (int j = 0; j < c->n_seen && n + 2 < sizeof names; j++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", j ? " " : ", named: ", c->seen[j].name);
+    if (n >= sizeof names) snprintf(names + sizeof names - 5, 5, "...");
+    fprintf(stderr, "\r\033[K%s: %.1f of %.1f s (%.0f%%), %.1f frames/s%s%s", c->cfg.name, r->seconds, total,
+            100 * fmin(1, r->seconds / total), rate, eta, names);
+}
+
 typedef struct run_arg {
     camera *c;
     shared_out *o;
@@ -182,6 +203,7 @@ static void *run_camera(void *p) {
             break;
         }
         write_result(c, a->o, &r, st == FID_OK);
+        if (c->progress && st == FID_OK) show_progress(c, &r);
         if (st == FID_END) break;
         if (show_frame(c, &r) < 0) { /* e.g. no window: the error stays one line */
             c->rc = 2;
@@ -189,6 +211,7 @@ static void *run_camera(void *p) {
         }
     }
     c->t_end = fid__monotonic_s();
+    if (c->progress && c->progress_at > 0) fprintf(stderr, "\r\033[K"); /* the summary takes its place */
     /* after a failed write the reason is out already: the close only finishes what it can */
     if (c->writer && fid_video_writer_close(c->writer) != FID_OK && !c->rc) {
         fid_cli_say("faceid: %s\n", fid_last_error());
@@ -239,6 +262,8 @@ static const char *live_usage =
     "                         for 720p at 30 fps; `v4l2-ctl --list-formats-ext` lists them)\n"
     "  --reconnect-timeout S  a network stream that was cut is reopened with back-off; give up\n"
     "                         after S seconds without a frame (default: never; 0: do not reconnect)\n"
+    "  --quiet                no progress line (one shows on a terminal while a file plays: seconds\n"
+    "                         done of the total, frames/s, ETA, who was named)\n"
     "Esc or q in the window, or Ctrl-C, stops; output files are finished cleanly. A summary per\n"
     "source (frames, dropped, fps, capture-to-label latency, people seen) goes to stderr at the end.\n"
     "Exit status: 0 every source ended cleanly, 2 a usage error or a source that failed.\n"
@@ -251,7 +276,7 @@ static const char *live_usage =
 int fid_cli_live(int argc, char **argv) {
     enum {
         O_SOURCE = FID_OPT_COMMAND, O_CONFIG, O_OUTPUT, O_EVENTS, O_TRACKS, O_GALLERY, O_DETECTOR, O_THREADS,
-        O_RECONNECT, O_CAMERA_SIZE, O_CAMERA_FPS, O_CAMERA_FORMAT, O_REALTIME, O_WINDOW, O_NO_WINDOW, O_ROI
+        O_RECONNECT, O_CAMERA_SIZE, O_CAMERA_FPS, O_CAMERA_FORMAT, O_REALTIME, O_WINDOW, O_NO_WINDOW, O_ROI, O_QUIET
     };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},
@@ -263,6 +288,7 @@ int fid_cli_live(int argc, char **argv) {
         {"threads", required_argument, 0, O_THREADS},
         {"window", no_argument, 0, O_WINDOW},
         {"no-window", no_argument, 0, O_NO_WINDOW},
+        {"quiet", no_argument, 0, O_QUIET},
         /* every camera's settings, named as the keys of a --config section (camera_option) */
         {"output", required_argument, 0, O_OUTPUT},
         {"detector", required_argument, 0, O_DETECTOR},
@@ -281,6 +307,7 @@ int fid_cli_live(int argc, char **argv) {
     fid_cli_camera defaults = fid_cli_camera_defaults();
     const char *sources[MAX_CAMERAS], *configs[8], *gallery = NULL;
     int n_sources = 0, n_configs = 0, threads = 2, window_mode = -1; /* -1: when a display exists */
+    int quiet = 0;
     shared_out o = {0};
     int c;
     optind = 1;
@@ -317,6 +344,7 @@ int fid_cli_live(int argc, char **argv) {
             break;
         case O_WINDOW: window_mode = 1; break;
         case O_NO_WINDOW: window_mode = 0; break;
+        case O_QUIET: quiet = 1; break;
         case '?': rc = FID_EXIT_USAGE; break;
         default: /* a camera's setting, for every camera: the same keys as a --config section */
             for (const struct option *lo = longopts; lo->name; lo++)
@@ -431,6 +459,8 @@ int fid_cli_live(int argc, char **argv) {
     run_arg args[MAX_CAMERAS];
     double t0 = fid__monotonic_s();
     if (rc == 0 && n_cams == 1) { /* the window (SDL) lives on the main thread */
+        /* the window shows its own status line; several sources would fight over one line */
+        cams[0].progress = !quiet && isatty(2) && !cams[0].window_mode && !fid_pipeline_is_live(cams[0].pipeline);
         args[0] = (run_arg){&cams[0], &o};
         run_camera(&args[0]);
     } else if (rc == 0) {

@@ -339,6 +339,9 @@ fid_status fid_pipeline_open(fid_pipeline *pl, const char *source, const fid_cap
 }
 
 double fid_pipeline_fps(const fid_pipeline *pl) { return pl && pl->capture ? fid_capture_fps(pl->capture) : 0; }
+double fid_pipeline_duration(const fid_pipeline *pl) {
+    return pl && pl->capture ? fid_capture_duration(pl->capture) : 0;
+}
 int fid_pipeline_is_live(const fid_pipeline *pl) { return pl && pl->capture ? fid_capture_is_live(pl->capture) : 0; }
 
 void fid_pipeline_stop(fid_pipeline *pl) {

@@ -28,7 +28,7 @@ struct fid_capture {
     char *camera_size, *camera_format; /* copies: reopened after a cut */
     fid_capture_params params;
     fid_video *video; /* owned by the decoder thread once it runs */
-    double fps;
+    double fps, duration;
     int live, network;
 
     pthread_t thread;
@@ -242,6 +242,7 @@ fid_capture *fid_capture_open(const char *source, const fid_capture_params *para
     }
     c->fps = fid_video_fps(c->video);
     c->live = fid_video_is_live(c->video);
+    c->duration = c->live ? 0 : fid_video_duration(c->video);
     if (pthread_create(&c->thread, NULL, decode_loop, c)) {
         fid_capture_close(c);
         fid__set_status(status, fid__fail(FID_ERR_BACKEND, "%s: cannot start the decoder thread", source));
@@ -306,6 +307,7 @@ fid_capture_stats fid_capture_get_stats(fid_capture *c) {
 }
 
 double fid_capture_fps(const fid_capture *c) { return c ? c->fps : 0; }
+double fid_capture_duration(const fid_capture *c) { return c ? c->duration : 0; }
 int fid_capture_is_live(const fid_capture *c) { return c ? c->live || c->params.realtime : 0; }
 
 void fid_capture_close(fid_capture *c) {
