@@ -2,10 +2,19 @@
  * Boxes and UTF-8 labels on images. Glyphs come from FreeType; fontconfig picks, per label, a
  * font that covers all its characters (so a name like 程维 renders wherever a CJK font is
  * installed). Fonts are cached per process.
+ *
+ * Text is laid out as a script needs, not glyph by glyph: FriBidi splits a label into runs of
+ * one direction (the Unicode bidirectional algorithm) and orders them for display, and HarfBuzz
+ * shapes each run (Arabic letters joined, Devanagari conjuncts and vowel signs placed, marks
+ * positioned). Drawing each character's own glyph left to right showed Arabic names unjoined and
+ * backwards.
  */
 #include <fontconfig/fontconfig.h>
+#include <fribidi.h>
 #include <ft2build.h>
 #include FT_FREETYPE_H
+#include <hb-ft.h>
+#include <hb.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -90,24 +99,97 @@ static void fill_rect(fid_image *im, int x0, int y0, int x1, int y1, uint32_t co
             blend(im, x, y, color, 255);
 }
 
+/* Labels are names and status lines: longer ones are cut (a name is at most 200 bytes). */
+#define MAX_CHARS 512
+#define MAX_RUNS 64
+
+/* Shapes one run (logical order, one direction) and draws it from pen (26.6 pixels); returns the
+ * pen after it. */
+static long shape_run(fid_image *im, FT_Face face, hb_font_t *font, const uint32_t *cps, int n, int at, int len,
+                      int rtl, long pen, int x, int y, int ascender, uint32_t color, int measure_only) {
+    hb_buffer_t *buf = hb_buffer_create();
+    /* the whole label as context, so a run's first and last letters join as they would in it */
+    hb_buffer_add_utf32(buf, cps, n, (unsigned)at, len);
+    hb_buffer_set_direction(buf, rtl ? HB_DIRECTION_RTL : HB_DIRECTION_LTR);
+    hb_buffer_guess_segment_properties(buf);
+    hb_shape(font, buf, NULL, 0);
+    unsigned count;
+    hb_glyph_info_t *info = hb_buffer_get_glyph_infos(buf, &count);
+    hb_glyph_position_t *pos = hb_buffer_get_glyph_positions(buf, &count);
+    for (unsigned i = 0; i < count; i++) {
+        if (!measure_only && !FT_Load_Glyph(face, info[i].codepoint, FT_LOAD_RENDER)) {
+            FT_GlyphSlot g = face->glyph;
+            int gx = x + (int)((pen + pos[i].x_offset + 32) >> 6) + g->bitmap_left;
+            int gy = y + ascender - (int)((pos[i].y_offset + 32) >> 6) - g->bitmap_top;
+            for (unsigned r = 0; r < g->bitmap.rows; r++)
+                for (unsigned c = 0; c < g->bitmap.width; c++)
+                    blend(im, gx + (int)c, gy + (int)r, color, g->bitmap.buffer[r * g->bitmap.pitch + c]);
+        }
+        pen += pos[i].x_advance;
+    }
+    hb_buffer_destroy(buf);
+    return pen;
+}
+
 /* Renders text with its top-left corner at (x, y); returns the advance width, or -1. */
 static int draw_text(fid_image *im, int x, int y, const char *text, int px, uint32_t color, int measure_only) {
     FT_Face face = face_for(text);
     if (!face || FT_Set_Pixel_Sizes(face, 0, (FT_UInt)px)) return -1;
-    int pen = 0, ascender = (int)(face->size->metrics.ascender >> 6);
-    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+    int ascender = (int)(face->size->metrics.ascender >> 6);
+    FriBidiChar cps[MAX_CHARS];
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && n < MAX_CHARS;) {
         uint32_t cp;
         p += utf8_next(p, &cp);
-        if (FT_Load_Char(face, cp, FT_LOAD_RENDER)) continue;
-        FT_GlyphSlot g = face->glyph;
-        if (!measure_only)
-            for (unsigned r = 0; r < g->bitmap.rows; r++)
-                for (unsigned c = 0; c < g->bitmap.width; c++)
-                    blend(im, x + pen + g->bitmap_left + (int)c, y + ascender - g->bitmap_top + (int)r, color,
-                          g->bitmap.buffer[r * g->bitmap.pitch + c]);
-        pen += (int)(g->advance.x >> 6);
+        cps[n++] = cp;
     }
-    return pen;
+    /* the paragraph's direction from its first strong letter (an Arabic name reads right to left) */
+    FriBidiCharType types[MAX_CHARS];
+    FriBidiBracketType brackets[MAX_CHARS];
+    FriBidiLevel levels[MAX_CHARS];
+    FriBidiParType base = FRIBIDI_PAR_ON;
+    fribidi_get_bidi_types(cps, n, types);
+    fribidi_get_bracket_types(cps, n, types, brackets);
+    if (n && !fribidi_get_par_embedding_levels_ex(types, brackets, n, &base, levels)) memset(levels, 0, sizeof levels);
+    /* runs of one level in logical order, then rule L2: from the highest level down to the lowest
+     * odd one, every sequence of runs at that level or above is reversed */
+    int start[MAX_RUNS], length[MAX_RUNS], level[MAX_RUNS], order[MAX_RUNS], n_runs = 0, top = 0, low_odd = 255;
+    for (int i = 0; i < n; i++) {
+        if (n_runs && levels[i] == level[n_runs - 1] && start[n_runs - 1] + length[n_runs - 1] == i) {
+            length[n_runs - 1]++;
+            continue;
+        }
+        if (n_runs == MAX_RUNS) break;
+        start[n_runs] = i, length[n_runs] = 1, level[n_runs] = levels[i], order[n_runs] = n_runs;
+        if (levels[i] > top) top = levels[i];
+        if ((levels[i] & 1) && levels[i] < low_odd) low_odd = levels[i];
+        n_runs++;
+    }
+    for (int l = top; l >= low_odd && l > 0; l--)
+        for (int i = 0; i < n_runs;) {
+            if (level[order[i]] < l) {
+                i++;
+                continue;
+            }
+            int j = i;
+            while (j < n_runs && level[order[j]] >= l)
+                j++;
+            for (int a = i, b = j - 1; a < b; a++, b--) {
+                int t = order[a];
+                order[a] = order[b], order[b] = t;
+            }
+            i = j;
+        }
+    hb_font_t *font = hb_ft_font_create_referenced(face);
+    hb_ft_font_set_load_flags(font, FT_LOAD_DEFAULT);
+    long pen = 0;
+    for (int k = 0; k < n_runs; k++) {
+        int r = order[k];
+        pen = shape_run(im, face, font, cps, n, start[r], length[r], level[r] & 1, pen, x, y, ascender, color,
+                        measure_only);
+    }
+    hb_font_destroy(font);
+    return (int)((pen + 32) >> 6);
 }
 
 fid_status fid_image_draw_label(fid_image *im, const fid_box *box, const char *label, uint32_t color) {
