@@ -242,13 +242,13 @@ static void review_and_correct(void) {
     if (!pg) {
         sqlite3 *db;
         sqlite3_open(path, &db);
-        int rc = sqlite3_exec(db, "ALTER TABLE sample DROP COLUMN crop; DROP TABLE counter; PRAGMA user_version = 1",
+        int rc = sqlite3_exec(db, "ALTER TABLE sample DROP COLUMN crop; DROP TABLE counter; DROP TABLE event; PRAGMA user_version = 1",
                               NULL, NULL, NULL);
         sqlite3_close(db);
         CHECK(rc == SQLITE_OK, "make a version 1 gallery");
     } else {
 #ifdef FID_HAVE_LIBPQ
-        CHECK(pg_sql("fidtest_review", "ALTER TABLE faceid.sample DROP COLUMN crop; DROP TABLE faceid.counter;"
+        CHECK(pg_sql("fidtest_review", "ALTER TABLE faceid.sample DROP COLUMN crop; DROP TABLE faceid.counter; DROP TABLE faceid.event;"
                                        " UPDATE faceid.meta SET value = '1' WHERE key = 'schema_version'"),
               "make a version 1 gallery");
 #endif

@@ -37,9 +37,10 @@ static const char *serve_usage =
     "Config file (INI): [server] listen, token, tls-cert, tls-key, gallery, detector, threads,\n"
     "max-upload, max-connections, max-per-client (16), rate-limit (50/s), max-pixels (40000000),\n"
     "header-seconds (10), body-seconds (120), work-seconds (each route's), max-faces (256),\n"
-    "allowed-hosts, audit-log, blur-unknown, threshold;\n"
-    "[retention] crops-hours (24),\n"
-    "events-hours (168), unknown-groups (100); [mqtt] host, port, user, password, prefix (faceid),\n"
+    "allowed-hosts, audit-log, blur-unknown, threshold, node (the host name: this service in a shared\n"
+    "history); [retention] crops-hours (24), events-hours (168), unknown-groups (100), history (1:\n"
+    "events kept in the gallery's database, listed after a restart), history-crops (1: with their\n"
+    "crops, within crops-hours; strangers' not when blur-unknown); [mqtt] host, port, user, password, prefix (faceid),\n"
     "crops; any other [NAME] is a camera with live's keys (source, detector, roi, ...).\n"
     "examples:\n"
     "  faceid serve --source door=rtsp://cam.local/stream\n"
@@ -234,9 +235,12 @@ int fid_cli_serve(int argc, char **argv) {
     if (cam_g && !idf) fid_cli_say("faceid: %s\n", fid_last_error());
     fid_server_camera cams[FID_CLI_MAX_CAMERAS];
     int n = server_cameras(&cfg, cams);
-    fid_server_models models = {det, emb, g, idf};
-    fid_server *s = idf ? fid_server_start(&cfg.server, &models, cams, n, why, sizeof why) : NULL;
-    if (idf && !s) fid_cli_say("faceid: %s\n", why);
+    /* the history's own handle: its writes never wait for the upload side's lock */
+    fid_gallery *hist_g = idf && cfg.history ? fid_cli_open_gallery(gpath, 0, emb) : NULL;
+    fid_server_models models = {det, emb, g, idf, hist_g};
+    int ready = idf && (!cfg.history || hist_g);
+    fid_server *s = ready ? fid_server_start(&cfg.server, &models, cams, n, why, sizeof why) : NULL;
+    if (ready && !s) fid_cli_say("faceid: %s\n", why);
     if (s) {
         const char *listen = cfg.server.listen;
         fprintf(stderr, "faceid: serving %d camera%s on %s://%.*s:%d (Ctrl-C stops, SIGHUP reloads)\n", n,
@@ -275,6 +279,7 @@ int fid_cli_serve(int argc, char **argv) {
         fid_server_stop(s);
     }
     fid_identifier_free(idf);
+    fid_gallery_close(hist_g);
     fid_gallery_close(cam_g);
     fid_gallery_close(g);
     fid_embedder_free(cam_emb);

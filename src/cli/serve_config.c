@@ -17,6 +17,7 @@ void fid_cli_serve_config_init(fid_cli_serve_config *cfg) {
     cfg->server = fid_server_default_params();
     cfg->detector = "blazeface";
     cfg->threads = 2;
+    cfg->history = 1;
 }
 
 void fid_cli_serve_config_free(fid_cli_serve_config *cfg) {
@@ -86,6 +87,18 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
         if (!strcmp(key, "max-faces")) return fid_cli_int(opt, value, 1, 4096, &p->max_faces);
         if (!strcmp(key, "audit-log")) STRING(p->audit_log);
         if (!strcmp(key, "blur-unknown")) return fid_cli_int(opt, value, 0, 1, &p->blur_unknown);
+        if (!strcmp(key, "node")) {
+            /* a name in the shared history: printable, no spaces, short */
+            int ok = *value && strlen(value) <= 100;
+            for (const char *c = value; ok && *c; c++)
+                ok = (unsigned char)*c > ' ' && *c != 0x7f;
+            if (!ok) {
+                fid_cli_say("faceid: %s: a name of 1 to 100 printable characters without spaces, not '%s'\n", opt,
+                            value);
+                return -1;
+            }
+            STRING(p->node);
+        }
         if (!strcmp(key, "threshold")) {
             if (fid_cli_double(opt, value, 0.01, 10, &d)) return -1;
             p->threshold = (float)d;
@@ -95,6 +108,8 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
         if (!strcmp(key, "crops-hours")) return hours(opt, value, &p->crops_hours);
         if (!strcmp(key, "events-hours")) return hours(opt, value, &p->events_hours);
         if (!strcmp(key, "unknown-groups")) return fid_cli_int(opt, value, 1, 10000, &p->max_unknown_groups);
+        if (!strcmp(key, "history")) return fid_cli_int(opt, value, 0, 1, &cfg->history);
+        if (!strcmp(key, "history-crops")) return fid_cli_int(opt, value, 0, 1, &p->history_crops);
     } else if (!strcmp(section, "mqtt")) {
         if (!strcmp(key, "host")) STRING(p->mqtt.host);
         if (!strcmp(key, "port")) return fid_cli_int(opt, value, 1, 65535, &p->mqtt.port);

@@ -283,6 +283,7 @@ static fid_status move(fid_gallery *g, const char *name, int64_t id, const char 
     st = g->ops->person_add(g, to, fid__wall_s(), &created);
     if (st == FID_OK) st = g->ops->sample_move(g, name, id, to);
     if (st == FID_OK && merge) st = g->ops->person_remove(g, name); /* NOT_FOUND: no such person */
+    if (st == FID_OK && merge) st = g->ops->history_rename(g, name, to);
     if (st == FID_OK) st = g->ops->note_change(g, name);
     if (st == FID_OK) st = g->ops->note_change(g, to);
     return finish(g, st);
@@ -346,6 +347,8 @@ fid_status fid_gallery_remove(fid_gallery *g, const char *name) {
     fid_status st = writable(g);
     if (st != FID_OK || (st = g->ops->begin(g)) != FID_OK) return st;
     st = g->ops->person_remove(g, name);
+    /* their history goes with them, in the same transaction, for every node */
+    if (st == FID_OK) st = g->ops->history_forget(g, name);
     if (st == FID_OK) st = g->ops->note_change(g, name);
     return finish(g, st);
 }
@@ -355,6 +358,7 @@ fid_status fid_gallery_rename(fid_gallery *g, const char *from, const char *to) 
     fid_status st = fid_person_name_check(to);
     if (st != FID_OK || (st = writable(g)) != FID_OK || (st = g->ops->begin(g)) != FID_OK) return st;
     st = g->ops->person_rename(g, from, to);
+    if (st == FID_OK) st = g->ops->history_rename(g, from, to);
     if (st == FID_OK) st = g->ops->note_change(g, from);
     if (st == FID_OK) st = g->ops->note_change(g, to);
     return finish(g, st);
@@ -706,4 +710,48 @@ fid_status fid_gallery_import(fid_gallery *g, const char *path, const fid_import
     if (people_out) *people_out = st == FID_OK ? n_people : 0;
     if (samples_out) *samples_out = st == FID_OK ? n_samples : 0;
     return st;
+}
+
+/* ---- history ---------------------------------------------------------------------------------- */
+
+fid_status fid__history_add(fid_gallery *g, const char *node, const fid__history_row *rows, int n) {
+    fid_status st = writable(g);
+    if (st != FID_OK || n <= 0) return st;
+    if ((st = g->ops->begin(g)) != FID_OK) return st;
+    return finish(g, g->ops->history_add(g, node, rows, n));
+}
+
+fid_status fid__history_list(fid_gallery *g, const char *node, const fid__history_query *q, fid__history_fn fn,
+                             void *user) {
+    return g->ops->history_list(g, node, q, fn, user);
+}
+
+fid_status fid__history_crop(fid_gallery *g, const char *node, uint64_t id, double since, unsigned char **jpeg,
+                             size_t *size) {
+    return g->ops->history_crop(g, node, id, since, jpeg, size);
+}
+
+fid_status fid__history_prune(fid_gallery *g, const char *node, double events_before, double crops_before) {
+    fid_status st = writable(g);
+    return st == FID_OK ? g->ops->history_prune(g, node, events_before, crops_before) : st;
+}
+
+fid_status fid__history_forget(fid_gallery *g, const char *name) {
+    fid_status st = writable(g);
+    return st == FID_OK ? g->ops->history_forget(g, name) : st;
+}
+
+fid_status fid__history_rename(fid_gallery *g, const char *from, const char *to) {
+    fid_status st = writable(g);
+    return st == FID_OK ? g->ops->history_rename(g, from, to) : st;
+}
+
+fid_status fid__history_reject(fid_gallery *g, const char *node, uint64_t id) {
+    fid_status st = writable(g);
+    return st == FID_OK ? g->ops->history_reject(g, node, id) : st;
+}
+
+fid_status fid__history_last(fid_gallery *g, const char *node, uint64_t *last) {
+    *last = 0;
+    return g->ops->history_last(g, node, last);
 }

@@ -44,6 +44,49 @@ fid_status fid__gallery_changes(fid_gallery *gallery, uint64_t since, fid__chang
  * *status on failure. */
 fid_person_info *fid__gallery_people_all(fid_gallery *gallery, int *count, fid_status *status);
 
+/* ---- history: what the cameras saw, kept in the gallery's database (faceid serve) ----
+ * One row per event of one node's cameras (node: the service's name; ids are the node's own and
+ * go on after a restart). A person deleted or renamed takes their history along on every node. */
+typedef struct fid__history_row {
+    uint64_t id;
+    const char *camera, *name;
+    int kind; /* fid_track_event_kind */
+    int64_t frame;
+    double seconds, wall;
+    int track;
+    fid_box box;
+    float score, distance;
+    const unsigned char *crop; /* JPEG or NULL (none kept, or past crops_hours) */
+    size_t crop_size;
+    int rejected;
+} fid__history_row;
+
+typedef struct fid__history_query {
+    double since, until;      /* wall time bounds (inclusive) */
+    const char *camera, *name; /* NULL: any */
+    uint64_t before;          /* ids below this (paging); 0: no bound */
+    int limit;                /* rows delivered at most, newest first */
+} fid__history_query;
+
+/* One row, newest first; borrowed for the call. A non-zero return stops the listing. */
+typedef int (*fid__history_fn)(void *user, const fid__history_row *row);
+/* Rows already there (same node and id) are left as they are. */
+fid_status fid__history_add(fid_gallery *gallery, const char *node, const fid__history_row *rows, int n);
+fid_status fid__history_list(fid_gallery *gallery, const char *node, const fid__history_query *q, fid__history_fn fn,
+                             void *user);
+/* *jpeg malloc'd, NULL (and FID_OK) when the event has no crop kept or is older than `since`
+ * (retention holds at once, not at the next prune); FID_ERR_NOT_FOUND: no such event. */
+fid_status fid__history_crop(fid_gallery *gallery, const char *node, uint64_t id, double since, unsigned char **jpeg,
+                             size_t *size);
+/* Events before events_before go; crops before crops_before go (wall times). */
+fid_status fid__history_prune(fid_gallery *gallery, const char *node, double events_before, double crops_before);
+/* Every node's events naming `name` go (the person was deleted), or follow a rename or merge. */
+fid_status fid__history_forget(fid_gallery *gallery, const char *name);
+fid_status fid__history_rename(fid_gallery *gallery, const char *from, const char *to);
+fid_status fid__history_reject(fid_gallery *gallery, const char *node, uint64_t id);
+/* The node's newest event id, 0 when it has none. */
+fid_status fid__history_last(fid_gallery *gallery, const char *node, uint64_t *last);
+
 /* A matcher for the gallery as it is now, made from `old` (made at version old_version) and the
  * change log when the back end keeps one, else read whole. *version: the version it reflects. */
 fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, fid_gallery *gallery,

@@ -85,6 +85,17 @@ struct fid__store_ops {
     fid_status (*sample_move)(fid_gallery *g, const char *name, int64_t id, const char *to);
     fid_status (*counter_add)(fid_gallery *g, const char *name, const float *descriptor, const char *source, double now);
     fid_status (*counters)(fid_gallery *g, fid__counter_fn fn, void *user);
+    /* History (gallery.h: fid__history_*); each one statement, outside the change log. */
+    fid_status (*history_add)(fid_gallery *g, const char *node, const fid__history_row *rows, int n);
+    fid_status (*history_list)(fid_gallery *g, const char *node, const fid__history_query *q, fid__history_fn fn,
+                               void *user);
+    fid_status (*history_crop)(fid_gallery *g, const char *node, uint64_t id, double since, unsigned char **jpeg,
+                             size_t *size);
+    fid_status (*history_prune)(fid_gallery *g, const char *node, double events_before, double crops_before);
+    fid_status (*history_forget)(fid_gallery *g, const char *name);
+    fid_status (*history_rename)(fid_gallery *g, const char *from, const char *to);
+    fid_status (*history_reject)(fid_gallery *g, const char *node, uint64_t id);
+    fid_status (*history_last)(fid_gallery *g, const char *node, uint64_t *last);
     /* The change log after `since`, in order, up to the version now. FID_ERR_UNSUPPORTED when the
      * back end keeps none, FID_ERR_NOT_FOUND when `since` is older than what it keeps (or not one
      * of its versions): the caller reads everything instead. May be NULL. */

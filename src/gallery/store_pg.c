@@ -182,7 +182,15 @@ static const char *const migrations[] = {
     "ALTER TABLE faceid.sample ADD COLUMN crop bytea;"
     "CREATE TABLE faceid.counter(id bigserial PRIMARY KEY,"
     " person bigint NOT NULL REFERENCES faceid.person(id) ON DELETE CASCADE,"
-    " descriptor bytea NOT NULL, source text, created double precision NOT NULL);",
+    " descriptor bytea NOT NULL, source text, created double precision NOT NULL);"
+    /* what the cameras saw (faceid serve's history), each node's own */
+    "CREATE TABLE faceid.event(node text NOT NULL, id bigint NOT NULL, time double precision NOT NULL,"
+    " camera text NOT NULL, kind int NOT NULL, frame bigint NOT NULL, seconds double precision, track int NOT NULL,"
+    " name text NOT NULL, distance real, score real, x real, y real, w real, h real, crop bytea,"
+    " rejected boolean NOT NULL DEFAULT false, PRIMARY KEY(node, id));"
+    "ALTER TABLE faceid.event ALTER crop SET STORAGE EXTERNAL;"
+    "CREATE INDEX event_time ON faceid.event(node, time);"
+    "CREATE INDEX event_name ON faceid.event(name);",
 };
 
 static fid_status meta_get(fid_gallery *g, const char *key, char *out, size_t size) {
@@ -677,6 +685,154 @@ static fid_status pg_counters(fid_gallery *g, fid__counter_fn fn, void *user) {
     return st;
 }
 
+/* ---- history ---- */
+
+static void num_text(char *buf, size_t size, double v, const char **out) {
+    snprintf(buf, size, "%.17g", v);
+    *out = isfinite(v) ? buf : NULL;
+}
+
+static fid_status pg_history_add(fid_gallery *g, const char *node, const fid__history_row *rows, int n) {
+    fid_status st = FID_OK;
+    for (int i = 0; i < n && st == FID_OK; i++) {
+        const fid__history_row *r = &rows[i];
+        char b[13][40];
+        const char *v[17];
+        v[0] = node;
+        snprintf(b[0], sizeof b[0], "%llu", (unsigned long long)r->id), v[1] = b[0];
+        num_text(b[1], sizeof b[1], r->wall, &v[2]);
+        v[3] = r->camera;
+        snprintf(b[2], sizeof b[2], "%d", r->kind), v[4] = b[2];
+        snprintf(b[3], sizeof b[3], "%lld", (long long)r->frame), v[5] = b[3];
+        num_text(b[4], sizeof b[4], r->seconds, &v[6]);
+        snprintf(b[5], sizeof b[5], "%d", r->track), v[7] = b[5];
+        v[8] = r->name;
+        num_text(b[6], sizeof b[6], r->distance, &v[9]);
+        num_text(b[7], sizeof b[7], r->score, &v[10]);
+        num_text(b[8], sizeof b[8], r->box.x, &v[11]);
+        num_text(b[9], sizeof b[9], r->box.y, &v[12]);
+        num_text(b[10], sizeof b[10], r->box.width, &v[13]);
+        num_text(b[11], sizeof b[11], r->box.height, &v[14]);
+        v[15] = (const char *)r->crop;
+        v[16] = r->rejected ? "t" : "f";
+        int lengths[17] = {0}, formats[17] = {0};
+        lengths[15] = (int)r->crop_size, formats[15] = 1;
+        PQclear(run(g, "cannot record events",
+                    "INSERT INTO faceid.event(node, id, time, camera, kind, frame, seconds, track, name, distance,"
+                    " score, x, y, w, h, crop, rejected) VALUES($1, $2::bigint, $3::float8, $4, $5::int, $6::bigint,"
+                    " $7::float8, $8::int, $9, $10::real, $11::real, $12::real, $13::real, $14::real, $15::real,"
+                    " $16::bytea, $17::boolean) ON CONFLICT (node, id) DO NOTHING",
+                    17, v, lengths, formats, 0, &st));
+    }
+    return st;
+}
+
+static double pg_num(PGresult *r, int i, int k) { return PQgetisnull(r, i, k) ? NAN : strtod(PQgetvalue(r, i, k), NULL); }
+
+static fid_status pg_history_list(fid_gallery *g, const char *node, const fid__history_query *h, fid__history_fn fn,
+                                  void *user) {
+    char since[40], until[40], before[32], limit[16];
+    snprintf(since, sizeof since, "%.17g", isfinite(h->since) ? h->since : -1e300);
+    snprintf(until, sizeof until, "%.17g", isfinite(h->until) ? h->until : 1e300);
+    snprintf(before, sizeof before, "%llu", (unsigned long long)h->before);
+    snprintf(limit, sizeof limit, "%d", h->limit);
+    const char *v[7] = {node, since, until, h->camera, h->name, before, limit};
+    fid_status st;
+    PGresult *r = run(g, "cannot read events",
+                      "SELECT id, time, camera, kind, frame, seconds, track, name, distance, score, x, y, w, h,"
+                      " crop IS NOT NULL, rejected FROM faceid.event WHERE node = $1 AND time >= $2::float8"
+                      " AND time <= $3::float8 AND ($4::text IS NULL OR camera = $4) AND ($5::text IS NULL OR name = $5)"
+                      " AND ($6::bigint = 0 OR id < $6::bigint) ORDER BY id DESC LIMIT $7::int",
+                      7, v, NULL, NULL, 0, &st);
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        fid__history_row row = {.id = strtoull(PQgetvalue(r, i, 0), NULL, 10),
+                                .wall = pg_num(r, i, 1),
+                                .camera = PQgetvalue(r, i, 2),
+                                .kind = atoi(PQgetvalue(r, i, 3)),
+                                .frame = strtoll(PQgetvalue(r, i, 4), NULL, 10),
+                                .seconds = pg_num(r, i, 5),
+                                .track = atoi(PQgetvalue(r, i, 6)),
+                                .name = PQgetvalue(r, i, 7),
+                                .distance = (float)pg_num(r, i, 8),
+                                .score = (float)pg_num(r, i, 9),
+                                .box = {(float)pg_num(r, i, 10), (float)pg_num(r, i, 11), (float)pg_num(r, i, 12),
+                                        (float)pg_num(r, i, 13)},
+                                .crop_size = PQgetvalue(r, i, 14)[0] == 't',
+                                .rejected = PQgetvalue(r, i, 15)[0] == 't'};
+        if (fn(user, &row)) break;
+    }
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_history_crop(fid_gallery *g, const char *node, uint64_t id, double since, unsigned char **jpeg,
+                                  size_t *size) {
+    char ids[32], t[40];
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)id);
+    snprintf(t, sizeof t, "%.17g", since);
+    const char *v[3] = {node, ids, t};
+    fid_status st;
+    *jpeg = NULL, *size = 0;
+    PGresult *r = run(g, "cannot read an event",
+                      "SELECT CASE WHEN time >= $3::float8 THEN crop END FROM faceid.event WHERE node = $1 AND id = $2::bigint",
+                      3, v, NULL, NULL, 1, &st);
+    if (r && PQntuples(r) == 0) st = fid__fail(FID_ERR_NOT_FOUND, "%s: no event %llu", g->where, (unsigned long long)id);
+    if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && PQgetlength(r, 0, 0) > 0) {
+        size_t n = (size_t)PQgetlength(r, 0, 0);
+        if ((*jpeg = malloc(n)))
+            memcpy(*jpeg, PQgetvalue(r, 0, 0), n), *size = n;
+        else
+            st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+    }
+    PQclear(r);
+    return st;
+}
+
+static fid_status pg_exec(fid_gallery *g, const char *what, const char *sql, int n, const char *const *v) {
+    fid_status st;
+    PQclear(run(g, what, sql, n, v, NULL, NULL, 0, &st));
+    return st;
+}
+
+static fid_status pg_history_prune(fid_gallery *g, const char *node, double events_before, double crops_before) {
+    char e[40], c[40];
+    snprintf(e, sizeof e, "%.17g", events_before);
+    snprintf(c, sizeof c, "%.17g", crops_before);
+    const char *a[2] = {node, e}, *b[2] = {node, c};
+    fid_status st = pg_exec(g, "cannot expire events", "DELETE FROM faceid.event WHERE node = $1 AND time < $2::float8", 2, a);
+    if (st == FID_OK)
+        st = pg_exec(g, "cannot expire crops",
+                     "UPDATE faceid.event SET crop = NULL WHERE node = $1 AND time < $2::float8 AND crop IS NOT NULL", 2,
+                     b);
+    return st;
+}
+
+static fid_status pg_history_forget(fid_gallery *g, const char *name) {
+    const char *v[1] = {name};
+    return pg_exec(g, "cannot forget events", "DELETE FROM faceid.event WHERE name = $1", 1, v);
+}
+
+static fid_status pg_history_rename(fid_gallery *g, const char *from, const char *to) {
+    const char *v[2] = {from, to};
+    return pg_exec(g, "cannot rename events", "UPDATE faceid.event SET name = $2 WHERE name = $1", 2, v);
+}
+
+static fid_status pg_history_reject(fid_gallery *g, const char *node, uint64_t id) {
+    char ids[32];
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)id);
+    const char *v[2] = {node, ids};
+    return pg_exec(g, "cannot mark an event", "UPDATE faceid.event SET rejected = true WHERE node = $1 AND id = $2::bigint",
+                   2, v);
+}
+
+static fid_status pg_history_last(fid_gallery *g, const char *node, uint64_t *last) {
+    fid_status st;
+    PGresult *r = run1(g, "cannot read events", "SELECT coalesce(max(id), 0) FROM faceid.event WHERE node = $1", node, &st);
+    if (r && PQntuples(r) == 1) *last = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return st;
+}
+
 const fid__store_ops fid__store_pg = {
     .kind = "postgresql",
     .open = pg_open,
@@ -702,6 +858,14 @@ const fid__store_ops fid__store_pg = {
     .sample_move = pg_sample_move,
     .counter_add = pg_counter_add,
     .counters = pg_counters,
+    .history_add = pg_history_add,
+    .history_list = pg_history_list,
+    .history_crop = pg_history_crop,
+    .history_prune = pg_history_prune,
+    .history_forget = pg_history_forget,
+    .history_rename = pg_history_rename,
+    .history_reject = pg_history_reject,
+    .history_last = pg_history_last,
 };
 
 #endif

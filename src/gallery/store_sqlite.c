@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,14 @@ static const char *schema =
     " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL, crop BLOB);"
     "CREATE INDEX sample_person ON sample(person);"
     "CREATE TABLE counter(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
-    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);";
+    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);"
+    /* what the cameras saw (faceid serve's history) */
+    "CREATE TABLE event(node TEXT NOT NULL, id INTEGER NOT NULL, time REAL NOT NULL, camera TEXT NOT NULL,"
+    " kind INTEGER NOT NULL, frame INTEGER NOT NULL, seconds REAL, track INTEGER NOT NULL, name TEXT NOT NULL,"
+    " distance REAL, score REAL, x REAL, y REAL, w REAL, h REAL, crop BLOB, rejected INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(node, id));"
+    "CREATE INDEX event_time ON event(node, time);"
+    "CREATE INDEX event_name ON event(name);";
 
 /* From each version to the next; run in one transaction with the new user_version. */
 static const char *const migrations[] = {
@@ -46,7 +54,13 @@ static const char *const migrations[] = {
     /* 1 -> 2: sample crops for review, counter-examples ("not this person") */
     "ALTER TABLE sample ADD COLUMN crop BLOB;"
     "CREATE TABLE counter(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
-    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);",
+    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);"
+    "CREATE TABLE event(node TEXT NOT NULL, id INTEGER NOT NULL, time REAL NOT NULL, camera TEXT NOT NULL,"
+    " kind INTEGER NOT NULL, frame INTEGER NOT NULL, seconds REAL, track INTEGER NOT NULL, name TEXT NOT NULL,"
+    " distance REAL, score REAL, x REAL, y REAL, w REAL, h REAL, crop BLOB, rejected INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(node, id));"
+    "CREATE INDEX event_time ON event(node, time);"
+    "CREATE INDEX event_name ON event(name);",
 };
 
 static fid_status meta_get(fid_gallery *g, const char *key, char *out, size_t size) {
@@ -479,6 +493,168 @@ static fid_status sq_counters(fid_gallery *g, fid__counter_fn fn, void *user) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot read counter-examples");
 }
 
+/* ---- history ---- */
+
+static fid_status sq_history_add(fid_gallery *g, const char *node, const fid__history_row *rows, int n) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "INSERT OR IGNORE INTO event(node, id, time, camera, kind, frame, seconds, track, name,"
+                           " distance, score, x, y, w, h, crop, rejected) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot record events");
+    for (int i = 0; i < n; i++) {
+        const fid__history_row *r = &rows[i];
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)r->id);
+        sqlite3_bind_double(q, 3, r->wall);
+        sqlite3_bind_text(q, 4, r->camera, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 5, r->kind);
+        sqlite3_bind_int64(q, 6, r->frame);
+        double v[7] = {r->seconds, r->distance, r->score, r->box.x, r->box.y, r->box.width, r->box.height};
+        int at[7] = {7, 10, 11, 12, 13, 14, 15};
+        for (int k = 0; k < 7; k++)
+            if (isfinite(v[k]))
+                sqlite3_bind_double(q, at[k], v[k]);
+            else
+                sqlite3_bind_null(q, at[k]);
+        sqlite3_bind_int(q, 8, r->track);
+        sqlite3_bind_text(q, 9, r->name, -1, SQLITE_STATIC);
+        if (r->crop)
+            sqlite3_bind_blob(q, 16, r->crop, (int)r->crop_size, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 16);
+        sqlite3_bind_int(q, 17, r->rejected);
+        if (sqlite3_step(q) != SQLITE_DONE) {
+            fid_status st = db_fail(g, "cannot record events");
+            sqlite3_finalize(q);
+            return st;
+        }
+    }
+    sqlite3_finalize(q);
+    return FID_OK;
+}
+
+static double col_num(sqlite3_stmt *q, int i) {
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN : sqlite3_column_double(q, i);
+}
+
+static fid_status sq_history_list(fid_gallery *g, const char *node, const fid__history_query *h, fid__history_fn fn,
+                                  void *user) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g),
+                           "SELECT id, time, camera, kind, frame, seconds, track, name, distance, score, x, y, w, h,"
+                           " crop IS NOT NULL, rejected FROM event WHERE node = ?1 AND time >= ?2 AND time <= ?3"
+                           " AND (?4 IS NULL OR camera = ?4) AND (?5 IS NULL OR name = ?5) AND (?6 = 0 OR id < ?6)"
+                           " ORDER BY id DESC LIMIT ?7",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read events");
+    sqlite3_bind_text(q, 1, node, -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 2, isfinite(h->since) ? h->since : -1e300);
+    sqlite3_bind_double(q, 3, isfinite(h->until) ? h->until : 1e300);
+    if (h->camera) sqlite3_bind_text(q, 4, h->camera, -1, SQLITE_STATIC);
+    if (h->name) sqlite3_bind_text(q, 5, h->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)h->before);
+    sqlite3_bind_int(q, 7, h->limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *camera = (const char *)sqlite3_column_text(q, 2), *name = (const char *)sqlite3_column_text(q, 7);
+        fid__history_row r = {.id = (uint64_t)sqlite3_column_int64(q, 0),
+                              .wall = sqlite3_column_double(q, 1),
+                              .camera = camera ? camera : "",
+                              .kind = sqlite3_column_int(q, 3),
+                              .frame = sqlite3_column_int64(q, 4),
+                              .seconds = col_num(q, 5),
+                              .track = sqlite3_column_int(q, 6),
+                              .name = name ? name : "",
+                              .distance = (float)col_num(q, 8),
+                              .score = (float)col_num(q, 9),
+                              .box = {(float)col_num(q, 10), (float)col_num(q, 11), (float)col_num(q, 12),
+                                      (float)col_num(q, 13)},
+                              /* only whether there is one: the crop itself is fetched on its own */
+                              .crop_size = (size_t)sqlite3_column_int(q, 14),
+                              .rejected = sqlite3_column_int(q, 15)};
+        if (fn(user, &r)) break;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FID_OK : db_fail(g, "cannot read events");
+}
+
+static fid_status sq_history_crop(fid_gallery *g, const char *node, uint64_t id, double since, unsigned char **jpeg,
+                                  size_t *size) {
+    sqlite3_stmt *q;
+    *jpeg = NULL, *size = 0;
+    if (sqlite3_prepare_v2(DB(g), "SELECT CASE WHEN time >= ?3 THEN crop END FROM event WHERE node = ?1 AND id = ?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read an event");
+    sqlite3_bind_text(q, 1, node, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)id);
+    sqlite3_bind_double(q, 3, since);
+    int rc = sqlite3_step(q);
+    fid_status st = FID_OK;
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(q, 0);
+        const void *b = sqlite3_column_blob(q, 0);
+        if (b && n > 0 && (*jpeg = malloc((size_t)n))) memcpy(*jpeg, b, (size_t)n), *size = (size_t)n;
+        if (b && n > 0 && !*jpeg) st = fid__fail(FID_ERR_NO_MEMORY, "%s: out of memory", g->where);
+    } else {
+        st = rc == SQLITE_DONE ? fid__fail(FID_ERR_NOT_FOUND, "%s: no event %llu", g->where, (unsigned long long)id)
+                               : db_fail(g, "cannot read an event");
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+/* One statement with text and number parameters bound in order ("t": text, "d": double, "i": int64). */
+static fid_status run_bound(fid_gallery *g, const char *sql, const char *what, const char *types, ...) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), sql, -1, &q, NULL) != SQLITE_OK) return db_fail(g, what);
+    va_list ap;
+    va_start(ap, types);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 't') sqlite3_bind_text(q, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+        if (types[i] == 'd') sqlite3_bind_double(q, i + 1, va_arg(ap, double));
+        if (types[i] == 'i') sqlite3_bind_int64(q, i + 1, (sqlite3_int64)va_arg(ap, uint64_t));
+    }
+    va_end(ap);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FID_OK : db_fail(g, what);
+}
+
+static fid_status sq_history_prune(fid_gallery *g, const char *node, double events_before, double crops_before) {
+    fid_status st = run_bound(g, "DELETE FROM event WHERE node = ? AND time < ?", "cannot expire events", "td", node,
+                              events_before);
+    if (st == FID_OK)
+        st = run_bound(g, "UPDATE event SET crop = NULL WHERE node = ? AND time < ? AND crop IS NOT NULL",
+                       "cannot expire crops", "td", node, crops_before);
+    return st;
+}
+
+static fid_status sq_history_forget(fid_gallery *g, const char *name) {
+    return run_bound(g, "DELETE FROM event WHERE name = ?", "cannot forget events", "t", name);
+}
+
+static fid_status sq_history_rename(fid_gallery *g, const char *from, const char *to) {
+    return run_bound(g, "UPDATE event SET name = ?2 WHERE name = ?1", "cannot rename events", "tt", from, to);
+}
+
+static fid_status sq_history_reject(fid_gallery *g, const char *node, uint64_t id) {
+    return run_bound(g, "UPDATE event SET rejected = 1 WHERE node = ? AND id = ?", "cannot mark an event", "ti", node,
+                     id);
+}
+
+static fid_status sq_history_last(fid_gallery *g, const char *node, uint64_t *last) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(DB(g), "SELECT coalesce(max(id), 0) FROM event WHERE node = ?", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(g, "cannot read events");
+    sqlite3_bind_text(q, 1, node, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *last = (uint64_t)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? FID_OK : db_fail(g, "cannot read events");
+}
+
 const fid__store_ops fid__store_sqlite = {
     .kind = "sqlite",
     .open = sq_open,
@@ -503,5 +679,13 @@ const fid__store_ops fid__store_sqlite = {
     .sample_move = sq_sample_move,
     .counter_add = sq_counter_add,
     .counters = sq_counters,
+    .history_add = sq_history_add,
+    .history_list = sq_history_list,
+    .history_crop = sq_history_crop,
+    .history_prune = sq_history_prune,
+    .history_forget = sq_history_forget,
+    .history_rename = sq_history_rename,
+    .history_reject = sq_history_reject,
+    .history_last = sq_history_last,
     .changes = NULL, /* no change log: a change means reading the file again (it is local) */
 };

@@ -35,6 +35,62 @@ static int parse_time(const char *v, double *out) {
     return 0;
 }
 
+typedef struct history_page {
+    json_t *arr;
+    int limit, truncated;
+    double crops_since; /* older crops are past retention (gone at the next prune) */
+} history_page;
+
+/* One stored event as the API shows it (the same JSON as an event in memory). */
+static int take_row(void *user, const fid__history_row *row) {
+    history_page *p = user;
+    if ((int)json_array_size(p->arr) == p->limit) { /* the one beyond the limit: there is more */
+        p->truncated = 1;
+        return 1;
+    }
+    fid_pipeline_event e = {.kind = (fid_track_event_kind)row->kind,
+                            .frame = row->frame,
+                            .seconds = row->seconds,
+                            .wall = row->wall,
+                            .source = row->camera};
+    e.track.id = row->track;
+    e.track.box = row->box;
+    e.track.score = row->score;
+    e.track.distance = row->distance;
+    snprintf(e.track.name, sizeof e.track.name, "%s", row->name);
+    json_t *j = fid__event_json(&e);
+    if (!j) return 0;
+    json_object_set_new(j, "id", json_integer((json_int_t)row->id));
+    if (row->crop_size && row->wall >= p->crops_since) { /* whether there is one; the crop comes on its own */
+        char url[64];
+        snprintf(url, sizeof url, "/api/v1/events/%llu/crop.jpg", (unsigned long long)row->id);
+        json_object_set_new(j, "crop", json_string(url));
+    }
+    if (row->rejected) json_object_set_new(j, "rejected", json_true());
+    json_array_insert_new(p->arr, 0, j); /* rows come newest first; the answer is oldest first */
+    return 0;
+}
+
+/* From the history: what was written, and first what was not yet (so nothing seen is missing). */
+static enum MHD_Result history_events(srv_request *r, double since, double until, const char *camera, const char *name,
+                                      uint64_t before, int limit) {
+    fid_server *s = r->s;
+    srv_history_flush(s);
+    /* retention holds at once, not at the next prune */
+    double now = fid__wall_s(), oldest = now - atomic_load(&s->events_hours) * 3600;
+    fid__history_query q = {since > oldest ? since : oldest, until, camera, name, before, limit + 1};
+    history_page page = {json_array(), limit, 0, now - atomic_load(&s->crops_hours) * 3600};
+    pthread_mutex_lock(&s->history_lock);
+    fid_status st = fid__history_list(s->m.history, s->node, &q, take_row, &page);
+    pthread_mutex_unlock(&s->history_lock);
+    if (st != FID_OK) {
+        json_decref(page.arr);
+        return srv_send_error(r, srv_gallery_code(st), "history: %s", fid_last_error());
+    }
+    return srv_send_json(r, 200, json_pack("{s:o,s:b,s:i}", "events", page.arr, "truncated", page.truncated, "limit",
+                                           limit));
+}
+
 enum MHD_Result srv_events(srv_request *r) {
     fid_server *s = r->s;
     double since = -INFINITY, until = INFINITY;
@@ -50,6 +106,14 @@ enum MHD_Result srv_events(srv_request *r) {
         if (*end || end == v || l < 1 || l > 10000) return srv_send_error(r, 400, "limit=%s: want 1..10000", v);
         limit = (int)l;
     }
+    uint64_t before = 0;
+    if ((v = srv_arg(r, "before"))) {
+        char *end;
+        unsigned long long b = strtoull(v, &end, 10);
+        if (*end || end == v || b < 1) return srv_send_error(r, 400, "before=%s: want an event id", v);
+        before = b;
+    }
+    if (s->m.history) return history_events(r, since, until, camera, name, before, limit);
     json_t *arr = json_array();
     int truncated = 0;
     pthread_mutex_lock(&s->ev_lock);
@@ -60,6 +124,7 @@ enum MHD_Result srv_events(srv_request *r) {
         if (ev->e.wall < since || ev->e.wall > until) continue;
         if (camera && strcmp(camera, ev->camera)) continue;
         if (name && strcmp(name, ev->e.track.name)) continue;
+        if (before && id >= before) continue;
         if ((int)json_array_size(arr) == limit) {
             truncated = 1;
             break;
@@ -81,6 +146,13 @@ enum MHD_Result srv_event_crop(srv_request *r) {
         if (ev->crop && (copy = malloc(ev->crop_size))) memcpy(copy, ev->crop, size = ev->crop_size);
     }
     pthread_mutex_unlock(&s->ev_lock);
+    if (!copy && s->m.history) { /* before this run, or dropped from memory: the stored one */
+        pthread_mutex_lock(&s->history_lock);
+        fid_status st = fid__history_crop(s->m.history, s->node, id, fid__wall_s() - atomic_load(&s->crops_hours) * 3600,
+                                          &copy, &size);
+        pthread_mutex_unlock(&s->history_lock);
+        if (st != FID_OK && st != FID_ERR_NOT_FOUND) return srv_send_error(r, srv_gallery_code(st), "history: %s", fid_last_error());
+    }
     if (!copy) return srv_send_error(r, 404, "event %llu has no crop (unknown, expired or deleted)", (unsigned long long)id);
     return srv_send_buffer(r, 200, "image/jpeg", copy, size);
 }

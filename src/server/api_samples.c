@@ -11,6 +11,7 @@
 
 #include "gallery/gallery.h"
 #include "image/image.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 /* "/api/v1/people/NAME/samples/ID.jpg" with NAME percent-encoded (any byte outside the URL's
@@ -138,6 +139,21 @@ static enum MHD_Result move_or_merge(srv_request *r, int merge) {
 enum MHD_Result srv_move_sample(srv_request *r) { return move_or_merge(r, 0); }
 enum MHD_Result srv_merge_person(srv_request *r) { return move_or_merge(r, 1); }
 
+typedef struct stored_event {
+    uint64_t id;
+    char *name, *camera; /* 208 and 64 bytes */
+    int found;
+} stored_event;
+
+static int take_stored(void *user, const fid__history_row *row) {
+    stored_event *se = user;
+    if (row->id != se->id) return 1;
+    snprintf(se->name, 208, "%s", row->name);
+    snprintf(se->camera, 64, "%s", row->camera);
+    se->found = 1;
+    return 1;
+}
+
 /* "Not this person": the event's face becomes a counter-example of the name it was given, so the
  * matcher stops naming that face so (everywhere the gallery is shared). Needs the event's crop:
  * the face is described again from it. */
@@ -156,6 +172,17 @@ enum MHD_Result srv_reject_event(srv_request *r) {
         if (ev->crop && (jpeg = malloc(ev->crop_size))) memcpy(jpeg, ev->crop, size = ev->crop_size);
     }
     pthread_mutex_unlock(&s->ev_lock);
+    if (!known && s->m.history) { /* an event of an earlier run: from the history */
+        stored_event se = {id, name, camera, 0};
+        fid__history_query q = {-INFINITY, INFINITY, NULL, NULL, id + 1, 1};
+        pthread_mutex_lock(&s->history_lock);
+        if (fid__history_list(s->m.history, s->node, &q, take_stored, &se) == FID_OK && se.found) {
+            known = 1;
+            fid__history_crop(s->m.history, s->node, id, fid__wall_s() - atomic_load(&s->crops_hours) * 3600, &jpeg,
+                              &size);
+        }
+        pthread_mutex_unlock(&s->history_lock);
+    }
     if (!known) {
         free(jpeg);
         return srv_send_error(r, 404, "no event %llu", (unsigned long long)id);
@@ -197,6 +224,12 @@ enum MHD_Result srv_reject_event(srv_request *r) {
     pthread_mutex_lock(&s->ev_lock);
     if (id >= s->first_event && id < s->next_event) s->events[id % SRV_MAX_EVENTS].rejected = 1;
     pthread_mutex_unlock(&s->ev_lock);
+    if (s->m.history) { /* written first, so the mark finds its row */
+        srv_history_flush(s);
+        pthread_mutex_lock(&s->history_lock);
+        fid__history_reject(s->m.history, s->node, id);
+        pthread_mutex_unlock(&s->history_lock);
+    }
     return srv_send_json(r, 200, json_pack("{s:I,s:o,s:b}", "event", (json_int_t)id, "not", fid__json_text(name),
                                            "rejected", 1));
 }

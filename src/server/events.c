@@ -173,6 +173,7 @@ void srv_events_rename(fid_server *s, const char *from, const char *to) {
     }
     pthread_mutex_unlock(&s->ev_lock);
     srv_mqtt_forget(s->mqtt, from);
+    srv_history_rename(s, from, to); /* what was written meanwhile under the old name */
 }
 
 static int cmp_name(const void *a, const void *b) {
@@ -205,7 +206,7 @@ static void forget_departed(fid_server *s) {
     for (uint64_t id = s->first_event; id < s->next_event; id++) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         const char *name = ev->e.track.name;
-        if (!ev->crop || !*name || !strcmp(name, "?")) continue;
+        if (!*name || !strcmp(name, "?")) continue;
         fid_person_info key;
         snprintf(key.name, sizeof key.name, "%s", name);
         if (n && bsearch(&key, people, (size_t)n, sizeof *people, cmp_name)) continue;
@@ -213,7 +214,7 @@ static void forget_departed(fid_server *s) {
         for (int k = 0; k < n_gone; k++)
             seen |= !strcmp(gone[k], name);
         if (!seen && n_gone < 16) snprintf(gone[n_gone++], sizeof gone[0], "%s", name);
-        drop_crop(s, ev);
+        if (ev->crop) drop_crop(s, ev);
     }
     for (int i = 0; i < s->n_counts; i++) {
         fid_person_info key;
@@ -221,8 +222,10 @@ static void forget_departed(fid_server *s) {
         if (!n || !bsearch(&key, people, (size_t)n, sizeof *people, cmp_name)) s->counts[i--] = s->counts[--s->n_counts];
     }
     pthread_mutex_unlock(&s->ev_lock);
-    for (int k = 0; k < n_gone; k++)
+    for (int k = 0; k < n_gone; k++) {
         srv_mqtt_forget(s->mqtt, gone[k]);
+        srv_history_forget(s, gone[k]);
+    }
     free(people);
 }
 
@@ -237,6 +240,7 @@ void srv_events_forget(fid_server *s, const char *name) {
         if (!strcmp(s->counts[i].name, name)) s->counts[i] = s->counts[--s->n_counts];
     pthread_mutex_unlock(&s->ev_lock);
     srv_mqtt_forget(s->mqtt, name);
+    srv_history_forget(s, name);
 }
 
 /* Describes a stranger's crop with the request models and judges it by the photo gates. */

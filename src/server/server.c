@@ -43,7 +43,8 @@ fid_server_params fid_server_default_params(void) {
                            .crops_hours = 24,
                            .events_hours = 168,
                            .max_unknown_groups = 100,
-                           .threshold = NAN};
+                           .threshold = NAN,
+                           .history_crops = 1};
     p.mqtt.port = 1883;
     p.mqtt.prefix = "faceid";
     return p;
@@ -193,9 +194,15 @@ fid_server *fid_server_start(const fid_server_params *params, const fid_server_m
     s->body_seconds = p.body_seconds > 0 ? p.body_seconds : 120;
     s->work_seconds = p.work_seconds;
     s->max_faces = p.max_faces > 0 ? p.max_faces : 256;
+    if (p.node && *p.node)
+        snprintf(s->node, sizeof s->node, "%s", p.node);
+    else if (gethostname(s->node, sizeof s->node) != 0 || !s->node[0])
+        snprintf(s->node, sizeof s->node, "faceid");
+    s->node[sizeof s->node - 1] = 0;
     int ok = (!p.token || (s->token = strdup(p.token))) && srv_events_init(s) == 0 &&
              parse_hosts(s, p.allowed_hosts, why, why_size) == 0;
     if (!ok && !*why) snprintf(why, why_size, "out of memory");
+    if (ok) ok = srv_history_start(s, why, why_size) == 0;
     if (ok && p.tls_cert)
         ok = (s->tls_cert_pem = read_pem(p.tls_cert, why, why_size)) && (s->tls_key_pem = read_pem(p.tls_key, why, why_size));
     if (ok && p.mqtt.host) ok = (s->mqtt = srv_mqtt_start(&p.mqtt, why, why_size)) != NULL;
@@ -236,6 +243,7 @@ void fid_server_stop(fid_server *s) {
         pthread_mutex_unlock(&s->ev_lock);
         pthread_join(s->worker, NULL);
     }
+    srv_history_stop(s); /* after the cameras and requests: their last events are written */
     srv_mqtt_stop(s->mqtt);
     double t3 = fid__monotonic_s();
     if (t3 - t0 > 2 && s->daemon == NULL && s->port) /* a slow stop says what it waited for */

@@ -48,6 +48,8 @@ typedef struct fid_server_params {
     double events_hours;  /* events kept for queries; default 168 (a week), at most 100000 of them */
     int max_unknown_groups; /* default 100 */
     float threshold;        /* 1:N for uploads; NAN (default): the gallery's calibration, else the profile's */
+    const char *node;       /* this service's name in a history shared by many nodes; default: the host name */
+    int history_crops;      /* keep events' crops in the history too (within crops_hours); default 1 */
     fid_server_mqtt mqtt;
 } fid_server_params;
 
@@ -61,6 +63,9 @@ typedef struct fid_server_models {
     fid_embedder *embedder;
     fid_gallery *gallery;
     fid_identifier *identifier;
+    /* a handle of its own on the same gallery, for the history (events that survive a restart);
+     * NULL: events live in memory only */
+    fid_gallery *history;
 } fid_server_models;
 
 /* Starts the cameras and serving. NULL with a one-line reason in why. */

@@ -137,6 +137,15 @@ struct fid_server {
     uint64_t groups_checked; /* the matcher version the unknown groups were last checked against */
     _Atomic float group_threshold; /* average linkage below which strangers' faces group: the 1:N threshold */
 
+    /* history (history.c): events written to the gallery's database through models.history */
+    char node[128];                 /* this service's name in the shared history */
+    pthread_mutex_t history_lock;   /* the history handle */
+    pthread_mutex_t history_wait_lock;
+    pthread_cond_t history_wake;
+    pthread_t history_thread;
+    int history_started, history_inited, history_failing;
+    uint64_t history_upto; /* events before this id are written (under ev_lock) */
+
     srv_mqtt *mqtt;
     double sweep_until; /* the worker looks for people gone from the gallery until then */
     /* a rename through the API in progress (the gallery renamed, its events not yet): the sweep
@@ -182,6 +191,16 @@ void srv_cameras_stop_all(fid_server *s);
  * the frame's; -1 no such camera; 1 nothing newer yet; 2 no frame yet; -2 encoding failed. */
 int srv_camera_jpeg(fid_server *s, const char *name, uint64_t after_seq, int raw, unsigned char **jpeg, size_t *size,
                     uint64_t *seq);
+
+/* history.c: the events in the gallery's database. start sets the first id after the stored
+ * ones; flush writes what is not yet written (0, or -1 when the database refused). */
+int srv_history_start(fid_server *s, char *why, size_t why_size);
+void srv_history_stop(fid_server *s);
+int srv_history_flush(fid_server *s);
+/* Every stored event naming `name` goes (the gallery's delete did the same for what was written;
+ * this catches what the cameras named meanwhile). */
+void srv_history_forget(fid_server *s, const char *name);
+void srv_history_rename(fid_server *s, const char *from, const char *to);
 
 /* events.c */
 int srv_events_init(fid_server *s);
