@@ -32,8 +32,9 @@ ffmpeg -v error -y -f concat -safe 0 -i "$tmp/parts.txt" -c copy "$tmp/cam.mp4"
 
 # everything under faceid/, one line per message: topic, retained flag, payload length, payload
 mosquitto_sub -h 127.0.0.1 -p "$mport" -t 'faceid/#' -F '%t %r %l %p' > "$tmp/all" 2> /dev/null & pids+=($!)
+mosquitto_sub -h 127.0.0.1 -p "$mport" -t 'homeassistant/#' -F '%t %r %l %p' > "$tmp/ha" 2> /dev/null & pids+=($!)
 port=$(free_port)
-printf '[mqtt]\nhost = 127.0.0.1\nport = %s\ncrops = 1\n[door]\nsource = %s\n' "$mport" "$tmp/cam.mp4" > "$tmp/faceid.ini"
+printf '[server]\nnode = test-node\n[mqtt]\nhost = 127.0.0.1\nport = %s\ncrops = 1\n[door]\nsource = %s\n' "$mport" "$tmp/cam.mp4" > "$tmp/faceid.ini"
 "$faceid" serve --listen "127.0.0.1:$port" --config "$tmp/faceid.ini" 2> "$tmp/serve.err" & pids+=($!); srv=$!
 base=localhost:$port
 # wait_for SECONDS COMMAND...: until the command succeeds
@@ -52,6 +53,21 @@ check "presence on faceid/people/alice" wait_for 10 grep -q '^faceid/people/alic
 check "... retained: a new subscriber gets it at once" sh -c "mosquitto_sub -h 127.0.0.1 -p $mport -t faceid/people/alice -C 1 -W 3 | grep -q '\"camera\":\"door\"'"
 check "face crops on faceid/door/alice/snapshot" wait_for 10 grep -aq '^faceid/door/alice/snapshot 0 [1-9][0-9][0-9]' "$tmp/all"
 check "strangers' crops on faceid/door/unknown/snapshot" wait_for 10 grep -aq '^faceid/door/unknown/snapshot 0 [1-9][0-9][0-9]' "$tmp/all"
+# Home Assistant discovery: a sensor per person and per camera, one device, available with the service
+ha_person=homeassistant/sensor/faceid_test_2dnode_person_alice/config
+ha_camera=homeassistant/sensor/faceid_test_2dnode_camera_door/config
+check "discovery: a sensor for alice ($ha_person, retained)" wait_for 15 grep -q "^$ha_person [01] " "$tmp/ha"
+check "... reading her presence topic, on the service's device and availability" /usr/bin/python3 -c "
+import json
+c = json.loads([l.split(' ', 3)[3] for l in open('$tmp/ha') if l.startswith('$ha_person ')][0])
+assert c['state_topic'] == 'faceid/people/alice' and c['json_attributes_topic'] == 'faceid/people/alice', c
+assert c['availability_topic'] == 'faceid/available' and c['unique_id'] == 'faceid_test_2dnode_person_alice', c
+assert c['device']['identifiers'] == ['faceid_test-node'] and c['value_template'] == '{{ value_json.camera }}', c"
+check "discovery: a sensor for camera door" wait_for 15 grep -q "^$ha_camera [01] .*\"state_topic\":\"faceid/door/people\"" "$tmp/ha"
+check "who the camera sees now: faceid/door/people (retained) names alice" wait_for 20 grep -q '^faceid/door/people [01] [0-9]* {"people":\["alice"\],"count":1,' "$tmp/all"
+check "... and nobody once she left" wait_for 30 grep -q '^faceid/door/people [01] [0-9]* {"people":\[\],"count":0,' "$tmp/all"
+check "a person enrolled through the API gets a sensor" sh -c "curl -s --data-binary @'$samples/sample4.jpg' '$base/api/v1/people/carol/photos?force=1' > /dev/null"
+check "... within seconds" wait_for 15 grep -q "^homeassistant/sensor/faceid_test_2dnode_person_carol/config [01] " "$tmp/ha"
 frames() { curl -s "$base/api/v1/cameras" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['cameras'][0]['frames'])"; }
 check "metrics: connected" sh -c "curl -s $base/metrics | grep -q '^faceid_mqtt_connected 1'"
 
@@ -72,6 +88,7 @@ check "presence of alice is back (retained)" wait_for 20 sh -c "mosquitto_sub -h
 curl -s -X DELETE "$base/api/v1/people/alice" > /dev/null
 sleep 0.5
 check "delete alice: her retained presence is cleared" sh -c "! mosquitto_sub -h 127.0.0.1 -p $mport -t faceid/people/alice -C 1 -W 2 2>/dev/null | grep -q ."
+check "... and her Home Assistant sensor removed" wait_for 10 sh -c "! mosquitto_sub -h 127.0.0.1 -p $mport -t $ha_person -C 1 -W 2 2>/dev/null | grep -q ."
 kill -TERM "$srv"; wait "$srv"; rc=$?
 check "SIGTERM: exit 0 ($rc)" test "$rc" = 0
 check "... offline on faceid/available (retained)" sh -c "mosquitto_sub -h 127.0.0.1 -p $mport -t faceid/available -C 1 -W 3 | grep -qx offline"
@@ -83,5 +100,40 @@ port=$(free_port)
 check "no broker at start: the API still serves" wait_for 15 curl -sfo /dev/null "localhost:$port/healthz"
 kill -TERM "$srv"; wait "$srv"; rc=$?
 check "... and stops cleanly ($rc)" test "$rc" = 0
+
+# MQTT over TLS: a broker with a certificate from a CA of our own
+if command -v openssl > /dev/null; then
+  ( cd "$tmp" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca 2>/dev/null &&
+    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext &&
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 1 -extfile san.ext 2>/dev/null &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 1 -subj /CN=other-ca 2>/dev/null )
+  tport=$(free_port)
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\ncafile %s\ncertfile %s\nkeyfile %s\n' \
+    "$tport" "$tmp/ca.pem" "$tmp/srv.pem" "$tmp/srv.key" > "$tmp/tls.conf"
+  "$broker" -c "$tmp/tls.conf" > "$tmp/tls.log" 2>&1 & pids+=($!)
+  wait_for 10 mosquitto_pub -h localhost -p "$tport" --cafile "$tmp/ca.pem" -t ready -m 1
+  mosquitto_sub -h localhost -p "$tport" --cafile "$tmp/ca.pem" -t 'faceid/#' -F '%t %r %l %p' > "$tmp/tls-all" 2> /dev/null & pids+=($!)
+  port=$(free_port)
+  printf '[mqtt]\nhost = localhost\nport = %s\nca-file = %s\n' "$tport" "$tmp/ca.pem" > "$tmp/tls.ini"
+  "$faceid" serve --listen "127.0.0.1:$port" --config "$tmp/tls.ini" 2> "$tmp/serve.err" & pids+=($!); srv=$!
+  check "TLS with ca-file: online over TLS" wait_for 15 grep -q '^faceid/available [01] 6 online' "$tmp/tls-all"
+  check "... metrics: connected" wait_for 10 sh -c "curl -s localhost:$port/metrics | grep -q '^faceid_mqtt_connected 1'"
+  kill -TERM "$srv"; wait "$srv"
+  port=$(free_port)
+  printf '[mqtt]\nhost = localhost\nport = %s\nca-file = %s\n' "$tport" "$tmp/other.pem" > "$tmp/wrong.ini"
+  "$faceid" serve --listen "127.0.0.1:$port" --config "$tmp/wrong.ini" 2> "$tmp/serve.err" & pids+=($!); srv=$!
+  check "a broker whose certificate another CA signed: never connected" wait_for 10 curl -sfo /dev/null "localhost:$port/healthz"
+  sleep 2
+  check "... (metrics: 0)" sh -c "curl -s localhost:$port/metrics | grep -q '^faceid_mqtt_connected 0'"
+  kill -TERM "$srv"; wait "$srv"
+  printf '[mqtt]\nhost = localhost\nport = %s\nca-file = %s/none.pem\n' "$tport" "$tmp" > "$tmp/missing.ini"
+  "$faceid" serve --listen "127.0.0.1:$(free_port)" --config "$tmp/missing.ini" > /dev/null 2> "$tmp/err"; rc=$?
+  check "a ca-file that is not there: one line naming it, exit 2 ($(cat "$tmp/err"))" \
+    test "$rc" = 2 -a "$(wc -l < "$tmp/err")" = 1 -a "$(grep -c none.pem "$tmp/err")" = 1
+else
+  echo "skip: no openssl: the MQTT TLS checks"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -43,7 +43,7 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
     int v;
     double d;
     /* before anything can fail and print: no message shows a secret */
-    if (!strcmp(key, "token") || !strcmp(key, "password"))
+    if (!strcmp(key, "token") || !strcmp(key, "password") || !strcmp(key, "secret"))
         fid_cli_secret(value);
     else
         fid_cli_secret_in_url(value);
@@ -104,6 +104,38 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
             p->threshold = (float)d;
             return 0;
         }
+    } else if (!strcmp(section, "webhook") || !strncmp(section, "webhook ", 8)) {
+        /* [webhook] or [webhook NAME]: one entry per section */
+        fid_server_webhook *w = NULL;
+        for (int i = 0; i < p->n_webhooks && !w; i++)
+            if (!strcmp(p->webhooks[i].name, section)) w = &p->webhooks[i];
+        if (!w) {
+            if (p->n_webhooks == SRV_MAX_WEBHOOKS) {
+                fid_cli_say("faceid: %s: at most %d webhooks\n", opt, SRV_MAX_WEBHOOKS);
+                return -1;
+            }
+            w = &p->webhooks[p->n_webhooks++];
+            *w = (fid_server_webhook){.timeout_s = 5, .retries = 3};
+            const char *value_ = value;
+            value = section;
+            if (!(w->name = keep(cfg, value))) {
+                fid_cli_say("faceid: %s: too many settings\n", opt);
+                return -1;
+            }
+            value = value_;
+        }
+        if (!strcmp(key, "url")) {
+            if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8)) {
+                fid_cli_say("faceid: %s wants an http:// or https:// URL, not '%s'\n", opt, value);
+                return -1;
+            }
+            STRING(w->url);
+        }
+        if (!strcmp(key, "events")) STRING(w->events);
+        if (!strcmp(key, "people")) STRING(w->people);
+        if (!strcmp(key, "secret")) STRING(w->secret);
+        if (!strcmp(key, "timeout")) return fid_cli_double(opt, value, 0.1, 600, &w->timeout_s);
+        if (!strcmp(key, "retries")) return fid_cli_int(opt, value, 0, 20, &w->retries);
     } else if (!strcmp(section, "retention")) {
         if (!strcmp(key, "crops-hours")) return hours(opt, value, &p->crops_hours);
         if (!strcmp(key, "events-hours")) return hours(opt, value, &p->events_hours);
@@ -123,6 +155,17 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
             STRING(p->mqtt.prefix);
         }
         if (!strcmp(key, "crops")) return fid_cli_int(opt, value, 0, 1, &p->mqtt.crops);
+        if (!strcmp(key, "discovery")) return fid_cli_int(opt, value, 0, 1, &p->mqtt.discovery);
+        if (!strcmp(key, "discovery-prefix")) {
+            if (!*value || strpbrk(value, "+#") || value[strlen(value) - 1] == '/') {
+                fid_cli_say("faceid: %s: a topic prefix without '+', '#' or a trailing '/', not '%s'\n", opt, value);
+                return -1;
+            }
+            STRING(p->mqtt.discovery_prefix);
+        }
+        if (!strcmp(key, "ca-file")) STRING(p->mqtt.ca_file);
+        if (!strcmp(key, "cert-file")) STRING(p->mqtt.cert_file);
+        if (!strcmp(key, "key-file")) STRING(p->mqtt.key_file);
     }
 #undef STRING
     fid_cli_say("faceid: %sunknown setting '%s'\n", where, key);
@@ -156,7 +199,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     ctx *x = user;
     int rc;
     fid_cli_secret_in_url(value); /* a camera's URL may carry a password */
-    if (!strcmp(section, "server") || !strcmp(section, "retention") || !strcmp(section, "mqtt")) {
+    if (!strcmp(section, "server") || !strcmp(section, "retention") || !strcmp(section, "mqtt") ||
+        !strcmp(section, "webhook") || !strncmp(section, "webhook ", 8)) {
         char where[4200];
         snprintf(where, sizeof where, "%s:%d: [%s] ", x->path, x->line, section);
         rc = fid_cli_serve_setting(x->cfg, section, key, value, where);

@@ -14,7 +14,7 @@ typedef struct fid_cli_serve_config {
     int history; /* [retention] history: events kept in the gallery's database; default 1 */
     fid_cli_camera cams[FID_CLI_MAX_CAMERAS];
     int n_cams;
-    char *strings[32];
+    char *strings[128];
     int n_strings;
 } fid_cli_serve_config;
 

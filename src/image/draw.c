@@ -205,7 +205,8 @@ fid_status fid_image_draw_label(fid_image *im, const fid_box *box, const char *l
     fid_status st = FID_OK;
     if (!ft && (FT_Init_FreeType(&ft) || !FcInit()))
         st = fid__fail(FID_ERR_BACKEND, "cannot start FreeType/fontconfig");
-    int px = im->height / 40 < 14 ? 14 : im->height / 40;
+    /* a thirtieth of the frame's height: a 1080p view shown 480 px wide still reads (9 px) */
+    int px = im->height / 30 < 14 ? 14 : im->height / 30;
     int w = st == FID_OK ? draw_text(im, 0, 0, label, px, 0, 1) : -1;
     if (st == FID_OK && w < 0) st = fid__fail(FID_ERR_UNSUPPORTED, "no font can render the label '%s'", label);
     if (st == FID_OK) {

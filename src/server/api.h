@@ -23,6 +23,8 @@ json_t *srv_mismatch_with(fid_server *s, const char *name, const float *d, int k
 json_t *srv_report_json(const char *file, const fid_enroll_report *r);
 
 /* api_samples.c: review and correct */
+/* "/api/v1/people/NAME/samples/ID.jpg", NAME percent-encoded. */
+void srv_sample_crop_url(const char *name, int64_t id, char *out, size_t size);
 enum MHD_Result srv_samples(srv_request *r);
 enum MHD_Result srv_sample_crop(srv_request *r);
 enum MHD_Result srv_delete_sample(srv_request *r);

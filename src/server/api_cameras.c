@@ -31,6 +31,13 @@ static json_t *camera_json(srv_camera *c) {
     snprintf(url, sizeof url, "/api/v1/cameras/%s/snapshot.jpg", c->cfg.name);
     json_object_set_new(j, "snapshot", json_string(url));
     if (c->error[0]) json_object_set_new(j, "error", fid__json_text(c->error));
+    json_t *recent = json_array();
+    double now = fid__wall_s();
+    for (int i = 0; i < c->n_recent; i++)
+        if (now - c->recent[i].wall <= 3)
+            json_array_append_new(recent, json_pack("{s:o,s:o}", "name", fid__json_text(c->recent[i].name), "seconds_ago",
+                                                    fid__json_number(now - c->recent[i].wall)));
+    json_object_set_new(j, "recent", recent);
     pthread_mutex_unlock(&c->lock);
     return j;
 }

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* strcasestr */
 /* The gallery over HTTP: list, enroll (photos and clips), rename, delete, export. Names come
  * decoded once from the path (or a form field, or a JSON string) and pass fid_person_name_check
  * before anything is read or written. */
@@ -272,42 +273,72 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const fid_person_info *)a)->name, ((const fid_person_info *)b)->name);
 }
 
+/* The people, filtered (?q= a part of the name, any case) and paged (?offset=, ?limit=, default
+ * 1000), each with a picture: their best sample's crop, else their latest event's. */
 enum MHD_Result srv_people(srv_request *r) {
     fid_server *s = r->s;
     fid_status st;
+    const char *q = srv_arg(r, "q"), *v;
+    long offset = 0, limit = 1000;
+    char *end;
+    if ((v = srv_arg(r, "offset")) && ((offset = strtol(v, &end, 10)) < 0 || *end || end == v))
+        return srv_send_error(r, 400, "offset=%s: want 0 or more", v);
+    if ((v = srv_arg(r, "limit")) && ((limit = strtol(v, &end, 10)) < 1 || limit > 10000 || *end || end == v))
+        return srv_send_error(r, 400, "limit=%s: want 1..10000", v);
     if (srv_models_lock(r) != 0) return srv_send_budget(r, "people");
     int n = 0;
     fid_person_info *list = fid__gallery_people_all(s->m.gallery, &n, &st);
+    if (!list) {
+        srv_models_unlock(r);
+        return srv_send_error(r, srv_gallery_code(st), "%s", fid_last_error());
+    }
+    qsort(list, (size_t)n, sizeof *list, by_name);
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (!q || !*q || strcasestr(list[i].name, q)) list[kept++] = list[i];
+    int total = kept, from = (int)(offset < kept ? offset : kept), count = (int)(limit < kept - from ? limit : kept - from);
+    /* the page's people: their best sample with a crop (one query each, for this page only) */
+    int64_t *best = count > 0 ? calloc((size_t)count, sizeof *best) : NULL;
+    for (int i = 0; best && i < count; i++) {
+        fid_sample_info info[64];
+        int m = fid_gallery_sample_list(s->m.gallery, list[from + i].name, info, 64, &st);
+        float top = -1;
+        for (int k = 0; k < m && k < 64; k++)
+            if (info[k].has_crop && (isnan(info[k].quality) ? 0 : info[k].quality) > top)
+                top = isnan(info[k].quality) ? 0 : info[k].quality, best[i] = info[k].id;
+    }
     srv_models_unlock(r);
-    if (!list) return srv_send_error(r, srv_gallery_code(st), "%s", fid_last_error());
-    /* each person's face: the crop of their latest event still kept (one pass over the events) */
-    uint64_t *face = n > 0 ? calloc((size_t)n, sizeof *face) : NULL;
+    /* else the crop of their latest event still kept (one pass over the events) */
+    uint64_t *face = count > 0 ? calloc((size_t)count, sizeof *face) : NULL;
     if (face) {
-        qsort(list, (size_t)n, sizeof *list, by_name);
         pthread_mutex_lock(&s->ev_lock);
         for (uint64_t id = s->next_event; id-- > s->first_event;) {
             const srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
             fid_person_info key;
             if (!ev->crop || !strcmp(ev->e.track.name, "?")) continue;
             snprintf(key.name, sizeof key.name, "%s", ev->e.track.name);
-            fid_person_info *hit = bsearch(&key, list, (size_t)n, sizeof *list, by_name);
-            if (hit && !face[hit - list]) face[hit - list] = id;
+            fid_person_info *hit = bsearch(&key, list + from, (size_t)count, sizeof *list, by_name);
+            if (hit && !face[hit - list - from]) face[hit - list - from] = id;
         }
         pthread_mutex_unlock(&s->ev_lock);
     }
     json_t *arr = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *j = json_pack("{s:o,s:i}", "name", fid__json_text(list[i].name), "samples", list[i].samples);
-        if (face && face[i]) {
-            char url[64];
+    for (int i = 0; i < count; i++) {
+        json_t *j = json_pack("{s:o,s:i}", "name", fid__json_text(list[from + i].name), "samples", list[from + i].samples);
+        char url[4 * FID_NAME_MAX + 64];
+        if (best && best[i]) {
+            srv_sample_crop_url(list[from + i].name, best[i], url, sizeof url);
+            json_object_set_new(j, "face", json_string(url));
+        } else if (face && face[i]) {
             snprintf(url, sizeof url, "/api/v1/events/%llu/crop.jpg", (unsigned long long)face[i]);
             json_object_set_new(j, "face", json_string(url));
         }
         json_array_append_new(arr, j);
     }
     free(face);
+    free(best);
     free(list);
-    return srv_send_json(r, 200, json_pack("{s:o}", "people", arr));
+    return srv_send_json(r, 200, json_pack("{s:o,s:i,s:i}", "people", arr, "total", total, "offset", from));
 }
 
 /* The gallery's export (the file `faceid export` writes), through a private temporary file. */

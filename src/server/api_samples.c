@@ -16,7 +16,7 @@
 
 /* "/api/v1/people/NAME/samples/ID.jpg" with NAME percent-encoded (any byte outside the URL's
  * unreserved set), so the page can use it as it comes. */
-static void crop_url(const char *name, int64_t id, char *out, size_t size) {
+void srv_sample_crop_url(const char *name, int64_t id, char *out, size_t size) {
     size_t n = (size_t)snprintf(out, size, "/api/v1/people/");
     for (const unsigned char *c = (const unsigned char *)name; *c && n + 4 < size; c++)
         n += (size_t)((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
@@ -65,7 +65,7 @@ enum MHD_Result srv_samples(srv_request *r) {
                               info[i].source[0] ? fid__json_text(info[i].source) : json_null(), "quality",
                               fid__json_number(info[i].quality));
         if (info[i].has_crop) {
-            crop_url(r->name, info[i].id, url, sizeof url);
+            srv_sample_crop_url(r->name, info[i].id, url, sizeof url);
             json_object_set_new(j, "crop", json_string(url));
         }
         json_array_append_new(arr, j);

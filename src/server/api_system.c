@@ -113,8 +113,20 @@ enum MHD_Result srv_metrics(srv_request *r) {
     fprintf(f, "# HELP faceid_events_total Events recorded since the start.\n# TYPE faceid_events_total counter\n"
                "faceid_events_total %llu\n# HELP faceid_unknown_groups Groups of strangers waiting for a name.\n"
                "# TYPE faceid_unknown_groups gauge\nfaceid_unknown_groups %d\n",
-            (unsigned long long)(s->next_event - 1), s->n_groups);
+            (unsigned long long)(s->next_event - 1 - s->events_base), s->n_groups);
     pthread_mutex_unlock(&s->ev_lock);
+    if (s->webhooks) {
+        long delivered, failed, dropped, retried;
+        srv_webhooks_stats(s->webhooks, &delivered, &failed, &dropped, &retried);
+        fprintf(f, "# HELP faceid_webhook_deliveries_total Webhook deliveries by outcome (dropped: the queue was full).\n"
+                   "# TYPE faceid_webhook_deliveries_total counter\n"
+                   "faceid_webhook_deliveries_total{result=\"delivered\"} %ld\n"
+                   "faceid_webhook_deliveries_total{result=\"failed\"} %ld\n"
+                   "faceid_webhook_deliveries_total{result=\"dropped\"} %ld\n"
+                   "# HELP faceid_webhook_retries_total Attempts made again after a failure.\n"
+                   "# TYPE faceid_webhook_retries_total counter\nfaceid_webhook_retries_total %ld\n",
+                delivered, failed, dropped, retried);
+    }
     if (s->mqtt)
         fprintf(f, "# HELP faceid_mqtt_connected 1 while connected to the broker.\n# TYPE faceid_mqtt_connected gauge\n"
                    "faceid_mqtt_connected %d\n# HELP faceid_mqtt_published_total Messages published.\n"

@@ -55,6 +55,17 @@ static void take_result(srv_camera *c, const fid_pipeline_result *r) {
         c->frame = copy;
         memcpy(c->tracks, r->tracks, (size_t)n * sizeof *c->tracks);
         c->n_tracks = copy ? n : 0;
+        double now = fid__wall_s();
+        for (int i = 0; i < c->n_tracks; i++) { /* each name drawn, with when it was last drawn */
+            int at = -1, oldest = 0;
+            for (int k = 0; k < c->n_recent; k++) {
+                if (!strcmp(c->recent[k].name, c->tracks[i].name)) at = k;
+                if (c->recent[k].wall < c->recent[oldest].wall) oldest = k;
+            }
+            if (at < 0) at = c->n_recent < 16 ? c->n_recent++ : oldest;
+            snprintf(c->recent[at].name, sizeof c->recent[at].name, "%s", c->tracks[i].name);
+            c->recent[at].wall = now;
+        }
         c->seq++;
         c->frames++;
         c->frame_wall = r->wall;
@@ -251,6 +262,15 @@ int srv_cameras_set(fid_server *s, const fid_server_camera *cams, int n, char *w
         camera_stop(gone[i]);
     for (int i = 0; i < n_gone; i++)
         camera_free(gone[i]);
+    if (s->mqtt) { /* a sensor per camera in Home Assistant */
+        const char *names[SRV_MAX_CAMERAS];
+        int nk = 0;
+        pthread_mutex_lock(&s->cams_lock);
+        for (int i = 0; i < s->n_cams; i++)
+            names[nk++] = s->cams[i]->cfg.name;
+        srv_mqtt_sync_cameras(s->mqtt, names, nk);
+        pthread_mutex_unlock(&s->cams_lock);
+    }
     return failed ? -1 : 0;
 }
 

@@ -133,6 +133,7 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
             pthread_cond_signal(&s->work);
         }
         srv_mqtt_event(s->mqtt, ev);
+        srv_webhooks_event(s->webhooks, ev);
         pthread_mutex_unlock(&s->ev_lock);
         fid_image_free(wide);
     }
@@ -485,6 +486,15 @@ static void drop_known(fid_server *s) {
     if (changed) s->sweep_until = now + 5;
     if (now < s->sweep_until) forget_departed(s);
     if (!changed) return;
+    if (s->mqtt) { /* Home Assistant's sensors follow the gallery: new people appear, removed ones go */
+        fid_status st;
+        int n = 0;
+        pthread_mutex_lock(&s->lock);
+        fid_person_info *people = fid__gallery_people_all(s->m.gallery, &n, &st);
+        pthread_mutex_unlock(&s->lock);
+        if (people) srv_mqtt_sync_people(s->mqtt, people, n);
+        free(people);
+    }
     pthread_mutex_lock(&s->ev_lock);
     pthread_mutex_lock(&s->lock); /* always ev_lock first, then lock: one order, no deadlock */
     m = srv_current_matcher(s);

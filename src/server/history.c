@@ -144,6 +144,7 @@ int srv_history_start(fid_server *s, char *why, size_t why_size) {
     }
     /* ids go on where the stored history ends: a restart never reuses one */
     s->next_event = s->first_event = s->history_upto = s->crop_cursor = last + 1;
+    s->events_base = last;
     if (pthread_create(&s->history_thread, NULL, history_loop, s)) {
         snprintf(why, why_size, "history: cannot start its thread");
         return -1;

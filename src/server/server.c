@@ -47,6 +47,7 @@ fid_server_params fid_server_default_params(void) {
                            .history_crops = 1};
     p.mqtt.port = 1883;
     p.mqtt.prefix = "faceid";
+    p.mqtt.discovery = 1;
     return p;
 }
 
@@ -205,7 +206,9 @@ fid_server *fid_server_start(const fid_server_params *params, const fid_server_m
     if (ok) ok = srv_history_start(s, why, why_size) == 0;
     if (ok && p.tls_cert)
         ok = (s->tls_cert_pem = read_pem(p.tls_cert, why, why_size)) && (s->tls_key_pem = read_pem(p.tls_key, why, why_size));
-    if (ok && p.mqtt.host) ok = (s->mqtt = srv_mqtt_start(&p.mqtt, why, why_size)) != NULL;
+    if (ok && p.mqtt.host) ok = (s->mqtt = srv_mqtt_start(&p.mqtt, s->node, why, why_size)) != NULL;
+    if (ok && p.n_webhooks)
+        ok = (s->webhooks = srv_webhooks_start(p.webhooks, p.n_webhooks, s->node, why, why_size)) != NULL;
     if (ok) ok = (s->worker_started = !pthread_create(&s->worker, NULL, srv_worker, s));
     if (ok) ok = srv_audit_open(s, p.audit_log, why, why_size) == 0;
     if (ok) ok = srv_http_start(s, &addr, why, why_size) == 0;
@@ -245,6 +248,7 @@ void fid_server_stop(fid_server *s) {
     }
     srv_history_stop(s); /* after the cameras and requests: their last events are written */
     srv_mqtt_stop(s->mqtt);
+    srv_webhooks_stop(s->webhooks);
     double t3 = fid__monotonic_s();
     if (t3 - t0 > 2 && s->daemon == NULL && s->port) /* a slow stop says what it waited for */
         fprintf(stderr, "faceid: stopping took %.1f s: cameras %.1f s, requests %.1f s, the worker and MQTT %.1f s\n",

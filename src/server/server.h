@@ -27,7 +27,23 @@ typedef struct fid_server_mqtt {
     const char *user, *password;
     const char *prefix; /* topic prefix; default "faceid" */
     int crops;          /* publish each identified/stranger face as JPEG on PREFIX/CAMERA/NAME/snapshot */
+    int discovery;      /* Home Assistant MQTT discovery; default 1 */
+    const char *discovery_prefix; /* default "homeassistant" */
+    const char *ca_file;          /* TLS to the broker, checked against this CA (PEM); NULL: plain */
+    const char *cert_file, *key_file; /* a client certificate, when the broker asks for one */
 } fid_server_mqtt;
+
+/* A webhook: chosen events POSTed as JSON (server/webhook.c). */
+#define SRV_MAX_WEBHOOKS 8
+typedef struct fid_server_webhook {
+    const char *name;   /* for messages ("webhook" when NULL) */
+    const char *url;    /* http:// or https:// */
+    const char *events; /* "identified,changed" (default); also appeared, left, known, unknown */
+    const char *people; /* only these names, "?" for strangers ("alice, bob"); NULL: everyone */
+    const char *secret; /* HMAC-SHA256 signature header when set */
+    double timeout_s;   /* per attempt; default 5 */
+    int retries;        /* attempts after the first, back-off 1, 2, 4 ... s; default 3 */
+} fid_server_webhook;
 
 typedef struct fid_server_params {
     const char *listen;   /* "ADDR:PORT" (IPv4); default "127.0.0.1:8080" */
@@ -51,6 +67,8 @@ typedef struct fid_server_params {
     const char *node;       /* this service's name in a history shared by many nodes; default: the host name */
     int history_crops;      /* keep events' crops in the history too (within crops_hours); default 1 */
     fid_server_mqtt mqtt;
+    fid_server_webhook webhooks[SRV_MAX_WEBHOOKS];
+    int n_webhooks;
 } fid_server_params;
 
 fid_server_params fid_server_default_params(void);

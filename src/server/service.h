@@ -76,6 +76,12 @@ typedef struct srv_camera {
     fid_pipeline *pipeline;
     fid_image *frame; /* the newest frame, unannotated */
     fid_track_info tracks[SRV_MAX_TRACKS];
+    /* the names drawn on the last frames, with when (the caption says what the video showed) */
+    struct {
+        char name[208];
+        double wall;
+    } recent[16];
+    int n_recent;
     int n_tracks;
     uint64_t seq; /* frames taken so far */
     double frame_wall, fps, last_at;
@@ -94,6 +100,7 @@ typedef struct srv_count {
 } srv_count;
 
 typedef struct srv_mqtt srv_mqtt;
+typedef struct srv_webhooks srv_webhooks;
 
 struct fid_server {
     struct MHD_Daemon *daemon;
@@ -145,8 +152,10 @@ struct fid_server {
     pthread_t history_thread;
     int history_started, history_inited, history_failing;
     uint64_t history_upto; /* events before this id are written (under ev_lock) */
+    uint64_t events_base;  /* the last id of earlier runs (metrics count this run's) */
 
     srv_mqtt *mqtt;
+    srv_webhooks *webhooks;
     double sweep_until; /* the worker looks for people gone from the gallery until then */
     /* a rename through the API in progress (the gallery renamed, its events not yet): the sweep
      * must not take the old name for a person who left */
@@ -220,7 +229,16 @@ struct json_t;
 struct json_t *srv_event_json(const srv_event *ev);
 
 /* mqtt.c: all no-ops when MQTT is not configured or not built */
-srv_mqtt *srv_mqtt_start(const fid_server_mqtt *p, char *why, size_t why_size);
+srv_mqtt *srv_mqtt_start(const fid_server_mqtt *p, const char *node, char *why, size_t why_size);
+/* webhook.c: chosen events to the operator's URLs, never holding the caller (queued) */
+srv_webhooks *srv_webhooks_start(const fid_server_webhook *cfg, int n, const char *node, char *why, size_t why_size);
+void srv_webhooks_event(srv_webhooks *w, const srv_event *ev); /* under ev_lock: formats and queues */
+void srv_webhooks_stats(srv_webhooks *w, long *delivered, long *failed, long *dropped, long *retried);
+void srv_webhooks_stop(srv_webhooks *w);
+/* Home Assistant discovery: the gallery's people and the cameras as they are now (sensors of the
+ * ones gone are removed). */
+void srv_mqtt_sync_people(srv_mqtt *m, const fid_person_info *people, int n);
+void srv_mqtt_sync_cameras(srv_mqtt *m, const char *const *names, int n);
 void srv_mqtt_event(srv_mqtt *m, const srv_event *ev);
 void srv_mqtt_forget(srv_mqtt *m, const char *name);
 int srv_mqtt_connected(srv_mqtt *m);
