@@ -46,7 +46,7 @@ node() {
   echo "node $n did not start:" >&2; cat "$tmp/$n.err" >&2; return 1
 }
 json_of() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
-printf '[door]\nsource = %s\n' "$tmp/cam.mp4" > "$tmp/b.ini"
+printf '[server]\nnode = B\n[door]\nsource = %s\n' "$tmp/cam.mp4" > "$tmp/b.ini"
 printf '[server]\ngallery = %s\n' "$G" > "$tmp/c.ini"
 check "node A starts (creates the schema)" node A --gallery "$G"
 check "node B starts with a camera" node B --gallery "$G" --config "$tmp/b.ini"
@@ -101,6 +101,9 @@ check "... C's identify names alice" identify_names alice
 curl -s "$(url B '/api/v1/events?name=alice&limit=10000')" | json_of "print('\n'.join(e['crop'] for e in d['events'] if 'crop' in e))" > "$tmp/alice-crops"
 crops_gone() { while read -r u; do [ "$(curl -s -o /dev/null -w '%{http_code}' "$(url B "$u")")" = 404 ] || return 1; done < "$tmp/alice-crops"; }
 export -f crops_gone; export tmp
+# B's history is in the shared database (written once a second), her crops with it
+check "B's events of alice are in faceid.event, with crops" \
+  test "$(wait_for 15 "[ \$(pg_sql site \"SELECT count(*) FROM faceid.event WHERE node = 'B' AND name = 'alice' AND crop IS NOT NULL\") -gt 0 ]")" != timeout
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$(url A /api/v1/people/alice)")
 v=$(pg_sql site "SELECT v FROM faceid.version")
 sync_s=$(wait_for $limit "in_sync $v"); removal_s=$(wait_for $limit "lacks_track alice")
@@ -112,6 +115,9 @@ check "... B's camera stops naming her within $limit s ($removal_s)" within $lim
 check "... C's identify no longer names her" identify_lacks alice
 check "... and B, another node, drops her event crops ($(wc -l < "$tmp/alice-crops") of them)" \
   test -s "$tmp/alice-crops" -a "$(wait_for $limit crops_gone)" != timeout
+sleep 2 # B's history writer runs once a second: nothing of hers comes back
+check "... and her history is gone from the database (A's delete, B's camera meanwhile)" \
+  test "$(pg_sql site "SELECT count(*) FROM faceid.event WHERE name = 'alice'")" = 0
 
 echo "== concurrent enrollments from two nodes"
 enroll_many() { # NODE PREFIX: 8 people of its own, and 'shared' each time
@@ -163,6 +169,16 @@ landed=$(pg_sql site "SELECT count(*) FROM faceid.person WHERE name LIKE 'k%'")
 check "some enrollments landed before the kill ($landed)" test "$landed" -gt 0
 check "B lists exactly what landed" test "$(wait_for 15 "curl -s '$(url B /api/v1/people)' | json_of \"import sys; sys.exit(0 if sum(p['name'].startswith('k') for p in d['people']) == $landed else 1)\"")" != timeout
 
+echo "== B killed and started again: its history is still listed"
+curl -s "$(url B '/api/v1/events?limit=10000')" > "$tmp/b-events"
+sleep 2
+kill -9 "${pid[B]}"; wait "${pid[B]}" 2>/dev/null
+check "B starts again" node B --gallery "$G" --config "$tmp/b.ini"
+check "... and lists the events it saw before the kill" sh -c "curl -s '$(url B '/api/v1/events?limit=10000')' | /usr/bin/python3 -c \"
+import json, sys
+now = {e['id'] for e in json.load(sys.stdin)['events']}
+before = [e['id'] for e in json.load(open('$tmp/b-events'))['events'] if e['name'] != 'alice']
+assert before and all(i in now for i in before), (len(before), len(now))\""
 kill -TERM "${pid[B]}" "${pid[C]}"; wait "${pid[B]}"; rb=$?; wait "${pid[C]}"; rc=$?
 check "B and C exit 0 on SIGTERM ($rb $rc)" test "$rb$rc" = 00
 echo "$passed passed, $failed failed"
