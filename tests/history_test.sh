@@ -12,32 +12,7 @@ command -v ffmpeg > /dev/null || { echo "skip: no ffmpeg (the camera clip)"; exi
 tmp=$(mktemp -d); pids=()
 trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 export FID_GALLERY=$tmp/g.db
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
-json() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/body')); $1"; }
-free_port() { /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-start() {
-  port=$(free_port)
-  "$faceid" serve --listen "127.0.0.1:$port" "$@" 2>> "$tmp/serve.err" & pids+=($!); srv=$!
-  for _ in $(seq 100); do curl -sf "localhost:$port/healthz" > /dev/null && return 0; sleep 0.1; done
-  cat "$tmp/serve.err" >&2; return 1
-}
-spec=$(cd "$(dirname "$0")/.." && pwd)/openapi/faceid-api.json
-req() { # req CODE URL: the body in $tmp/body, checked against the OpenAPI file
-  code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$2")
-  [ "$code" = "$1" ] || { echo "got $code: $(head -c 300 "$tmp/body")" >&2; return 1; }
-  local path=${2#*//}; path=/${path#*/}; path=${path%%\?*}
-  case $path in *.jpg) return 0 ;; esac
-  /usr/bin/python3 -W ignore "$(dirname "$0")/check_openapi.py" "$spec" GET "$path" "$code" "$tmp/body"
-}
-poll() { # poll SECONDS PYTHON_CONDITION URL
-  local until=$(( $(date +%s) + $1 ))
-  while [ "$(date +%s)" -le "$until" ]; do
-    curl -s "$3" > "$tmp/body" && json "sys.exit(0 if ($2) else 1)" 2>/dev/null && return 0
-    sleep 0.3
-  done
-  echo "timed out waiting for $2 at $3: $(head -c 300 "$tmp/body")" >&2; return 1
-}
+. "$(dirname "$0")/serve_lib.sh"
 is_jpeg() { curl -sf "$1" | head -c 2 | od -An -tx1 | tr -d ' \n' | grep -q '^ffd8$'; }
 
 "$faceid" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1

@@ -174,6 +174,7 @@ curl -s "$(url B '/api/v1/events?limit=10000')" > "$tmp/b-events"
 sleep 2
 kill -9 "${pid[B]}"; wait "${pid[B]}" 2>/dev/null
 check "B starts again" node B --gallery "$G" --config "$tmp/b.ini"
+export "port_B=${port[B]}" # url() reads the exported port
 check "... and lists the events it saw before the kill" sh -c "curl -s '$(url B '/api/v1/events?limit=10000')' | /usr/bin/python3 -c \"
 import json, sys
 now = {e['id'] for e in json.load(sys.stdin)['events']}

@@ -10,9 +10,7 @@ command -v curl > /dev/null || { echo "skip: no curl"; exit 77; }
 tmp=$(mktemp -d); pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 export FID_GALLERY=$tmp/g.db
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
-json() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/body')); $1"; }
+. "$(dirname "$0")/serve_lib.sh"
 is_jpeg() { test "$(head -c 2 "$1" | od -An -tx1 | tr -d ' ')" = ffd8; }
 
 # ---- the CLI
@@ -42,30 +40,6 @@ check "... carla has it, carol none" sh -c "'$faceid' list | grep -q '^carla	1 s
 check "merge carla into carol: exit 0, carla gone" sh -c "test $rc = 0 && ! '$faceid' list | grep -q carla && '$faceid' list | grep -q '^carol	1 samples'"
 
 # ---- the API
-free_port() { /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-start() {
-  port=$(free_port)
-  "$faceid" serve --listen "127.0.0.1:$port" "$@" 2> "$tmp/serve.err" & pids+=($!); srv=$!
-  for _ in $(seq 100); do curl -sf "localhost:$port/healthz" > /dev/null && return 0; sleep 0.1; done
-  cat "$tmp/serve.err" >&2; return 1
-}
-spec=$(cd "$(dirname "$0")/.." && pwd)/openapi/faceid-api.json
-req() {
-  local want=$1; shift
-  local url=${*: -1} method=GET prev=
-  for a in "$@"; do
-    case $a in --data-binary|-F|-d) [ "$method" = GET ] && method=POST ;; esac
-    [ "$prev" = -X ] && method=$a
-    prev=$a
-  done
-  code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@")
-  [ "$code" = "$want" ] || { echo "got $code: $(head -c 300 "$tmp/body")" >&2; return 1; }
-  local path=${url#*//}; path=/${path#*/}; path=${path%%\?*}
-  case $path in /api/*) ;; *) return 0 ;; esac
-  case $path in *.jpg) [ "$code" = 200 ] && return 0 ;; esac
-  /usr/bin/python3 -W ignore "$(dirname "$0")/check_openapi.py" "$spec" "$method" "$path" "$code" "$tmp/body" ||
-    { echo "$method $path $code does not match the OpenAPI spec" >&2; return 1; }
-}
 JSON=(-H 'Content-Type: application/json')
 start
 base=localhost:$port
@@ -105,14 +79,6 @@ bin=$faceid; . "$(dirname "$0")/../scripts/lib/clips.sh"
 make_clip sample1.jpg 1 "$tmp/a.mp4" 6 1.2 && fit_clip "$tmp/a.mp4" "$tmp/cam.mp4"
 start --source "door=$tmp/cam.mp4"
 base=localhost:$port
-poll() {
-  local until=$(( $(date +%s) + $1 ))
-  while [ "$(date +%s)" -le "$until" ]; do
-    curl -s "$3" > "$tmp/body" && json "sys.exit(0 if ($2) else 1)" 2>/dev/null && return 0
-    sleep 0.3
-  done
-  echo "timed out waiting for $2 at $3: $(head -c 300 "$tmp/body")" >&2; return 1
-}
 # the bound only catches a camera that never names her (a busy machine is slow, not wrong)
 check "the camera names alice, with a crop" poll 240 "any(e['name'] == 'alice' and 'crop' in e for e in d['events'])" "$base/api/v1/events?name=alice"
 ev=$(json "print([e for e in d['events'] if 'crop' in e][0]['id'])")

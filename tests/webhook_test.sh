@@ -10,9 +10,7 @@ command -v curl > /dev/null && command -v ffmpeg > /dev/null || { echo "skip: no
 tmp=$(mktemp -d); pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 export FID_GALLERY=$tmp/g.db
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
-free_port() { /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+. "$(dirname "$0")/serve_lib.sh"
 wait_for() { local until=$(( $(date +%s) + $1 )); shift; while [ "$(date +%s)" -le "$until" ]; do "$@" 2>/dev/null && return 0; sleep 0.3; done; return 1; }
 
 # the receiver: /hook answers 500 to its first request, then 200; /slow never answers in time;

@@ -23,6 +23,10 @@ struct fid_gallery {
     char *model;
     int dim;
     int readonly;
+    /* SQLite: the gallery version read last, and what it was read at (data_version, total_changes):
+     * the history's writes move data_version too, and must not count as gallery changes */
+    uint64_t version_cache, version_key;
+    int version_cached;
 };
 
 /* One row of a sample scan: name and the raw stored descriptor (bytes long, unaligned; gallery.c

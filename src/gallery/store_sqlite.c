@@ -32,26 +32,19 @@ static fid_status db_fail(fid_gallery *g, const char *what) {
 
 static int exec(fid_gallery *g, const char *sql) { return sqlite3_exec(DB(g), sql, NULL, NULL, NULL); }
 
+/* Version 1; a new file gets it and then every migration, the same path an old file takes. */
 static const char *schema =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);"
     "CREATE TABLE sample(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
-    " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL, crop BLOB);"
-    "CREATE INDEX sample_person ON sample(person);"
-    "CREATE TABLE counter(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
-    " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);"
-    /* what the cameras saw (faceid serve's history) */
-    "CREATE TABLE event(node TEXT NOT NULL, id INTEGER NOT NULL, time REAL NOT NULL, camera TEXT NOT NULL,"
-    " kind INTEGER NOT NULL, frame INTEGER NOT NULL, seconds REAL, track INTEGER NOT NULL, name TEXT NOT NULL,"
-    " distance REAL, score REAL, x REAL, y REAL, w REAL, h REAL, crop BLOB, rejected INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY(node, id));"
-    "CREATE INDEX event_time ON event(node, time);"
-    "CREATE INDEX event_name ON event(name);";
+    " descriptor BLOB NOT NULL, quality REAL, source TEXT, created REAL NOT NULL);"
+    "CREATE INDEX sample_person ON sample(person);";
 
 /* From each version to the next; run in one transaction with the new user_version. */
 static const char *const migrations[] = {
-    NULL, /* 0: an empty file gets the whole schema */
-    /* 1 -> 2: sample crops for review, counter-examples ("not this person") */
+    NULL, /* 0 -> 1: `schema` */
+    /* 1 -> 2: sample crops for review, counter-examples ("not this person"), what the cameras saw
+     * (faceid serve's history) */
     "ALTER TABLE sample ADD COLUMN crop BLOB;"
     "CREATE TABLE counter(id INTEGER PRIMARY KEY, person INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,"
     " descriptor BLOB NOT NULL, source TEXT, created REAL NOT NULL);"
@@ -171,9 +164,12 @@ static fid_status sq_open(fid_gallery *g, const char *path, const fid_gallery_pa
         char dim[16], sql[128];
         snprintf(dim, sizeof dim, "%d", p->dim);
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
-        if (exec(g, "PRAGMA journal_mode = WAL") != SQLITE_OK || exec(g, "BEGIN IMMEDIATE") != SQLITE_OK ||
-            exec(g, schema) != SQLITE_OK || meta_set(g, "model", p->model) != FID_OK ||
-            meta_set(g, "dim", dim) != FID_OK || exec(g, sql) != SQLITE_OK || exec(g, "COMMIT") != SQLITE_OK) {
+        int ok = exec(g, "PRAGMA journal_mode = WAL") == SQLITE_OK && exec(g, "BEGIN IMMEDIATE") == SQLITE_OK &&
+                 exec(g, schema) == SQLITE_OK;
+        for (int k = 1; k < SCHEMA_VERSION && ok; k++)
+            ok = exec(g, migrations[k]) == SQLITE_OK;
+        if (!ok || meta_set(g, "model", p->model) != FID_OK || meta_set(g, "dim", dim) != FID_OK ||
+            exec(g, sql) != SQLITE_OK || exec(g, "COMMIT") != SQLITE_OK) {
             fid_status st = db_fail(g, "cannot create the gallery");
             exec(g, "ROLLBACK");
             return st;
@@ -307,9 +303,14 @@ static fid_status sq_person_rename(fid_gallery *g, const char *from, const char 
     return change_one(g, "UPDATE person SET name = ?2 WHERE name = ?1", from, to, "rename");
 }
 
+/* The gallery's version in meta, moved by every change of people, samples or settings (not by
+ * the history, which writes every second: readers would otherwise reload everyone as often). */
 static fid_status sq_note_change(fid_gallery *g, const char *name) {
-    (void)g, (void)name; /* readers see any commit through PRAGMA data_version */
-    return FID_OK;
+    (void)name;
+    return exec(g, "INSERT INTO meta(key, value) VALUES('version', '1')"
+                   " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1") == SQLITE_OK
+               ? FID_OK
+               : db_fail(g, "cannot record the change");
 }
 
 static fid_status sq_people(fid_gallery *g, fid__person_fn fn, void *user) {
@@ -350,7 +351,8 @@ static fid_status sq_samples(fid_gallery *g, const char *name, fid__sample_fn fn
 
 static fid_status sq_version(fid_gallery *g, uint64_t *version) {
     /* data_version moves when another connection (another process, another handle) commits;
-     * this handle's own changes are counted by total_changes */
+     * this handle's own changes are counted by total_changes. Only when either moved is the
+     * version in meta read again (the check runs four times a second per reader). */
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(DB(g), "PRAGMA data_version", -1, &q, NULL) != SQLITE_OK)
         return db_fail(g, "cannot read the gallery's version");
@@ -358,7 +360,14 @@ static fid_status sq_version(fid_gallery *g, uint64_t *version) {
     uint64_t theirs = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
     sqlite3_finalize(q);
     if (rc != SQLITE_ROW) return db_fail(g, "cannot read the gallery's version");
-    *version = (theirs << 32) ^ (uint64_t)sqlite3_total_changes64(DB(g));
+    uint64_t key = (theirs << 32) ^ (uint64_t)sqlite3_total_changes64(DB(g));
+    if (!g->version_cached || key != g->version_key) {
+        char v[32];
+        fid_status st = meta_get(g, "version", v, sizeof v);
+        if (st != FID_OK) return st;
+        g->version_cache = strtoull(v, NULL, 10), g->version_key = key, g->version_cached = 1;
+    }
+    *version = g->version_cache;
     return FID_OK;
 }
 

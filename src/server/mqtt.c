@@ -121,13 +121,17 @@ srv_mqtt *srv_mqtt_start(const fid_server_mqtt *p, const char *node, char *why, 
     mosquitto_reconnect_delay_set(m->mosq, 1, 30, true);
     /* async: a broker that is down at start is reconnected to like one that goes away later */
     int rc = mosquitto_connect_async(m->mosq, p->host, port, 30);
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
+    if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_NOMEM) { /* settings that can never work */
         snprintf(why, why_size, "MQTT %s:%d: %s", p->host, port, mosquitto_strerror(rc));
         srv_mqtt_stop(m);
         return NULL;
     }
-    if (rc == MOSQ_ERR_ERRNO)
-        fprintf(stderr, "faceid: MQTT %s:%d: not reachable yet; retrying in the background\n", p->host, port);
+    /* a broker away, or one whose certificate does not check out (TLS): like a broker that goes
+     * away later, tried again in the background; whether the handshake failed already here or
+     * only in the loop depends on timing */
+    if (rc != MOSQ_ERR_SUCCESS)
+        fprintf(stderr, "faceid: MQTT %s:%d: %s; retrying in the background\n", p->host, port,
+                rc == MOSQ_ERR_ERRNO ? "not reachable yet" : mosquitto_strerror(rc));
     if (mosquitto_loop_start(m->mosq) != MOSQ_ERR_SUCCESS) {
         snprintf(why, why_size, "MQTT: cannot start its thread");
         srv_mqtt_stop(m);
