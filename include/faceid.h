@@ -722,6 +722,11 @@ int fid_tracker_active(const fid_tracker *tracker, int64_t frame, fid_box *boxes
 int fid_tracker_vote(fid_tracker *tracker, int track_id, const char *name, float distance, int64_t frame,
                      fid_track_event *event);
 
+/* Forgets a track's label (its person left the gallery): its votes go, it is "?" until it is
+ * identified again, and due for that at once. Returns 1 and fills *event (changed) when it had a
+ * name, 0 when it was "?" already, -1 for an unknown track. */
+int fid_tracker_unname(fid_tracker *tracker, int track_id, int64_t frame, fid_track_event *event);
+
 /* Ends a track and starts a new one in its place (another person where the track was, e.g. at a
  * cut): writes its left and the new track's appeared event; returns the new id, -1 if unknown. */
 int fid_tracker_split(fid_tracker *tracker, int track_id, int64_t frame, fid_track_event events[2]);

@@ -68,6 +68,17 @@ int main(void) {
         if (fid_tracker_vote(t, info.id, labels[i], 0.4f, 1 + i, &e) == 1)
             identified += e.kind == FID_TRACK_IDENTIFIED, changes += e.kind == FID_TRACK_CHANGED;
     CHECK(identified == 1 && changes == 2, "votes 1: %d identified, %d changed (want 1 and 2)", identified, changes);
+    /* the person left the gallery: the label goes at once, the track is due for a check, and a
+     * vote for the same name afterwards is a change again (a new event, not a silent label) */
+    int need = 0;
+    CHECK(fid_tracker_unname(t, info.id, 7, &e) == 1 && e.kind == FID_TRACK_CHANGED && !strcmp(e.track.name, "?"),
+          "unname: a changed event to ?");
+    fid_tracker_tracks(t, &info, 1, 0, &need);
+    CHECK(need >= 1 && !strcmp(info.name, "?"), "unnamed track: '%s', due %d", info.name, need);
+    CHECK(fid_tracker_unname(t, info.id, 8, &e) == 0, "unname twice: nothing to change");
+    CHECK(fid_tracker_vote(t, info.id, "amy", 0.3f, 9, &e) == 1 && e.kind == FID_TRACK_CHANGED && !strcmp(e.track.name, "amy"),
+          "named again after unname: a changed event");
+    CHECK(fid_tracker_unname(t, 99999, 9, &e) == -1, "unname of no track");
     /* the motion of a track predicts where it is looked for next */
     for (int f = 1; f < 5; f++) {
         fid_detection moved = {.box = {10 + 8.0f * f, 10, 50, 60}, .score = 0.9f};

@@ -87,6 +87,9 @@ fid_status fid__history_reject(fid_gallery *gallery, const char *node, uint64_t 
 /* The node's newest event id, 0 when it has none. */
 fid_status fid__history_last(fid_gallery *gallery, const char *node, uint64_t *last);
 
+/* Whether the matcher has anyone called `name`. */
+int fid__matcher_knows(const fid_matcher *matcher, const char *name);
+
 /* A matcher for the gallery as it is now, made from `old` (made at version old_version) and the
  * change log when the back end keeps one, else read whole. *version: the version it reflects. */
 fid_matcher *fid__matcher_refresh(const fid_matcher *old, uint64_t old_version, fid_gallery *gallery,

@@ -341,6 +341,18 @@ static int base_find(const base *b, const char *name) {
     return -1;
 }
 
+int fid__matcher_knows(const fid_matcher *m, const char *name) {
+    if (!m || !m->b) return 0;
+    int p = base_find(m->b, name);
+    if (p >= 0 && !is_removed(m, p) && m->b->sorted) return 1;
+    if (!m->b->sorted) /* not sorted by name: a plain look */
+        for (int i = 0; i < m->b->s.n_people; i++)
+            if (!is_removed(m, i) && !strcmp(m->b->s.people[i].name, name)) return 1;
+    for (int i = 0; i < m->delta.n_people; i++)
+        if (!strcmp(m->delta.people[i].name, name)) return 1;
+    return 0;
+}
+
 typedef struct {
     const char *name;
     int index;

@@ -281,6 +281,14 @@ int fid_identifier_reloads(fid_identifier *id) {
 
 int fid__identifier_dim(const fid_identifier *id) { return id->dim; }
 
+int fid__identifier_knows(fid_identifier *id, const char *name) {
+    pthread_mutex_lock(&id->lock);
+    /* before the first matcher (no gallery yet) everyone is taken as known: nothing to forget */
+    int known = !id->matcher || fid__matcher_knows(id->matcher, name);
+    pthread_mutex_unlock(&id->lock);
+    return known;
+}
+
 fid__id_client *fid__identifier_join(fid_identifier *id) {
     fid__id_client *c = calloc(1, sizeof *c);
     if (!c) return NULL;

@@ -29,6 +29,8 @@ fid__id_client *fid__identifier_join(fid_identifier *id);
 /* Waits for the client's jobs to finish and drops its results. */
 void fid__identifier_leave(fid_identifier *id, fid__id_client *client);
 int fid__identifier_dim(const fid_identifier *id);
+/* Whether the gallery as the identifier has it now names someone `name`. Thread-safe. */
+int fid__identifier_knows(fid_identifier *id, const char *name);
 
 /* Queues faces of one frame (copied once) with each track's look (NULL or n 0: none yet).
  * Returns how many were queued: fewer when the client's share of the queue is full. */

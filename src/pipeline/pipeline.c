@@ -26,6 +26,8 @@ typedef struct track_look {
 } track_look;
 
 struct fid_pipeline {
+    int reloads_seen;    /* the identifier's gallery reloads this pipeline has looked at */
+    double forget_until; /* tracks named after people gone are looked for until then */
     fid_identifier *identifier;
     fid__id_client *client;
     fid_pipeline_params p;
@@ -222,6 +224,26 @@ static fid_detection detection_of(const detected_frame *d, int n, const fid_trac
     return (fid_detection){.box = t->box, .score = t->score};
 }
 
+/* After the gallery changed: a track named after someone no longer in it (deleted, renamed) is
+ * "?" at once and identified again, instead of wearing the old name until its next re-check
+ * votes it away (a person deleted and enrolled again in between was never named anew). */
+static void forget_departed(fid_pipeline *pl, const detected_frame *d) {
+    int reloads = fid_identifier_reloads(pl->identifier);
+    double now = fid__monotonic_s();
+    /* the tracks of this frame, for 2 s after each reload: a track missed in one frame is seen
+     * in the next */
+    if (reloads != pl->reloads_seen) pl->reloads_seen = reloads, pl->forget_until = now + 2;
+    if (now > pl->forget_until) return;
+    int n = fid_tracker_tracks(pl->tracker, pl->tracks, FID__MAX_FACES, d->index, NULL);
+    if (n > FID__MAX_FACES) n = FID__MAX_FACES;
+    for (int i = 0; i < n; i++) {
+        fid_track_event e;
+        if (strcmp(pl->tracks[i].name, "?") && !fid__identifier_knows(pl->identifier, pl->tracks[i].name) &&
+            fid_tracker_unname(pl->tracker, pl->tracks[i].id, d->index, &e) == 1)
+            push_event(pl, &e, d->seconds, d->wall);
+    }
+}
+
 /* Track a detected frame; hand the tracks that need identifying to the identifier and apply what
  * it finished. Deterministic: the previous frame's identifications are waited for, so a file
  * gives the same labels on every run; else what is ready is taken and nothing waits. */
@@ -234,6 +256,7 @@ static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pip
         push_event(pl, &pl->tev[i], d->seconds, d->wall);
     if (pl->p.deterministic) fid__identifier_wait(pl->identifier, pl->client);
     take_results(pl);
+    forget_departed(pl, d);
     int nt = fid_tracker_tracks(pl->tracker, pl->tracks, m, d->index, pl->need);
     if (nt > m) nt = m;
     /* New faces first; re-checks one per frame, or the tracks that appeared together would all

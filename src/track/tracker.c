@@ -221,6 +221,25 @@ int fid_tracker_vote(fid_tracker *t, int track_id, const char *name, float dista
     return 0;
 }
 
+int fid_tracker_unname(fid_tracker *t, int track_id, int64_t frame, fid_track_event *event) {
+    track *tr = NULL;
+    for (int i = 0; t && i < t->n && !tr; i++)
+        if (t->tracks[i].info.id == track_id) tr = &t->tracks[i];
+    if (!tr) return -1;
+    int named = strcmp(tr->info.name, "?") != 0;
+    tr->n_votes = 0, tr->next_vote = 0;
+    snprintf(tr->info.name, sizeof tr->info.name, "?");
+    tr->info.distance = INFINITY;
+    tr->last_described = -1000000; /* due for a check at once */
+    if (!named) return 0;
+    if (event) {
+        event->kind = FID_TRACK_CHANGED;
+        event->frame = frame;
+        event->track = tr->info;
+    }
+    return 1;
+}
+
 int fid_tracker_split(fid_tracker *t, int track_id, int64_t frame, fid_track_event events[2]) {
     for (int i = 0; t && i < t->n; i++) {
         track *tr = &t->tracks[i];
