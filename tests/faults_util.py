@@ -45,7 +45,8 @@ def valid(raw: bytes) -> bool:
 
 def snap(db):
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    out = {"meta": sorted(con.execute("SELECT key, value FROM meta").fetchall()), "people": []}
+    # the content, not the change counter ('version' moves with a rename and its way back)
+    out = {"meta": sorted(con.execute("SELECT key, value FROM meta WHERE key <> 'version'").fetchall()), "people": []}
     for pid, name in con.execute("SELECT id, name FROM person ORDER BY name"):
         h = hashlib.sha256()
         rows = con.execute("SELECT descriptor FROM sample WHERE person = ? ORDER BY descriptor", (pid,)).fetchall()

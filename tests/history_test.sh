@@ -15,8 +15,8 @@ export FID_GALLERY=$tmp/g.db
 . "$(dirname "$0")/serve_lib.sh"
 is_jpeg() { curl -sf "$1" | head -c 2 | od -An -tx1 | tr -d ' \n' | grep -q '^ffd8$'; }
 
-"$faceid" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
-bin=$faceid; . "$(dirname "$0")/../scripts/lib/clips.sh"
+"${SETUP:-$faceid}" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
+bin=${SETUP:-$faceid}; . "$(dirname "$0")/../scripts/lib/clips.sh"
 make_clip sample1.jpg 1 "$tmp/a.mp4" 4 1.2 && fit_clip "$tmp/a.mp4" "$tmp/cam.mp4"
 
 # ---- seen, then kill -9
@@ -76,7 +76,7 @@ start --config "$tmp/short.ini"
 base=localhost:$port
 check "events past events-hours are removed from the history" poll 30 "d['events'] == []" "$base/api/v1/events?limit=10000"
 kill -TERM "$srv"; wait "$srv"
-"$faceid" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
+"${SETUP:-$faceid}" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
 printf '[retention]\nhistory-crops = 0\n[door]\nsource = %s\n' "$tmp/cam.mp4" > "$tmp/nocrops.ini"
 start --config "$tmp/nocrops.ini"
 base=localhost:$port

@@ -2,18 +2,21 @@
 #   check WHAT COMMAND...       counts a check, says FAIL with WHAT when the command fails
 #   free_port                   a loopback port nobody listens on
 #   start [SERVE ARGS...]       faceid serve on a free port ($port, $srv), appending its stderr to
-#                               $tmp/serve.err, waiting until /healthz answers
+#                               $tmp/serve.err, waiting until /healthz answers ($SERVE_ARGS: more
+#                               options for every serve, e.g. --threads 1 for ThreadSanitizer)
 #   req CODE [CURL ARGS...] URL the answer's body in $tmp/body; its status must be CODE, and an
 #                               /api answer must match openapi/faceid-api.json
 #   json PYTHON                 runs PYTHON with d = the JSON in $tmp/body
 #   poll SECONDS PYTHON URL     until the JSON at URL makes PYTHON (d = it) true
+# $SETUP: the faceid that enrolls and makes the test clips (a ThreadSanitizer build is too slow for
+# that part; its serve is what is under test)
 passed=0 failed=0
 check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
 free_port() { /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 start() {
   port=$(free_port)
-  "$faceid" serve --listen "127.0.0.1:$port" "$@" 2>> "$tmp/serve.err" & pids+=($!); srv=$!
-  for _ in $(seq 100); do curl -sf "localhost:$port/healthz" > /dev/null && return 0; sleep 0.1; done
+  "$faceid" serve --listen "127.0.0.1:$port" "$@" ${SERVE_ARGS:-} 2>> "$tmp/serve.err" & pids+=($!); srv=$!
+  for _ in $(seq 300); do curl -sf "localhost:$port/healthz" > /dev/null && return 0; sleep 0.1; done
   cat "$tmp/serve.err" >&2; return 1
 }
 spec=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/openapi/faceid-api.json

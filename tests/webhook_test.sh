@@ -36,8 +36,8 @@ PY
 /usr/bin/python3 "$tmp/receiver.py" "$rport" "$tmp/received" & pids+=($!)
 wait_for 10 curl -s -o /dev/null "localhost:$rport/"
 
-"$faceid" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
-bin=$faceid; . "$(dirname "$0")/../scripts/lib/clips.sh"
+"${SETUP:-$faceid}" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
+bin=${SETUP:-$faceid}; . "$(dirname "$0")/../scripts/lib/clips.sh"
 make_clip sample1.jpg 1 "$tmp/a.mp4" 3 1.2 && fit_clip "$tmp/a.mp4" "$tmp/cam.mp4"
 dead=$(free_port)
 port=$(free_port)
@@ -60,7 +60,7 @@ timeout = 1
 [door]
 source = $tmp/cam.mp4
 EOF
-"$faceid" serve --listen "127.0.0.1:$port" --config "$tmp/faceid.ini" 2> "$tmp/serve.err" & pids+=($!); srv=$!
+"$faceid" serve --listen "127.0.0.1:$port" --config "$tmp/faceid.ini" ${SERVE_ARGS:-} 2> "$tmp/serve.err" & pids+=($!); srv=$!
 base=localhost:$port
 wait_for 15 curl -sfo /dev/null "$base/healthz"
 # the bound only catches a camera that never names her (a busy machine is slow, not wrong)
