@@ -110,7 +110,7 @@ void srv_events_add(fid_server *s, srv_camera *cam, const fid_pipeline_result *r
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         ev->id = id;
         ev->e = *e;
-        ev->rejected = 0;
+        ev->rejected = ev->forgotten = 0;
         snprintf(ev->camera, sizeof ev->camera, "%s", cam->cfg.name);
         ev->e.source = ev->camera;
         ev->crop = jpeg, ev->crop_size = jpeg_size;
@@ -207,7 +207,9 @@ static void forget_departed(fid_server *s) {
     for (uint64_t id = s->first_event; id < s->next_event; id++) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         const char *name = ev->e.track.name;
-        if (!*name || !strcmp(name, "?")) continue;
+        /* each event is forgotten once: the next sweeps (every 250 ms for 5 s) find nothing new
+         * and neither tell MQTT nor touch the history again */
+        if (ev->forgotten || !*name || !strcmp(name, "?")) continue;
         fid_person_info key;
         snprintf(key.name, sizeof key.name, "%s", name);
         if (n && bsearch(&key, people, (size_t)n, sizeof *people, cmp_name)) continue;
@@ -215,6 +217,7 @@ static void forget_departed(fid_server *s) {
         for (int k = 0; k < n_gone; k++)
             seen |= !strcmp(gone[k], name);
         if (!seen && n_gone < 16) snprintf(gone[n_gone++], sizeof gone[0], "%s", name);
+        ev->forgotten = 1;
         if (ev->crop) drop_crop(s, ev);
     }
     for (int i = 0; i < s->n_counts; i++) {
@@ -235,6 +238,7 @@ void srv_events_forget(fid_server *s, const char *name) {
     for (uint64_t id = s->first_event; id < s->next_event; id++) {
         srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
         if (strcmp(ev->e.track.name, name)) continue;
+        ev->forgotten = 1;
         drop_crop(s, ev);
     }
     for (int i = 0; i < s->n_counts; i++)

@@ -39,8 +39,10 @@ int srv_history_flush(fid_server *s) {
         pthread_mutex_lock(&s->ev_lock);
         if (s->history_upto < s->first_event) s->history_upto = s->first_event; /* the ring moved past: gone */
         uint64_t from = s->history_upto;
-        for (uint64_t id = from; id < s->next_event && n < BATCH; id++) {
+        uint64_t upto = from;
+        for (uint64_t id = from; id < s->next_event && n < BATCH; id++, upto++) {
             const srv_event *ev = &s->events[id % SRV_MAX_EVENTS];
+            if (ev->forgotten) continue; /* a deleted person's: the history never gets it */
             int stranger = !strcmp(ev->e.track.name, "?");
             /* a stranger's face is not written down when the service blurs strangers */
             int keep_crop = ev->crop && s->p.history_crops && !(stranger && atomic_load(&s->blur_unknown));
@@ -74,10 +76,10 @@ int srv_history_flush(fid_server *s) {
             break;
         }
         pthread_mutex_lock(&s->ev_lock);
-        if (s->history_upto == from) s->history_upto = from + (uint64_t)n;
+        if (s->history_upto == from) s->history_upto = upto;
         int more = s->history_upto < s->next_event;
         pthread_mutex_unlock(&s->ev_lock);
-        if (!n || !more) break;
+        if (upto == from || !more) break;
     }
     pthread_mutex_unlock(&s->history_lock);
     return failed ? -1 : 0;

@@ -31,6 +31,7 @@ typedef struct srv_event {
     unsigned char *crop; /* JPEG; NULL once expired or for "left" */
     size_t crop_size;
     int rejected; /* a user said "not this person" (POST /api/v1/events/{id}/reject) */
+    int forgotten; /* names someone no longer in the gallery: crop dropped, never written to the history */
 } srv_event;
 
 /* One stranger's face kept for "who is this?": its crop, descriptor and how the photo gates
