@@ -9,34 +9,7 @@ tmp=$(mktemp -d); pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 export FID_GALLERY=$tmp/g.db
 "$faceid" enroll --force --name alice "$samples/sample1.jpg" > /dev/null 2>&1
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
-free_port() { /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-# start ARGS...: serve in the background until it answers /healthz
-start() {
-  port=$(free_port)
-  "$faceid" serve --listen "127.0.0.1:$port" "$@" 2> "$tmp/serve.err" & pids+=($!); srv=$!
-  for _ in $(seq 100); do curl -sf "localhost:$port/healthz" > /dev/null && return 0; sleep 0.1; done
-  cat "$tmp/serve.err" >&2; return 1
-}
-spec=$(cd "$(dirname "$0")/.." && pwd)/openapi/faceid-api.json
-# req EXPECTED_CODE CURL_ARGS... URL: the body in $tmp/body; the answer must match the OpenAPI spec
-req() {
-  local want=$1; shift
-  local url=${*: -1} method=GET prev=
-  for a in "$@"; do
-    case $a in --data-binary|-F|-d) [ "$method" = GET ] && method=POST ;; esac
-    [ "$prev" = -X ] && method=$a
-    prev=$a
-  done
-  code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@")
-  [ "$code" = "$want" ] || { echo "got $code: $(head -c 300 "$tmp/body")" >&2; return 1; }
-  local path=${url#*//}; path=/${path#*/}; path=${path%%\?*}
-  case $path in /api/*|/healthz|/metrics) ;; *) return 0 ;; esac
-  /usr/bin/python3 -W ignore "$(dirname "$0")/check_openapi.py" "$spec" "$method" "$path" "$code" "$tmp/body" ||
-    { echo "$method $path $code does not match the OpenAPI spec" >&2; return 1; }
-}
-json() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/body')); $1"; }
+. "$(dirname "$0")/serve_lib.sh"
 
 start --max-upload 3000000
 base=localhost:$port
