@@ -913,6 +913,9 @@ typedef struct fid_pipeline_stats {
     int reconnects, reconnecting;
     double latency_p50, latency_p99; /* seconds, capture to labels (NAN before the first frame) */
     int64_t identifications;
+    /* Where detection went: tile passes; followed small faces looked for in mosaics, and those
+     * carried over from an earlier frame because nothing around them changed. */
+    int64_t tiles_scanned, faces_mosaic, faces_carried;
 } fid_pipeline_stats;
 
 fid_pipeline_params fid_pipeline_default_params(void);

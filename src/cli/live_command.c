@@ -490,6 +490,10 @@ int fid_cli_live(int argc, char **argv) {
                 (long long)ps.dropped, ps.latency_p50 * 1e3, ps.latency_p99 * 1e3);
         if (ps.reconnects) fprintf(stderr, ", %d reconnects", ps.reconnects);
         fprintf(stderr, "; detector %s", fid_precision_name(fid_pipeline_precision(cam->pipeline, NULL)));
+        int64_t small = ps.faces_carried + ps.faces_mosaic;
+        if (ps.frames > 0 && (ps.tiles_scanned || small))
+            fprintf(stderr, ", %.1f tiles a frame, %.0f%% of small followed faces held still",
+                    (double)ps.tiles_scanned / ps.frames, small ? 100.0 * ps.faces_carried / small : 0.0);
         for (int j = 0; j < cam->n_seen; j++)
             fprintf(stderr, "%s %s x%d", j ? "," : "; seen:", cam->seen[j].name, cam->seen[j].tracks);
         fprintf(stderr, "\n");

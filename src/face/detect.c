@@ -404,9 +404,9 @@ static int confirmed(fid_detector *d, const fid_image *im, fid_detection det, fi
  * the tiles `which` selects (all with NULL); merges the passes with NMS, looks again at uncertain
  * finds that are not `follow`ed faces, and hands out what passes min_face_size. */
 static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, int n_tiles, const uint8_t *which,
-                    const fid_box *small, int n_small, const fid_box *follow, int n_follow, fid_detection *out,
-                    int capacity, fid_status *status) {
-    d->n_found = 0;
+                    const fid_box *small, int n_small, const fid_box *follow, int n_follow, const fid_box *refused,
+                    int n_refused, fid_detection *out, int capacity, fid_status *status) {
+    d->n_found = 0, d->n_refused = 0;
     fid_status st;
     if (detect_pass(d, im, &st) < 0) {
         fid__set_status(status, st);
@@ -455,11 +455,16 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
             int followed = 0; /* a followed face was looked at again when it was first found */
             for (int k = 0; k < n_follow && !followed; k++)
                 followed = box_iou(b, follow[k]) > 0.3;
-            int ok = followed || d->found[i].score >= verify_below || b.height < verify_from * d->p.tile_face
-                         ? 1
-                         : confirmed(d, im, d->found[i], status);
+            int sure = followed || d->found[i].score >= verify_below || b.height < verify_from * d->p.tile_face;
+            int again = 0; /* refused before, and nothing there changed since */
+            for (int k = 0; k < n_refused && !sure && !again; k++)
+                again = box_iou(b, refused[k]) > 0.5;
+            int ok = sure ? 1 : again ? 0 : confirmed(d, im, d->found[i], status);
             if (ok < 0) return -1;
-            if (ok) d->found[kept++] = d->found[i];
+            if (ok)
+                d->found[kept++] = d->found[i];
+            else if (d->n_refused < FID__MAX_REFUSED)
+                d->refused[d->n_refused++] = b;
         }
         n = kept;
     }
@@ -479,17 +484,15 @@ static int run_scan(fid_detector *d, const fid_image *im, const fid_box *tiles, 
     return found;
 }
 
-#define FID_MAX_TILES 256
-
 int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, int capacity, fid_status *status) {
     if (!d || !im || (capacity > 0 && !out)) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_detector_run: NULL argument"));
         return -1;
     }
-    fid_box tiles[FID_MAX_TILES];
-    int n = fid_detector_tiles(d, im->width, im->height, tiles, FID_MAX_TILES);
-    int found =
-        run_scan(d, im, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, out, capacity, status);
+    fid_box tiles[FID__MAX_TILES];
+    int n = fid_detector_tiles(d, im->width, im->height, tiles, FID__MAX_TILES);
+    int found = run_scan(d, im, tiles, n < FID__MAX_TILES ? n : FID__MAX_TILES, NULL, NULL, 0, NULL, 0, NULL, 0, out,
+                         capacity, status);
     if (found != 0 || !d->runner) return found;
     /* Nothing: perhaps a face that fills the picture (an ID photo, a face crop), which the
      * networks were not trained to see without surroundings (face-api's SSD finds 6 of the 40
@@ -500,9 +503,9 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
         fid__set_status(status, FID_OK);
         return 0;
     }
-    n = fid_detector_tiles(d, W, H, tiles, FID_MAX_TILES);
-    int all =
-        run_scan(d, framed, tiles, n < FID_MAX_TILES ? n : FID_MAX_TILES, NULL, NULL, 0, NULL, 0, NULL, 0, status);
+    n = fid_detector_tiles(d, W, H, tiles, FID__MAX_TILES);
+    int all = run_scan(d, framed, tiles, n < FID__MAX_TILES ? n : FID__MAX_TILES, NULL, NULL, 0, NULL, 0, NULL, 0, NULL,
+                       0, status);
     fid_image_free(framed);
     if (all < 0) return -1;
     for (int i = 0; i < all; i++) {
@@ -521,20 +524,34 @@ int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, 
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_detector_run_video: bad argument"));
         return -1;
     }
-    fid_box tiles[FID_MAX_TILES];
-    uint8_t which[FID_MAX_TILES];
-    int n = fid_detector_tiles(d, im->width, im->height, tiles, FID_MAX_TILES);
-    if (n > FID_MAX_TILES) n = FID_MAX_TILES;
+    fid_box tiles[FID__MAX_TILES];
+    uint8_t which[FID__MAX_TILES];
+    int n = fid_detector_tiles(d, im->width, im->height, tiles, FID__MAX_TILES);
+    if (n > FID__MAX_TILES) n = FID__MAX_TILES;
     if (period < 1) period = 1;
     double whole = (double)d->input_size / (im->width > im->height ? im->width : im->height);
     double m = d->kind->smallest_face;
     for (int t = 0; t < n; t++)
         which[t] = t % period == frame % period;
     /* followed faces too small for the whole-frame pass are looked for every frame, in mosaics */
-    fid_box small[FID_MAX_TILES];
+    fid_box small[FID__MAX_TILES];
     int n_small = 0;
-    for (int k = 0; k < n_follow && n_small < FID_MAX_TILES; k++)
+    for (int k = 0; k < n_follow && n_small < FID__MAX_TILES; k++)
         if (follow[k].height * whole < 1.3 * m && follow[k].width > 0 && follow[k].height > 0)
             small[n_small++] = follow[k];
-    return run_scan(d, im, tiles, n, which, small, n_small, follow, n_follow, out, capacity, status);
+    return run_scan(d, im, tiles, n, which, small, n_small, follow, n_follow, NULL, 0, out, capacity, status);
+}
+
+int fid__detector_run_plan(fid_detector *d, const fid_image *im, const fid__scan_plan *plan, fid_detection *out,
+                           int capacity, fid_status *status) {
+    if (!d || !im || !plan || (capacity > 0 && !out)) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid__detector_run_plan: bad argument"));
+        return -1;
+    }
+    fid_box tiles[FID__MAX_TILES];
+    int n = fid_detector_tiles(d, im->width, im->height, tiles, FID__MAX_TILES);
+    if (n > FID__MAX_TILES) n = FID__MAX_TILES;
+    if (!plan->tiles || plan->n_tiles != n) n = 0; /* a plan for another size scans no tile */
+    return run_scan(d, im, tiles, n, plan->tiles, plan->small, plan->n_small, plan->follow, plan->n_follow,
+                    plan->refused, plan->n_refused, out, capacity, status);
 }

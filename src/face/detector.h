@@ -7,6 +7,24 @@
 
 struct fid__haar;
 
+enum { FID__MAX_REFUSED = 32, FID__MAX_TILES = 256 };
+
+/* One video frame's scan, as the caller planned it (the pipeline, from where the picture moved):
+ * the whole frame always; the tiles (in fid_detector_tiles' order) whose `tiles[t]` is set; the
+ * `small` followed faces in mosaics; `follow`: every followed face, never looked at twice;
+ * `refused`: boxes the second look refused lately where nothing changed since, refused again
+ * without a pass (a clutter box a tile finds again at every visit cost a pass each time). */
+typedef struct fid__scan_plan {
+    const uint8_t *tiles;
+    int n_tiles;
+    const fid_box *small, *follow, *refused;
+    int n_small, n_follow, n_refused;
+} fid__scan_plan;
+
+/* Runs a plan on a frame; after it d->refused holds what the second look refused this time. */
+int fid__detector_run_plan(fid_detector *d, const fid_image *im, const fid__scan_plan *plan, fid_detection *out,
+                           int capacity, fid_status *status);
+
 /* A network's box, relative to its input, before it is mapped back to image pixels. */
 typedef struct fid__candidate {
     double left, top, right, bottom;
@@ -24,13 +42,16 @@ struct fid_detector {
     fid_image *tile;      /* reused copy of the tile being scanned */
     fid_detection *found; /* every pass's detections before the merge */
     int n_found, cap_found;
+    /* the boxes the last run's second look refused (fid__detector_run_plan) */
+    fid_box refused[FID__MAX_REFUSED];
+    int n_refused;
 };
 
 typedef struct fid__detector_kind {
     fid_detector_kind kind;
-    const char *name;  /* as users type it: "ssd", "tiny", "blazeface", "haar" */
-    const char *model; /* network file under fid_model_dir(); NULL: the kind loads its own model */
-    int input_side;    /* network input side; 0: params.input_size (fully convolutional nets) */
+    const char *name;                /* as users type it: "ssd", "tiny", "blazeface", "haar" */
+    const char *model;               /* network file under fid_model_dir(); NULL: the kind loads its own model */
+    int input_side;                  /* network input side; 0: params.input_size (fully convolutional nets) */
     float pixel_scale, pixel_offset; /* network input = pixel * scale + offset */
     float iou_threshold;             /* default non-maximum suppression */
     int min_face_size;               /* default */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/detector.h"
 #include "image/image.h"
 #include "util/error.h"
 
@@ -27,6 +28,10 @@ struct fid_enrollment {
     kept *samples;
     int n, cap;
     float *scratch;
+    /* the face chosen in the previous video frame: looked for there first (below) */
+    fid_box last;
+    int have_last;
+    char last_source[256]; /* of that frame: another file starts with a full scan */
 };
 
 fid_enroll_params fid_enroll_default_params(void) {
@@ -218,8 +223,22 @@ static fid_status keep_sample(fid_enrollment *e, const fid_image *im, const char
     return FID_OK;
 }
 
+/* A video frame's faces, the cheap way first: the whole frame, and the face chosen in the
+ * previous sampled frame looked for where it was (one mosaic pass); the tiled scan of the whole
+ * frame (20 BlazeFace passes at 720p, 3/4 of enrolling a clip) only when that finds nothing.
+ * A face that is followed across a clip is the same face either way. */
+static int detect_video(fid_enrollment *e, const fid_image *im, const char *source, fid_detection *dets, int cap,
+                        fid_status *st) {
+    if (e->have_last && !strncmp(e->last_source, source ? source : "", sizeof e->last_source - 1)) {
+        fid__scan_plan plan = {.small = &e->last, .n_small = 1, .follow = &e->last, .n_follow = 1};
+        int n = fid__detector_run_plan(e->detector, im, &plan, dets, cap, st);
+        if (n != 0) return n;
+    }
+    return fid_detector_run(e->detector, im, dets, cap, st);
+}
+
 static fid_status add(fid_enrollment *e, const fid_image *im, const char *source, const fid_enroll_gates *g, int force,
-                      fid_enroll_report *r) {
+                      int video, fid_enroll_report *r) {
     memset(r, 0, sizeof *r);
     r->gate = "";
     r->verdict = FID_ENROLL_NO_FACE;
@@ -227,7 +246,7 @@ static fid_status add(fid_enrollment *e, const fid_image *im, const char *source
     e->stats.frames++;
     fid_detection dets[64];
     fid_status st;
-    int n = fid_detector_run(e->detector, im, dets, 64, &st);
+    int n = video ? detect_video(e, im, source, dets, 64, &st) : fid_detector_run(e->detector, im, dets, 64, &st);
     if (n < 0) return st;
     if (n > 64) n = 64;
     r->faces = n;
@@ -235,10 +254,12 @@ static fid_status add(fid_enrollment *e, const fid_image *im, const char *source
     int best = -1;
     for (int i = 0; i < n; i++)
         if (best < 0 || dets[i].box.width * dets[i].box.height > dets[best].box.width * dets[best].box.height) best = i;
+    e->have_last = video && best >= 0;
     if (best < 0) {
         e->stats.no_face++;
         return FID_OK;
     }
+    if (video) e->last = dets[best].box, snprintf(e->last_source, sizeof e->last_source, "%s", source ? source : "");
     r->box = dets[best].box, r->score = dets[best].score;
     /* the first gate that refuses, checked in the order of their cost */
     float size = fminf(dets[best].box.width, dets[best].box.height);
@@ -284,7 +305,7 @@ fid_status fid_enrollment_add(fid_enrollment *e, const fid_image *im, const char
     if (!e) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_add: NULL argument");
     fid_enroll_gates g = {e->p.min_face_size, e->p.min_score, e->p.min_sharpness, e->p.max_yaw};
     fid_enroll_report r;
-    fid_status st = add(e, im, source, &g, 0, &r);
+    fid_status st = add(e, im, source, &g, 0, 1, &r);
     if (verdict) *verdict = r.verdict;
     return st;
 }
@@ -293,7 +314,7 @@ fid_status fid_enrollment_add_photo(fid_enrollment *e, const fid_image *im, cons
                                     fid_enroll_report *report) {
     if (!e) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_enrollment_add_photo: NULL argument");
     fid_enroll_report r;
-    fid_status st = add(e, im, source, &e->p.photo, force, &r);
+    fid_status st = add(e, im, source, &e->p.photo, force, 0, &r);
     if (report) *report = r;
     return st;
 }

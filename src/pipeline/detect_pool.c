@@ -14,8 +14,7 @@ typedef enum { FREE, QUEUED, RUNNING, DONE } slot_state;
 
 typedef struct slot {
     detected_frame f;
-    int period, n_follow;
-    fid_box follow[FID__MAX_FACES];
+    scan_request r;
     fid_image *copy;
     slot_state state;
     char error[512];
@@ -40,27 +39,66 @@ struct detect_pool {
     int quit;
 };
 
-/* Detects in the region of interest only: cut out, boxes (followed and found) moved between
- * frame and region pixels. */
+static fid_box moved(fid_box b, float dx, float dy) { return (fid_box){b.x + dx, b.y + dy, b.width, b.height}; }
+
+static float iou(fid_box a, fid_box b) {
+    float x0 = fmaxf(a.x, b.x), y0 = fmaxf(a.y, b.y);
+    float x1 = fminf(a.x + a.width, b.x + b.width), y1 = fminf(a.y + a.height, b.y + b.height);
+    float i = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0, u = a.width * a.height + b.width * b.height - i;
+    return u > 0 ? i / u : 0;
+}
+
+/* Detects as the request says, in the region of interest only (cut out; boxes moved between
+ * frame and region pixels), then adds the carried detections it did not find again. */
 static int detect_roi(detect_pool *pool, int w, slot *s) {
     fid_status st;
     fid_box r = pool->roi;
-    if (!(r.width > 0))
-        return fid_detector_run_video(pool->detectors[w], s->f.image, s->f.index, s->period, s->follow, s->n_follow,
-                                      s->f.faces, FID__MAX_FACES, &st);
-    int x0 = (int)r.x, y0 = (int)r.y;
-    pool->cuts[w] = fid__image_cut(pool->cuts[w], s->f.image, x0, y0, (int)r.width, (int)r.height);
-    if (!pool->cuts[w]) return fid__fail(FID_ERR_NO_MEMORY, "cannot cut the region of interest"), -1;
-    fid_box follow[FID__MAX_FACES];
-    for (int i = 0; i < s->n_follow; i++)
-        follow[i] = (fid_box){s->follow[i].x - x0, s->follow[i].y - y0, s->follow[i].width, s->follow[i].height};
-    int n = fid_detector_run_video(pool->detectors[w], pool->cuts[w], s->f.index, s->period, follow, s->n_follow,
-                                   s->f.faces, FID__MAX_FACES, &st);
-    for (int i = 0; i < n && i < FID__MAX_FACES; i++) {
-        fid_detection *d = &s->f.faces[i];
-        d->box.x += x0, d->box.y += y0;
-        for (int k = 0; k < d->n_keypoints; k++)
-            d->keypoints[k].x += x0, d->keypoints[k].y += y0;
+    const scan_request *q = &s->r;
+    const fid_image *im = s->f.image;
+    float x0 = 0, y0 = 0;
+    if (r.width > 0) {
+        x0 = (float)(int)r.x, y0 = (float)(int)r.y;
+        pool->cuts[w] = fid__image_cut(pool->cuts[w], s->f.image, (int)x0, (int)y0, (int)r.width, (int)r.height);
+        if (!pool->cuts[w]) return fid__fail(FID_ERR_NO_MEMORY, "cannot cut the region of interest"), -1;
+        im = pool->cuts[w];
+    }
+    fid_box follow[FID__MAX_FACES], small[FID__MAX_FACES], refused[FID__MAX_REFUSED];
+    for (int i = 0; i < q->n_follow; i++)
+        follow[i] = moved(q->follow[i], -x0, -y0);
+    for (int i = 0; i < q->n_small; i++)
+        small[i] = moved(q->small[i], -x0, -y0);
+    for (int i = 0; i < q->n_refused; i++)
+        refused[i] = moved(q->refused[i], -x0, -y0);
+    fid__scan_plan plan = {.tiles = q->n_tiles ? q->tiles : NULL,
+                           .n_tiles = q->n_tiles,
+                           .follow = follow,
+                           .n_follow = q->n_follow,
+                           .small = small,
+                           .n_small = q->n_small,
+                           .refused = refused,
+                           .n_refused = q->n_refused};
+    fid_detector *d = pool->detectors[w];
+    int n = fid__detector_run_plan(d, im, &plan, s->f.faces, FID__MAX_FACES, &st);
+    if (n < 0) return -1;
+    if (n > FID__MAX_FACES) n = FID__MAX_FACES;
+    for (int i = 0; i < n; i++) {
+        fid_detection *det = &s->f.faces[i];
+        det->box.x += x0, det->box.y += y0;
+        for (int k = 0; k < det->n_keypoints; k++)
+            det->keypoints[k].x += x0, det->keypoints[k].y += y0;
+        s->f.detected_in[i] = s->f.index;
+    }
+    s->f.n_refused = d->n_refused;
+    for (int i = 0; i < d->n_refused; i++)
+        s->f.refused[i] = moved(d->refused[i], x0, y0);
+    int found = n;
+    for (int c = 0; c < q->n_carry && n < FID__MAX_FACES; c++) {
+        int again = 0;
+        for (int i = 0; i < found && !again; i++)
+            again = iou(s->f.faces[i].box, q->carry[c].box) > 0.3f;
+        if (again) continue;
+        s->f.faces[n] = q->carry[c];
+        s->f.detected_in[n++] = q->carry_from[c];
     }
     return n;
 }
@@ -159,7 +197,7 @@ int detect_pool_in_flight(detect_pool *pool) {
 }
 
 void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured,
-                        double wall, int period, const fid_box *follow, int n_follow) {
+                        double wall, const scan_request *request) {
     pthread_mutex_lock(&pool->lock);
     while (pool->submitted - pool->collected >= pool->depth)
         pthread_cond_wait(&pool->changed, &pool->lock);
@@ -170,9 +208,7 @@ void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index
     const fid_image *image = pool->n_workers ? (s->copy = fid_image_copy_into(s->copy, frame, NULL)) : frame;
     s->f = (detected_frame){.image = image, .index = index, .seconds = seconds, .captured = captured, .wall = wall};
     s->error[0] = 0;
-    s->period = period;
-    s->n_follow = n_follow < FID__MAX_FACES ? n_follow : FID__MAX_FACES;
-    memcpy(s->follow, follow, (size_t)s->n_follow * sizeof *follow);
+    s->r = *request;
     if (image && pool->n_workers == 0) { /* inline */
         int n = detect_roi(pool, 0, s);
         if (n < 0) snprintf(s->error, sizeof s->error, "%s", fid_last_error());
@@ -213,16 +249,4 @@ void detect_pool_release(detect_pool *pool) {
     pool->collected++;
     pthread_cond_broadcast(&pool->changed);
     pthread_mutex_unlock(&pool->lock);
-}
-
-/* Tiles are spread so that a frame costs the whole-frame pass, one tile pass per 30 tiles and a
- * mosaic pass per 4 followed small faces the whole frame missed: 640x480 (12 BlazeFace tiles) one
- * tile a frame, all in 12 frames (0.4 s at 30 fps; 2 a frame cost 100 -> 78 frames/s offline);
- * 1080p (81 tiles) 3 a frame, all in 27 frames (0.9 s): a new small face is found within that,
- * and once followed it is looked for every frame. */
-int detect_pool_scan_period(const detect_pool *pool, int width, int height) {
-    if (pool->roi.width > 0) width = (int)pool->roi.width, height = (int)pool->roi.height;
-    int n = fid_detector_tiles(pool->detectors[0], width, height, NULL, 0);
-    int per_frame = (n + 29) / 30;
-    return per_frame ? (n + per_frame - 1) / per_frame : 1;
 }

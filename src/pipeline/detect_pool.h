@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "face/detector.h"
 #include "faceid.h"
 
 typedef struct detect_pool detect_pool;
@@ -15,12 +16,27 @@ typedef struct detect_pool detect_pool;
 /* Faces per frame and faces followed at most. */
 #define FID__MAX_FACES 64
 
+/* What to scan in one frame (pipeline/scan_plan.h), in frame pixels. */
+typedef struct scan_request {
+    int n_tiles; /* 0: no tile this frame */
+    uint8_t tiles[FID__MAX_TILES];
+    int n_follow, n_small, n_refused, n_carry;
+    fid_box follow[FID__MAX_FACES], small[FID__MAX_FACES], refused[FID__MAX_REFUSED];
+    /* detections of earlier frames that still hold (nothing changed around them): added to the
+     * frame's unless it found them again */
+    fid_detection carry[FID__MAX_FACES];
+    int64_t carry_from[FID__MAX_FACES];
+} scan_request;
+
 typedef struct detected_frame {
     const fid_image *image; /* the pool's copy (inline: the submitted frame), valid until detect_pool_release */
     int64_t index;
     double seconds, captured;
     fid_detection faces[FID__MAX_FACES];
-    int n_faces;       /* -1: the detector failed */
+    int64_t detected_in[FID__MAX_FACES]; /* the frame each face was detected in (carried: earlier) */
+    int n_faces;                         /* -1: the detector failed */
+    fid_box refused[FID__MAX_REFUSED];   /* what the second look refused in this frame */
+    int n_refused;
     double wall;
     const char *error; /* then: why, one line */
 } detected_frame;
@@ -32,14 +48,10 @@ detect_pool *detect_pool_start(const fid_detector_params *params, int workers, f
 void detect_pool_stop(detect_pool *pool);
 /* The first worker's detector (every worker's was made alike), for what it computes with. */
 const fid_detector *detect_pool_detector(const detect_pool *pool);
-/* Tiles are spread over this many frames for a frame of that size (see the .c). */
-int detect_pool_scan_period(const detect_pool *pool, int width, int height);
 int detect_pool_depth(const detect_pool *pool); /* frames that can be in flight */
-/* Copies the frame in and queues it (waits while every slot is busy). Large frames are scanned
- * as fid_detector_run_video does: tiles spread over `period` frames, plus the tiles holding the
- * `follow` boxes (the faces being tracked; copied). */
+/* Copies the frame and the request in and queues it (waits while every slot is busy). */
 void detect_pool_submit(detect_pool *pool, const fid_image *frame, int64_t index, double seconds, double captured,
-                        double wall, int period, const fid_box *follow, int n_follow);
+                        double wall, const scan_request *request);
 /* The oldest submitted frame once detected (waits); NULL when nothing is in flight. */
 const detected_frame *detect_pool_collect(detect_pool *pool);
 /* Gives the collected frame's slot back. */

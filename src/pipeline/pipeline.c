@@ -13,6 +13,7 @@
 
 #include "faceid.h"
 #include "pipeline/detect_pool.h"
+#include "pipeline/scan_plan.h"
 #include "pipeline/identifier.h"
 #include "util/error.h"
 #include "util/clock.h"
@@ -37,9 +38,10 @@ struct fid_pipeline {
     detect_pool *pool; /* started by the first frame or by fid_pipeline_open, which knows the source */
     track_look *looks;
     int n_looks;
-    /* Large frames: the detector's tiles are spread over `period` frames, and the faces of the
-     * tracks not yet left (`follow`, missed lately or not) are looked for every frame. */
-    int period;
+    /* What each frame's detection scans (scan_plan.h): tiles where the picture changed, and the
+     * faces of the tracks not yet left (`follow`, missed lately or not) every frame. */
+    scan_planner *planner;
+    scan_request request;
     fid_box follow[FID__MAX_FACES];
     /* the current result's contents */
     fid_track_event tev[2 * FID__MAX_FACES + 2]; /* scratch for the tracker's events */
@@ -76,12 +78,10 @@ fid_pipeline_params fid_pipeline_default_params(void) {
     return p;
 }
 
-fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params,
-                                  fid_status *status) {
+fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params, fid_status *status) {
     fid_pipeline_params p = params ? *params : fid_pipeline_default_params();
-    if (!identifier || p.detect_workers < 1 || p.detect_workers > 4 ||
-        p.roi.width < 0 || p.roi.height < 0 || (p.roi.width > 0 && !(p.roi.height > 0)) || p.roi.x < 0 ||
-        p.roi.y < 0) {
+    if (!identifier || p.detect_workers < 1 || p.detect_workers > 4 || p.roi.width < 0 || p.roi.height < 0 ||
+        (p.roi.width > 0 && !(p.roi.height > 0)) || p.roi.x < 0 || p.roi.y < 0) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT,
                                           "fid_pipeline_create: need an identifier, detect_workers 1..4 and a "
                                           "region of interest inside the frame"));
@@ -102,6 +102,8 @@ fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline
     pl->latency_bins = calloc(LATENCY_BINS, sizeof *pl->latency_bins);
     fid_status st = FID_OK;
     if (!pl->name || !pl->latency_bins) st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a pipeline");
+    if (st == FID_OK && !(pl->planner = scan_planner_new()))
+        st = fid__fail(FID_ERR_NO_MEMORY, "cannot allocate a pipeline");
     if (st == FID_OK) pl->tracker = fid_tracker_create(&p.tracker, &st);
     if (st == FID_OK && !(pl->client = fid__identifier_join(identifier)))
         st = fid__fail(FID_ERR_NO_MEMORY, "cannot join the identifier");
@@ -124,6 +126,7 @@ void fid_pipeline_free(fid_pipeline *pl) {
         free(pl->looks[i].look.last);
     free(pl->looks);
     fid_tracker_free(pl->tracker);
+    scan_planner_free(pl->planner);
     free(pl->events);
     free(pl->latency_bins);
     free(pl->name);
@@ -249,7 +252,8 @@ static void forget_departed(fid_pipeline *pl, const detected_frame *d) {
  * gives the same labels on every run; else what is ready is taken and nothing waits. */
 static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pipeline_result *out) {
     int m = FID__MAX_FACES;
-    if (d->n_faces < 0) return fid__fail(FID_ERR_BACKEND, "%s: frame %lld: %s", pl->name, (long long)d->index, d->error);
+    if (d->n_faces < 0)
+        return fid__fail(FID_ERR_BACKEND, "%s: frame %lld: %s", pl->name, (long long)d->index, d->error);
     int n = d->n_faces < m ? d->n_faces : m;
     int k = fid_tracker_update(pl->tracker, d->faces, n, d->index, pl->tev, m * 2 + 2);
     for (int i = 0; i < k && i < m * 2 + 2; i++)
@@ -259,6 +263,7 @@ static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pip
     forget_departed(pl, d);
     int nt = fid_tracker_tracks(pl->tracker, pl->tracks, m, d->index, pl->need);
     if (nt > m) nt = m;
+    scan_planner_learn(pl->planner, d, pl->tracks, nt);
     /* New faces first; re-checks one per frame, or the tracks that appeared together would all
      * fall due on the same frame every 15 frames and queue up behind each other. */
     int n_faces = 0, rechecks = 0;
@@ -288,12 +293,16 @@ static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pip
 
 static void submit(fid_pipeline *pl, const fid_image *frame, int64_t index, double seconds, double captured,
                    double wall) {
-    if (!pl->period) pl->period = detect_pool_scan_period(pl->pool, fid_image_width(frame), fid_image_height(frame));
     /* the faces to look for: every track not yet left, where its motion puts it then (a file's
      * frames are detected a few frames ahead of tracking) */
     int nf = fid_tracker_active(pl->tracker, index, pl->follow, FID__MAX_FACES);
     if (nf > FID__MAX_FACES) nf = FID__MAX_FACES;
-    detect_pool_submit(pl->pool, frame, index, seconds, captured, wall, pl->period, pl->follow, nf);
+    scan_planner_plan(pl->planner, detect_pool_detector(pl->pool), frame, pl->p.roi, index, pl->follow, nf,
+                      &pl->request);
+    detect_pool_submit(pl->pool, frame, index, seconds, captured, wall, &pl->request);
+    pthread_mutex_lock(&pl->stats_lock);
+    scan_planner_counts(pl->planner, &pl->stats.tiles_scanned, &pl->stats.faces_carried, &pl->stats.faces_mosaic);
+    pthread_mutex_unlock(&pl->stats_lock);
 }
 
 static void begin_result(fid_pipeline *pl) {
@@ -307,8 +316,8 @@ fid_status fid_pipeline_process(fid_pipeline *pl, const fid_image *frame, int64_
     if (!pl || !frame || !out) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: NULL argument");
     if (pl->capture) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: the pipeline reads a source");
     if (index <= pl->last_frame)
-        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: frame %lld after frame %lld", (long long)index,
-                         (long long)pl->last_frame);
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: frame %lld after frame %lld",
+                         (long long)index, (long long)pl->last_frame);
     fid_status st;
     if (!pl->pool && !(pl->pool = detect_pool_start(&pl->p.detector, 0, pl->p.roi, &st))) return st;
     begin_result(pl);
