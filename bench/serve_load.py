@@ -6,6 +6,7 @@ sampled every second (a soak: RSS must level off, not grow). Exits 1 when a requ
 camera stopped, or RSS grew more than --rss-growth-mb over the second half of the run.
 
   serve_load.py FACEID_BINARY GALLERY CLIP PHOTO [--seconds 30] [--clients 2] [--max 100000]
+                [--cameras 2] [--workers N] [--threads N] [--json]
 """
 import argparse
 import http.client
@@ -54,6 +55,10 @@ def main():
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--max", type=int, default=100000)
     ap.add_argument("--rss-growth-mb", type=float, default=24)
+    ap.add_argument("--cameras", type=int, default=2, help="cameras playing the clip meanwhile")
+    ap.add_argument("--workers", type=int, default=-1, help="[server] workers (default: the service's)")
+    ap.add_argument("--threads", type=int, default=0, help="[server] threads (default: the service's)")
+    ap.add_argument("--json", action="store_true", help="one JSON line instead of the report")
     a = ap.parse_args()
     photo = open(a.photo, "rb").read()
     s = socket.socket()
@@ -64,7 +69,10 @@ def main():
     ini = os.path.join(work, "load.ini")
     with open(ini, "w") as f:
         # one client address sends every request here: the per-client rate limit would measure itself
-        f.write(f"[server]\nrate-limit = 0\n[cam1]\nsource = {a.clip}\n[cam2]\nsource = {a.clip}\n")
+        f.write("[server]\nrate-limit = 0\n")
+        f.write((f"workers = {a.workers}\n" if a.workers >= 0 else "") + (f"threads = {a.threads}\n" if a.threads else ""))
+        for i in range(a.cameras):
+            f.write(f"[cam{i + 1}]\nsource = {a.clip}\n")
     env = dict(os.environ, FID_GALLERY=a.gallery)
     err = open(os.path.join(work, "serve.err"), "w")
     srv = subprocess.Popen([a.faceid, "serve", "--listen", f"127.0.0.1:{port}", "--config", ini], env=env, stderr=err)
@@ -76,7 +84,7 @@ def main():
                     break
             except OSError:
                 time.sleep(0.1)
-        time.sleep(3)  # the cameras' detectors loaded and running
+        time.sleep(3 if a.cameras else 0.5)  # the cameras' detectors loaded and running
         cams0 = {c["name"]: c for c in json.loads(get(port, "/api/v1/cameras")[1])["cameras"]}
         latencies, lock, stop = [], threading.Lock(), threading.Event()
         count = [0]
@@ -121,8 +129,12 @@ def main():
         rc = srv.wait(timeout=30)
     lat = sorted(latencies)
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+    if a.json:
+        print(json.dumps({"clients": a.clients, "cameras": a.cameras, "requests": len(lat),
+                          "per_s": len(lat) / elapsed, "p50_ms": p(0.5), "p99_ms": p(0.99), "failed": len(failures)}))
+        sys.exit(1 if failures else 0)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} CPUs")
-    print(f"identify over loopback, {a.clients} clients, {elapsed:.0f} s, two cameras running:")
+    print(f"identify over loopback, {a.clients} clients, {elapsed:.0f} s, {a.cameras} cameras running:")
     print(f"  {len(lat)} requests, {len(lat) / elapsed:.1f} requests/s, p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, "
           f"{len(failures)} failed")
     for name, c in sorted(cams1.items()):

@@ -40,7 +40,8 @@ static const char *serve_usage =
     "allowed-hosts, audit-log, blur-unknown, threshold, node (the host name: this service in a shared\n"
     "history); [retention] crops-hours (24), events-hours (168), unknown-groups (100), history (1:\n"
     "events kept in the gallery's database, listed after a restart), history-crops (1: with their\n"
-    "crops, within crops-hours; strangers' not when blur-unknown); [mqtt] host, port, user, password, prefix (faceid),\n"
+    "crops, within crops-hours; strangers' not when blur-unknown); [mqtt] host, port, user, password, prefix "
+    "(faceid),\n"
     "crops; any other [NAME] is a camera with live's keys (source, detector, roi, ...).\n"
     "examples:\n"
     "  faceid serve --source door=rtsp://cam.local/stream\n"
@@ -160,7 +161,10 @@ int fid_cli_serve(int argc, char **argv) {
         }
         const char *key = NULL, *section = "server", *value = optarg;
         switch (c) {
-        case 'h': fputs(serve_usage, stdout); fputs(fid_cli_contract, stdout); return FID_EXIT_OK;
+        case 'h':
+            fputs(serve_usage, stdout);
+            fputs(fid_cli_contract, stdout);
+            return FID_EXIT_OK;
         case O_CONFIG: config = optarg; break;
         case O_SOURCE:
             if (n_sources == FID_CLI_MAX_CAMERAS) {
@@ -237,8 +241,22 @@ int fid_cli_serve(int argc, char **argv) {
     int n = server_cameras(&cfg, cams);
     /* the history's own handle: its writes never wait for the upload side's lock */
     fid_gallery *hist_g = idf && cfg.history ? fid_cli_open_gallery(gpath, 0, emb) : NULL;
-    fid_server_models models = {det, emb, g, idf, hist_g};
-    int ready = idf && (!cfg.history || hist_g);
+    fid_server_models models = {.detector = det, .embedder = emb, .gallery = g, .identifier = idf, .history = hist_g};
+    /* identify and verify on every core: a detector and embedder per worker, each with the
+     * runner's adaptive threads (2 while alone, 1 when the other worker keeps the second core) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = cfg.workers >= 0          ? cfg.workers
+                  : cores < 1               ? 1
+                  : cores > SRV_MAX_WORKERS ? SRV_MAX_WORKERS
+                                            : (int)cores;
+    int workers_ok = 1;
+    for (int i = 0; idf && i < workers && workers_ok; i++) {
+        models.worker_detectors[i] = fid_cli_detector(cfg.detector, cfg.threads, 0, NAN);
+        models.worker_embedders[i] = models.worker_detectors[i] ? fid_cli_embedder(cfg.threads, 0) : NULL;
+        workers_ok = models.worker_embedders[i] != NULL;
+        models.n_workers = i + 1;
+    }
+    int ready = idf && workers_ok && (!cfg.history || hist_g);
     fid_server *s = ready ? fid_server_start(&cfg.server, &models, cams, n, why, sizeof why) : NULL;
     if (ready && !s) fid_cli_say("faceid: %s\n", why);
     if (s) {
@@ -285,6 +303,8 @@ int fid_cli_serve(int argc, char **argv) {
     fid_embedder_free(cam_emb);
     fid_embedder_free(emb);
     fid_detector_free(det);
+    for (int i = 0; i < models.n_workers; i++)
+        fid_embedder_free(models.worker_embedders[i]), fid_detector_free(models.worker_detectors[i]);
     fid_cli_serve_config_free(&cfg);
     return s ? FID_EXIT_OK : FID_EXIT_USAGE;
 }

@@ -17,6 +17,7 @@ void fid_cli_serve_config_init(fid_cli_serve_config *cfg) {
     cfg->server = fid_server_default_params();
     cfg->detector = "blazeface";
     cfg->threads = 2;
+    cfg->workers = -1; /* one per core */
     cfg->history = 1;
 }
 
@@ -60,6 +61,7 @@ int fid_cli_serve_setting(fid_cli_serve_config *cfg, const char *section, const 
             STRING(cfg->detector);
         }
         if (!strcmp(key, "threads")) return fid_cli_int(opt, value, 1, 64, &cfg->threads);
+        if (!strcmp(key, "workers")) return fid_cli_int(opt, value, 0, SRV_MAX_WORKERS, &cfg->workers);
         if (!strcmp(key, "precision")) {
             if (fid_precision_from_name(value, NULL) != FID_OK) {
                 fid_cli_say("faceid: %s wants auto, fp32, bf16 or int8, not '%s'\n", opt, value);

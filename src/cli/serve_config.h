@@ -11,6 +11,7 @@ typedef struct fid_cli_serve_config {
     const char *gallery;      /* NULL: FID_GALLERY or the default */
     const char *detector;     /* the upload side's detector; default "blazeface" */
     int threads;
+    int workers; /* request workers for identify and verify (server.h); default: one per core */
     int history; /* [retention] history: events kept in the gallery's database; default 1 */
     fid_cli_camera cams[FID_CLI_MAX_CAMERAS];
     int n_cams;

@@ -1,6 +1,7 @@
 /* POST /api/v1/identify and /api/v1/verify: the faces of uploaded images. The image is decoded
- * within the pixel budget before the models are taken; the models are held one face at a time
- * at most until the request's budget ends. */
+ * within the pixel budget before the models are taken: a request worker's (one per core, its own
+ * detector and embedder; the lock only for the match), or the shared pair held one face at a time.
+ * Either way at most until the request's budget ends. */
 #include "server/api.h"
 
 #include <math.h>
@@ -29,27 +30,40 @@ enum MHD_Result srv_identify(srv_request *r) {
     }
     double t0 = fid__monotonic_s();
     json_t *faces = json_array();
-    int n = -1, done = 0, failed = 0, stopped = 0;
-    const fid_matcher *m = NULL;
-    if (srv_models_lock(r) == 0) {
-        m = srv_current_matcher(s);
-        n = m ? fid_detector_run(s->m.detector, im, dets, max_faces, &st) : -1;
+    int n = -1, done = 0, failed = 0, stopped = 0, gallery_ok = 1;
+    /* A request worker when there are some: its models are this request's alone, and the lock is
+     * taken only to match. Without: the shared pair under the lock, given back between faces so
+     * that a crowd photo does not hold the models from every other request. */
+    int w = srv_worker_take(r), shared = w == -2;
+    fid_detector *det = w >= 0 ? s->m.worker_detectors[w] : s->m.detector;
+    fid_embedder *emb = w >= 0 ? s->m.worker_embedders[w] : s->m.embedder;
+    if (w == -1 || srv_models_lock(r) != 0) {
+        stopped = 1;
+    } else {
+        gallery_ok = srv_current_matcher(s) != NULL;
+        if (!shared) srv_models_unlock(r);
+        n = gallery_ok ? fid_detector_run(det, im, dets, max_faces, &st) : -1;
         failed = n < 0;
-        /* one face at a time, the lock given back in between: a crowd photo does not hold the
-         * models from every other request, and the budget ends the work */
         for (int i = 0; i < n && i < max_faces && !failed; i++) {
-            if (i && (srv_models_unlock(r), srv_models_lock(r) != 0)) {
+            if (shared ? i && (srv_models_unlock(r), srv_models_lock(r) != 0) : !srv_alive(r)) {
                 stopped = 1;
                 break;
             }
             fid_face face;
             fid_match match;
-            m = srv_current_matcher(s);
-            if (!m || fid_embedder_describe(s->m.embedder, im, &dets[i], &face, desc) != FID_OK ||
-                fid_matcher_match(m, desc, &match) != FID_OK) {
+            if (fid_embedder_describe(emb, im, &dets[i], &face, desc) != FID_OK) {
                 failed = 1;
                 break;
             }
+            if (!shared && srv_models_lock(r) != 0) {
+                stopped = 1;
+                break;
+            }
+            const fid_matcher *m = srv_current_matcher(s);
+            gallery_ok = m != NULL;
+            failed = !m || fid_matcher_match(m, desc, &match) != FID_OK;
+            if (!shared) srv_models_unlock(r);
+            if (failed) break;
             json_t *j = json_pack("{s:o,s:o,s:o}", "box", fid__json_box(dets[i].box), "score",
                                   fid__json_number(dets[i].score), "name", fid__json_text(match.name));
             /* what decided; a stranger's distance and runner-up name nobody enrolled, so they stay out */
@@ -62,16 +76,16 @@ enum MHD_Result srv_identify(srv_request *r) {
             json_array_append_new(faces, j);
             done++;
         }
-        if (!stopped) srv_models_unlock(r);
-    } else {
-        stopped = 1;
+        if (shared && !stopped) srv_models_unlock(r);
     }
+    srv_worker_give(r, w);
     srv_histogram_add(&s->identify_latency, fid__monotonic_s() - t0);
     free(desc), free(dets);
     fid_image_free(im);
     if (failed) {
         json_decref(faces);
-        return srv_send_error(r, m ? 500 : 503, "identify: %s", m ? fid_last_error() : "the gallery cannot be read");
+        return srv_send_error(r, gallery_ok ? 500 : 503, "identify: %s",
+                              gallery_ok ? fid_last_error() : "the gallery cannot be read");
     }
     if (stopped && n < 0) {
         json_decref(faces);
@@ -95,24 +109,29 @@ static int largest_face(srv_request *r, const srv_part *f, fid_box *box, float *
         *why = fid_last_error();
         return (int)srv_status_for(st);
     }
-    if (srv_models_lock(r) != 0) {
+    /* a request worker's models, or the shared pair under the lock (see srv_identify) */
+    int w = srv_worker_take(r), shared = w == -2;
+    if (w == -1 || (shared && srv_models_lock(r) != 0)) {
         fid_image_free(im);
         *why = r->why_stopped;
         return 503;
     }
+    fid_detector *det = w >= 0 ? s->m.worker_detectors[w] : s->m.detector;
+    fid_embedder *emb = w >= 0 ? s->m.worker_embedders[w] : s->m.embedder;
     fid_detection dets[64];
-    int n = fid_detector_run(s->m.detector, im, dets, 64, &st), best = -1;
+    int n = fid_detector_run(det, im, dets, 64, &st), best = -1;
     for (int i = 0; i < n && i < 64; i++)
         if (best < 0 || dets[i].box.width * dets[i].box.height > dets[best].box.width * dets[best].box.height) best = i;
     int code = 0;
     fid_face face;
-    if (n < 0 || (best >= 0 && fid_embedder_describe(s->m.embedder, im, &dets[best], &face, desc) != FID_OK))
+    if (n < 0 || (best >= 0 && fid_embedder_describe(emb, im, &dets[best], &face, desc) != FID_OK))
         *why = fid_last_error(), code = 500;
     else if (best < 0)
         *why = "no face found", code = 422;
     else
         *box = dets[best].box;
-    srv_models_unlock(r);
+    if (shared) srv_models_unlock(r);
+    srv_worker_give(r, w);
     fid_image_free(im);
     return code;
 }

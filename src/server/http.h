@@ -103,6 +103,11 @@ int srv_alive(srv_request *r);
 /* Takes the request models' lock, waiting at most until the budget ends (or the client leaves):
  * 0, or -1 (nothing held; answer with srv_send_busy). */
 int srv_models_lock(srv_request *r);
+/* A request worker (server.h) for an identify or verify: its index, waiting at most until the
+ * budget ends; -1 then (r->why_stopped says why). Without workers: -2, and the caller takes the
+ * lock and the shared pair instead. */
+int srv_worker_take(srv_request *r);
+void srv_worker_give(srv_request *r, int worker);
 void srv_models_unlock(srv_request *r);
 /* The answer when the budget ran out, the client left or the service stops. */
 enum MHD_Result srv_send_budget(srv_request *r, const char *what);

@@ -177,6 +177,8 @@ fid_server *fid_server_start(const fid_server_params *params, const fid_server_m
     s->m = *models;
     atomic_store(&s->gallery_up, 1);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->workers_lock, NULL);
+    pthread_cond_init(&s->worker_given, NULL);
     pthread_mutex_init(&s->cams_lock, NULL);
     pthread_mutex_init(&s->ev_lock, NULL);
     pthread_mutex_init(&s->conn_lock, NULL);
@@ -266,6 +268,8 @@ void fid_server_stop(fid_server *s) {
     pthread_mutex_destroy(&s->ev_lock);
     pthread_mutex_destroy(&s->cams_lock);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->workers_lock);
+    pthread_cond_destroy(&s->worker_given);
     free(s->token);
     free(s->tls_cert_pem);
     free(s->tls_key_pem);

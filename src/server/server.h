@@ -73,12 +73,20 @@ typedef struct fid_server_params {
 
 fid_server_params fid_server_default_params(void);
 
+enum { SRV_MAX_WORKERS = 16 };
+
 /* The models and gallery the server uses; all borrowed and must outlive it. The request side
  * (detector, embedder, gallery) serves uploads under one lock; the identifier (with its own
  * embedder and gallery handle) names the cameras' faces. */
 typedef struct fid_server_models {
     fid_detector *detector;
     fid_embedder *embedder;
+    /* Request workers: more detector and embedder pairs, each used by one identify or verify at
+     * a time outside the lock (only the match takes it), so uploads use every core instead of
+     * waiting in line for one set of models. 0 workers: those requests use the pair above. */
+    fid_detector *worker_detectors[SRV_MAX_WORKERS];
+    fid_embedder *worker_embedders[SRV_MAX_WORKERS];
+    int n_workers;
     fid_gallery *gallery;
     fid_identifier *identifier;
     /* a handle of its own on the same gallery, for the history (events that survive a restart);

@@ -114,6 +114,9 @@ struct fid_server {
     _Atomic double crops_hours, events_hours;
 
     pthread_mutex_t lock; /* the request models and the matcher */
+    pthread_mutex_t workers_lock; /* which request workers are taken */
+    pthread_cond_t worker_given;
+    uint8_t worker_busy[SRV_MAX_WORKERS];
     fid_matcher *matcher;
     uint64_t matcher_version;
     /* the gallery as seen by srv_current_matcher: a database may go away, and the matcher in
