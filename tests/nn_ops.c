@@ -74,6 +74,18 @@ static void run_case(const char *what, int seed, int rank, const int64_t *in_dim
         for (int64_t i = 0; i < m; i++)
             worst = fmax(worst, fabs((double)got[i] - want[i]) / scale);
         CHECK(worst <= 1e-4 && !isnan(worst), "%s seed %d: relative error %.3g", what, seed, worst);
+        /* 2 threads: the per-layer mix (steps alternately on one thread) computes the same */
+        static const uint8_t alternate[2] = {1, 0};
+        if (fid__runner_force_one_thread(r, alternate + seed % 2, 2) > 0) {
+            memcpy(fid_runner_input(r, 0, &count), input, (size_t)n * sizeof *input);
+            CHECK(fid_runner_run(r) == FID_OK, "%s seed %d: mixed run: %s", what, seed, fid_last_error());
+            got = fid_runner_output(r, 0, dims, &out_rank);
+            worst = 0;
+            for (int64_t i = 0; i < m; i++)
+                worst = fmax(worst, fabs((double)got[i] - want[i]) / scale);
+            CHECK(worst <= 1e-4 && !isnan(worst), "%s seed %d: with steps on one thread: relative error %.3g", what,
+                  seed, worst);
+        }
     }
     fid_runner_free(r);
     fid_net_free(net);

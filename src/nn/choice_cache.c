@@ -60,6 +60,30 @@ static int make_dirs(char *dir) {
     return mkdir(dir, 0700) == 0 || errno == EEXIST;
 }
 
+int fid__choice_load_text(const char *kind, const char *key, char *text, size_t cap) {
+    char dir[4096], path[4200];
+    if (!cache_dir(dir, sizeof dir)) return 0;
+    snprintf(path, sizeof path, "%s/%s-%s", dir, kind, key);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int ok = fgets(text, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok) text[strcspn(text, "\n")] = 0;
+    return ok;
+}
+
+void fid__choice_store_text(const char *kind, const char *key, const char *text) {
+    char dir[4096], path[4200], tmp[4300];
+    if (!cache_dir(dir, sizeof dir) || !make_dirs(dir)) return;
+    snprintf(path, sizeof path, "%s/%s-%s", dir, kind, key);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    int ok = fprintf(f, "%s\n", text) > 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
 void fid__choice_store(const char *key, fid_precision precision, const char *note) {
     char dir[4096], path[4200], tmp[4300];
     if (!cache_dir(dir, sizeof dir) || !make_dirs(dir)) return;

@@ -11,4 +11,8 @@ int fid__choice_load(const char *key, fid_precision *precision, char *note, size
 /* Remembers a choice; failures only mean measuring again next time. */
 void fid__choice_store(const char *key, fid_precision precision, const char *note);
 
+/* The same for other measured choices: a line of text under "<kind>-<key>" (kind: letters). */
+int fid__choice_load_text(const char *kind, const char *key, char *text, size_t cap);
+void fid__choice_store_text(const char *kind, const char *key, const char *text);
+
 #endif

@@ -47,6 +47,10 @@ typedef float *(*fid__calibration_fn)(const fid_net *net, const void *ctx, int *
 
 /* Replaces the runner's precision note (fid_runner_precision) with one line of the caller's. */
 void fid__runner_set_note(struct fid_runner *runner, const char *note);
+/* Tests: which steps run on one thread (runner.c's per-layer choice), pattern[k % n] for step k,
+ * in every run from now on (the adaptive switch is turned off); 0 when the runner has no
+ * one-thread plan (not adaptive, or 1 thread), else its step count. */
+int fid__runner_force_one_thread(struct fid_runner *runner, const uint8_t *pattern, int n);
 
 /* How a private net chooses its precision. AUTO (and INT8, for its steps) use what
  * `calibration` returns (ctx passed along), gated at `gate` (0: the runner's default bars). With

@@ -91,6 +91,11 @@ struct fid_runner {
     dnnl_primitive_attr_t plain_attr; /* user-managed scratchpad, no post-ops */
     plan plans[2];                    /* [0]: all threads; [1]: one thread, when adaptive */
     int n_plans;
+    /* Threads per layer (adaptive runners): step k of "all threads" runs plan 1's one-thread
+     * primitive where that measured faster (small layers pay more for a second thread than it
+     * gives). NULL: plan 0 throughout. See choose_step_threads. */
+    uint8_t *one_thread;
+    int n_one;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     double flops;
@@ -1100,6 +1105,119 @@ static fid_status address_space_headroom(const fid_runner *r) {
     return FID_OK;
 }
 
+/* Threads per layer, by measurement. A 2-thread primitive halves a large convolution, but a small
+ * layer (landmark68's and liveness's later ones, a pooling of a few thousand values) pays a
+ * wake-up and a barrier larger than its work: on one CPU landmark68 ran slower on 2 threads
+ * than on 1 as a whole. Each step is timed in both plans (median of 9 rounds after 3 warm-up
+ * runs) and runs where it was faster; the mix is kept only when it beats plan 0 as a whole. The
+ * choice is remembered per machine like the precision (choice_cache.c: "steps-<key>"). */
+enum { STEP_WARMUP = 3, STEP_ROUNDS = 9 };
+static double now_ms(void);
+static fid_status run_step(fid_runner *r, const step *s, int threads);
+static fid_status run_plan(fid_runner *r, const plan *p, int threads);
+static fid_status run_mixed(fid_runner *r);
+
+int fid__runner_force_one_thread(fid_runner *r, const uint8_t *pattern, int n) {
+    int steps = r && r->n_plans == 2 ? r->plans[0].n_steps : 0;
+    if (!steps || !pattern || n < 1) return 0;
+    if (!r->one_thread && !(r->one_thread = calloc((size_t)steps, 1))) return 0;
+    for (int k = 0; k < steps; k++)
+        r->one_thread[k] = pattern[k % n] != 0;
+    r->n_one = steps;
+    r->adaptive = 0; /* every run now takes the mix: no probing of the one-thread plan */
+    return steps;
+}
+
+static int by_ms(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void steps_key(const fid_runner *r, char hex[65]) {
+    struct sha256_ctx h;
+    uint8_t d[32];
+    static const char scheme[] = "steps-v1: per step median of 9, mix kept when faster than all threads";
+    int in = r->g->inputs[0];
+    int ints[4] = {r->batch, r->threads, (int)dnnl_get_effective_cpu_isa(), (int)r->precision};
+    sha256_init(&h);
+    sha256_update(&h, sizeof scheme, (const uint8_t *)scheme);
+    sha256_update(&h, strlen(fid_version()) + 1, (const uint8_t *)fid_version());
+    sha256_update(&h, 32, fid__net_digest(r->net));
+    sha256_update(&h, sizeof r->dims[in], (const uint8_t *)r->dims[in]);
+    sha256_update(&h, sizeof ints, (const uint8_t *)ints);
+    sha256_digest(&h, sizeof d, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Median ms of `rounds` whole runs: plan 0, or the mix when `mixed`. */
+static double whole_ms(fid_runner *r, int mixed, int rounds) {
+    double t[STEP_ROUNDS];
+    for (int i = 0; i < rounds; i++) {
+        double t0 = now_ms();
+        if (mixed) run_mixed(r);
+        else run_plan(r, &r->plans[0], r->threads);
+        t[i] = now_ms() - t0;
+    }
+    qsort(t, (size_t)rounds, sizeof *t, by_ms);
+    return t[rounds / 2];
+}
+
+static void choose_step_threads(fid_runner *r) {
+    int n = r->plans[0].n_steps;
+    if (!r->adaptive || r->n_plans != 2 || r->plans[1].n_steps != n || n == 0 || r->stat_max) return;
+    uint8_t *one = calloc((size_t)n, 1);
+    double *t = malloc((size_t)2 * n * STEP_ROUNDS * sizeof *t);
+    char key[65], text[4096];
+    steps_key(r, key);
+    if (one && n < (int)sizeof text && fid__choice_load_text("steps", key, text, sizeof text) &&
+        (int)strlen(text) == n && strspn(text, "01") == (size_t)n) {
+        int any = 0;
+        for (int k = 0; k < n; k++)
+            any |= one[k] = text[k] == '1';
+        if (any) r->one_thread = one, r->n_one = n, one = NULL;
+        free(one), free(t);
+        return;
+    }
+    if (!one || !t) {
+        free(one), free(t);
+        return;
+    }
+    int callers = omp_get_max_threads();
+    for (int p = 0; p < 2; p++) {
+        int threads = p ? 1 : r->threads;
+        omp_set_num_threads(threads);
+        for (int w = 0; w < STEP_WARMUP; w++)
+            run_plan(r, &r->plans[p], threads);
+        for (int round = 0; round < STEP_ROUNDS; round++)
+            for (int k = 0; k < n; k++) {
+                double t0 = now_ms();
+                run_step(r, &r->plans[p].steps[k], threads);
+                dnnl_stream_wait(r->stream);
+                t[((size_t)p * n + k) * STEP_ROUNDS + round] = now_ms() - t0;
+            }
+    }
+    int any = 0;
+    for (int k = 0; k < n; k++) {
+        double *all = t + (size_t)k * STEP_ROUNDS, *single = t + ((size_t)n + k) * STEP_ROUNDS;
+        qsort(all, STEP_ROUNDS, sizeof *all, by_ms);
+        qsort(single, STEP_ROUNDS, sizeof *single, by_ms);
+        any |= one[k] = single[STEP_ROUNDS / 2] < all[STEP_ROUNDS / 2];
+    }
+    omp_set_num_threads(r->threads);
+    if (any) {
+        r->one_thread = one, r->n_one = n;
+        double mixed = whole_ms(r, 1, STEP_ROUNDS), plain = whole_ms(r, 0, STEP_ROUNDS);
+        if (!(mixed < plain)) r->one_thread = NULL, memset(one, 0, (size_t)n);
+    }
+    omp_set_num_threads(callers);
+    for (int k = 0; k < n && n < (int)sizeof text; k++)
+        text[k] = one[k] ? '1' : '0';
+    if (n < (int)sizeof text) text[n] = 0, fid__choice_store_text("steps", key, text);
+    if (!r->one_thread) free(one);
+    free(t);
+}
+
 /* A runner computing in one precision (FP32, BF16, or INT8 with the fp32 net's value ranges
  * smin/smax, read during the build only); parameters already checked. */
 static fid_runner *build_runner(const fid_net *net, const fid_runner_params *params, fid_precision precision,
@@ -1179,6 +1297,7 @@ static fid_runner *build_runner(const fid_net *net, const fid_runner_params *par
             }
     }
     free(order);
+    choose_step_threads(r);
     fid__set_status(status, FID_OK);
     return r;
 fail:
@@ -1224,6 +1343,7 @@ void fid_runner_free(fid_runner *r) {
     free(r->dims);
     free(r->rank);
     free(r->buf);
+    free(r->one_thread);
     free(r);
 }
 
@@ -1281,46 +1401,61 @@ static void record_range(fid_runner *r, int id) {
     r->stat_min[id] = lo, r->stat_max[id] = hi;
 }
 
+static fid_status run_step(fid_runner *r, const step *s, int threads) {
+    const fid__node *n = &r->g->nodes[s->node];
+    if (s->kind == STEP_PAD) {
+        run_pad(r, n, s->node);
+        return FID_OK;
+    }
+    if (s->kind == STEP_POOL) {
+        fid__pool_nhwc(&n->a.pool, r->dims[n->inputs[0]], r->buf[n->inputs[0]], r->dims[s->node], r->buf[s->node],
+                       threads);
+        return FID_OK;
+    }
+    if (s->kind == STEP_AFFINE) {
+        run_affine(r, s);
+        return FID_OK;
+    }
+    if (s->kind == STEP_REFERENCE) return fid__ref_node(r->g, s->node, r->dims, r->rank, r->buf, r->buf[s->node]);
+    if (s->copy_residual_from >= 0)
+        memcpy(r->buf[s->node], r->buf[s->copy_residual_from],
+               (size_t)fid__numel(r->rank[s->node], r->dims[s->node]) * dt_size(r->dt[s->node]));
+    for (int m = 0; m < s->n_pre; m++) {
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, s->pre_mems[2 * m]}, {DNNL_ARG_TO, s->pre_mems[2 * m + 1]}};
+        dnnl_status_t ds = dnnl_primitive_execute(s->pre[m], r->stream, 2, a);
+        if (ds != dnnl_success)
+            return fid__fail(FID_ERR_BACKEND, "oneDNN failed converting for node '%s' (status %d)", n->name, (int)ds);
+    }
+    dnnl_status_t ds = dnnl_primitive_execute(s->prim, r->stream, s->n_args, s->args);
+    if (ds != dnnl_success)
+        return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
+    return FID_OK;
+}
+
 static fid_status run_plan(fid_runner *r, const plan *p, int threads) {
     for (int k = 0; r->stat_max && k < r->g->n_inputs; k++)
         record_range(r, r->g->inputs[k]);
     for (int k = 0; k < p->n_steps; k++) {
         if (k > 0 && r->stat_max) record_range(r, p->steps[k - 1].node);
-        const step *s = &p->steps[k];
-        const fid__node *n = &r->g->nodes[s->node];
-        if (s->kind == STEP_PAD) {
-            run_pad(r, n, s->node);
-            continue;
-        }
-        if (s->kind == STEP_POOL) {
-            fid__pool_nhwc(&n->a.pool, r->dims[n->inputs[0]], r->buf[n->inputs[0]], r->dims[s->node], r->buf[s->node],
-                           threads);
-            continue;
-        }
-        if (s->kind == STEP_AFFINE) {
-            run_affine(r, s);
-            continue;
-        }
-        if (s->kind == STEP_REFERENCE) {
-            fid_status st = fid__ref_node(r->g, s->node, r->dims, r->rank, r->buf, r->buf[s->node]);
-            if (st != FID_OK) return st;
-            continue;
-        }
-        if (s->copy_residual_from >= 0)
-            memcpy(r->buf[s->node], r->buf[s->copy_residual_from],
-                   (size_t)fid__numel(r->rank[s->node], r->dims[s->node]) * dt_size(r->dt[s->node]));
-        for (int m = 0; m < s->n_pre; m++) {
-            dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, s->pre_mems[2 * m]}, {DNNL_ARG_TO, s->pre_mems[2 * m + 1]}};
-            dnnl_status_t ds = dnnl_primitive_execute(s->pre[m], r->stream, 2, a);
-            if (ds != dnnl_success)
-                return fid__fail(FID_ERR_BACKEND, "oneDNN failed converting for node '%s' (status %d)", n->name, (int)ds);
-        }
-        dnnl_status_t ds = dnnl_primitive_execute(s->prim, r->stream, s->n_args, s->args);
-        if (ds != dnnl_success)
-            return fid__fail(FID_ERR_BACKEND, "oneDNN failed on node '%s' (status %d)", n->name, (int)ds);
+        fid_status st = run_step(r, &p->steps[k], threads);
+        if (st != FID_OK) return st;
     }
     dnnl_stream_wait(r->stream);
     if (r->stat_max && p->n_steps) record_range(r, p->steps[p->n_steps - 1].node);
+    return FID_OK;
+}
+
+/* "All threads" with the per-layer choice: each step from the plan it runs faster in. The
+ * caller has set the OpenMP count to r->threads; a one-thread step sets 1 for itself. */
+static fid_status run_mixed(fid_runner *r) {
+    for (int k = 0; k < r->plans[0].n_steps; k++) {
+        int one = r->one_thread[k];
+        if (one) omp_set_num_threads(1);
+        fid_status st = run_step(r, one ? &r->plans[1].steps[k] : &r->plans[0].steps[k], one ? 1 : r->threads);
+        if (one) omp_set_num_threads(r->threads);
+        if (st != FID_OK) return st;
+    }
+    dnnl_stream_wait(r->stream);
     return FID_OK;
 }
 
@@ -1332,7 +1467,8 @@ fid_status fid_runner_run(fid_runner *r) {
      * so a program's own parallel regions in this thread are not changed by faceid. */
     int callers = omp_get_max_threads();
     omp_set_num_threads(threads);
-    fid_status st = run_plan(r, &r->plans[threads == r->threads ? 0 : 1], threads);
+    int all = threads == r->threads;
+    fid_status st = all && r->one_thread ? run_mixed(r) : run_plan(r, &r->plans[all ? 0 : 1], threads);
     omp_set_num_threads(callers);
     if (st == FID_OK && r->adaptive) record_latency(r, threads, probing, now_ms() - t0);
     return st;
