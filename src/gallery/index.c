@@ -1,18 +1,19 @@
 /*
  * Nearest-neighbour search for large galleries: descriptors quantised to int8 (one symmetric
  * scale for the whole index) are scanned with AVX2 integer dot products, the best candidates
- * are re-ranked with the exact float32 distances. 1M x 128-d is 128 MB of int8 instead of
+ * are re-ranked with the exact float32 distances (AVX2 where the CPU has it: gallery/int8_dot.h).
+ * 1M x 128-d is 128 MB of int8 instead of
  * 512 MB of float32: the scan is memory-bound, so it is 4x less to read.
  */
 #include "gallery/index.h"
 
 #include <float.h>
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gallery/int8_dot.h"
 #include "util/error.h"
 
 struct fid__index {
@@ -65,31 +66,6 @@ void fid__index_free(fid__index *ix) {
     free(ix);
 }
 
-__attribute__((target("avx2"), always_inline)) static inline int32_t dot_avx2(const int8_t *a, const int8_t *b, int n) {
-    __m256i acc = _mm256_setzero_si256();
-    for (int k = 0; k < n; k += 32) {
-        __m256i va = _mm256_load_si256((const __m256i *)(a + k)), vb = _mm256_load_si256((const __m256i *)(b + k));
-        /* int8 -> int16, multiply-add pairs into int32 */
-        __m256i a0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(va)),
-                b0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(vb));
-        __m256i a1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(va, 1)),
-                b1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(vb, 1));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a0, b0));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a1, b1));
-    }
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
-static int32_t dot_plain(const int8_t *a, const int8_t *b, int n) {
-    int32_t s = 0;
-    for (int k = 0; k < n; k++)
-        s += a[k] * b[k];
-    return s;
-}
-
 typedef struct hit {
     float d;
     int64_t i;
@@ -134,11 +110,13 @@ static void push(hit *heap, int *size, int k, float d, int64_t i) {
         }                                                                                                              \
     }
 
+#ifdef FID__HAVE_DOT_I8_AVX2
 __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to,
-                                                      hit *heap, int *size, int k) SCAN_BODY(dot_avx2)
+                                                      hit *heap, int *size, int k) SCAN_BODY(fid__dot_i8_avx2)
+#endif
 
     static void scan_plain(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to, hit *heap, int *size,
-                           int k) SCAN_BODY(dot_plain)
+                           int k) SCAN_BODY(fid__dot_i8)
 
         int fid__index_search(const fid__index *ix, const float *query, int k, int candidates, int threads,
                               int64_t *out_index, float *out_distance) {
@@ -151,7 +129,11 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
         int v = j < ix->dim ? (int)lrintf(query[j] / ix->scale) : 0;
         qq[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
     }
+#ifdef FID__HAVE_DOT_I8_AVX2
     int use_avx2 = __builtin_cpu_supports("avx2");
+#else
+    int use_avx2 = 0;
+#endif
     if (threads < 1) threads = 1;
     hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
     int *sizes = calloc((size_t)threads, sizeof *sizes);
@@ -163,9 +145,11 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         int64_t from = ix->n * t / nt, to = ix->n * (t + 1) / nt;
+#ifdef FID__HAVE_DOT_I8_AVX2
         if (use_avx2)
             scan_avx2(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
         else
+#endif
             scan_plain(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
     }
     /* exact float32 re-rank of every thread's candidates */

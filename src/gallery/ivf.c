@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gallery/int8_dot.h"
 #include "util/error.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 /* k-means: Lloyd's iterations on a sample of this many rows per list (enough for the centres to
  * settle; faiss uses 39-256) */
@@ -292,13 +290,6 @@ static void push(hit *heap, int *size, int k, float d, int64_t p) {
     }
 }
 
-static int32_t dot_plain(const int8_t *a, const int8_t *b, int n) {
-    int32_t s = 0;
-    for (int k = 0; k < n; k++)
-        s += a[k] * b[k];
-    return s;
-}
-
 /* One list's rows against the query's offset from its centre (qq: int8 at step qs). */
 #define SCAN_LIST(DOT)                                                                                                 \
     {                                                                                                                  \
@@ -311,31 +302,14 @@ static int32_t dot_plain(const int8_t *a, const int8_t *b, int n) {
 
 static void scan_plain(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2, hit *heap, int *size, int k) {
     int dp = ix->dim_padded;
-    SCAN_LIST(dot_plain)
+    SCAN_LIST(fid__dot_i8)
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2"), always_inline)) static inline int32_t dot_avx2(const int8_t *a, const int8_t *b, int n) {
-    __m256i acc = _mm256_setzero_si256();
-    for (int k = 0; k < n; k += 32) {
-        __m256i va = _mm256_loadu_si256((const __m256i *)(a + k)), vb = _mm256_loadu_si256((const __m256i *)(b + k));
-        __m256i a0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(va)),
-                b0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(vb));
-        __m256i a1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(va, 1)),
-                b1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(vb, 1));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a0, b0));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a1, b1));
-    }
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
+#ifdef FID__HAVE_DOT_I8_AVX2
 __attribute__((target("avx2"))) static void scan_avx2(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2,
                                                       hit *heap, int *size, int k) {
     int dp = ix->dim_padded;
-    SCAN_LIST(dot_avx2)
+    SCAN_LIST(fid__dot_i8_avx2)
 }
 #endif
 
@@ -380,7 +354,7 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
         hit t = near[a];
         near[a] = near[m], near[m] = t;
     }
-#if defined(__x86_64__)
+#ifdef FID__HAVE_DOT_I8_AVX2
     int avx2 = !portable_only && __builtin_cpu_supports("avx2");
 #endif
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -399,7 +373,7 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
             float qs = top / 127.0f;
             for (int j = 0; j < dp; j++)
                 qq[j] = (int8_t)(j < dim ? lrintf(off[j] / qs) : 0);
-#if defined(__x86_64__)
+#ifdef FID__HAVE_DOT_I8_AVX2
             if (avx2)
                 scan_avx2(ix, l, qq, qs, q_n2, heap, &sizes[t], candidates);
             else
