@@ -1,7 +1,7 @@
 /*
  * Nearest-neighbour search for large galleries: descriptors quantised to int8 (one symmetric
  * scale for the whole index) are scanned with AVX2 integer dot products, the best candidates
- * are re-ranked with the exact float32 distances (AVX2 where the CPU has it: gallery/int8_dot.h).
+ * are re-ranked with the exact float32 distances (AVX2 where the CPU has it: gallery/scan.h).
  * 1M x 128-d is 128 MB of int8 instead of
  * 512 MB of float32: the scan is memory-bound, so it is 4x less to read.
  */
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gallery/int8_dot.h"
+#include "gallery/scan.h"
 #include "util/error.h"
 
 struct fid__index {
@@ -66,38 +66,6 @@ void fid__index_free(fid__index *ix) {
     free(ix);
 }
 
-typedef struct hit {
-    float d;
-    int64_t i;
-} hit;
-
-/* Keeps the k smallest in a max-heap. */
-static void push(hit *heap, int *size, int k, float d, int64_t i) {
-    if (*size < k) {
-        int c = (*size)++;
-        heap[c] = (hit){d, i};
-        while (c > 0 && heap[(c - 1) / 2].d < heap[c].d) {
-            hit t = heap[c];
-            heap[c] = heap[(c - 1) / 2];
-            heap[(c - 1) / 2] = t;
-            c = (c - 1) / 2;
-        }
-    } else if (d < heap[0].d) {
-        heap[0] = (hit){d, i};
-        int c = 0;
-        for (;;) {
-            int l = 2 * c + 1, r = l + 1, m = c;
-            if (l < k && heap[l].d > heap[m].d) m = l;
-            if (r < k && heap[r].d > heap[m].d) m = r;
-            if (m == c) break;
-            hit t = heap[c];
-            heap[c] = heap[m];
-            heap[m] = t;
-            c = m;
-        }
-    }
-}
-
 /* One thread's share of rows [from, to): int8 distances into its candidate heap. The whole loop
  * is compiled for AVX2 so the dot product inlines (a call per row cost a third of the time). */
 #define SCAN_BODY(DOT)                                                                                                 \
@@ -106,16 +74,16 @@ static void push(hit *heap, int *size, int k, float d, int64_t i) {
         for (int64_t i = from; i < to; i++) {                                                                          \
             const int8_t *row = ix->q + (size_t)i * ix->dim_padded;                                                    \
             float d = ix->norm2[i] - 2.0f * (float)DOT(row, qq, ix->dim_padded) * s2; /* |x-q|^2 - |q|^2 */            \
-            if (*size < k || d < heap[0].d) push(heap, size, k, d, i);                                                 \
+            if (*size < k || d < heap[0].d) fid__hit_push(heap, size, k, d, i);                                        \
         }                                                                                                              \
     }
 
 #ifdef FID__HAVE_DOT_I8_AVX2
 __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to,
-                                                      hit *heap, int *size, int k) SCAN_BODY(fid__dot_i8_avx2)
+                                                      fid__hit *heap, int *size, int k) SCAN_BODY(fid__dot_i8_avx2)
 #endif
 
-    static void scan_plain(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to, hit *heap, int *size,
+    static void scan_plain(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to, fid__hit *heap, int *size,
                            int k) SCAN_BODY(fid__dot_i8)
 
         int fid__index_search(const fid__index *ix, const float *query, int k, int candidates, int threads,
@@ -135,7 +103,7 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
     int use_avx2 = 0;
 #endif
     if (threads < 1) threads = 1;
-    hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
+    fid__hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
     int *sizes = calloc((size_t)threads, sizeof *sizes);
     if (!heaps || !sizes) {
         free(qq), free(heaps), free(sizes);
@@ -153,7 +121,7 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
             scan_plain(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
     }
     /* exact float32 re-rank of every thread's candidates */
-    hit *best = malloc((size_t)k * sizeof *best);
+    fid__hit *best = malloc((size_t)k * sizeof *best);
     int nb = 0;
     for (int t = 0; t < threads && best; t++)
         for (int c = 0; c < sizes[t]; c++) {
@@ -162,13 +130,13 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
             double acc = 0;
             for (int j = 0; j < ix->dim; j++)
                 acc += ((double)x[j] - query[j]) * ((double)x[j] - query[j]);
-            push(best, &nb, k, (float)sqrt(acc), i);
+            fid__hit_push(best, &nb, k, (float)sqrt(acc), i);
         }
     /* heap -> ascending */
     for (int a = 0; best && a < nb; a++)
         for (int b = a + 1; b < nb; b++)
             if (best[b].d < best[a].d) {
-                hit tmp = best[a];
+                fid__hit tmp = best[a];
                 best[a] = best[b];
                 best[b] = tmp;
             }

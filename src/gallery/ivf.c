@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gallery/int8_dot.h"
+#include "gallery/scan.h"
 #include "util/error.h"
-
 
 /* k-means: Lloyd's iterations on a sample of this many rows per list (enough for the centres to
  * settle; faiss uses 39-256) */
@@ -258,56 +257,25 @@ int fid__ivf_lists(const fid__ivf *ix) { return ix ? ix->lists : 0; }
 
 /* ---- searching --------------------------------------------------------------------------------- */
 
-typedef struct hit {
-    float d;
-    int64_t p; /* position in list order */
-} hit;
-
-/* The k smallest in a max-heap. */
-static void push(hit *heap, int *size, int k, float d, int64_t p) {
-    int c;
-    if (*size < k) {
-        c = (*size)++;
-        heap[c] = (hit){d, p};
-        while (c > 0 && heap[(c - 1) / 2].d < heap[c].d) {
-            hit t = heap[c];
-            heap[c] = heap[(c - 1) / 2], heap[(c - 1) / 2] = t;
-            c = (c - 1) / 2;
-        }
-        return;
-    }
-    if (d >= heap[0].d) return;
-    heap[0] = (hit){d, p};
-    c = 0;
-    for (;;) {
-        int l = 2 * c + 1, r = l + 1, m = c;
-        if (l < k && heap[l].d > heap[m].d) m = l;
-        if (r < k && heap[r].d > heap[m].d) m = r;
-        if (m == c) break;
-        hit t = heap[c];
-        heap[c] = heap[m], heap[m] = t;
-        c = m;
-    }
-}
-
 /* One list's rows against the query's offset from its centre (qq: int8 at step qs). */
 #define SCAN_LIST(DOT)                                                                                                 \
     {                                                                                                                  \
         float scale = 2.0f * ix->step[l] * qs;                                                                         \
         for (int64_t p = ix->start[l]; p < ix->start[l + 1]; p++) {                                                    \
             float d = q_n2 + ix->code_n2[p] - scale * (float)DOT(ix->code + (size_t)p * ix->dim_padded, qq, dp);       \
-            if (*size < k || d < heap[0].d) push(heap, size, k, d, p);                                                 \
+            if (*size < k || d < heap[0].d) fid__hit_push(heap, size, k, d, p);                                        \
         }                                                                                                              \
     }
 
-static void scan_plain(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2, hit *heap, int *size, int k) {
+static void scan_plain(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2, fid__hit *heap, int *size,
+                       int k) {
     int dp = ix->dim_padded;
     SCAN_LIST(fid__dot_i8)
 }
 
 #ifdef FID__HAVE_DOT_I8_AVX2
 __attribute__((target("avx2"))) static void scan_avx2(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2,
-                                                      hit *heap, int *size, int k) {
+                                                      fid__hit *heap, int *size, int k) {
     int dp = ix->dim_padded;
     SCAN_LIST(fid__dot_i8_avx2)
 }
@@ -317,7 +285,7 @@ static int portable_only;
 void fid__ivf_portable_only(int on) { portable_only = on; }
 
 static int by_distance(const void *a, const void *b) {
-    float x = ((const hit *)a)->d, y = ((const hit *)b)->d;
+    float x = ((const fid__hit *)a)->d, y = ((const fid__hit *)b)->d;
     return (x > y) - (x < y);
 }
 
@@ -330,8 +298,8 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
     if (candidates < k) candidates = k;
     if (threads < 1) threads = 1;
     /* the nearest centres */
-    hit *near = malloc((size_t)lists * sizeof *near);
-    hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
+    fid__hit *near = malloc((size_t)lists * sizeof *near);
+    fid__hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
     int *sizes = calloc((size_t)threads, sizeof *sizes);
     int8_t *qqs = malloc((size_t)threads * dp);
     float *offs = malloc((size_t)threads * dim * sizeof *offs);
@@ -344,14 +312,14 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
         float s = 0;
         for (int j = 0; j < dim; j++)
             s += (query[j] - c[j]) * (query[j] - c[j]);
-        near[l] = (hit){s, l};
+        near[l] = (fid__hit){s, l};
     }
     /* partial selection of the `probes` nearest */
     for (int a = 0; a < probes; a++) {
         int m = a;
         for (int b = a + 1; b < lists; b++)
             if (near[b].d < near[m].d) m = b;
-        hit t = near[a];
+        fid__hit t = near[a];
         near[a] = near[m], near[m] = t;
     }
 #ifdef FID__HAVE_DOT_I8_AVX2
@@ -362,10 +330,10 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
         int t = omp_get_thread_num();
         int8_t *qq = qqs + (size_t)t * dp;
         float *off = offs + (size_t)t * dim;
-        hit *heap = heaps + (size_t)t * candidates;
+        fid__hit *heap = heaps + (size_t)t * candidates;
 #pragma omp for schedule(dynamic, 1)
         for (int a = 0; a < probes; a++) {
-            int l = (int)near[a].p;
+            int l = (int)near[a].i;
             const float *c = ix->centres + (size_t)l * dim;
             float top = 1e-12f, q_n2 = 0;
             for (int j = 0; j < dim; j++)
@@ -383,7 +351,7 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
     }
     /* every thread's candidates ranked again with their fp16 copies */
     int nb = 0;
-    hit *best = near; /* reused: at least `probes` >= 1 entries; candidates may exceed it */
+    fid__hit *best = near; /* reused: at least `probes` >= 1 entries; candidates may exceed it */
     if (threads * candidates > lists) best = malloc((size_t)threads * candidates * sizeof *best);
     if (!best) {
         free(near), free(heaps), free(sizes), free(qqs), free(offs);
@@ -391,19 +359,19 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
     }
     for (int t = 0; t < threads; t++)
         for (int c = 0; c < sizes[t]; c++) {
-            int64_t p = heaps[(size_t)t * candidates + c].p;
+            int64_t p = heaps[(size_t)t * candidates + c].i;
             const uint16_t *h = ix->half + (size_t)p * dim;
             float s = 0;
             for (int j = 0; j < dim; j++) {
                 float v = fid__float_from_half(h[j]) - query[j];
                 s += v * v;
             }
-            best[nb++] = (hit){sqrtf(s), p};
+            best[nb++] = (fid__hit){sqrtf(s), p};
         }
     qsort(best, (size_t)nb, sizeof *best, by_distance);
     int out = nb < k ? nb : k;
     for (int a = 0; a < out; a++)
-        out_index[a] = ix->id[best[a].p], out_distance[a] = best[a].d;
+        out_index[a] = ix->id[best[a].i], out_distance[a] = best[a].d;
     if (best != near) free(best);
     free(near), free(heaps), free(sizes), free(qqs), free(offs);
     return out;

@@ -1,10 +1,42 @@
-/* int8 dot products for the gallery's scans (index.c, ivf.c): a portable one the compiler
- * vectorises (NEON on arm64), and on x86-64 an AVX2 one for callers compiled for AVX2 and chosen
- * at run time (__builtin_cpu_supports). n is a multiple of 32. */
-#ifndef FID_GALLERY_INT8_DOT_H
-#define FID_GALLERY_INT8_DOT_H
+/* What the gallery's scans (index.c, ivf.c) share: the k best hits in a max-heap, and int8 dot
+ * products: a portable one the compiler vectorises (NEON on arm64), and on x86-64 an AVX2 one for
+ * callers compiled for AVX2 and chosen at run time (__builtin_cpu_supports); n is a multiple of 32. */
+#ifndef FID_GALLERY_SCAN_H
+#define FID_GALLERY_SCAN_H
 
 #include <stdint.h>
+
+typedef struct fid__hit {
+    float d;
+    int64_t i;
+} fid__hit;
+
+/* Keeps the k smallest distances seen in a max-heap of *size (<= k) entries. */
+static inline void fid__hit_push(fid__hit *heap, int *size, int k, float d, int64_t i) {
+    int c;
+    if (*size < k) {
+        c = (*size)++;
+        heap[c] = (fid__hit){d, i};
+        while (c > 0 && heap[(c - 1) / 2].d < heap[c].d) {
+            fid__hit t = heap[c];
+            heap[c] = heap[(c - 1) / 2], heap[(c - 1) / 2] = t;
+            c = (c - 1) / 2;
+        }
+        return;
+    }
+    if (d >= heap[0].d) return;
+    heap[0] = (fid__hit){d, i};
+    c = 0;
+    for (;;) {
+        int l = 2 * c + 1, r = l + 1, m = c;
+        if (l < k && heap[l].d > heap[m].d) m = l;
+        if (r < k && heap[r].d > heap[m].d) m = r;
+        if (m == c) break;
+        fid__hit t = heap[c];
+        heap[c] = heap[m], heap[m] = t;
+        c = m;
+    }
+}
 
 static inline int32_t fid__dot_i8(const int8_t *a, const int8_t *b, int n) {
     int32_t s = 0;
