@@ -40,8 +40,7 @@ static const char *serve_usage =
     "allowed-hosts, audit-log, blur-unknown, threshold, node (the host name: this service in a shared\n"
     "history); [retention] crops-hours (24), events-hours (168), unknown-groups (100), history (1:\n"
     "events kept in the gallery's database, listed after a restart), history-crops (1: with their\n"
-    "crops, within crops-hours; strangers' not when blur-unknown); [mqtt] host, port, user, password, prefix "
-    "(faceid),\n"
+    "crops, within crops-hours; strangers' not when blur-unknown); [mqtt] host, port, user, password, prefix (faceid),\n"
     "crops; any other [NAME] is a camera with live's keys (source, detector, roi, ...).\n"
     "examples:\n"
     "  faceid serve --source door=rtsp://cam.local/stream\n"
@@ -161,10 +160,7 @@ int fid_cli_serve(int argc, char **argv) {
         }
         const char *key = NULL, *section = "server", *value = optarg;
         switch (c) {
-        case 'h':
-            fputs(serve_usage, stdout);
-            fputs(fid_cli_contract, stdout);
-            return FID_EXIT_OK;
+        case 'h': fputs(serve_usage, stdout); fputs(fid_cli_contract, stdout); return FID_EXIT_OK;
         case O_CONFIG: config = optarg; break;
         case O_SOURCE:
             if (n_sources == FID_CLI_MAX_CAMERAS) {

@@ -49,9 +49,9 @@ struct fid_detector {
 
 typedef struct fid__detector_kind {
     fid_detector_kind kind;
-    const char *name;                /* as users type it: "ssd", "tiny", "blazeface", "haar" */
-    const char *model;               /* network file under fid_model_dir(); NULL: the kind loads its own model */
-    int input_side;                  /* network input side; 0: params.input_size (fully convolutional nets) */
+    const char *name;  /* as users type it: "ssd", "tiny", "blazeface", "haar" */
+    const char *model; /* network file under fid_model_dir(); NULL: the kind loads its own model */
+    int input_side;    /* network input side; 0: params.input_size (fully convolutional nets) */
     float pixel_scale, pixel_offset; /* network input = pixel * scale + offset */
     float iou_threshold;             /* default non-maximum suppression */
     int min_face_size;               /* default */

@@ -78,10 +78,12 @@ fid_pipeline_params fid_pipeline_default_params(void) {
     return p;
 }
 
-fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params, fid_status *status) {
+fid_pipeline *fid_pipeline_create(fid_identifier *identifier, const fid_pipeline_params *params,
+                                  fid_status *status) {
     fid_pipeline_params p = params ? *params : fid_pipeline_default_params();
-    if (!identifier || p.detect_workers < 1 || p.detect_workers > 4 || p.roi.width < 0 || p.roi.height < 0 ||
-        (p.roi.width > 0 && !(p.roi.height > 0)) || p.roi.x < 0 || p.roi.y < 0) {
+    if (!identifier || p.detect_workers < 1 || p.detect_workers > 4 ||
+        p.roi.width < 0 || p.roi.height < 0 || (p.roi.width > 0 && !(p.roi.height > 0)) || p.roi.x < 0 ||
+        p.roi.y < 0) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT,
                                           "fid_pipeline_create: need an identifier, detect_workers 1..4 and a "
                                           "region of interest inside the frame"));
@@ -252,8 +254,7 @@ static void forget_departed(fid_pipeline *pl, const detected_frame *d) {
  * gives the same labels on every run; else what is ready is taken and nothing waits. */
 static fid_status track_frame(fid_pipeline *pl, const detected_frame *d, fid_pipeline_result *out) {
     int m = FID__MAX_FACES;
-    if (d->n_faces < 0)
-        return fid__fail(FID_ERR_BACKEND, "%s: frame %lld: %s", pl->name, (long long)d->index, d->error);
+    if (d->n_faces < 0) return fid__fail(FID_ERR_BACKEND, "%s: frame %lld: %s", pl->name, (long long)d->index, d->error);
     int n = d->n_faces < m ? d->n_faces : m;
     int k = fid_tracker_update(pl->tracker, d->faces, n, d->index, pl->tev, m * 2 + 2);
     for (int i = 0; i < k && i < m * 2 + 2; i++)
@@ -316,8 +317,8 @@ fid_status fid_pipeline_process(fid_pipeline *pl, const fid_image *frame, int64_
     if (!pl || !frame || !out) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: NULL argument");
     if (pl->capture) return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: the pipeline reads a source");
     if (index <= pl->last_frame)
-        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: frame %lld after frame %lld",
-                         (long long)index, (long long)pl->last_frame);
+        return fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_pipeline_process: frame %lld after frame %lld", (long long)index,
+                         (long long)pl->last_frame);
     fid_status st;
     if (!pl->pool && !(pl->pool = detect_pool_start(&pl->p.detector, 0, pl->p.roi, &st))) return st;
     begin_result(pl);

@@ -377,10 +377,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         }
     } else if (*socket_context) { /* closed: before the descriptor is, so it is never reused under us */
         srv_conn *k = *socket_context;
-        if (k->prev)
-            k->prev->next = k->next;
-        else
-            s->conns = k->next;
+        if (k->prev) k->prev->next = k->next;
+        else s->conns = k->next;
         if (k->next) k->next->prev = k->prev;
         free(k);
         *socket_context = NULL;
@@ -545,9 +543,7 @@ static int cross_site(struct MHD_Connection *c, const char *host) {
     if (site && strcmp(site, "same-origin") && strcmp(site, "none")) return 1;
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     if (!origin) return 0;
-    const char *rest = !strncasecmp(origin, "http://", 7)    ? origin + 7
-                       : !strncasecmp(origin, "https://", 8) ? origin + 8
-                                                             : NULL;
+    const char *rest = !strncasecmp(origin, "http://", 7) ? origin + 7 : !strncasecmp(origin, "https://", 8) ? origin + 8 : NULL;
     return !rest || !host || strcasecmp(rest, host) != 0;
 }
 
@@ -632,8 +628,7 @@ static int refuse(srv_request *r) {
     int locked_out = 0;
     if (!rate_take(s, r->client, &locked_out)) {
         static const char busy[] = "{\"error\":\"too many requests from this client: wait a second\"}";
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(sizeof busy - 1, (void *)busy, MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof busy - 1, (void *)busy, MHD_RESPMEM_PERSISTENT);
         if (resp) MHD_add_response_header(resp, "Retry-After", "1");
         atomic_fetch_add(&s->rate_refused, 1);
         srv_queue(r, 429, resp, "application/json");
@@ -651,17 +646,14 @@ static int refuse(srv_request *r) {
         if (!strcmp(srv_routes[i].method, r->method) ||
             (!strcmp(r->method, "HEAD") && !strcmp(srv_routes[i].method, "GET") && (srv_routes[i].flags & SRV_OPEN)))
             hit = &srv_routes[i];
-        else if (!strstr(allow, srv_routes[i].method) &&
-                 strlen(allow) + strlen(srv_routes[i].method) + 3 < sizeof allow)
-            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", *allow ? ", " : "",
-                     srv_routes[i].method);
+        else if (!strstr(allow, srv_routes[i].method) && strlen(allow) + strlen(srv_routes[i].method) + 3 < sizeof allow)
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", *allow ? ", " : "", srv_routes[i].method);
     }
     if (!hit) {
         if (*allow) {
             srv_send_error(r, 405, "%s %s: use %s", r->method, r->url, allow);
         } else {
-            srv_send_error(r, 404, "%s: no such resource (the API is under /api/v1; see openapi/faceid-api.json)",
-                           r->url);
+            srv_send_error(r, 404, "%s: no such resource (the API is under /api/v1; see openapi/faceid-api.json)", r->url);
         }
         return 1;
     }
@@ -717,9 +709,8 @@ static enum MHD_Result serve_page(srv_request *r) {
     if (!w) return srv_send_error(r, 404, "%s: no such page", r->url);
     struct MHD_Response *resp = MHD_create_response_from_buffer(w->size, (void *)w->data, MHD_RESPMEM_PERSISTENT);
     if (resp)
-        MHD_add_response_header(
-            resp, "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' blob: data:; frame-ancestors 'none'; form-action 'self'");
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob: data:; frame-ancestors 'none'; form-action 'self'");
     return srv_queue(r, 200, resp, w->type);
 }
 
@@ -855,12 +846,12 @@ int srv_http_start(fid_server *s, const void *addr, char *why, size_t why_size) 
                                    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
                                    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
                                    {MHD_OPTION_END, 0, NULL}};
-    s->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
-                         MHD_OPTION_NOTIFY_COMPLETED, request_done, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                         MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-                         MHD_OPTION_ARRAY, s->tls_cert_pem ? tls : &tls[3], MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT,
+        limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_ARRAY,
+        s->tls_cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(why, why_size, "listen %s: cannot listen there (in use, not this machine's address%s)", s->p.listen,
                  s->tls_cert_pem ? ", or the certificate and key do not load" : "");
