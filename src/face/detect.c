@@ -518,6 +518,11 @@ int fid_detector_run(fid_detector *d, const fid_image *im, fid_detection *out, i
     return found;
 }
 
+int fid__detector_needs_mosaic(const fid_detector *d, int width, int height, fid_box face) {
+    double whole = (double)d->input_size / (width > height ? width : height);
+    return face.height * whole < 1.3 * d->kind->smallest_face && face.width > 0 && face.height > 0;
+}
+
 int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, int period, const fid_box *follow,
                            int n_follow, fid_detection *out, int capacity, fid_status *status) {
     if (!d || !im || (capacity > 0 && !out) || (n_follow > 0 && !follow) || frame < 0) {
@@ -529,16 +534,13 @@ int fid_detector_run_video(fid_detector *d, const fid_image *im, int64_t frame, 
     int n = fid_detector_tiles(d, im->width, im->height, tiles, FID__MAX_TILES);
     if (n > FID__MAX_TILES) n = FID__MAX_TILES;
     if (period < 1) period = 1;
-    double whole = (double)d->input_size / (im->width > im->height ? im->width : im->height);
-    double m = d->kind->smallest_face;
     for (int t = 0; t < n; t++)
         which[t] = t % period == frame % period;
     /* followed faces too small for the whole-frame pass are looked for every frame, in mosaics */
     fid_box small[FID__MAX_TILES];
     int n_small = 0;
     for (int k = 0; k < n_follow && n_small < FID__MAX_TILES; k++)
-        if (follow[k].height * whole < 1.3 * m && follow[k].width > 0 && follow[k].height > 0)
-            small[n_small++] = follow[k];
+        if (fid__detector_needs_mosaic(d, im->width, im->height, follow[k])) small[n_small++] = follow[k];
     return run_scan(d, im, tiles, n, which, small, n_small, follow, n_follow, NULL, 0, out, capacity, status);
 }
 

@@ -21,6 +21,10 @@ typedef struct fid__scan_plan {
     int n_small, n_follow, n_refused;
 } fid__scan_plan;
 
+/* 1 when a followed face's box in a width x height frame is too small for the whole-frame pass:
+ * it is looked for in a mosaic (fid_detector_run_video, the pipeline's scan plan). */
+int fid__detector_needs_mosaic(const fid_detector *d, int width, int height, fid_box face);
+
 /* Runs a plan on a frame; after it d->refused holds what the second look refused this time. */
 int fid__detector_run_plan(fid_detector *d, const fid_image *im, const fid__scan_plan *plan, fid_detection *out,
                            int capacity, fid_status *status);

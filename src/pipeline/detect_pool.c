@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "image/image.h"
+#include "util/box.h"
 #include "util/error.h"
 
 enum { MAX_WORKERS = 4 };
@@ -41,12 +42,6 @@ struct detect_pool {
 
 static fid_box moved(fid_box b, float dx, float dy) { return (fid_box){b.x + dx, b.y + dy, b.width, b.height}; }
 
-static float iou(fid_box a, fid_box b) {
-    float x0 = fmaxf(a.x, b.x), y0 = fmaxf(a.y, b.y);
-    float x1 = fminf(a.x + a.width, b.x + b.width), y1 = fminf(a.y + a.height, b.y + b.height);
-    float i = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0, u = a.width * a.height + b.width * b.height - i;
-    return u > 0 ? i / u : 0;
-}
 
 /* Detects as the request says, in the region of interest only (cut out; boxes moved between
  * frame and region pixels), then adds the carried detections it did not find again. */
@@ -95,7 +90,7 @@ static int detect_roi(detect_pool *pool, int w, slot *s) {
     for (int c = 0; c < q->n_carry && n < FID__MAX_FACES; c++) {
         int again = 0;
         for (int i = 0; i < found && !again; i++)
-            again = iou(s->f.faces[i].box, q->carry[c].box) > 0.3f;
+            again = fid__box_iou(s->f.faces[i].box, q->carry[c].box) > 0.3f;
         if (again) continue;
         s->f.faces[n] = q->carry[c];
         s->f.detected_in[n++] = q->carry_from[c];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "faceid.h"
+#include "util/box.h"
 #include "util/error.h"
 
 #define MAX_VOTES 16
@@ -55,12 +56,6 @@ void fid_tracker_free(fid_tracker *t) {
     free(t);
 }
 
-static float iou(fid_box a, fid_box b) {
-    float x0 = fmaxf(a.x, b.x), y0 = fmaxf(a.y, b.y);
-    float x1 = fminf(a.x + a.width, b.x + b.width), y1 = fminf(a.y + a.height, b.y + b.height);
-    float inter = fmaxf(0, x1 - x0) * fmaxf(0, y1 - y0), uni = a.width * a.height + b.width * b.height - inter;
-    return uni > 0 ? inter / uni : 0;
-}
 
 /* Where the track's face should be in `frame`, moving on as it moved (constant velocity). */
 static fid_box predicted(const track *tr, int64_t frame) {
@@ -108,7 +103,7 @@ int fid_tracker_update(fid_tracker *t, const fid_detection *dets, int n_dets, in
             if (matched[i]) continue;
             for (int d = 0; d < n_dets; d++) {
                 if (used[d]) continue;
-                float v = iou(predicted(&t->tracks[i], frame), dets[d].box);
+                float v = fid__box_iou(predicted(&t->tracks[i], frame), dets[d].box);
                 if (v > best) best = v, bt = i, bd = d;
             }
         }
