@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "image/motion.h"
+#include "util/box.h"
 
 /* Tile passes a frame: the round robin's (every tile within 30 frames, 3 a frame at 1080p, one at
  * 640x480). Costs at 1080p on 2 cores (bench/live_bench): a BlazeFace pass ~5 ms on one core;
@@ -21,7 +22,6 @@ enum { HOLD_FRAMES = 30 };
 static const float AROUND = 0.25f;
 
 typedef struct held {
-    int track;
     fid_detection det;
     int64_t from;
     int carried; /* by the frame being planned */
@@ -64,13 +64,6 @@ static fid_box around(fid_box b) {
                      b.height * (1 + 2 * AROUND)};
 }
 
-static float iou(fid_box a, fid_box b) {
-    float x0 = a.x > b.x ? a.x : b.x, y0 = a.y > b.y ? a.y : b.y;
-    float x1 = a.x + a.width < b.x + b.width ? a.x + a.width : b.x + b.width;
-    float y1 = a.y + a.height < b.y + b.height ? a.y + a.height : b.y + b.height;
-    float i = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0, u = a.width * a.height + b.width * b.height - i;
-    return u > 0 ? i / u : 0;
-}
 
 /* The detected area's tiles, in frame pixels; a new size starts every tile unscanned. */
 static void layout(scan_planner *sp, const fid_detector *det, int W, int H, fid_box roi) {
@@ -88,22 +81,24 @@ static void layout(scan_planner *sp, const fid_detector *det, int W, int H, fid_
 
 static void choose_tiles(scan_planner *sp, int64_t index, int moving_map, scan_request *out) {
     out->n_tiles = sp->n_tiles;
-    memset(out->tiles, 0, (size_t)sp->n_tiles);
-    for (int picked = 0; picked < sp->per_frame; picked++) {
-        /* the oldest-scanned changed tile, else the oldest still tile overdue */
-        int best = -1, best_moved = 0;
-        for (int t = 0; t < sp->n_tiles; t++) {
-            if (out->tiles[t]) continue;
-            int64_t since = moving_map ? fid__motion_since(sp->motion, sp->tiles[t]) : INT64_MAX;
-            int moved = since > sp->scanned[t];
-            int due = moved || index - sp->scanned[t] >= STILL_RESCAN_FRAMES;
-            if (!due) continue;
-            if (best < 0 || moved > best_moved || (moved == best_moved && sp->scanned[t] < sp->scanned[best]))
-                best = t, best_moved = moved;
-        }
-        if (best < 0) break;
-        out->tiles[best] = 1, sp->scanned[best] = index, sp->count_tiles++;
+    /* per tile: 2 changed since its last scan, 1 still but overdue, 0 not due (looked up once) */
+    for (int t = 0; t < sp->n_tiles; t++) {
+        int64_t since = moving_map ? fid__motion_since(sp->motion, sp->tiles[t]) : INT64_MAX;
+        out->tiles[t] = since > sp->scanned[t] ? 2 : index - sp->scanned[t] >= STILL_RESCAN_FRAMES;
     }
+    int picked[FID__MAX_TILES], n = 0;
+    while (n < sp->per_frame) { /* the oldest-scanned changed tile, else the oldest still tile overdue */
+        int best = -1;
+        for (int t = 0; t < sp->n_tiles; t++)
+            if (out->tiles[t] && (best < 0 || out->tiles[t] > out->tiles[best] ||
+                                  (out->tiles[t] == out->tiles[best] && sp->scanned[t] < sp->scanned[best])))
+                best = t;
+        if (best < 0) break;
+        out->tiles[best] = 0, picked[n++] = best;
+    }
+    memset(out->tiles, 0, (size_t)sp->n_tiles);
+    for (int i = 0; i < n; i++)
+        out->tiles[picked[i]] = 1, sp->scanned[picked[i]] = index, sp->count_tiles++;
 }
 
 int scan_planner_plan(scan_planner *sp, const fid_detector *det, const fid_image *frame, fid_box roi, int64_t index,
@@ -118,14 +113,12 @@ int scan_planner_plan(scan_planner *sp, const fid_detector *det, const fid_image
     for (int i = 0; i < sp->n_held; i++)
         sp->held[i].carried = 0;
     /* followed faces: carried where still, else in the mosaic when too small for the whole pass */
-    int longer = sp->width > sp->height ? sp->width : sp->height;
-    double whole = longer > 0 ? (double)det->input_size / longer : 0, m = det->kind->smallest_face;
     for (int k = 0; k < out->n_follow; k++) {
         fid_box f = out->follow[k];
-        if (!(f.width > 0 && f.height > 0 && f.height * whole < 1.3 * m)) continue; /* the whole pass sees it */
+        if (!fid__detector_needs_mosaic(det, sp->width, sp->height, f)) continue; /* the whole pass sees it */
         held *h = NULL; /* each detection is carried once: two tracks on one face must not both live on it */
         for (int i = 0; i < sp->n_held && !h; i++)
-            if (!sp->held[i].carried && iou(sp->held[i].det.box, f) > 0.6f) h = &sp->held[i];
+            if (!sp->held[i].carried && fid__box_iou(sp->held[i].det.box, f) > 0.6f) h = &sp->held[i];
         if (map && h && index - h->from <= HOLD_FRAMES &&
             fid__motion_since(sp->motion, around(h->det.box)) <= h->from) {
             h->carried = 1;
@@ -154,12 +147,12 @@ void scan_planner_learn(scan_planner *sp, const detected_frame *d, const fid_tra
     for (int t = 0; t < n_tracks && sp->n_held < FID__MAX_FACES; t++)
         for (int i = 0; i < d->n_faces; i++)
             if (!memcmp(&d->faces[i].box, &tracks[t].box, sizeof tracks[t].box)) {
-                sp->held[sp->n_held++] = (held){.track = tracks[t].id, .det = d->faces[i], .from = d->detected_in[i]};
+                sp->held[sp->n_held++] = (held){.det = d->faces[i], .from = d->detected_in[i]};
                 break;
             }
     for (int i = 0; i < d->n_refused; i++) {
         int k = 0;
-        while (k < sp->n_refusals && iou(sp->refused[k].box, d->refused[i]) <= 0.5f)
+        while (k < sp->n_refusals && fid__box_iou(sp->refused[k].box, d->refused[i]) <= 0.5f)
             k++;
         if (k == sp->n_refusals) {
             if (sp->n_refusals == 2 * FID__MAX_REFUSED) /* full: the oldest goes */
