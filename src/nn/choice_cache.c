@@ -30,24 +30,6 @@ static int cache_dir(char *dir, size_t cap) {
     return n > 0 && (size_t)n < cap - 80;
 }
 
-int fid__choice_load(const char *key, fid_precision *precision, char *note, size_t cap) {
-    char dir[4096], path[4200], line[512];
-    if (!cache_dir(dir, sizeof dir)) return 0;
-    snprintf(path, sizeof path, "%s/precision-%s", dir, key);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    char name[8];
-    int used = 0;
-    if (!ok || sscanf(line, "%7s %n", name, &used) != 1 || fid_precision_from_name(name, precision) != FID_OK ||
-        *precision == FID_PRECISION_AUTO)
-        return 0; /* a damaged entry is measured again and rewritten */
-    line[strcspn(line, "\n")] = 0;
-    snprintf(note, cap, "%s (measured before, cached)", line + used);
-    return 1;
-}
-
 /* mkdir -p for the cache directory (mode 0700: it is the user's) */
 static int make_dirs(char *dir) {
     for (char *p = dir + 1; *p; p++)
@@ -81,18 +63,22 @@ void fid__choice_store_text(const char *kind, const char *key, const char *text)
     if (!f) return;
     int ok = fprintf(f, "%s\n", text) > 0;
     ok &= fclose(f) == 0;
+    /* a cache that cannot be written is only slower: nothing to report */
     if (!ok || rename(tmp, path) != 0) unlink(tmp);
 }
 
+int fid__choice_load(const char *key, fid_precision *precision, char *note, size_t cap) {
+    char line[512], name[8];
+    int used = 0;
+    if (!fid__choice_load_text("precision", key, line, sizeof line) || sscanf(line, "%7s %n", name, &used) != 1 ||
+        fid_precision_from_name(name, precision) != FID_OK || *precision == FID_PRECISION_AUTO)
+        return 0; /* a damaged entry is measured again and rewritten */
+    snprintf(note, cap, "%s (measured before, cached)", line + used);
+    return 1;
+}
+
 void fid__choice_store(const char *key, fid_precision precision, const char *note) {
-    char dir[4096], path[4200], tmp[4300];
-    if (!cache_dir(dir, sizeof dir) || !make_dirs(dir)) return;
-    snprintf(path, sizeof path, "%s/precision-%s", dir, key);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return;
-    int ok = fprintf(f, "%s %s\n", fid_precision_name(precision), note) > 0;
-    ok &= fclose(f) == 0;
-    /* a cache that cannot be written is only slower: nothing to report */
-    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+    char line[512];
+    snprintf(line, sizeof line, "%s %s", fid_precision_name(precision), note);
+    fid__choice_store_text("precision", key, line);
 }

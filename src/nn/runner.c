@@ -95,7 +95,6 @@ struct fid_runner {
      * primitive where that measured faster (small layers pay more for a second thread than it
      * gives). NULL: plan 0 throughout. See choose_step_threads. */
     uint8_t *one_thread;
-    int n_one;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     double flops;
@@ -1123,7 +1122,6 @@ int fid__runner_force_one_thread(fid_runner *r, const uint8_t *pattern, int n) {
     if (!r->one_thread && !(r->one_thread = calloc((size_t)steps, 1))) return 0;
     for (int k = 0; k < steps; k++)
         r->one_thread[k] = pattern[k % n] != 0;
-    r->n_one = steps;
     r->adaptive = 0; /* every run now takes the mix: no probing of the one-thread plan */
     return steps;
 }
@@ -1175,7 +1173,7 @@ static void choose_step_threads(fid_runner *r) {
         int any = 0;
         for (int k = 0; k < n; k++)
             any |= one[k] = text[k] == '1';
-        if (any) r->one_thread = one, r->n_one = n, one = NULL;
+        if (any) r->one_thread = one, one = NULL;
         free(one), free(t);
         return;
     }
@@ -1206,7 +1204,7 @@ static void choose_step_threads(fid_runner *r) {
     }
     omp_set_num_threads(r->threads);
     if (any) {
-        r->one_thread = one, r->n_one = n;
+        r->one_thread = one;
         double mixed = whole_ms(r, 1, STEP_ROUNDS), plain = whole_ms(r, 0, STEP_ROUNDS);
         if (!(mixed < plain)) r->one_thread = NULL, memset(one, 0, (size_t)n);
     }
