@@ -349,14 +349,8 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
                 scan_plain(ix, l, qq, qs, q_n2, heap, &sizes[t], candidates);
         }
     }
-    /* every thread's candidates ranked again with their fp16 copies */
+    /* every thread's candidates ranked again with their fp16 copies, gathered in place */
     int nb = 0;
-    fid__hit *best = near; /* reused: at least `probes` >= 1 entries; candidates may exceed it */
-    if (threads * candidates > lists) best = malloc((size_t)threads * candidates * sizeof *best);
-    if (!best) {
-        free(near), free(heaps), free(sizes), free(qqs), free(offs);
-        return -1;
-    }
     for (int t = 0; t < threads; t++)
         for (int c = 0; c < sizes[t]; c++) {
             int64_t p = heaps[(size_t)t * candidates + c].i;
@@ -366,13 +360,12 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
                 float v = fid__float_from_half(h[j]) - query[j];
                 s += v * v;
             }
-            best[nb++] = (fid__hit){sqrtf(s), p};
+            heaps[nb++] = (fid__hit){sqrtf(s), p}; /* nb <= t * candidates + c: read before written */
         }
-    qsort(best, (size_t)nb, sizeof *best, by_distance);
+    qsort(heaps, (size_t)nb, sizeof *heaps, by_distance);
     int out = nb < k ? nb : k;
     for (int a = 0; a < out; a++)
-        out_index[a] = ix->id[best[a].i], out_distance[a] = best[a].d;
-    if (best != near) free(best);
+        out_index[a] = ix->id[heaps[a].i], out_distance[a] = heaps[a].d;
     free(near), free(heaps), free(sizes), free(qqs), free(offs);
     return out;
 }
