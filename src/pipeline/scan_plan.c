@@ -64,7 +64,6 @@ static fid_box around(fid_box b) {
                      b.height * (1 + 2 * AROUND)};
 }
 
-
 /* The detected area's tiles, in frame pixels; a new size starts every tile unscanned. */
 static void layout(scan_planner *sp, const fid_detector *det, int W, int H, fid_box roi) {
     int w = roi.width > 0 ? (int)roi.width : W, h = roi.width > 0 ? (int)roi.height : H;
