@@ -206,6 +206,10 @@ typedef struct fid_image fid_image;
  * Caller frees with fid_image_free. NULL on failure. */
 fid_image *fid_image_load(const char *path, fid_status *status);
 
+/* The same from `size` bytes in memory (an upload, a Python bytes object). `name` (may be NULL:
+ * "image") names the data in error messages. Caller frees. NULL on failure. */
+fid_image *fid_image_decode(const void *data, size_t size, const char *name, fid_status *status);
+
 /* Copies `height` rows of `width` RGB pixels, `stride` bytes apart. Caller frees. */
 fid_image *fid_image_from_rgb(int width, int height, const uint8_t *rgb, size_t stride, fid_status *status);
 

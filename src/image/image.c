@@ -340,6 +340,15 @@ fid_image *fid__image_decode_limited(const unsigned char *data, size_t size, con
     return im;
 }
 
+fid_image *fid_image_decode(const void *data, size_t size, const char *name, fid_status *status) {
+    if (!name) name = "image";
+    if (!data && size) {
+        fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_decode: %s: data is NULL", name));
+        return NULL;
+    }
+    return fid__image_decode(data, size, name, status);
+}
+
 fid_image *fid_image_load(const char *path, fid_status *status) {
     if (!path) {
         fid__set_status(status, fid__fail(FID_ERR_INVALID_ARGUMENT, "fid_image_load: path is NULL"));
