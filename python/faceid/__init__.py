@@ -1,5 +1,5 @@
 """faceid for Python: face detection, descriptors, verification, galleries and live identification,
-backed by libfaceid (ctypes; images are numpy arrays, H x W x 3 uint8 RGB).
+backed by libfaceid (ctypes; images are numpy arrays, PIL images, paths, bytes or file objects).
 
     import faceid
     with faceid.Gallery("people.db") as g:
@@ -7,9 +7,13 @@ backed by libfaceid (ctypes; images are numpy arrays, H x W x 3 uint8 RGB).
         for face in g.identify(faceid.load_image("group.jpg")):
             print(face.name, face.box, face.distance)
 
+face_recognition's functions are here too, with its names and (top, right, bottom, left) boxes
+(docs/python.md): `import faceid as face_recognition` runs its examples. Images may be arrays
+(RGB, RGBA, grey, float), PIL images, paths, bytes or binary file objects.
+
 Errors are faceid.Error, carrying the library's one-line message and status. The library is
-found through FID_LIBRARY (a path), else as the system's libfaceid.so.0, else in a source
-checkout's build/ directory.
+found through FID_LIBRARY (a path), else the one `pip install` recorded, else beside an install
+under a prefix, else as the system's libfaceid.so.0, else in a source checkout's build/.
 """
 from __future__ import annotations
 
@@ -24,8 +28,11 @@ from typing import Iterator, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["Error", "Box", "Detection", "Face", "Match", "Track", "Frame", "Detector", "Embedder", "Gallery",
-           "load_image", "verify", "live", "version", "build_features", "model_dir"]
+__all__ = ["Error", "EnrollmentRefused", "Box", "Detection", "Face", "Match", "Track", "Frame", "Verification",
+           "Detector", "Embedder", "Gallery", "load_image", "verify", "live", "version", "build_features", "model_dir",
+           # face_recognition's functions, same names and shapes
+           "load_image_file", "face_locations", "batch_face_locations", "face_encodings", "face_landmarks",
+           "face_distance", "compare_faces"]
 
 
 def _load() -> ctypes.CDLL:
@@ -37,6 +44,11 @@ def _load() -> ctypes.CDLL:
     env = os.environ.get("FID_LIBRARY")
     here = os.path.dirname(os.path.abspath(__file__))
     candidates = [env] if env else []
+    try:  # pip install from the source tree recorded the library it was built beside
+        from ._library import LIBRARY
+        candidates.append(LIBRARY)
+    except ImportError:
+        pass
     # installed: PREFIX/lib[/multiarch]/libfaceid.so.0 beside PREFIX/lib/python3*/dist-packages/faceid
     up = here
     for _ in range(5):
@@ -68,27 +80,46 @@ class Error(Exception):
         self.status = status
 
 
+class EnrollmentRefused(Error):
+    """Gallery.enroll() kept nothing (or, with strict=True, not every image): `reports` has one
+    dict per image, {"image", "verdict", "gate", "value", "limit", "faces", "kept"}, and `gate`,
+    `value`, `limit` and `image` repeat the first refusal's, e.g. gate "sharpness", value 3.1 <
+    limit 4: the measured value and the limit it missed (0 and 0 for "no face")."""
+
+    def __init__(self, message: str, reports: List[dict]):
+        super().__init__(message, 0)
+        self.reports = reports
+        first = next((r for r in reports if not r["kept"]), reports[0] if reports else {})
+        self.image, self.verdict = first.get("image"), first.get("verdict")
+        self.gate, self.value, self.limit = first.get("gate", ""), first.get("value", 0.0), first.get("limit", 0.0)
+
+
 # ---- the C types this binding passes by value or reads (mirrors of include/faceid.h) ----------
 
 class _Box(ctypes.Structure):
+    _c_ = "fid_box"
     _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("width", ctypes.c_float), ("height", ctypes.c_float)]
 
 
 class _Point(ctypes.Structure):
+    _c_ = "fid_point"
     _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float)]
 
 
 class _DetectorParams(ctypes.Structure):
+    _c_ = "fid_detector_params"
     _fields_ = [("kind", ctypes.c_int), ("score_threshold", ctypes.c_float), ("iou_threshold", ctypes.c_float),
                 ("max_faces", ctypes.c_int), ("min_face_size", ctypes.c_int), ("input_size", ctypes.c_int),
                 ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("tile_face", ctypes.c_int)]
 
 
 class _Detection(ctypes.Structure):
+    _c_ = "fid_detection"
     _fields_ = [("box", _Box), ("score", ctypes.c_float), ("n_keypoints", ctypes.c_int), ("keypoints", _Point * 6)]
 
 
 class _EmbedderParams(ctypes.Structure):
+    _c_ = "fid_embedder_params"
     _fields_ = [("profile", ctypes.c_char_p), ("threads", ctypes.c_int), ("precision", ctypes.c_int),
                 ("model_path", ctypes.c_char_p),
                 ("mean", ctypes.c_float * 3), ("scale", ctypes.c_float), ("bgr", ctypes.c_int),
@@ -96,19 +127,23 @@ class _EmbedderParams(ctypes.Structure):
 
 
 class _Face(ctypes.Structure):
+    _c_ = "fid_face"
     _fields_ = [("box", _Box), ("score", ctypes.c_float), ("landmarks", _Point * 68), ("aligned", _Box),
                 ("crop", _Box), ("unsettled", ctypes.c_float)]
 
 
 class _GalleryParams(ctypes.Structure):
+    _c_ = "fid_gallery_params"
     _fields_ = [("model", ctypes.c_char_p), ("dim", ctypes.c_int), ("readonly", ctypes.c_int)]
 
 
 class _PersonInfo(ctypes.Structure):
+    _c_ = "fid_person_info"
     _fields_ = [("name", ctypes.c_char * 208), ("samples", ctypes.c_int)]
 
 
 class _Match(ctypes.Structure):
+    _c_ = "fid_match"
     _fields_ = [("name", ctypes.c_char * 208), ("known", ctypes.c_int), ("distance", ctypes.c_float),
                 ("candidate", ctypes.c_char * 208), ("second", ctypes.c_char * 208),
                 ("second_distance", ctypes.c_float), ("margin", ctypes.c_float), ("threshold", ctypes.c_float),
@@ -116,26 +151,49 @@ class _Match(ctypes.Structure):
 
 
 class _SampleInfo(ctypes.Structure):
+    _c_ = "fid_sample_info"
     _fields_ = [("id", ctypes.c_int64), ("created", ctypes.c_double), ("quality", ctypes.c_float),
                 ("source", ctypes.c_char * 256), ("has_crop", ctypes.c_int)]
 
 
 class _TrackInfo(ctypes.Structure):
+    _c_ = "fid_track_info"
     _fields_ = [("id", ctypes.c_int), ("box", _Box), ("score", ctypes.c_float), ("name", ctypes.c_char * 208),
                 ("distance", ctypes.c_float), ("first_seen", ctypes.c_int64), ("last_seen", ctypes.c_int64),
                 ("hits", ctypes.c_int)]
 
 
 class _PipelineEvent(ctypes.Structure):
+    _c_ = "fid_pipeline_event"
     _fields_ = [("kind", ctypes.c_int), ("frame", ctypes.c_int64), ("seconds", ctypes.c_double),
                 ("wall", ctypes.c_double), ("track", _TrackInfo), ("source", ctypes.c_char_p)]
 
 
 class _PipelineResult(ctypes.Structure):
+    _c_ = "fid_pipeline_result"
     _fields_ = [("image", ctypes.c_void_p), ("frame", ctypes.c_int64), ("seconds", ctypes.c_double),
                 ("wall", ctypes.c_double), ("latency", ctypes.c_double), ("n_tracks", ctypes.c_int),
                 ("tracks", ctypes.POINTER(_TrackInfo)), ("n_events", ctypes.c_int),
                 ("events", ctypes.POINTER(_PipelineEvent))]
+
+
+class _TrackerParams(ctypes.Structure):
+    _c_ = "fid_tracker_params"
+    _fields_ = [("min_iou", ctypes.c_float), ("max_misses", ctypes.c_int), ("recheck_frames", ctypes.c_int),
+                ("votes", ctypes.c_int)]
+
+
+class _PipelineParams(ctypes.Structure):
+    _c_ = "fid_pipeline_params"
+    _fields_ = [("name", ctypes.c_char_p), ("detector", _DetectorParams), ("tracker", _TrackerParams),
+                ("roi", _Box), ("detect_workers", ctypes.c_int), ("deterministic", ctypes.c_int)]
+
+
+class _EnrollReport(ctypes.Structure):
+    _c_ = "fid_enroll_report"
+    _fields_ = [("verdict", ctypes.c_int), ("gate", ctypes.c_char_p), ("value", ctypes.c_float),
+                ("limit", ctypes.c_float), ("faces", ctypes.c_int), ("box", _Box), ("score", ctypes.c_float),
+                ("forced", ctypes.c_int), ("sharpness", ctypes.c_float), ("turn", ctypes.c_float)]
 
 
 _st = ctypes.POINTER(ctypes.c_int)
@@ -212,6 +270,20 @@ _pl_stop = _fn("fid_pipeline_stop", None, _vp)
 
 _OK, _AGAIN, _END = 0, 8, 9
 _EVENT_KINDS = ("appeared", "identified", "changed", "left")
+_VERDICTS = ("kept", "no face", "too small", "low score", "blurry", "pose", "duplicate", "not best", "not a face")
+_WHY = ("kept", "no face found", "face too small", "detector score too low", "face too blurry",
+        "face turned too far", "same as an earlier sample", "better samples already kept",
+        "landmarks do not form a frontal face (turned away, or not a face)")
+
+
+def _refusal_text(r: dict) -> str:
+    """One image's refusal as the CLI words it, e.g. "a.jpg: face too blurry (sharpness 3.1, needs 4)"."""
+    why = _WHY[_VERDICTS.index(r["verdict"])] if r["verdict"] in _VERDICTS else r["verdict"]
+    several = "several faces, the largest: " if r["faces"] > 1 else ""
+    detail = ""
+    if r["limit"] > 0:
+        detail = f" ({r['gate']} {r['value']:.3g}, {'limit' if r['verdict'] == 'pose' else 'needs'} {r['limit']:.3g})"
+    return f"{r['image']}: {several}{why}{detail}"
 
 
 def _fail(status: int):
@@ -277,17 +349,74 @@ def model_dir() -> str:
 
 # ---- images -----------------------------------------------------------------------------------
 
-class _Image:
-    """A libfaceid image made from a numpy array (owned; freed when collected or closed)."""
+_image_decode = _fn("fid_image_decode", _vp, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, _st)
 
-    def __init__(self, array: np.ndarray):
-        if not isinstance(array, np.ndarray):
-            raise Error(f"an image is a numpy array (H x W x 3 uint8 RGB), not {type(array).__name__}", 1)
-        a = np.ascontiguousarray(array)
-        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
-            raise Error(f"an image is an H x W x 3 uint8 RGB array, not {a.dtype} {a.shape}", 1)
+
+def _rgb_array(a: np.ndarray) -> np.ndarray:
+    """Any image array as H x W x 3 uint8 RGB: grey (H x W or H x W x 1), RGB, RGBA (alpha
+    dropped); uint8, bool, uint16 (scaled), other integers within 0..255, floats in 0..1 (as
+    Pillow, scikit-image and matplotlib give them) or in 0..255. Anything else is an Error, never a
+    silent guess: BGR cannot be told from RGB, so OpenCV's arrays need cv2.cvtColor first."""
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise Error(f"an image array is H x W (grey), H x W x 3 (RGB) or H x W x 4 (RGBA), not {a.shape}", 1)
+    if a.shape[2] == 4:
+        a = a[:, :, :3]
+    kind = a.dtype.kind
+    if a.dtype == np.uint8:
+        pass
+    elif kind == "b":
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
+        a = ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif kind in "iu":
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise Error(f"an integer image array holds 0..255 (uint16: 0..65535), not {lo}..{hi}", 1)
+        a = a.astype(np.uint8)
+    elif kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise Error("a float image array must be finite (it holds NaN or infinity)", 1)
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0 or hi > 255:
+            raise Error(f"a float image array holds 0..1 or 0..255, not {lo:g}..{hi:g}", 1)
+        a = np.rint(a * 255 if hi <= 1.0 else a).astype(np.uint8)
+    else:
+        raise Error(f"an image array holds numbers, not {a.dtype}", 1)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(a)
+
+
+def _is_pil(x) -> bool:
+    return type(x).__module__.startswith("PIL.") and hasattr(x, "convert") and hasattr(x, "size")
+
+
+class _Image:
+    """A libfaceid image (owned; freed when collected) from anything an image is given as: a numpy
+    array (see _rgb_array), a PIL image, a path (str or os.PathLike), bytes of a JPEG, PNG or WebP
+    file, or a binary file object. `name` is what error messages call it."""
+
+    def __init__(self, image, name: Optional[str] = None):
         st = ctypes.c_int(0)
-        self.ptr = _image_from_rgb(a.shape[1], a.shape[0], a.ctypes.data, a.strides[0], ctypes.byref(st))
+        self.ptr = None
+        self.name = name
+        if isinstance(image, _Image):
+            raise Error("internal: an _Image wrapped twice", 1)
+        if _is_pil(image):
+            image = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+        if isinstance(image, np.ndarray):
+            a = _rgb_array(image)
+            self.ptr = _image_from_rgb(a.shape[1], a.shape[0], a.ctypes.data, a.strides[0], ctypes.byref(st))
+        elif isinstance(image, (str, os.PathLike)):
+            self.name = self.name or os.fsdecode(image)
+            self.ptr = _image_load(_path(image), ctypes.byref(st))
+        else:
+            data = _read_bytes(image)
+            label = (self.name or getattr(image, "name", None) or "image bytes")
+            self.name = self.name or str(label)
+            self.ptr = _image_decode(data, len(data), _path(str(label)), ctypes.byref(st))
         if not self.ptr:
             _fail(st.value)
 
@@ -297,31 +426,69 @@ class _Image:
             self.ptr = None
 
 
+def _read_bytes(x) -> bytes:
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return bytes(x)
+    if hasattr(x, "read"):
+        data = x.read()
+        if isinstance(data, str):
+            raise Error("an image file object must be opened in binary mode ('rb')", 1)
+        return bytes(data)
+    raise Error("an image is a numpy array, a PIL image, a path, bytes or a binary file object, not "
+                f"{type(x).__name__}", 1)
+
+
 def _to_array(ptr) -> np.ndarray:
     w, h = _image_width(ptr), _image_height(ptr)
     return np.ctypeslib.as_array(_image_rgb(ptr), shape=(h, w, 3)).copy()
 
 
-def load_image(path: str) -> np.ndarray:
-    """A JPEG, PNG or WebP file (EXIF orientation applied) as an H x W x 3 uint8 RGB array."""
-    st = ctypes.c_int(0)
-    ptr = _image_load(_path(path), ctypes.byref(st))
-    if not ptr:
-        _fail(st.value)
-    try:
-        return _to_array(ptr)
-    finally:
-        _image_free(ptr)
+def load_image(image) -> np.ndarray:
+    """A JPEG, PNG or WebP image (EXIF orientation applied) as an H x W x 3 uint8 RGB array, from a
+    path, a binary file object or bytes; an array or PIL image is converted the same way."""
+    im = _Image(image)  # held until copied: its destructor frees the pixels
+    return _to_array(im.ptr)
+
+
+def load_image_file(file, mode: str = "RGB") -> np.ndarray:
+    """face_recognition.load_image_file: a path or binary file object as an H x W x 3 uint8 RGB
+    array, or H x W grey with mode="L" (ITU-R 601 luma, as Pillow computes it)."""
+    a = load_image(file)
+    if mode == "RGB":
+        return a
+    if mode == "L":
+        return ((a[:, :, 0].astype(np.uint32) * 19595 + a[:, :, 1].astype(np.uint32) * 38470 +
+                 a[:, :, 2].astype(np.uint32) * 7471 + 0x8000) >> 16).astype(np.uint8)
+    raise Error(f"mode is 'RGB' or 'L', not {mode!r}", 1)
 
 
 # ---- results ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Box:
+    """Pixels, the top-left corner and the size (as faceid's CLI, API and events give boxes)."""
     x: float
     y: float
     width: float
     height: float
+
+    @property
+    def css(self) -> Tuple[int, int, int, int]:
+        """face_recognition's order: (top, right, bottom, left), whole pixels."""
+        return (int(round(self.y)), int(round(self.x + self.width)), int(round(self.y + self.height)),
+                int(round(self.x)))
+
+    @staticmethod
+    def from_css(location) -> "Box":
+        """A box from face_recognition's (top, right, bottom, left)."""
+        try:
+            top, right, bottom, left = (float(v) for v in location)
+        except (TypeError, ValueError):
+            raise Error(f"a face location is (top, right, bottom, left), not {location!r}", 1) from None
+        if not all(math.isfinite(v) for v in (top, right, bottom, left)) or right <= left or bottom <= top:
+            raise Error(f"a face location (top, right, bottom, left) must be finite with right > left and "
+                        f"bottom > top, not {tuple(location)!r}", 1)
+        return Box(left, top, right - left, bottom - top)
 
 
 def _box(b: _Box) -> Box:
@@ -506,6 +673,15 @@ class Embedder(_Handle):
                                  out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
         return out
 
+    def _landmarks(self, image: _Image, d: _Detection) -> List[Tuple[float, float]]:
+        """The 68 landmarks (image pixels) the descriptor of this face is aligned on."""
+        out = np.empty(self.dim, dtype=np.float32)
+        face = _Face()
+        with self._lock:
+            _check(_emb_describe(self._live(), image.ptr, ctypes.byref(d), ctypes.byref(face),
+                                 out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
+        return [(float(p.x), float(p.y)) for p in face.landmarks]
+
     def embed(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The descriptor (float32, dim) of a detected face."""
         b = detection.box
@@ -541,20 +717,195 @@ def _models() -> Tuple[Detector, Embedder]:
     return _default.models
 
 
-def _largest(det: Detector, emb: Embedder, image: np.ndarray) -> np.ndarray:
-    im = _Image(image)
+class Verification(tuple):
+    """verify()'s answer: unpacks as (same, distance), and says which face of each image it
+    compared (`box_a`, `box_b`) and against which threshold."""
+
+    def __new__(cls, same: bool, distance: float, threshold: float, box_a: Box, box_b: Box):
+        v = super().__new__(cls, (same, distance))
+        v.same, v.distance, v.threshold, v.box_a, v.box_b = same, distance, threshold, box_a, box_b
+        return v
+
+    def __repr__(self):
+        return (f"Verification(same={self.same}, distance={self.distance:.4f}, threshold={self.threshold:.4f}, "
+                f"box_a={self.box_a}, box_b={self.box_b})")
+
+
+def _one_face(det: Detector, emb: Embedder, image, which, label: str) -> Tuple[np.ndarray, Box]:
+    """The descriptor and box of the face verify() compares: the image's only face, or the one
+    `which` names (an index into face_locations()' order, or a (top, right, bottom, left) box)."""
+    im = _Image(image, label)
+    if which is not None and not isinstance(which, (int, np.integer)):
+        d = _detection_from_css(which)
+        return emb._describe(im, d), _box(d.box)
     ds = det._run(im)
     if not ds:
-        raise Error("no face found", 0)
-    best = max(ds, key=lambda d: d.box.width * d.box.height)
-    return emb._describe(im, best)
+        raise Error(f"{im.name or label}: no face found", 0)
+    if which is None:
+        if len(ds) > 1:
+            raise Error(f"{im.name or label}: {len(ds)} faces; say which one to compare "
+                        f"(face_{label[-1]}=index in face_locations() order, or a (top, right, bottom, left) box)", 1)
+        which = 0
+    if not 0 <= int(which) < len(ds):
+        raise Error(f"{im.name or label}: face {int(which)} asked for, {len(ds)} found", 1)
+    d = ds[int(which)]
+    return emb._describe(im, d), _box(d.box)
 
 
-def verify(a: np.ndarray, b: np.ndarray) -> Tuple[bool, float]:
-    """Whether the largest faces of two images are the same person, and their distance."""
+def verify(a, b, *, face_a=None, face_b=None) -> Verification:
+    """Whether the faces of two images are the same person. Each image must hold one face, or
+    face_a / face_b says which (an index into face_locations()' order, or a (top, right, bottom,
+    left) box): a group photo is refused rather than compared by its largest face. Returns a
+    Verification that unpacks as (same, distance)."""
     det, emb = _models()
-    d = emb.distance(_largest(det, emb, a), _largest(det, emb, b))
-    return d < emb.threshold, d
+    da, ba = _one_face(det, emb, a, face_a, "image a")
+    db, bb = _one_face(det, emb, b, face_b, "image b")
+    d = emb.distance(da, db)
+    return Verification(d < emb.threshold, d, emb.threshold, ba, bb)
+
+
+# ---- face_recognition's functions ------------------------------------------------------------------
+# The names, arguments, shapes and box order of the face_recognition package, so its examples run
+# with `import faceid as face_recognition`. Each takes any image load_image() takes. Side by side
+# (docs/python.md): boxes are (top, right, bottom, left) here and Box(x, y, width, height) in the
+# classes; encodings are 128 float64 as face_recognition's (face-api's descriptor, same 0.6
+# Euclidean tolerance); "hog" and "cnn" both mean faceid's default detector.
+
+_FR_MODELS = {"hog": "blazeface", "cnn": "blazeface"}
+
+
+def _fr_detector(model: str, upsample: int) -> Detector:
+    """This thread's detector for a face_recognition model name and upsample count: 0 looks at
+    the whole image only; 1 (face_recognition's default) also scans large images in tiles for
+    faces down to 24 px; each further step halves that (to 8 px)."""
+    if not isinstance(upsample, (int, np.integer)) or upsample < 0:
+        raise Error(f"number_of_times_to_upsample is 0 or more, not {upsample!r}", 1)
+    kind = _FR_MODELS.get(model, model)
+    tile = 0 if upsample == 0 else max(8, 24 >> (int(upsample) - 1))
+    cache = getattr(_default, "fr", None)
+    if cache is None:
+        cache = _default.fr = {}
+    key = (kind, tile)
+    if key not in cache:
+        cache[key] = Detector(kind, tile_face=tile)
+    return cache[key]
+
+
+def _detection_from_css(location) -> _Detection:
+    b = Box.from_css(location)
+    d = _Detection()
+    d.box = _Box(b.x, b.y, b.width, b.height)
+    d.score = 1.0
+    d.n_keypoints = 0
+    return d
+
+
+def _trimmed_css(b: _Box, width: int, height: int) -> Tuple[int, int, int, int]:
+    top, right, bottom, left = _box(b).css
+    return max(top, 0), min(right, width), min(bottom, height), max(left, 0)
+
+
+def _iou(a: _Box, b: _Box) -> float:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.width, b.x + b.width), min(a.y + a.height, b.y + b.height)
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = a.width * a.height + b.width * b.height - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _faces_in(im: _Image, locations, model: str = "hog", upsample: int = 1) -> List[_Detection]:
+    """The detections to describe: those found, or one per known location. A known location that
+    is a detector's box (face_locations() gave it) gets that detection back, with its keypoints:
+    they seed the landmarks, so face_encodings(img, face_locations(img)) == face_encodings(img)."""
+    found = _fr_detector(model, upsample)._run(im)
+    if locations is None:
+        return found
+    out = []
+    for loc in locations:
+        d = _detection_from_css(loc)
+        best = max(found, key=lambda f: _iou(f.box, d.box), default=None)
+        out.append(best if best is not None and _iou(best.box, d.box) >= 0.7 else d)
+    return out
+
+
+def face_locations(img, number_of_times_to_upsample: int = 1, model: str = "hog") -> List[Tuple[int, int, int, int]]:
+    """Every face's box as (top, right, bottom, left), best first, trimmed to the image.
+    model: "hog" or "cnn" (both faceid's default detector, BlazeFace), or a faceid detector name
+    ("blazeface", "ssd", "tiny", "haar")."""
+    im = _Image(img)
+    w, h = _image_width(im.ptr), _image_height(im.ptr)
+    return [_trimmed_css(d.box, w, h) for d in _fr_detector(model, number_of_times_to_upsample)._run(im)]
+
+
+def batch_face_locations(images, number_of_times_to_upsample: int = 1, batch_size: int = 128):
+    """face_locations() of each image (batch_size is accepted for face_recognition's signature)."""
+    return [face_locations(im, number_of_times_to_upsample) for im in images]
+
+
+def face_encodings(face_image, known_face_locations=None, num_jitters: int = 1, model: str = "small") -> List[np.ndarray]:
+    """A 128-d encoding (float64) of each face: those found, or those at known_face_locations
+    ((top, right, bottom, left) each). num_jitters > 1 averages the encodings of the face placed
+    from slightly moved and scaled boxes (seeded: the same answer every run). `model` names
+    face_recognition's landmark model; faceid always aligns on 68 landmarks."""
+    if not isinstance(num_jitters, (int, np.integer)) or num_jitters < 1:
+        raise Error(f"num_jitters is 1 or more, not {num_jitters!r}", 1)
+    _, emb = _models()
+    im = _Image(face_image)
+    out = []
+    rng = np.random.default_rng(0)
+    for d in _faces_in(im, known_face_locations):
+        acc = emb._describe(im, d).astype(np.float64)
+        for _ in range(1, int(num_jitters)):
+            j = _Detection()
+            j.score, j.n_keypoints = d.score, 0
+            dx, dy, sc = rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.95, 1.05)
+            w, h = d.box.width * sc, d.box.height * sc
+            j.box = _Box(d.box.x + d.box.width * dx + (d.box.width - w) / 2,
+                         d.box.y + d.box.height * dy + (d.box.height - h) / 2, w, h)
+            acc += emb._describe(im, j)
+        out.append(acc / num_jitters)
+    return out
+
+
+# face_recognition's groups of the 68 points (iBUG 300-W order, as face-api's landmark net gives)
+_LANDMARK_GROUPS = {
+    "chin": list(range(0, 17)), "left_eyebrow": list(range(17, 22)), "right_eyebrow": list(range(22, 27)),
+    "nose_bridge": list(range(27, 31)), "nose_tip": list(range(31, 36)), "left_eye": list(range(36, 42)),
+    "right_eye": list(range(42, 48)), "top_lip": list(range(48, 55)) + [64, 63, 62, 61, 60],
+    "bottom_lip": list(range(54, 60)) + [48, 60, 67, 66, 65, 64]}
+# "small": dlib's 5 points, taken from the 68
+_LANDMARK_GROUPS_SMALL = {"nose_tip": [33], "left_eye": [36, 39], "right_eye": [45, 42]}
+
+
+def face_landmarks(face_image, face_locations=None, model: str = "large") -> List[dict]:
+    """Each face's landmarks as face_recognition groups them: {"chin": [(x, y), ...], ...}
+    (model "large": 68 points in 9 groups; "small": 5 points in 3)."""
+    if model not in ("large", "small"):
+        raise Error(f"model is 'large' or 'small', not {model!r}", 1)
+    groups = _LANDMARK_GROUPS if model == "large" else _LANDMARK_GROUPS_SMALL
+    _, emb = _models()
+    im = _Image(face_image)
+    out = []
+    for d in _faces_in(im, face_locations):
+        pts = emb._landmarks(im, d)
+        out.append({g: [(int(round(pts[i][0])), int(round(pts[i][1]))) for i in idx] for g, idx in groups.items()})
+    return out
+
+
+def face_distance(face_encodings, face_to_compare) -> np.ndarray:
+    """The distance of each encoding to face_to_compare (Euclidean for the default model), as a
+    float64 array; empty for no encodings."""
+    _, emb = _models()
+    if len(face_encodings) == 0:
+        return np.empty(0)
+    return np.array([emb.distance(e, face_to_compare) for e in face_encodings], dtype=np.float64)
+
+
+def compare_faces(known_face_encodings, face_encoding_to_check, tolerance: float = 0.6) -> List[bool]:
+    """For each known encoding, whether it is the same person as face_encoding_to_check: distance
+    at most `tolerance` (0.6, face_recognition's and face-api's, is also faceid's calibrated
+    threshold for the default model; Embedder().threshold says so for others)."""
+    return [bool(d <= tolerance) for d in face_distance(known_face_encodings, face_encoding_to_check)]
 
 
 # ---- the gallery --------------------------------------------------------------------------------
@@ -599,27 +950,39 @@ class Gallery(_Handle):
             _matcher_free(self._matcher)
         self._matcher = None
 
-    def enroll(self, name: str, images: Iterable[np.ndarray], *, force: bool = False) -> int:
-        """Adds the largest face of each image as a sample of `name`, through the photo quality
-        gates (force: keep faces a gate refuses). Returns the samples added; raises Error when
-        every face was refused or the name is not allowed."""
+    def enroll(self, name: str, images: Iterable, *, force: bool = False, strict: bool = False) -> int:
+        """Adds the largest face of each image (any input load_image() takes) as a sample of
+        `name`, through the photo quality gates (force: keep faces a gate refuses). Returns the
+        samples added. Raises EnrollmentRefused, with each image's gate and measured value, when
+        every image was refused, or with strict=True when any was (then nothing is added); Error
+        when the name is not allowed."""
         encoded = _name(name)
-        images = [_Image(image) for image in images]  # every array checked before anything is written
+        images = [_Image(image) for image in images]  # every image checked before anything is written
         # the gallery's lock, then the models' (always in this order: no two threads wait on each other)
         with self._lock, self.detector._lock, self.embedder._lock:
-            return self._enroll(name, encoded, images, force)
+            return self._enroll(name, encoded, images, force, strict)
 
-    def _enroll(self, name: str, encoded: bytes, images: List[_Image], force: bool) -> int:
+    def _enroll(self, name: str, encoded: bytes, images: List[_Image], force: bool, strict: bool) -> int:
         st = ctypes.c_int(0)
         e = _enr_begin(self.detector._live(), self.embedder._live(), None, ctypes.byref(st))
         if not e:
             _fail(st.value)
         try:
+            reports = []
             for i, im in enumerate(images):  # held until the call returns: their destructors free the pixels
-                _check(_enr_photo(e, im.ptr, f"image {i}".encode(), int(force), None))
+                r = _EnrollReport()
+                label = im.name or f"image {i}"
+                _check(_enr_photo(e, im.ptr, _path(label), int(force), ctypes.byref(r)))
+                reports.append({"image": label, "verdict": _VERDICTS[r.verdict] if 0 <= r.verdict < len(_VERDICTS)
+                                else "unknown", "gate": _text(r.gate or b""), "value": float(r.value),
+                                "limit": float(r.limit), "faces": int(r.faces),
+                                "kept": r.verdict == 0 or bool(r.forced)})
             n = _enr_count(e)
-            if n == 0:
-                raise Error(f"{name}: no face passed the quality gates (force=True keeps them anyway)", 0)
+            refused = [r for r in reports if not r["kept"]]
+            if n == 0 or (strict and refused):
+                raise EnrollmentRefused(f"{name}: " + "; ".join(_refusal_text(r) for r in refused)
+                                        + ("" if n == 0 else " (strict: nothing added)")
+                                        + ("" if force else " (force=True keeps refused faces)"), reports)
             # each sample with the crop of its face, for review (samples(), sample_crop())
             _check(_gal_add_enrollment(self._live(), encoded, e))
             self._changed()
@@ -747,10 +1110,35 @@ class Gallery(_Handle):
 
 # ---- live -----------------------------------------------------------------------------------------
 
+_pl_defaults = _fn("fid_pipeline_default_params", _PipelineParams)
+
+
+def _iso_time(wall: float) -> str:
+    """The CLI's event time: UTC, milliseconds, e.g. 2026-12-02T14:35:31.250Z."""
+    import datetime
+    if not (0 <= wall < 253402300800.0):
+        wall = 0.0
+    s = math.floor(wall)
+    ms = min(int((wall - s) * 1000), 999)
+    return datetime.datetime.fromtimestamp(s, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+
+
+def _track_fields(t: _TrackInfo) -> dict:
+    name = _text(t.name)
+    d = {"track": t.id, "box": [t.box.x, t.box.y, t.box.width, t.box.height], "score": float(t.score), "name": name}
+    if math.isfinite(t.distance) and name != "?":
+        d["distance"] = float(t.distance)
+    return d
+
+
 def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
     """Follows a camera, stream or file (anything `faceid live --source` takes) and yields each
-    processed frame with its tracks (named or "?") and events. The gallery (a path) is watched:
-    people enrolled meanwhile are named from their next identification. Stop by leaving the loop."""
+    processed frame with its tracks (named or "?") and events. Events are dicts with the fields
+    of the CLI's events (`faceid live --events`): schema, event, source (`name`), time (UTC, ISO
+    8601), stream_time, frame, track, box [x, y, width, height], score, name and, for a known
+    person, distance. The gallery (a path) is watched: people enrolled meanwhile are named from
+    their next identification. Stop by leaving the loop."""
+    encoded_name = _name(name, "source name")
     emb = Embedder(refine_passes=1)  # FID_VIDEO_REFINE_PASSES: a track's mean pools its frames
     p = _gal_defaults()
     model = emb.model_id.encode()
@@ -764,7 +1152,9 @@ def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
         idf = _idf_create(emb._ptr, g, None, ctypes.byref(st))
         if not idf:
             _fail(st.value)
-        pl = _pl_create(idf, None, ctypes.byref(st))
+        pp = _pl_defaults()
+        pp.name = encoded_name
+        pl = _pl_create(idf, ctypes.byref(pp), ctypes.byref(st))
         if not pl:
             _fail(st.value)
         _check(_pl_open(pl, _path(source), None))
@@ -778,9 +1168,9 @@ def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
             tracks = [Track(t.id, _box(t.box), float(t.score), _text(t.name),
                             None if _text(t.name) == "?" or not math.isfinite(t.distance) else float(t.distance))
                       for t in r.tracks[:r.n_tracks]]
-            events = [{"event": _EVENT_KINDS[e.kind] if 0 <= e.kind < 4 else "unknown", "frame": e.frame,
-                       "stream_time": e.seconds, "track": e.track.id, "name": _text(e.track.name),
-                       "box": [e.track.box.x, e.track.box.y, e.track.box.width, e.track.box.height]}
+            events = [dict({"schema": 1, "event": _EVENT_KINDS[e.kind] if 0 <= e.kind < 4 else "unknown",
+                            "source": _text(e.source or b""), "time": _iso_time(e.wall),
+                            "stream_time": float(e.seconds), "frame": int(e.frame)}, **_track_fields(e.track))
                       for e in r.events[:r.n_events]]
             if s == _END:
                 if events:
