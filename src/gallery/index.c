@@ -1,7 +1,7 @@
 /*
  * Nearest-neighbour search for large galleries: descriptors quantised to int8 (one symmetric
- * scale for the whole index) are scanned with AVX2 integer dot products, the best candidates
- * are re-ranked with the exact float32 distances (AVX2 where the CPU has it: gallery/scan.h).
+ * scale for the whole index) are scanned with int8 dot products, the best candidates
+ * are re-ranked with the exact float32 distances (AVX2 or NEON where the CPU has it: gallery/scan.h).
  * 1M x 128-d is 128 MB of int8 instead of
  * 512 MB of float32: the scan is memory-bound, so it is 4x less to read.
  */
@@ -67,7 +67,7 @@ void fid__index_free(fid__index *ix) {
 }
 
 /* One thread's share of rows [from, to): int8 distances into its candidate heap. The whole loop
- * is compiled for AVX2 so the dot product inlines (a call per row cost a third of the time). */
+ * is compiled for the fast ISA (AVX2) so the dot product inlines (a call per row cost a third of the time). */
 #define SCAN_BODY(DOT)                                                                                                 \
     {                                                                                                                  \
         float s2 = ix->scale * ix->scale;                                                                              \
@@ -78,9 +78,9 @@ void fid__index_free(fid__index *ix) {
         }                                                                                                              \
     }
 
-#ifdef FID__HAVE_DOT_I8_AVX2
-__attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to,
-                                                      fid__hit *heap, int *size, int k) SCAN_BODY(fid__dot_i8_avx2)
+#ifdef FID__HAVE_DOT_I8_FAST
+FID__FAST_TARGET static void scan_fast(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to,
+                                                      fid__hit *heap, int *size, int k) SCAN_BODY(FID__DOT_I8_FAST)
 #endif
 
     static void scan_plain(const fid__index *ix, const int8_t *qq, int64_t from, int64_t to, fid__hit *heap, int *size,
@@ -97,10 +97,10 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
         int v = j < ix->dim ? (int)lrintf(query[j] / ix->scale) : 0;
         qq[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
     }
-#ifdef FID__HAVE_DOT_I8_AVX2
-    int use_avx2 = __builtin_cpu_supports("avx2");
+#ifdef FID__HAVE_DOT_I8_FAST
+    int use_fast = FID__FAST_AVAILABLE();
 #else
-    int use_avx2 = 0;
+    int use_fast = 0;
 #endif
     if (threads < 1) threads = 1;
     fid__hit *heaps = malloc((size_t)threads * candidates * sizeof *heaps);
@@ -113,9 +113,9 @@ __attribute__((target("avx2"))) static void scan_avx2(const fid__index *ix, cons
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         int64_t from = ix->n * t / nt, to = ix->n * (t + 1) / nt;
-#ifdef FID__HAVE_DOT_I8_AVX2
-        if (use_avx2)
-            scan_avx2(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
+#ifdef FID__HAVE_DOT_I8_FAST
+        if (use_fast)
+            scan_fast(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);
         else
 #endif
             scan_plain(ix, qq, from, to, heaps + (size_t)t * candidates, &sizes[t], candidates);

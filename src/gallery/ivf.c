@@ -273,11 +273,11 @@ static void scan_plain(const fid__ivf *ix, int l, const int8_t *qq, float qs, fl
     SCAN_LIST(fid__dot_i8)
 }
 
-#ifdef FID__HAVE_DOT_I8_AVX2
-__attribute__((target("avx2"))) static void scan_avx2(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2,
+#ifdef FID__HAVE_DOT_I8_FAST
+FID__FAST_TARGET static void scan_fast(const fid__ivf *ix, int l, const int8_t *qq, float qs, float q_n2,
                                                       fid__hit *heap, int *size, int k) {
     int dp = ix->dim_padded;
-    SCAN_LIST(fid__dot_i8_avx2)
+    SCAN_LIST(FID__DOT_I8_FAST)
 }
 #endif
 
@@ -322,8 +322,8 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
         fid__hit t = near[a];
         near[a] = near[m], near[m] = t;
     }
-#ifdef FID__HAVE_DOT_I8_AVX2
-    int avx2 = !portable_only && __builtin_cpu_supports("avx2");
+#ifdef FID__HAVE_DOT_I8_FAST
+    int fast = !portable_only && FID__FAST_AVAILABLE();
 #endif
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -341,9 +341,9 @@ int fid__ivf_search(const fid__ivf *ix, const float *query, int k, int probes, i
             float qs = top / 127.0f;
             for (int j = 0; j < dp; j++)
                 qq[j] = (int8_t)(j < dim ? lrintf(off[j] / qs) : 0);
-#ifdef FID__HAVE_DOT_I8_AVX2
-            if (avx2)
-                scan_avx2(ix, l, qq, qs, q_n2, heap, &sizes[t], candidates);
+#ifdef FID__HAVE_DOT_I8_FAST
+            if (fast)
+                scan_fast(ix, l, qq, qs, q_n2, heap, &sizes[t], candidates);
             else
 #endif
                 scan_plain(ix, l, qq, qs, q_n2, heap, &sizes[t], candidates);
