@@ -24,10 +24,6 @@
 
 #ifndef FID_HAVE_LIBPQ
 
-/* libpq prints server notices (a shutdown's "terminating connection") on stderr: the library's
- * callers decide what to print; what matters comes back as a failed call with the reason. */
-static void no_notices(void *user, const char *message) { (void)user, (void)message; }
-
 static fid_status pg_open(fid_gallery *g, const char *location, const fid_gallery_params *p, int *created) {
     (void)location, (void)p, (void)created;
     return fid__fail(FID_ERR_UNSUPPORTED, "%s: this faceid was built without PostgreSQL (FID_WITH_POSTGRESQL=OFF)",
