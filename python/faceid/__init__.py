@@ -957,6 +957,8 @@ class Gallery(_Handle):
         every image was refused, or with strict=True when any was (then nothing is added); Error
         when the name is not allowed."""
         encoded = _name(name)
+        if isinstance(images, (str, bytes, os.PathLike, np.ndarray)) or _is_pil(images) or hasattr(images, "read"):
+            images = [images]  # one image, not an iterable of characters or rows
         images = [_Image(image) for image in images]  # every image checked before anything is written
         # the gallery's lock, then the models' (always in this order: no two threads wait on each other)
         with self._lock, self.detector._lock, self.embedder._lock:

@@ -234,6 +234,11 @@ class FaceRecognitionApi(unittest.TestCase):
             self.assertEqual([r["kept"] for r in e.exception.reports], [True, False])
             self.assertEqual(g.people(), {})
             self.assertEqual(g.enroll("bob", [face, blank]), 1)
+            # one image alone (a path, an array) is one image, not a list of characters or rows
+            g.enroll("dave", PHOTO, force=True)
+            g.enroll("erin", face)
+            self.assertEqual(g.people()["dave"], 1)
+            self.assertEqual(g.people()["erin"], 1)
             # the source of each sample is the file it came from
             g.enroll("carol", [os.path.join(SAMPLES, "sample2.jpg")], force=True)
             self.assertEqual(g.samples("carol")[0]["source"], os.path.join(SAMPLES, "sample2.jpg"))
