@@ -2,6 +2,9 @@
  * registers (enough to cover FMA latency on two FMA pipes), AVX-512 where the CPU has it, else
  * AVX2. Prints "GFLOP/s ISA": the reference for the "% of peak" column. (An AVX2-only loop made
  * "%peak" read above 100% on AVX-512 machines.) */
+#if !defined(__x86_64__)
+#error "peak.c measures an x86-64 FMA loop; bench/CMakeLists.txt builds it on x86-64 only"
+#endif
 #include <immintrin.h>
 #include <stdio.h>
 #include <time.h>
