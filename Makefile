@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 export GOMP_SPINCOUNT ?= 10000
 
-.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall deb test-minimal eval fuzz faults goldens goldens-faces clean
+.PHONY: all setup setup-peers build test test-asan bench demo serve-demo install uninstall deb test-minimal eval fuzz faults goldens goldens-faces clean cross-arm64 test-arm64 test-container
 
 all: build
 
@@ -79,12 +79,34 @@ install: build
 uninstall:
 	scripts/uninstall $(BUILD)/install_manifest.txt $(DESTDIR)
 
-# make deb: out/faceid_VERSION_ARCH.deb and out/libfaceid-dev_VERSION_ARCH.deb
-deb: build
-	scripts/deb $(BUILD) out
+# make deb: the Debian source package and the .debs (faceid, libfaceid0, libfaceid-dev,
+# faceid-models, python3-faceid) in out/, built by dpkg-buildpackage and checked by lintian
+deb: setup
+	scripts/deb out
+
+# arm64 (Raspberry Pi 4/5, Jetson, ARM servers): Debian's cross compiler and arm64 libraries
+# (scripts/cross-setup), without the parts whose arm64 -dev packages cannot sit beside amd64's
+# (PostgreSQL, Keras h5) and the window. test-arm64 runs the build's test programs (unit, nets
+# and faces against their goldens) under qemu-aarch64-static: about half an hour on 2 cores,
+# so it is not part of make test.
+ARM64_BUILD ?= build-arm64
+cross-arm64: setup
+	scripts/cross-setup
+	cmake -S . -B $(ARM64_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFID_WITH_SDL2=OFF -DFID_WITH_HDF5=OFF -DFID_WITH_POSTGRESQL=OFF > /dev/null
+	cmake --build $(ARM64_BUILD) -j$(JOBS)
+
+test-arm64: cross-arm64
+	cd $(ARM64_BUILD) && ctest -L arm64 -j$(JOBS) --output-on-failure
+
+# the Containerfile built and run with Debian's podman (tests/container_test.sh; skips in make
+# test where no engine is installed)
+test-container: setup
+	@command -v podman > /dev/null || { apt-get install -y -qq --no-install-recommends podman runc debootstrap > /dev/null; }
+	tests/container_test.sh .
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(ARM64_BUILD)
 
 # Regenerate tests/golden/faces/ (face-api on the sample photos, decoded by Pillow), haar.json (OpenCV)
 # and the PNG variants with the pixels OpenCV and Pillow read from them.

@@ -20,8 +20,11 @@ set(CMAKE_IGNORE_PATH /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu)
 # (dnnl_config.h differs only in the GPU runtime, which faceid does not use), so the amd64
 # headers serve and the library is the arm64 runtime itself.
 set(DNNL_LIBRARY /usr/lib/aarch64-linux-gnu/libdnnl.so.2 CACHE FILEPATH "")
-# tests run through the emulator, finding arm64's ld.so and libraries through multiarch
+# Tests run through the emulator, finding arm64's ld.so and libraries through multiarch. It
+# emulates a Raspberry Pi 4's Cortex-A72 (NEON, no SVE) by default, so oneDNN takes the paths
+# a board takes; qemu's own default CPU has SVE, for which oneDNN has JIT kernels a Pi lacks.
 find_program(FID_QEMU qemu-aarch64-static qemu-aarch64)
+set(FID_QEMU_CPU cortex-a72 CACHE STRING "The CPU qemu emulates for the tests (max: everything qemu has)")
 if(FID_QEMU)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${FID_QEMU})
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${FID_QEMU} -cpu ${FID_QEMU_CPU})
 endif()
