@@ -624,6 +624,8 @@ typedef struct fid_enroll_stats {
 } fid_enroll_stats;
 
 fid_enroll_params fid_enroll_default_params(void);
+/* What a verdict means, as the CLI says it (e.g. "face too blurry"); static. */
+const char *fid_enroll_verdict_text(fid_enroll_verdict verdict);
 fid_enrollment *fid_enrollment_begin(fid_detector *detector, fid_embedder *embedder, const fid_enroll_params *params,
                                      fid_status *status);
 void fid_enrollment_free(fid_enrollment *enrollment);
@@ -945,6 +947,10 @@ fid_status fid_pipeline_open(fid_pipeline *pipeline, const char *source, const f
  * result holding the final events (every track's left); another status on an error that ends the
  * source (the final events are then in result too). */
 fid_status fid_pipeline_next(fid_pipeline *pipeline, double wait_s, fid_pipeline_result *result);
+/* An event as one line of `faceid live --events` writes it (JSON, no newline): schema, event,
+ * source, time, stream_time, frame, track, box, score, name and, for a known person, distance.
+ * The caller's (fid_free); NULL when out of memory. For bindings that want the CLI's fields. */
+char *fid_pipeline_event_json(const fid_pipeline_event *event);
 /* Makes the pipeline's next fid_pipeline_next return FID_END soon; thread-safe. */
 void fid_pipeline_stop(fid_pipeline *pipeline);
 fid_pipeline_stats fid_pipeline_get_stats(fid_pipeline *pipeline);

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
+import json
 import math
 import os
 import threading
@@ -256,6 +257,7 @@ _matcher_free = _fn("fid_matcher_free", None, _vp)
 _matcher_match = _fn("fid_matcher_match", ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(_Match))
 _enr_begin = _fn("fid_enrollment_begin", _vp, _vp, _vp, _vp, _st)
 _enr_free = _fn("fid_enrollment_free", None, _vp)
+_verdict_text = _fn("fid_enroll_verdict_text", ctypes.c_char_p, ctypes.c_int)
 _enr_photo = _fn("fid_enrollment_add_photo", ctypes.c_int, _vp, _vp, ctypes.c_char_p, ctypes.c_int, _vp)
 _enr_count = _fn("fid_enrollment_count", ctypes.c_int, _vp)
 _enr_sample = _fn("fid_enrollment_sample", ctypes.c_int, _vp, ctypes.c_int, ctypes.POINTER(ctypes.c_float),
@@ -269,16 +271,10 @@ _pl_next = _fn("fid_pipeline_next", ctypes.c_int, _vp, ctypes.c_double, ctypes.P
 _pl_stop = _fn("fid_pipeline_stop", None, _vp)
 
 _OK, _AGAIN, _END = 0, 8, 9
-_EVENT_KINDS = ("appeared", "identified", "changed", "left")
 _VERDICTS = ("kept", "no face", "too small", "low score", "blurry", "pose", "duplicate", "not best", "not a face")
-_WHY = ("kept", "no face found", "face too small", "detector score too low", "face too blurry",
-        "face turned too far", "same as an earlier sample", "better samples already kept",
-        "landmarks do not form a frontal face (turned away, or not a face)")
-
-
 def _refusal_text(r: dict) -> str:
     """One image's refusal as the CLI words it, e.g. "a.jpg: face too blurry (sharpness 3.1, needs 4)"."""
-    why = _WHY[_VERDICTS.index(r["verdict"])] if r["verdict"] in _VERDICTS else r["verdict"]
+    why = _text(_verdict_text(_VERDICTS.index(r["verdict"]))) if r["verdict"] in _VERDICTS else r["verdict"]
     several = "several faces, the largest: " if r["faces"] > 1 else ""
     detail = ""
     if r["limit"] > 0:
@@ -665,22 +661,21 @@ class Embedder(_Handle):
         self.model_id = _text(_emb_model_id(self._ptr))
         self.threshold = float(_emb_threshold(self._ptr))
 
-    def _describe(self, image: _Image, d: _Detection) -> np.ndarray:
+    def _describe_face(self, image: _Image, d: _Detection) -> Tuple[np.ndarray, _Face]:
+        """The descriptor (float32, dim) of a detected face and the fid_face it was aligned on."""
         out = np.empty(self.dim, dtype=np.float32)
         face = _Face()
         with self._lock:
             _check(_emb_describe(self._live(), image.ptr, ctypes.byref(d), ctypes.byref(face),
                                  out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
-        return out
+        return out, face
+
+    def _describe(self, image: _Image, d: _Detection) -> np.ndarray:
+        return self._describe_face(image, d)[0]
 
     def _landmarks(self, image: _Image, d: _Detection) -> List[Tuple[float, float]]:
         """The 68 landmarks (image pixels) the descriptor of this face is aligned on."""
-        out = np.empty(self.dim, dtype=np.float32)
-        face = _Face()
-        with self._lock:
-            _check(_emb_describe(self._live(), image.ptr, ctypes.byref(d), ctypes.byref(face),
-                                 out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
-        return [(float(p.x), float(p.y)) for p in face.landmarks]
+        return [(float(p.x), float(p.y)) for p in self._describe_face(image, d)[1].landmarks]
 
     def embed(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The descriptor (float32, dim) of a detected face."""
@@ -1115,22 +1110,18 @@ class Gallery(_Handle):
 _pl_defaults = _fn("fid_pipeline_default_params", _PipelineParams)
 
 
-def _iso_time(wall: float) -> str:
-    """The CLI's event time: UTC, milliseconds, e.g. 2026-12-02T14:35:31.250Z."""
-    import datetime
-    if not (0 <= wall < 253402300800.0):
-        wall = 0.0
-    s = math.floor(wall)
-    ms = min(int((wall - s) * 1000), 999)
-    return datetime.datetime.fromtimestamp(s, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+_event_json = _fn("fid_pipeline_event_json", ctypes.c_void_p, ctypes.POINTER(_PipelineEvent))
 
 
-def _track_fields(t: _TrackInfo) -> dict:
-    name = _text(t.name)
-    d = {"track": t.id, "box": [t.box.x, t.box.y, t.box.width, t.box.height], "score": float(t.score), "name": name}
-    if math.isfinite(t.distance) and name != "?":
-        d["distance"] = float(t.distance)
-    return d
+def _event(e: _PipelineEvent) -> dict:
+    """An event as the CLI writes it: the library makes the line (fid_pipeline_event_json)."""
+    text = _event_json(ctypes.byref(e))
+    if not text:
+        raise Error("out of memory describing an event", 5)
+    try:
+        return json.loads(ctypes.string_at(text).decode("utf-8"))
+    finally:
+        _free(text)
 
 
 def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
@@ -1170,10 +1161,7 @@ def live(source: str, gallery: str, *, name: str = "camera") -> Iterator[Frame]:
             tracks = [Track(t.id, _box(t.box), float(t.score), _text(t.name),
                             None if _text(t.name) == "?" or not math.isfinite(t.distance) else float(t.distance))
                       for t in r.tracks[:r.n_tracks]]
-            events = [dict({"schema": 1, "event": _EVENT_KINDS[e.kind] if 0 <= e.kind < 4 else "unknown",
-                            "source": _text(e.source or b""), "time": _iso_time(e.wall),
-                            "stream_time": float(e.seconds), "frame": int(e.frame)}, **_track_fields(e.track))
-                      for e in r.events[:r.n_events]]
+            events = [_event(e) for e in r.events[:r.n_events]]
             if s == _END:
                 if events:
                     yield Frame(r.frame, r.seconds, np.zeros((0, 0, 3), np.uint8), [], events)

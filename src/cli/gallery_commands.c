@@ -47,15 +47,6 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
             fid_cli_say("faceid: %s: %s\n", file, fid_last_error());
             return 2;
         }
-        static const char *why[] = {"kept",
-                                    "no face found",
-                                    "face too small",
-                                    "detector score too low",
-                                    "face too blurry",
-                                    "face turned too far",
-                                    "same as an earlier sample",
-                                    "better samples already kept",
-                                    "landmarks do not form a frontal face (turned away, or not a face)"};
         char detail[96] = "";
         if (r.limit > 0)
             snprintf(detail, sizeof detail, " (%s %.3g, %s %.3g)", r.gate, r.value,
@@ -65,7 +56,7 @@ static int enroll_file(fid_enrollment *e, const char *file, int step, int max_fr
             fid_cli_say("faceid: %s: %skept by --force, which overrode the %s gate%s\n", file, several, r.gate,
                     detail);
         else if (r.verdict != FID_ENROLL_KEPT)
-            fid_cli_say("faceid: %s: %s%s%s%s\n", file, several, why[r.verdict], detail,
+            fid_cli_say("faceid: %s: %s%s%s%s\n", file, several, fid_enroll_verdict_text(r.verdict), detail,
                     r.verdict <= FID_ENROLL_POSE || r.verdict == FID_ENROLL_NOT_A_FACE ? "; --force keeps it anyway" : "");
         else if (r.faces > 1)
             fid_cli_say("faceid: %s: several faces, enrolled the largest\n", file);

@@ -34,6 +34,19 @@ struct fid_enrollment {
     char last_source[256]; /* of that frame: another file starts with a full scan */
 };
 
+const char *fid_enroll_verdict_text(fid_enroll_verdict verdict) {
+    static const char *why[] = {"kept",
+                                "no face found",
+                                "face too small",
+                                "detector score too low",
+                                "face too blurry",
+                                "face turned too far",
+                                "same as an earlier sample",
+                                "better samples already kept",
+                                "landmarks do not form a frontal face (turned away, or not a face)"};
+    return (unsigned)verdict < sizeof why / sizeof *why ? why[verdict] : "unknown verdict";
+}
+
 fid_enroll_params fid_enroll_default_params(void) {
     fid_enroll_params p = {.max_samples = 20,
                            .min_face_size = 64,

@@ -84,6 +84,14 @@ json_t *fid__event_json(const fid_pipeline_event *e) {
     return j;
 }
 
+char *fid_pipeline_event_json(const fid_pipeline_event *event) {
+    if (!event) return NULL;
+    json_t *j = fid__event_json(event);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(j);
+    return text;
+}
+
 json_t *fid__tracks_json(const char *source, const fid_pipeline_result *r) {
     char when[32];
     fid__iso_time(r->wall, when);
